@@ -1,0 +1,120 @@
+# cinder — top-level, non-recursive GNU make.
+#
+#   make                  build ./cinder (a link to build/<config>/cinder)
+#   make run              install missing packages, build, and serve the default model
+#   make test             install missing packages, build, run unit and end-to-end tests
+#   make unit             run the C unit tests (cmocka) only
+#   make SANITIZER=address|undefined|thread unit
+#                         the same unit tests in a sanitizer build (objects in build/<sanitizer>/)
+#   make bench MODEL=path prompt-processing and generation speed (like llama-bench pp512/tg128)
+#   make debug            unoptimised build with symbols (build/debug/)
+#   make format           clang-format every C file
+#   make clean            remove build/ and ./cinder
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+SANITIZER ?=
+DEBUG ?=
+SHARED ?= $(abspath ../shared)
+
+PKGS := libcjson libmicrohttpd libuv libpcre2-8 openblas
+CC ?= cc
+ifeq ($(CC),cc)
+CC := gcc
+endif
+
+ifneq ($(SANITIZER),)
+  CONFIG := $(SANITIZER)
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZER)
+  ifeq ($(SANITIZER),undefined)
+    OPT += -fno-sanitize-recover=undefined
+  endif
+  LDSAN := -fsanitize=$(SANITIZER)
+else ifneq ($(DEBUG),)
+  CONFIG := debug
+  OPT := -O0 -g
+  LDSAN :=
+else
+  CONFIG := release
+  OPT := -O2 -g
+  LDSAN :=
+endif
+
+BUILD := build/$(CONFIG)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CPPFLAGS := -D_GNU_SOURCE -I. -Icommon -Iengine -Iapi -Iserver -Iconfig -Icli
+CFLAGS := -std=c11 $(OPT) -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread -MMD -MP
+LDLIBS = $(PKG_LIBS) -lm -pthread
+
+# Files named *_avx2.c / *_avx512.c hold SIMD kernels compiled for those instruction sets; the code that calls
+# them checks the CPU at run time, so the binary still runs on a baseline x86-64 machine.
+AVX2_FLAGS := -mavx2 -mfma -mf16c
+AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
+
+LIB_SRCS := $(sort $(wildcard common/*.c engine/*.c engine/*/*.c api/*.c server/*.c config/*.c))
+CLI_SRCS := $(sort $(wildcard cli/*.c))
+TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+LIBCINDER := $(BUILD)/libcinder.a
+
+# Build the binary and point ./cinder at it.
+all: deps $(BUILD)/cinder
+	@ln -sfn $(BUILD)/cinder cinder
+
+# Install the Debian packages the build and tests need, when some are missing (needs root and apt-get).
+deps:
+	@./scripts/deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(if $(findstring _avx512,$<),$(AVX512_FLAGS),$(if $(findstring _avx2,$<),$(AVX2_FLAGS))) -c $< -o $@
+
+$(LIBCINDER): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/cinder: $(CLI_OBJS) $(LIBCINDER)
+	$(CC) $(CFLAGS) $(LDSAN) -o $@ $(CLI_OBJS) $(LIBCINDER) $(LDLIBS)
+
+# Unit tests: one cmocka binary per tests/unit/test_<module>.c, linked against the library.
+$(BUILD)/tests/%: tests/unit/%.c $(LIBCINDER)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -DTEST_SHARED_DIR='"$(SHARED)"' $(LDSAN) -o $@ $< $(LIBCINDER) $(LDLIBS) -lcmocka
+
+# Run every unit test binary; print each one's cmocka report and a closing "N passed, N failed" line.
+unit: deps $(TEST_BINS) $(BUILD)/cinder
+	@./scripts/run-unit.sh $(TEST_BINS)
+
+# End-to-end tests against the real binary (tests/e2e/test_*.sh), with ../shared's models and references.
+e2e: deps all
+	@SHARED=$(SHARED) ./scripts/run-e2e.sh
+
+# The README's test command: unit tests, the unit tests again under AddressSanitizer and UndefinedBehavior-
+# Sanitizer, then the end-to-end tests; closes with one "tests: N passed, N failed" line over all of them.
+test: deps
+	@SHARED=$(SHARED) ./scripts/run-tests.sh
+
+# Speed benchmark: prompt processing (pp512) and generation (tg128) tokens/s.
+bench: all
+	@test -n "$(MODEL)" || { echo "usage: make bench MODEL=path/to/model.gguf [THREADS=n]"; exit 2; }
+	./cinder bench -m "$(MODEL)" $(if $(THREADS),-t $(THREADS))
+
+debug:
+	@$(MAKE) --no-print-directory DEBUG=1 all
+
+format:
+	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(TEST_SRCS) $(wildcard common/*.h engine/*.h engine/*/*.h api/*.h server/*.h config/*.h cli/*.h)
+
+clean:
+	rm -rf build cinder
+
+.PHONY: all deps unit e2e test bench debug format clean
+.SECONDARY:
+
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:=.d)

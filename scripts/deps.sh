@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cinder needs to build and test, when any is missing.
+# Called by `make deps`, which every other target depends on. Needs root (or sudo) and apt-get.
+set -euo pipefail
+
+pkgs=(build-essential pkg-config libopenblas-dev libcjson-dev libmicrohttpd-dev libuv1-dev libcmocka-dev
+      libpcre2-dev curl ca-certificates python3-numpy)
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "deps: need root to install: ${missing[*]}" >&2; exit 1; }
+    sudo=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
