@@ -78,6 +78,9 @@ typedef struct {
  * On failure returns ERR_IO (cannot open/map), ERR_FORMAT (malformed), ERR_UNSUPPORTED (version, endianness,
  * tensor type) or ERR_NOMEM, and writes one line into err naming the file and what is wrong, e.g.
  * "model.gguf: tensor 'blk.0.attn_q.weight' data [1024, 5120) lies outside the file (4000 bytes)".
+ * A tensor type id that ggml never assigned (e.g. 99) is also ERR_UNSUPPORTED: a newer ggml may define it.
+ * Names from the file appear in messages with non-printable bytes escaped as \xNN. *out is NULL on failure;
+ * err may be NULL (err_len 0) when no message is wanted.
  */
 int gguf_open(const char *path, gguf_t **out, char *err, size_t err_len);
 
@@ -96,7 +99,8 @@ uint32_t gguf_version(const gguf_t *g);
 /* The data section alignment in bytes (general.alignment, default 32). */
 uint32_t gguf_alignment(const gguf_t *g);
 
-/* Number of metadata key/values, the i-th key (0 <= i < n) and its type. */
+/* Number of metadata key/values, the i-th key (0 <= i < n) and its type. An i out of range gives an empty key
+ * and GGUF_UINT8 (a caller bug, reported without crashing). */
 int64_t gguf_n_kv(const gguf_t *g);
 gguf_str_t gguf_kv_key(const gguf_t *g, int64_t i);
 gguf_type_t gguf_kv_type(const gguf_t *g, int64_t i);
@@ -118,14 +122,16 @@ int gguf_get_bool(const gguf_t *g, const char *key, bool *out);
 int gguf_get_str(const gguf_t *g, const char *key, gguf_str_t *out);
 int gguf_get_arr(const gguf_t *g, const char *key, const gguf_arr_t **out);
 
-/* Element readers for numeric arrays (i < arr->n; the caller checks arr->type). Unaligned-safe. */
+/* Element readers for numeric arrays (i < arr->n; the caller checks arr->type). Unaligned-safe. They return 0
+ * when the element type does not match or i is out of range, rather than read outside the array. */
 float gguf_arr_f32(const gguf_arr_t *arr, uint64_t i);   /* GGUF_FLOAT32 */
 int32_t gguf_arr_i32(const gguf_arr_t *arr, uint64_t i); /* GGUF_INT32 or GGUF_UINT32 (reinterpreted) */
 
 /* True when s equals the NUL-terminated string lit. */
 bool gguf_str_eq(gguf_str_t s, const char *lit);
 
-/* Number of tensors, the i-th tensor, and lookup by name (NULL when absent). */
+/* Number of tensors, the i-th tensor (NULL when i is out of range), and lookup by name through a hash index
+ * (NULL when absent). */
 int64_t gguf_n_tensors(const gguf_t *g);
 const gguf_tensor_t *gguf_tensor(const gguf_t *g, int64_t i);
 const gguf_tensor_t *gguf_find_tensor(const gguf_t *g, const char *name);
