@@ -1,0 +1,67 @@
+/* attn.c — attention of one head over an F16 cache; scalar code with an AVX2/F16C path chosen at run time. */
+#include "attn.h"
+
+#include <math.h>
+#include <stdbool.h>
+
+#include "kernels/kern.h"
+
+/* attn_avx2.c */
+float attn__dot_f16_avx2(const float *q, const uint16_t *k, int32_t n);
+void attn__axpy_f16_avx2(float a, const uint16_t *v, float *out, int32_t n);
+void attn__store_f16_avx2(const float *x, uint16_t *dst, int32_t n);
+
+static int attn__has_avx2(void) {
+    static int cached = -1; /* benign race: every thread computes the same value */
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    }
+    return cached;
+}
+
+static float attn__dot_f16(const float *q, const uint16_t *k, int32_t n) {
+    if (attn__has_avx2()) return attn__dot_f16_avx2(q, k, n);
+    float s = 0.0f;
+    for (int32_t i = 0; i < n; i++) s += q[i] * kern_fp16_to_fp32(k[i]);
+    return s;
+}
+
+static void attn__axpy_f16(float a, const uint16_t *v, float *out, int32_t n) {
+    if (attn__has_avx2()) {
+        attn__axpy_f16_avx2(a, v, out, n);
+        return;
+    }
+    for (int32_t i = 0; i < n; i++) out[i] += a * kern_fp16_to_fp32(v[i]);
+}
+
+void attn_store_f16(const float *x, uint16_t *dst, int32_t n) {
+    if (attn__has_avx2()) {
+        attn__store_f16_avx2(x, dst, n);
+        return;
+    }
+    for (int32_t i = 0; i < n; i++) dst[i] = kern_fp32_to_fp16(x[i]);
+}
+
+void attn_round_f16(float *x, int32_t n) {
+    for (int32_t i = 0; i < n; i++) x[i] = kern_fp16_to_fp32(kern_fp32_to_fp16(x[i]));
+}
+
+void attn_head(const float *q, const uint16_t *k, const uint16_t *v, size_t stride, int32_t n_pos, int32_t hd,
+               float scale, float *scores, float *out) {
+    float max = -INFINITY;
+    for (int32_t t = 0; t < n_pos; t++) {
+        float s = attn__dot_f16(q, k + (size_t)t * stride, hd) * scale;
+        scores[t] = s;
+        if (s > max) max = s;
+    }
+    double sum = 0.0;
+    for (int32_t t = 0; t < n_pos; t++) {
+        float e = expf(scores[t] - max);
+        scores[t] = e;
+        sum += e;
+    }
+    float inv = (float)(1.0 / sum);
+    for (int32_t i = 0; i < hd; i++) out[i] = 0.0f;
+    for (int32_t t = 0; t < n_pos; t++) attn__axpy_f16(scores[t] * inv, v + (size_t)t * stride, out, hd);
+}

@@ -1,0 +1,133 @@
+/*
+ * engine.h — the facade of the inference engine: one loaded model, one engine thread, many requests.
+ *
+ * Owns: the model, the engine thread and its forward-pass context, the queue of submitted requests and every
+ * running sequence's state (KV cache, sampler, detokenizer).
+ * Does not: parse HTTP or JSON, render chat templates, or match stop strings (the api layer does, and cancels the
+ * request when a stop string appears).
+ *
+ * Threading model. engine_create starts one engine thread that owns all compute. Any thread may call
+ * engine_submit, engine_cancel and engine_stats; they only take the queue's mutex for a few instructions and
+ * never wait for compute. The engine thread calls each request's on_event callback from inside its loop: the
+ * callback must not block (copy what it needs, push it to a queue, wake the HTTP loop, return). Pointers inside
+ * an event are valid only during the call. Every accepted request gets exactly one ENGINE_EV_END event, after
+ * which the engine never touches the request's `user` pointer again — so the submitter keeps its per-request
+ * state alive until it has seen ENGINE_EV_END, even after calling engine_cancel.
+ *
+ * Output of a request depends only on its own prompt, parameters and seed, never on what else is queued.
+ */
+#ifndef CINDER_ENGINE_H
+#define CINDER_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "sampler.h"
+
+typedef struct engine engine_t;
+
+typedef struct {
+    const char *model_path;
+    int n_threads;      /* compute threads; 0 = the number of online CPUs */
+    int32_t n_ctx;      /* most tokens (prompt + generated) of one sequence; 0 = the model's training context */
+    int32_t n_parallel; /* sequences generating at once */
+    int32_t max_queue;  /* requests waiting to start before engine_submit answers ERR_FULL */
+    int32_t n_batch;    /* most prompt tokens per forward pass (chunked prefill) */
+} engine_params_t;
+
+/* Defaults: all CPUs, the model's context, 1 sequence at a time, a queue of 64, batches of 512. */
+engine_params_t engine_default_params(void);
+
+/*
+ * Loads the model and starts the engine thread. Returns 0, or an error from model_load (with its one-line
+ * message in err), ERR_INVAL for bad parameters, ERR_NOMEM. The caller frees *out with engine_free.
+ */
+int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t err_len);
+
+/*
+ * Stops the engine thread: requests still queued or running end with ENGINE_FINISH_CANCELLED events (from
+ * the engine thread, before this returns), then frees everything. engine_free(NULL) is a no-op.
+ */
+void engine_free(engine_t *e);
+
+/* The loaded model (immutable, shareable): for tokenizing and reading metadata such as the chat template. */
+const model_t *engine_model(const engine_t *e);
+
+/* The context size per sequence in effect (engine_params_t.n_ctx after defaults). */
+int32_t engine_n_ctx(const engine_t *e);
+
+typedef enum {
+    ENGINE_EV_TOKEN = 1, /* one generated token */
+    ENGINE_EV_END = 2,   /* the request is over; the last event it gets */
+} engine_ev_type_t;
+
+typedef enum {
+    ENGINE_FINISH_STOP = 1,      /* the model produced an end-of-generation token */
+    ENGINE_FINISH_LENGTH = 2,    /* max_tokens reached, or the sequence's context is full */
+    ENGINE_FINISH_CANCELLED = 3, /* engine_cancel, or engine shutdown */
+    ENGINE_FINISH_ERROR = 4,     /* a failure inside the engine; see err / err_msg */
+} engine_finish_t;
+
+#define ENGINE_MAX_TOP_LOGPROBS 20
+
+typedef struct {
+    engine_ev_type_t type;
+    uint64_t id; /* the id engine_submit returned */
+    /* ENGINE_EV_TOKEN */
+    int32_t token;
+    const char *text; /* the bytes this token completes: only whole UTF-8 characters, so possibly empty, and
+                         possibly including bytes held back from earlier tokens; not NUL-terminated */
+    size_t text_len;
+    float logprob;    /* log-probability of `token` under the model (when the request asked for logprobs) */
+    int n_top;        /* entries in top_ids / top_logprobs */
+    const int32_t *top_ids;
+    const float *top_logprobs;
+    /* ENGINE_EV_END */
+    engine_finish_t finish;
+    int32_t n_prompt;    /* prompt tokens */
+    int32_t n_generated; /* tokens generated (EOG excluded) */
+    int err;             /* ERR_* when finish == ENGINE_FINISH_ERROR */
+    const char *err_msg;
+    double t_queue_ms, t_prompt_ms, t_gen_ms; /* waiting, prefill, decode */
+} engine_event_t;
+
+typedef void (*engine_event_fn)(void *user, const engine_event_t *ev);
+
+typedef struct {
+    const int32_t *prompt; /* copied by engine_submit */
+    size_t n_prompt;       /* >= 1 */
+    int32_t max_tokens;    /* >= 1; prompt + max_tokens must fit the context */
+    sampler_params_t sampling;
+    bool logprobs;          /* report each token's logprob */
+    int n_top_logprobs;     /* 0..ENGINE_MAX_TOP_LOGPROBS alternatives per token */
+    engine_event_fn on_event;
+    void *user;
+} engine_req_t;
+
+/*
+ * Queues a request. Returns 0 and its id (never 0) in *id; ERR_FULL when max_queue requests are waiting;
+ * ERR_CONTEXT when n_prompt + max_tokens exceeds the context (err says by how much); ERR_INVAL for bad
+ * fields (with the field named in err); ERR_RANGE for bad sampling parameters; ERR_STATE while shutting down.
+ * On error no event is ever delivered. Any thread.
+ */
+int engine_submit(engine_t *e, const engine_req_t *r, uint64_t *id, char *err, size_t err_len);
+
+/*
+ * Asks the engine to stop request id: a queued request ends before it starts, a running one at the next step,
+ * both with ENGINE_FINISH_CANCELLED (unless it had already ended). Returns 0, or ERR_NOTFOUND when the id is not
+ * queued or running. Any thread; never blocks on compute.
+ */
+int engine_cancel(engine_t *e, uint64_t id);
+
+typedef struct {
+    int32_t queued;       /* waiting to start */
+    int32_t running;      /* generating now */
+    uint64_t n_completed; /* requests ended since start */
+} engine_stats_t;
+
+/* A snapshot of the engine's counters. Any thread. */
+void engine_stats(engine_t *e, engine_stats_t *out);
+
+#endif

@@ -1,0 +1,531 @@
+/*
+ * model.c — loading a llama-architecture GGUF and running its forward pass over a batch of tokens.
+ *
+ * Shapes below use n = tokens in the batch, d = n_embd, hd = head_dim, nq = n_head*hd, nkv = n_head_kv*hd,
+ * f = n_ff, V = n_vocab. Weight matrices are W (out, in) as GGUF stores them (ne[0] = in is contiguous).
+ */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "attn.h"
+#include "err.h"
+#include "kernels/kern.h"
+
+typedef struct {
+    kern_weight_t wq, wk, wv, wo;   /* (nq, d), (nkv, d), (nkv, d), (d, nq) */
+    kern_weight_t gate, up, down;   /* (f, d), (f, d), (d, f) */
+    float *attn_norm, *ffn_norm;    /* (d,) owned F32 copies */
+} model_layer_t;
+
+struct model {
+    gguf_t *g;
+    tok_t *tok;
+    model_hparams_t hp;
+    kern_weight_t tok_embd; /* (V, d) */
+    kern_weight_t output;   /* (V, d); the embedding when tied */
+    float *output_norm;     /* (d,) */
+    float *rope_freqs;      /* (n_rot/2,) frequency divisors (Llama 3.1 style), or NULL */
+    model_layer_t *layers;  /* n_layer */
+    uint64_t weight_bytes;
+    const char *weight_type;
+};
+
+struct model_seq {
+    int32_t n_ctx;   /* capacity in positions */
+    int32_t pos;     /* positions filled */
+    int32_t n_layer;
+    int32_t kv_dim;  /* nkv */
+    uint16_t *k, *v; /* (n_layer, n_ctx, nkv) F16 */
+};
+
+struct model_ctx {
+    const model_t *m;
+    kern_pool_t *pool;
+    kern_ctx_t *k;
+    int32_t max_batch, max_ctx;
+    float *x;      /* (max_batch, d) residual stream */
+    float *xb;     /* (max_batch, d) normed input / projection output */
+    float *q;      /* (max_batch, nq) */
+    float *kk, *vv;/* (max_batch, nkv) */
+    float *att;    /* (max_batch, nq) attention output */
+    float *hb, *hb2; /* (max_batch, f) */
+    float *scores; /* (n_threads, max_ctx) */
+    float *rope;   /* (max_batch, n_rot) cos/sin pairs */
+};
+
+/* ---- loading ---------------------------------------------------------------------------------------------- */
+
+static int model__get_i32(const gguf_t *g, const char *arch, const char *suffix, bool required, int32_t dflt,
+                          int32_t *out, char *err, size_t err_len) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    int rc = gguf_get_i32(g, key, out);
+    if (rc == ERR_NOTFOUND && !required) {
+        *out = dflt;
+        return 0;
+    }
+    if (rc == ERR_NOTFOUND)
+        return err_set(err, err_len, ERR_FORMAT, "%s: missing required key '%s'", gguf_name(g), key);
+    if (rc != 0)
+        return err_set(err, err_len, ERR_FORMAT, "%s: key '%s' is not a valid integer", gguf_name(g), key);
+    return 0;
+}
+
+static int model__get_f32(const gguf_t *g, const char *arch, const char *suffix, bool required, float dflt,
+                          float *out, char *err, size_t err_len) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    int rc = gguf_get_f32(g, key, out);
+    if (rc == ERR_NOTFOUND && !required) {
+        *out = dflt;
+        return 0;
+    }
+    if (rc == ERR_NOTFOUND)
+        return err_set(err, err_len, ERR_FORMAT, "%s: missing required key '%s'", gguf_name(g), key);
+    if (rc != 0) return err_set(err, err_len, ERR_FORMAT, "%s: key '%s' is not a number", gguf_name(g), key);
+    return 0;
+}
+
+static int model__read_hparams(model_t *m, char *err, size_t err_len) {
+    const gguf_t *g = m->g;
+    model_hparams_t *hp = &m->hp;
+    gguf_str_t arch_s;
+    if (gguf_get_str(g, "general.architecture", &arch_s) != 0)
+        return err_set(err, err_len, ERR_FORMAT, "%s: missing required key 'general.architecture'", gguf_name(g));
+    if (!gguf_str_eq(arch_s, "llama"))
+        return err_set(err, err_len, ERR_UNSUPPORTED,
+                       "%s: architecture '%.*s' is not supported (cinder runs the 'llama' architecture)",
+                       gguf_name(g), (int)(arch_s.len > 64 ? 64 : arch_s.len), arch_s.ptr);
+    const char *a = "llama";
+    int rc;
+    int32_t expert_count = 0;
+    if ((rc = model__get_i32(g, a, "expert_count", false, 0, &expert_count, err, err_len))) return rc;
+    if (expert_count > 0)
+        return err_set(err, err_len, ERR_UNSUPPORTED, "%s: mixture-of-experts models (llama.expert_count = %d) "
+                       "are not supported", gguf_name(g), expert_count);
+    if ((rc = model__get_i32(g, a, "context_length", true, 0, &hp->n_ctx_train, err, err_len))) return rc;
+    if ((rc = model__get_i32(g, a, "embedding_length", true, 0, &hp->n_embd, err, err_len))) return rc;
+    if ((rc = model__get_i32(g, a, "block_count", true, 0, &hp->n_layer, err, err_len))) return rc;
+    if ((rc = model__get_i32(g, a, "feed_forward_length", true, 0, &hp->n_ff, err, err_len))) return rc;
+    if ((rc = model__get_i32(g, a, "attention.head_count", true, 0, &hp->n_head, err, err_len))) return rc;
+    if ((rc = model__get_i32(g, a, "attention.head_count_kv", false, hp->n_head, &hp->n_head_kv, err, err_len)))
+        return rc;
+    if ((rc = model__get_f32(g, a, "attention.layer_norm_rms_epsilon", true, 0, &hp->norm_eps, err, err_len)))
+        return rc;
+    if ((rc = model__get_f32(g, a, "rope.freq_base", false, 10000.0f, &hp->rope_freq_base, err, err_len)))
+        return rc;
+    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_ff <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
+        hp->n_ctx_train <= 0 || hp->n_embd > 65536 || hp->n_layer > 1024 || hp->n_head > 1024 || hp->n_ff > 1 << 20)
+        return err_set(err, err_len, ERR_FORMAT, "%s: hyperparameters out of range (n_embd %d, n_layer %d, "
+                       "n_ff %d, n_head %d, n_head_kv %d, context_length %d)", gguf_name(g), hp->n_embd,
+                       hp->n_layer, hp->n_ff, hp->n_head, hp->n_head_kv, hp->n_ctx_train);
+    if (hp->n_head % hp->n_head_kv != 0)
+        return err_set(err, err_len, ERR_FORMAT, "%s: head_count %d is not a multiple of head_count_kv %d",
+                       gguf_name(g), hp->n_head, hp->n_head_kv);
+    int32_t dflt_hd = hp->n_embd % hp->n_head == 0 ? hp->n_embd / hp->n_head : 0;
+    int32_t key_len, val_len;
+    if ((rc = model__get_i32(g, a, "attention.key_length", false, dflt_hd, &key_len, err, err_len))) return rc;
+    if ((rc = model__get_i32(g, a, "attention.value_length", false, dflt_hd, &val_len, err, err_len))) return rc;
+    if (key_len <= 0 || key_len != val_len || key_len % 2 != 0 || key_len > 1024)
+        return err_set(err, err_len, ERR_UNSUPPORTED, "%s: head size (key_length %d, value_length %d) is not "
+                       "supported", gguf_name(g), key_len, val_len);
+    hp->head_dim = key_len;
+    if ((rc = model__get_i32(g, a, "rope.dimension_count", false, hp->head_dim, &hp->n_rot, err, err_len)))
+        return rc;
+    if (hp->n_rot <= 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2 != 0)
+        return err_set(err, err_len, ERR_FORMAT, "%s: rope.dimension_count %d is invalid for head size %d",
+                       gguf_name(g), hp->n_rot, hp->head_dim);
+    if (!(hp->norm_eps > 0.0f && hp->norm_eps < 1.0f) || !(hp->rope_freq_base > 0.0f) ||
+        !isfinite(hp->rope_freq_base))
+        return err_set(err, err_len, ERR_FORMAT, "%s: rms epsilon %g or rope freq base %g out of range",
+                       gguf_name(g), hp->norm_eps, hp->rope_freq_base);
+
+    hp->rope_freq_scale = 1.0f;
+    gguf_str_t scaling;
+    if (gguf_get_str(g, "llama.rope.scaling.type", &scaling) == 0 && !gguf_str_eq(scaling, "none")) {
+        if (!gguf_str_eq(scaling, "linear"))
+            return err_set(err, err_len, ERR_UNSUPPORTED, "%s: rope scaling type '%.*s' is not supported",
+                           gguf_name(g), (int)(scaling.len > 32 ? 32 : scaling.len), scaling.ptr);
+        float factor = 1.0f;
+        if ((rc = model__get_f32(g, a, "rope.scaling.factor", false, 1.0f, &factor, err, err_len))) return rc;
+        if (!(factor > 0.0f) || !isfinite(factor))
+            return err_set(err, err_len, ERR_FORMAT, "%s: rope.scaling.factor %g is invalid", gguf_name(g), factor);
+        hp->rope_freq_scale = 1.0f / factor;
+    }
+    return 0;
+}
+
+/* Finds a tensor and checks its shape: ne0 (contiguous, "in") and ne1 ("out", 1 for vectors). */
+static int model__tensor(model_t *m, const char *name, int64_t ne0, int64_t ne1, bool required,
+                         const gguf_tensor_t **out, char *err, size_t err_len) {
+    const gguf_tensor_t *t = gguf_find_tensor(m->g, name);
+    *out = t;
+    if (!t) {
+        if (!required) return 0;
+        return err_set(err, err_len, ERR_FORMAT, "%s: missing tensor '%s'", gguf_name(m->g), name);
+    }
+    if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != 1 || t->ne[3] != 1)
+        return err_set(err, err_len, ERR_FORMAT,
+                       "%s: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]", gguf_name(m->g),
+                       name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
+                       (long long)ne0, (long long)ne1);
+    return 0;
+}
+
+static int model__matrix(model_t *m, const char *name, int64_t in, int64_t outd, bool required, kern_weight_t *w,
+                         char *err, size_t err_len) {
+    const gguf_tensor_t *t;
+    int rc = model__tensor(m, name, in, outd, required, &t, err, err_len);
+    if (rc || !t) return rc;
+    w->type = t->type;
+    w->rows = outd;
+    w->cols = in;
+    w->data = t->data;
+    w->row_bytes = (size_t)dtype_row_bytes(t->type, in);
+    m->weight_bytes += t->n_bytes;
+    return 0;
+}
+
+static int model__vector(model_t *m, const char *name, int64_t n, bool required, float **out, char *err,
+                         size_t err_len) {
+    const gguf_tensor_t *t;
+    *out = NULL;
+    int rc = model__tensor(m, name, n, 1, required, &t, err, err_len);
+    if (rc || !t) return rc;
+    float *v = malloc((size_t)n * sizeof(float));
+    if (!v) return err_set(err, err_len, ERR_NOMEM, "%s: out of memory", gguf_name(m->g));
+    if (kern_dequant(t->type, t->data, v, n) != 0) {
+        free(v);
+        return err_set(err, err_len, ERR_FORMAT, "%s: cannot read tensor '%s'", gguf_name(m->g), name);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(v[i])) {
+            free(v);
+            return err_set(err, err_len, ERR_FORMAT, "%s: tensor '%s' holds a non-finite value", gguf_name(m->g),
+                           name);
+        }
+    }
+    m->weight_bytes += t->n_bytes;
+    *out = v;
+    return 0;
+}
+
+static int model__load_tensors(model_t *m, char *err, size_t err_len) {
+    const model_hparams_t *hp = &m->hp;
+    int64_t d = hp->n_embd, V = hp->n_vocab, f = hp->n_ff;
+    int64_t nq = (int64_t)hp->n_head * hp->head_dim, nkv = (int64_t)hp->n_head_kv * hp->head_dim;
+    int rc;
+    if ((rc = model__matrix(m, "token_embd.weight", d, V, true, &m->tok_embd, err, err_len))) return rc;
+    if ((rc = model__vector(m, "output_norm.weight", d, true, &m->output_norm, err, err_len))) return rc;
+    m->output.data = NULL;
+    if ((rc = model__matrix(m, "output.weight", d, V, false, &m->output, err, err_len))) return rc;
+    m->hp.tied_output = m->output.data == NULL;
+    if (m->hp.tied_output) m->output = m->tok_embd;
+    if ((rc = model__vector(m, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_freqs, err, err_len))) return rc;
+
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return err_set(err, err_len, ERR_NOMEM, "%s: out of memory", gguf_name(m->g));
+    for (int32_t l = 0; l < hp->n_layer; l++) {
+        model_layer_t *L = &m->layers[l];
+        char name[96];
+#define MODEL__MAT(field, suffix, in, outd)                                                              \
+    snprintf(name, sizeof name, "blk.%d." suffix, l);                                                     \
+    if ((rc = model__matrix(m, name, in, outd, true, &L->field, err, err_len))) return rc;
+#define MODEL__VEC(field, suffix)                                                                        \
+    snprintf(name, sizeof name, "blk.%d." suffix, l);                                                     \
+    if ((rc = model__vector(m, name, d, true, &L->field, err, err_len))) return rc;
+        MODEL__VEC(attn_norm, "attn_norm.weight")
+        MODEL__MAT(wq, "attn_q.weight", d, nq)
+        MODEL__MAT(wk, "attn_k.weight", d, nkv)
+        MODEL__MAT(wv, "attn_v.weight", d, nkv)
+        MODEL__MAT(wo, "attn_output.weight", nq, d)
+        MODEL__VEC(ffn_norm, "ffn_norm.weight")
+        MODEL__MAT(gate, "ffn_gate.weight", d, f)
+        MODEL__MAT(up, "ffn_up.weight", d, f)
+        MODEL__MAT(down, "ffn_down.weight", f, d)
+#undef MODEL__MAT
+#undef MODEL__VEC
+    }
+    return 0;
+}
+
+/* The type that holds the most weight bytes, for `info` and logs. */
+static const char *model__main_type(const model_t *m) {
+    uint64_t by_type[DT_COUNT] = {0};
+    for (int64_t i = 0; i < gguf_n_tensors(m->g); i++) {
+        const gguf_tensor_t *t = gguf_tensor(m->g, i);
+        if ((uint32_t)t->type < DT_COUNT) by_type[t->type] += t->n_bytes;
+    }
+    uint32_t best = 0;
+    for (uint32_t i = 1; i < DT_COUNT; i++)
+        if (by_type[i] > by_type[best]) best = i;
+    return dtype_name(best);
+}
+
+int model_load(const char *path, model_t **out, char *err, size_t err_len) {
+    *out = NULL;
+    model_t *m = calloc(1, sizeof *m);
+    if (!m) return err_set(err, err_len, ERR_NOMEM, "%s: out of memory", path);
+    int rc = gguf_open(path, &m->g, err, err_len);
+    if (rc) goto fail;
+    if ((rc = model__read_hparams(m, err, err_len))) goto fail;
+    if ((rc = tok_load(m->g, &m->tok, err, err_len))) goto fail;
+    m->hp.n_vocab = tok_n_vocab(m->tok);
+    if ((rc = model__load_tensors(m, err, err_len))) goto fail;
+    m->weight_type = model__main_type(m);
+    *out = m;
+    return 0;
+fail:
+    model_free(m);
+    return rc;
+}
+
+void model_free(model_t *m) {
+    if (!m) return;
+    if (m->layers) {
+        for (int32_t l = 0; l < m->hp.n_layer; l++) {
+            free(m->layers[l].attn_norm);
+            free(m->layers[l].ffn_norm);
+        }
+        free(m->layers);
+    }
+    free(m->output_norm);
+    free(m->rope_freqs);
+    tok_free(m->tok);
+    gguf_close(m->g);
+    free(m);
+}
+
+const model_hparams_t *model_hparams(const model_t *m) { return &m->hp; }
+const tok_t *model_tok(const model_t *m) { return m->tok; }
+const gguf_t *model_gguf(const model_t *m) { return m->g; }
+uint64_t model_weight_bytes(const model_t *m) { return m->weight_bytes; }
+const char *model_weight_type(const model_t *m) { return m->weight_type; }
+
+/* ---- sequences and contexts ------------------------------------------------------------------------------- */
+
+int model_seq_create(const model_t *m, int32_t n_ctx, model_seq_t **out) {
+    *out = NULL;
+    if (n_ctx <= 0) return ERR_INVAL;
+    model_seq_t *s = calloc(1, sizeof *s);
+    if (!s) return ERR_NOMEM;
+    s->n_ctx = n_ctx;
+    s->n_layer = m->hp.n_layer;
+    s->kv_dim = m->hp.n_head_kv * m->hp.head_dim;
+    size_t n = (size_t)s->n_layer * (size_t)n_ctx * (size_t)s->kv_dim;
+    s->k = malloc(n * sizeof(uint16_t));
+    s->v = malloc(n * sizeof(uint16_t));
+    if (!s->k || !s->v) {
+        model_seq_free(s);
+        return ERR_NOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+void model_seq_free(model_seq_t *s) {
+    if (!s) return;
+    free(s->k);
+    free(s->v);
+    free(s);
+}
+
+int32_t model_seq_pos(const model_seq_t *s) { return s->pos; }
+int32_t model_seq_capacity(const model_seq_t *s) { return s->n_ctx; }
+
+void model_seq_truncate(model_seq_t *s, int32_t pos) {
+    if (pos >= 0 && pos < s->pos) s->pos = pos;
+}
+
+static int model__online_cpus(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int model_ctx_create(const model_t *m, int n_threads, int32_t max_batch, int32_t max_ctx, model_ctx_t **out) {
+    *out = NULL;
+    if (n_threads < 0 || n_threads > 512 || max_batch <= 0 || max_ctx <= 0) return ERR_INVAL;
+    if (n_threads == 0) n_threads = model__online_cpus();
+    const model_hparams_t *hp = &m->hp;
+    model_ctx_t *c = calloc(1, sizeof *c);
+    if (!c) return ERR_NOMEM;
+    c->m = m;
+    c->max_batch = max_batch;
+    c->max_ctx = max_ctx;
+    size_t B = (size_t)max_batch, d = (size_t)hp->n_embd, f = (size_t)hp->n_ff;
+    size_t nq = (size_t)hp->n_head * hp->head_dim, nkv = (size_t)hp->n_head_kv * hp->head_dim;
+    int64_t max_cols = hp->n_embd;
+    if (hp->n_ff > max_cols) max_cols = hp->n_ff;
+    if ((int64_t)nq > max_cols) max_cols = (int64_t)nq;
+    int64_t max_rows = hp->n_vocab;
+    if (hp->n_ff > max_rows) max_rows = hp->n_ff;
+    if ((int64_t)nq > max_rows) max_rows = (int64_t)nq;
+    int rc = kern_pool_create(n_threads, &c->pool);
+    if (rc) goto fail;
+    rc = kern_ctx_create(c->pool, max_cols, max_rows, max_batch, &c->k);
+    if (rc) goto fail;
+    rc = ERR_NOMEM;
+    c->x = malloc(B * d * sizeof(float));
+    c->xb = malloc(B * d * sizeof(float));
+    c->q = malloc(B * nq * sizeof(float));
+    c->kk = malloc(B * nkv * sizeof(float));
+    c->vv = malloc(B * nkv * sizeof(float));
+    c->att = malloc(B * nq * sizeof(float));
+    c->hb = malloc(B * f * sizeof(float));
+    c->hb2 = malloc(B * f * sizeof(float));
+    c->scores = malloc((size_t)n_threads * (size_t)max_ctx * sizeof(float));
+    c->rope = malloc(B * (size_t)hp->n_rot * sizeof(float));
+    if (!c->x || !c->xb || !c->q || !c->kk || !c->vv || !c->att || !c->hb || !c->hb2 || !c->scores || !c->rope)
+        goto fail;
+    *out = c;
+    return 0;
+fail:
+    model_ctx_free(c);
+    return rc;
+}
+
+void model_ctx_free(model_ctx_t *c) {
+    if (!c) return;
+    kern_ctx_free(c->k);
+    kern_pool_free(c->pool);
+    free(c->x);
+    free(c->xb);
+    free(c->q);
+    free(c->kk);
+    free(c->vv);
+    free(c->att);
+    free(c->hb);
+    free(c->hb2);
+    free(c->scores);
+    free(c->rope);
+    free(c);
+}
+
+int model_ctx_n_threads(const model_ctx_t *c) { return kern_pool_n_threads(c->pool); }
+
+/* ---- forward pass ----------------------------------------------------------------------------------------- */
+
+/* cos/sin table (n, n_rot) for positions p0..p0+n-1, with theta computed as llama.cpp does (float, by
+ * repeated multiplication) so that rotations agree to the last bit. */
+static void model__rope_table(const model_t *m, int32_t p0, int32_t n, float *table) {
+    const model_hparams_t *hp = &m->hp;
+    const float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot);
+    for (int32_t i = 0; i < n; i++) {
+        float theta = (float)(p0 + i);
+        float *row = table + (size_t)i * hp->n_rot;
+        for (int32_t j = 0; j < hp->n_rot; j += 2) {
+            float ff = m->rope_freqs ? m->rope_freqs[j / 2] : 1.0f;
+            float t = hp->rope_freq_scale * (theta / ff);
+            row[j] = cosf(t);
+            row[j + 1] = sinf(t);
+            theta *= theta_scale;
+        }
+    }
+}
+
+/* Rotates adjacent pairs of the first n_rot values of each of n_heads heads of one token. */
+static void model__rope_apply(float *x, int32_t n_heads, int32_t hd, int32_t n_rot, const float *cs) {
+    for (int32_t h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * hd;
+        for (int32_t j = 0; j < n_rot; j += 2) {
+            float c = cs[j], s = cs[j + 1];
+            float a = v[j], b = v[j + 1];
+            v[j] = a * c - b * s;
+            v[j + 1] = a * s + b * c;
+        }
+    }
+}
+
+typedef struct {
+    model_ctx_t *c;
+    model_seq_t *s;
+    int32_t layer, p0, n;
+} model__attn_job_t;
+
+/* Thread body: (token, head) pairs split over the pool. Token i at position p0+i attends to 0..p0+i. */
+static void model__attn_worker(void *arg, int ith, int nth) {
+    model__attn_job_t *job = arg;
+    const model_hparams_t *hp = &job->c->m->hp;
+    const int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    const int32_t nq = hp->n_head * hd;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const size_t stride = (size_t)job->s->kv_dim;
+    const size_t layer_off = (size_t)job->layer * (size_t)job->s->n_ctx * stride;
+    float *scores = job->c->scores + (size_t)ith * job->c->max_ctx;
+    int64_t total = (int64_t)job->n * hp->n_head;
+    int64_t per = (total + nth - 1) / nth, lo = per * ith, hi = lo + per < total ? lo + per : total;
+    for (int64_t w = lo; w < hi; w++) {
+        int32_t i = (int32_t)(w / hp->n_head), h = (int32_t)(w % hp->n_head);
+        int32_t kvh = h / group;
+        const float *q = job->c->q + (size_t)i * nq + (size_t)h * hd;
+        const uint16_t *k = job->s->k + layer_off + (size_t)kvh * hd;
+        const uint16_t *v = job->s->v + layer_off + (size_t)kvh * hd;
+        attn_head(q, k, v, stride, job->p0 + i + 1, hd, scale, scores, job->c->att + (size_t)i * nq + (size_t)h * hd);
+    }
+}
+
+int model_forward(model_ctx_t *c, model_seq_t *s, const int32_t *tokens, int32_t n, bool all_logits,
+                  float *logits) {
+    const model_t *m = c->m;
+    const model_hparams_t *hp = &m->hp;
+    if (n <= 0 || n > c->max_batch) return ERR_INVAL;
+    if (s->n_layer != hp->n_layer || s->kv_dim != hp->n_head_kv * hp->head_dim) return ERR_INVAL;
+    if (s->pos + n > s->n_ctx || s->pos + n > c->max_ctx) return ERR_CONTEXT;
+    for (int32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab) return ERR_INVAL;
+
+    const int32_t d = hp->n_embd, hd = hp->head_dim, f = hp->n_ff;
+    const int32_t nq = hp->n_head * hd, nkv = hp->n_head_kv * hd;
+    const int32_t p0 = s->pos;
+    int rc;
+
+    for (int32_t i = 0; i < n; i++)
+        if ((rc = kern_get_row(&m->tok_embd, tokens[i], c->x + (size_t)i * d))) return rc;
+    model__rope_table(m, p0, n, c->rope);
+
+    for (int32_t l = 0; l < hp->n_layer; l++) {
+        const model_layer_t *L = &m->layers[l];
+        /* attention block: xb = rmsnorm(x); q,k,v = xb @ W^T; rope; cache; attend; x += att @ Wo^T */
+        for (int32_t i = 0; i < n; i++)
+            kern_rmsnorm(c->x + (size_t)i * d, L->attn_norm, hp->norm_eps, c->xb + (size_t)i * d, d);
+        if ((rc = kern_matmul(c->k, &L->wq, c->xb, n, c->q))) return rc;
+        if ((rc = kern_matmul(c->k, &L->wk, c->xb, n, c->kk))) return rc;
+        if ((rc = kern_matmul(c->k, &L->wv, c->xb, n, c->vv))) return rc;
+        size_t layer_off = (size_t)l * (size_t)s->n_ctx * nkv;
+        for (int32_t i = 0; i < n; i++) {
+            const float *cs = c->rope + (size_t)i * hp->n_rot;
+            float *qi = c->q + (size_t)i * nq;
+            model__rope_apply(qi, hp->n_head, hd, hp->n_rot, cs);
+            attn_round_f16(qi, nq);
+            model__rope_apply(c->kk + (size_t)i * nkv, hp->n_head_kv, hd, hp->n_rot, cs);
+            size_t off = layer_off + (size_t)(p0 + i) * nkv;
+            attn_store_f16(c->kk + (size_t)i * nkv, s->k + off, nkv);
+            attn_store_f16(c->vv + (size_t)i * nkv, s->v + off, nkv);
+        }
+        model__attn_job_t job = {.c = c, .s = s, .layer = l, .p0 = p0, .n = n};
+        kern_pool_run(c->pool, model__attn_worker, &job);
+        if ((rc = kern_matmul(c->k, &L->wo, c->att, n, c->xb))) return rc;
+        for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xb[i];
+
+        /* FFN block: xb = rmsnorm(x); x += (silu(xb @ Wg^T) * (xb @ Wu^T)) @ Wd^T */
+        for (int32_t i = 0; i < n; i++)
+            kern_rmsnorm(c->x + (size_t)i * d, L->ffn_norm, hp->norm_eps, c->xb + (size_t)i * d, d);
+        if ((rc = kern_matmul(c->k, &L->gate, c->xb, n, c->hb))) return rc;
+        if ((rc = kern_matmul(c->k, &L->up, c->xb, n, c->hb2))) return rc;
+        kern_silu_mul(c->hb, c->hb2, c->hb, (int64_t)n * f);
+        if ((rc = kern_matmul(c->k, &L->down, c->hb, n, c->xb))) return rc;
+        for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xb[i];
+    }
+    s->pos = p0 + n;
+
+    if (!logits) return 0;
+    int32_t first = all_logits ? 0 : n - 1, rows = n - first;
+    for (int32_t i = 0; i < rows; i++)
+        kern_rmsnorm(c->x + (size_t)(first + i) * d, m->output_norm, hp->norm_eps, c->xb + (size_t)i * d, d);
+    return kern_matmul(c->k, &m->output, c->xb, rows, logits);
+}

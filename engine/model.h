@@ -1,0 +1,99 @@
+/*
+ * model.h — a llama-architecture transformer loaded from GGUF, and its forward pass.
+ *
+ * Owns: the GGUF mapping the weights live in (weights are used in place, never converted whole), the
+ * hyperparameters read from `llama.*` metadata, the tokenizer, and the tensor table of every layer.
+ * Does not: sample (sampler.h), schedule requests, or own any per-sequence state: a sequence's keys and values
+ * live in a model_seq_t, and scratch memory for a forward pass lives in a model_ctx_t.
+ *
+ * The architecture as GGUF stores it for Llama 2/3, Mistral, TinyLlama and SmolLM: token embedding; per layer
+ * RMSNorm -> grouped-query attention with rotary embeddings -> residual, RMSNorm -> SwiGLU FFN -> residual;
+ * final RMSNorm; output matrix (or the embedding matrix when tied).
+ *
+ * Threads: a loaded model_t is immutable and may be shared by any number of threads. A model_ctx_t belongs to
+ * one thread at a time (it drives the kernel thread pool). A model_seq_t is used by one forward pass at a time.
+ */
+#ifndef CINDER_MODEL_H
+#define CINDER_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gguf.h"
+#include "tokenizer.h"
+
+typedef struct model model_t;
+typedef struct model_ctx model_ctx_t;
+typedef struct model_seq model_seq_t;
+
+typedef struct {
+    int32_t n_vocab;       /* rows of the embedding / output matrices */
+    int32_t n_ctx_train;   /* llama.context_length: the context the model was trained with */
+    int32_t n_embd;        /* width of the residual stream */
+    int32_t n_layer;
+    int32_t n_head;        /* query heads */
+    int32_t n_head_kv;     /* key/value heads (n_head / n_head_kv queries share one) */
+    int32_t head_dim;      /* values per head */
+    int32_t n_rot;         /* rotated values per head (llama.rope.dimension_count) */
+    int32_t n_ff;          /* FFN hidden width */
+    float rope_freq_base;  /* theta base */
+    float rope_freq_scale; /* 1 / linear scaling factor */
+    float norm_eps;        /* RMSNorm epsilon */
+    bool tied_output;      /* output matrix is the token embedding */
+} model_hparams_t;
+
+/*
+ * Loads the model at path: maps the file, checks the architecture, reads the hyperparameters (missing
+ * required keys are errors), finds and shape-checks every tensor, and loads the tokenizer.
+ * Returns 0, or ERR_IO / ERR_FORMAT / ERR_UNSUPPORTED / ERR_NOMEM with one line in err naming the file and
+ * the problem. The caller frees *out with model_free.
+ */
+int model_load(const char *path, model_t **out, char *err, size_t err_len);
+
+/* Frees the model and unmaps its file. model_free(NULL) is a no-op. */
+void model_free(model_t *m);
+
+/* Borrowed views, valid until model_free. */
+const model_hparams_t *model_hparams(const model_t *m);
+const tok_t *model_tok(const model_t *m);
+const gguf_t *model_gguf(const model_t *m);
+
+/* Bytes of weights (the tensors the forward pass reads), and the most common weight type's name. */
+uint64_t model_weight_bytes(const model_t *m);
+const char *model_weight_type(const model_t *m);
+
+/*
+ * Creates a forward-pass context: a kernel thread pool of n_threads (0 = the number of online CPUs) and all
+ * scratch memory for batches of up to max_batch tokens and sequences of up to max_ctx positions, so that
+ * forward passes never allocate. Returns 0, ERR_INVAL, or ERR_NOMEM.
+ */
+int model_ctx_create(const model_t *m, int n_threads, int32_t max_batch, int32_t max_ctx, model_ctx_t **out);
+void model_ctx_free(model_ctx_t *c);
+int model_ctx_n_threads(const model_ctx_t *c);
+
+/*
+ * Creates the key/value cache of one sequence with room for n_ctx positions (F16 keys and values, as
+ * llama.cpp keeps them). Returns 0, ERR_INVAL or ERR_NOMEM.
+ */
+int model_seq_create(const model_t *m, int32_t n_ctx, model_seq_t **out);
+void model_seq_free(model_seq_t *s);
+
+/* Positions already in the cache, and its capacity. */
+int32_t model_seq_pos(const model_seq_t *s);
+int32_t model_seq_capacity(const model_seq_t *s);
+
+/* Forgets every position from pos on (0 clears the sequence). */
+void model_seq_truncate(model_seq_t *s, int32_t pos);
+
+/*
+ * Runs n tokens (n <= the context's max_batch) through the model at positions model_seq_pos(s) ..
+ * +n-1, appending their keys and values to s. Writes logits (n_vocab floats per row) for the last token only
+ * when all_logits is false, or for every token (n rows) when it is true; logits may be NULL to skip the
+ * output layer. The prompt is processed as one batch: every matrix product covers all n tokens at once.
+ * Returns 0, ERR_INVAL (bad token id, n out of range) or ERR_CONTEXT (the cache is full).
+ */
+int model_forward(model_ctx_t *c, model_seq_t *s, const int32_t *tokens, int32_t n, bool all_logits,
+                  float *logits);
+
+#endif
