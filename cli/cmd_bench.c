@@ -23,7 +23,7 @@ static void bench_usage(FILE *to) {
 
 /* One run of a test: pp (n tokens in one batch) or tg (n single-token steps); returns seconds or -1. */
 static double bench_run(model_ctx_t *c, model_seq_t *s, const int32_t *ids, int32_t n, bool batch, float *logits) {
-    model_seq_truncate(s, 0);
+    model_seq_clear(s);
     double t0 = cli_now();
     if (batch) {
         if (model_forward(c, s, ids, n, false, logits)) return -1;

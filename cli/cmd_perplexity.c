@@ -152,7 +152,7 @@ int cmd_perplexity(int argc, char **argv) {
         int32_t *chunk = ids + ch * n_ctx;
         int32_t saved = chunk[0];
         if (bos >= 0) chunk[0] = bos;
-        model_seq_truncate(s, 0);
+        model_seq_clear(s);
         rc = model_forward(c, s, chunk, (int32_t)n_ctx, true, logits);
         chunk[0] = saved;
         if (rc) {

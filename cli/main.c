@@ -19,6 +19,7 @@ static const cli_cmd_t cli_cmds[] = {
     {"perplexity", cmd_perplexity, "perplexity of a text file (llama-perplexity's method)"},
     {"bench", cmd_bench, "prompt-processing and generation speed (pp512 / tg128)"},
     {"template", cmd_template, "render a Jinja chat template with a JSON context"},
+    {"serve", cmd_serve, "serve the model over HTTP with OpenAI's API"},
 };
 
 static void cli_usage(FILE *to) {
@@ -38,7 +39,6 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof cli_cmds / sizeof cli_cmds[0]; i++)
         if (!strcmp(argv[1], cli_cmds[i].name)) return cli_cmds[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "cinder: unknown command '%s'\n", argv[1]);
-    cli_usage(stderr);
+    fprintf(stderr, "cinder: unknown command '%s' (see cinder --help)\n", argv[1]);
     return 2;
 }

@@ -2,7 +2,6 @@
 #include "attn.h"
 
 #include <math.h>
-#include <stdbool.h>
 
 #include "kernels/kern.h"
 
@@ -47,21 +46,25 @@ void attn_round_f16(float *x, int32_t n) {
     for (int32_t i = 0; i < n; i++) x[i] = kern_fp16_to_fp32(kern_fp32_to_fp16(x[i]));
 }
 
-void attn_head(const float *q, const uint16_t *k, const uint16_t *v, size_t stride, int32_t n_pos, int32_t hd,
-               float scale, float *scores, float *out) {
+void attn_scores(const float *q, const uint16_t *k, size_t stride, int32_t n, int32_t hd, float scale,
+                 float *scores) {
+    for (int32_t t = 0; t < n; t++) scores[t] = attn__dot_f16(q, k + (size_t)t * stride, hd) * scale;
+}
+
+void attn_softmax(float *scores, int32_t n) {
     float max = -INFINITY;
-    for (int32_t t = 0; t < n_pos; t++) {
-        float s = attn__dot_f16(q, k + (size_t)t * stride, hd) * scale;
-        scores[t] = s;
-        if (s > max) max = s;
-    }
+    for (int32_t t = 0; t < n; t++)
+        if (scores[t] > max) max = scores[t];
     double sum = 0.0;
-    for (int32_t t = 0; t < n_pos; t++) {
+    for (int32_t t = 0; t < n; t++) {
         float e = expf(scores[t] - max);
         scores[t] = e;
         sum += e;
     }
     float inv = (float)(1.0 / sum);
-    for (int32_t i = 0; i < hd; i++) out[i] = 0.0f;
-    for (int32_t t = 0; t < n_pos; t++) attn__axpy_f16(scores[t] * inv, v + (size_t)t * stride, out, hd);
+    for (int32_t t = 0; t < n; t++) scores[t] *= inv;
+}
+
+void attn_accum(const float *p, const uint16_t *v, size_t stride, int32_t n, int32_t hd, float *out) {
+    for (int32_t t = 0; t < n; t++) attn__axpy_f16(p[t], v + (size_t)t * stride, out, hd);
 }

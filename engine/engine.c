@@ -1,12 +1,16 @@
 /*
- * engine.c — the engine thread: admits queued requests into sequence slots, runs prefill and decode steps, and
- * reports tokens through each request's callback.
+ * engine.c — the engine thread: admission, continuous batching over the paged KV cache, sampling, and
+ * reporting through each request's callback.
  *
- * Locking: `mu` guards the queue, the cancel flags and the counters; compute runs without it. A request moves
- * queued -> running (slot) -> ended; only the engine thread moves it past "queued" and frees it.
- * Each step visits every running slot once: a slot still in its prompt runs one chunk of up to n_batch tokens,
- * a generating slot runs one token. Sequences never share a forward pass yet, so a request's output cannot
- * depend on its neighbours.
+ * Locking: `mu` guards the queue, the slots' job pointers, cancel flags and the counters that engine_stats
+ * reads; compute runs without it. A job moves queued -> running (in a slot) -> ended, and may go back from
+ * running to the head of the queue when preempted. Only the engine thread moves a job out of the queue, reads
+ * or writes its generation state, touches the KV cache, and frees the job.
+ *
+ * A job's tokens[] holds its prompt followed by what it has generated; a slot feeds tokens[kv.n_tokens ..
+ * n_all) into the model — the whole prompt at first (in chunks), then one token per step. Whenever a slot has
+ * fed everything it knows, its last logits row yields the next token. Preemption only drops the cache, so a
+ * returning job refeeds its tokens (mostly from the prefix cache) and carries on where it was.
  */
 #include "engine.h"
 
@@ -17,41 +21,50 @@
 
 #include "err.h"
 
+#define ENGINE_BLOCK_TOKENS 16
+#define ENGINE_DEFAULT_KV_BYTES (256ll << 20)
+
 typedef struct engine_job {
     struct engine_job *next; /* queue link */
     uint64_t id;
-    engine_req_t req;   /* prompt points at `prompt` below */
-    int32_t *prompt;    /* owned copy */
-    bool cancel;        /* set under mu by engine_cancel / engine_free */
+    engine_req_t req;      /* req.prompt points into tokens */
+    bool cancel;           /* set under mu */
     double t_submit;
+    /* generation state: engine thread only; survives preemption */
+    int32_t *tokens;       /* (n_prompt + max_tokens,) prompt, then generated tokens */
+    int32_t n_all;         /* tokens known */
+    int32_t n_generated;
+    sampler_t *smp;        /* created at first admission */
+    tok_stream_t stream;
+    double t_start, t_first;
 } engine_job_t;
 
 typedef struct {
-    engine_job_t *job;   /* NULL when the slot is free */
-    model_seq_t *seq;    /* n_ctx positions */
-    sampler_t *smp;
-    tok_stream_t stream;
-    float *logits;       /* (n_vocab,) */
-    size_t n_fed;        /* prompt tokens already in the cache */
-    int32_t n_generated;
-    int32_t last;        /* last sampled token, fed at the next step */
-    double t_start, t_first;
+    engine_job_t *job; /* NULL when free; written under mu */
+    kv_seq_t kv;       /* its block table; kv.n_tokens = tokens fed */
+    uint64_t admitted; /* admission order, to pick the newest for preemption */
 } engine_slot_t;
 
 struct engine {
     model_t *model;
     model_ctx_t *ctx;
+    kv_cache_t *kv;
     engine_params_t p;
-    engine_slot_t *slots; /* n_parallel */
+    engine_slot_t *slots;      /* n_parallel */
+    model_batch_seq_t *batch;  /* (n_parallel,) entries of a step */
+    int32_t *batch_slot;       /* (n_parallel,) slot of each entry */
+    float *logits;             /* (n_parallel, n_vocab) */
+    uint64_t n_admitted;
+    uint64_t next_id;          /* under mu */
+    bool *cancel;              /* (n_parallel,) engine thread scratch */
     pthread_t thread;
     bool thread_started;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    engine_job_t *head, *tail; /* queued jobs, FIFO */
-    int32_t n_queued, n_running;
-    uint64_t next_id, n_completed;
+    engine_job_t *head, *tail; /* queued jobs, FIFO (preempted ones go back to the head) */
     bool stopping;
+    engine_stats_t stats;      /* snapshot for engine_stats */
 };
 
 static double engine__now_ms(void) {
@@ -62,166 +75,273 @@ static double engine__now_ms(void) {
 
 engine_params_t engine_default_params(void) {
     engine_params_t p = {0};
-    p.n_parallel = 1;
+    p.n_parallel = 16;
     p.max_queue = 64;
     p.n_batch = 512;
     return p;
 }
 
-/* ---- events ----------------------------------------------------------------------------------------------- */
+/* ---- ending and emitting ---------------------------------------------------------------------------------- */
 
-static void engine__end(engine_t *e, engine_slot_t *s, engine_job_t *job, engine_finish_t finish, int err,
-                        const char *msg) {
-    engine_event_t ev = {.type = ENGINE_EV_END, .id = job->id, .finish = finish, .err = err, .err_msg = msg};
-    char tail[64];
-    size_t n_tail = 0;
-    double now = engine__now_ms();
-    if (s) {
-        if (tok_stream_flush(&s->stream, tail, sizeof tail, &n_tail) == 0) {
-            ev.text = tail;
-            ev.text_len = n_tail;
-        }
-        ev.n_prompt = (int32_t)job->req.n_prompt;
-        ev.n_generated = s->n_generated;
-        ev.t_queue_ms = s->t_start - job->t_submit;
-        ev.t_prompt_ms = (s->t_first > 0 ? s->t_first : now) - s->t_start;
-        ev.t_gen_ms = s->t_first > 0 ? now - s->t_first : 0;
-    } else {
-        ev.n_prompt = (int32_t)job->req.n_prompt;
-        ev.t_queue_ms = now - job->t_submit;
-    }
-    job->req.on_event(job->req.user, &ev);
-    pthread_mutex_lock(&e->mu); /* engine_cancel reads slot jobs under mu: detach before freeing */
-    e->n_completed++;
-    if (s) {
-        e->n_running--;
-        s->job = NULL;
-    }
-    pthread_mutex_unlock(&e->mu);
-    if (s) {
-        sampler_free(s->smp);
-        s->smp = NULL;
-    }
-    free(job->prompt);
+static void engine__free_job(engine_job_t *job) {
+    sampler_free(job->smp);
+    free(job->tokens);
     free(job);
 }
 
-/* Samples the next token of a slot from its logits and reports it; ends the request when it is over.
- * Returns true while the request goes on. */
-static bool engine__emit(engine_t *e, engine_slot_t *s) {
+/* Reports the END event of a job and frees it; releases its slot (if any) first. */
+static void engine__end(engine_t *e, engine_slot_t *s, engine_job_t *job, engine_finish_t finish, int err,
+                        const char *msg) {
+    if (s) kv_seq_release(e->kv, &s->kv);
+    pthread_mutex_lock(&e->mu); /* engine_cancel reads slot jobs under mu: detach before freeing */
+    if (s) {
+        s->job = NULL;
+        e->stats.running--;
+    }
+    e->stats.n_completed++;
+    pthread_mutex_unlock(&e->mu);
+
+    engine_event_t ev = {.type = ENGINE_EV_END, .id = job->id, .finish = finish, .err = err, .err_msg = msg};
+    char tail[64];
+    size_t n_tail = 0;
+    if (job->smp && tok_stream_flush(&job->stream, tail, sizeof tail, &n_tail) == 0) {
+        ev.text = tail;
+        ev.text_len = n_tail;
+    }
+    double now = engine__now_ms();
+    ev.n_prompt = (int32_t)job->req.n_prompt;
+    ev.n_generated = job->n_generated;
+    double start = job->t_start > 0 ? job->t_start : now;
+    ev.t_queue_ms = start - job->t_submit;
+    ev.t_prompt_ms = (job->t_first > 0 ? job->t_first : now) - start;
+    ev.t_gen_ms = job->t_first > 0 ? now - job->t_first : 0;
+    job->req.on_event(job->req.user, &ev);
+    engine__free_job(job);
+}
+
+/* Samples the next token of a slot from its logits row and reports it; ends the job when it is over. */
+static void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
     engine_job_t *job = s->job;
     const tok_t *tok = model_tok(e->model);
     int32_t n_vocab = model_hparams(e->model)->n_vocab;
-    int32_t id = sampler_sample(s->smp, s->logits);
-    if (s->t_first <= 0) s->t_first = engine__now_ms();
+    int32_t id = sampler_sample(job->smp, logits);
+    if (job->t_first <= 0) job->t_first = engine__now_ms();
     if (tok_is_eog(tok, id)) {
         engine__end(e, s, job, ENGINE_FINISH_STOP, 0, NULL);
-        return false;
+        return;
     }
-    s->n_generated++;
-    s->last = id;
+    job->n_generated++;
+    job->tokens[job->n_all++] = id;
     char text[512];
     size_t n_text = 0;
-    if (tok_stream_push(&s->stream, tok, id, text, sizeof text, &n_text) != 0) n_text = 0;
+    if (tok_stream_push(&job->stream, tok, id, text, sizeof text, &n_text) != 0) n_text = 0;
     engine_event_t ev = {.type = ENGINE_EV_TOKEN, .id = job->id, .token = id, .text = text, .text_len = n_text};
     int32_t top_ids[ENGINE_MAX_TOP_LOGPROBS];
     float top_lp[ENGINE_MAX_TOP_LOGPROBS];
-    if (job->req.logprobs) {
-        int k = job->req.n_top_logprobs;
-        if (sampler_logprobs(s->logits, n_vocab, id, k, &ev.logprob, top_ids, top_lp) == 0) {
-            ev.n_top = k;
-            ev.top_ids = top_ids;
-            ev.top_logprobs = top_lp;
-        }
+    if (job->req.logprobs &&
+        sampler_logprobs(logits, n_vocab, id, job->req.n_top_logprobs, &ev.logprob, top_ids, top_lp) == 0) {
+        ev.n_top = job->req.n_top_logprobs;
+        ev.top_ids = top_ids;
+        ev.top_logprobs = top_lp;
     }
     job->req.on_event(job->req.user, &ev);
-    if (s->n_generated >= job->req.max_tokens || model_seq_pos(s->seq) >= model_seq_capacity(s->seq)) {
+    if (job->n_generated >= job->req.max_tokens || job->n_all >= e->p.n_ctx)
         engine__end(e, s, job, ENGINE_FINISH_LENGTH, 0, NULL);
-        return false;
+}
+
+/* ---- admission and preemption ----------------------------------------------------------------------------- */
+
+static int32_t engine__running_slots(const engine_t *e) {
+    int32_t n = 0;
+    for (int32_t i = 0; i < e->p.n_parallel; i++) n += e->slots[i].job != NULL;
+    return n;
+}
+
+/*
+ * Starts queued jobs in free slots, first come first served: the head of the queue starts when the cache can
+ * hold the rest of its prompt (after prefix hits) plus one block of headroom for every running sequence;
+ * otherwise it waits, and so does everyone behind it. Called with mu held. Cancelled queued jobs are moved to
+ * *cancelled for the caller to end outside the lock.
+ */
+static void engine__admit(engine_t *e, engine_job_t **cancelled) {
+    for (int32_t i = 0; i < e->p.n_parallel && e->head; i++) {
+        engine_slot_t *s = &e->slots[i];
+        if (s->job) continue;
+        while (e->head && e->head->cancel) {
+            engine_job_t *j = e->head;
+            e->head = j->next;
+            e->stats.queued--;
+            j->next = *cancelled;
+            *cancelled = j;
+        }
+        engine_job_t *j = e->head;
+        if (!j) break;
+        if (kv_seq_match_prefix(e->kv, &s->kv, j->tokens, j->n_all) != 0) break;
+        int32_t need = kv_seq_blocks_needed(e->kv, &s->kv, j->n_all - s->kv.n_tokens) + 1;
+        int32_t headroom = engine__running_slots(e);
+        if (need + headroom > kv_available(e->kv) && engine__running_slots(e) > 0) {
+            kv_seq_release(e->kv, &s->kv); /* undo the prefix match; wait for memory */
+            break;
+        }
+        e->head = j->next;
+        j->next = NULL;
+        e->stats.queued--;
+        e->stats.running++;
+        s->job = j;
+        s->admitted = ++e->n_admitted;
     }
+    if (!e->head) e->tail = NULL;
+}
+
+/* Sends the most recently admitted running job other than `keep` back to the head of the queue. Returns
+ * false when there is none. */
+static bool engine__preempt(engine_t *e, const engine_slot_t *keep) {
+    engine_slot_t *victim = NULL;
+    for (int32_t i = 0; i < e->p.n_parallel; i++) {
+        engine_slot_t *s = &e->slots[i];
+        if (s->job && s != keep && (!victim || s->admitted > victim->admitted)) victim = s;
+    }
+    if (!victim) return false;
+    kv_seq_release(e->kv, &victim->kv);
+    pthread_mutex_lock(&e->mu);
+    engine_job_t *j = victim->job;
+    victim->job = NULL;
+    j->next = e->head;
+    e->head = j;
+    if (!e->tail) e->tail = j;
+    e->stats.queued++;
+    e->stats.running--;
+    e->stats.n_preempted++;
+    pthread_mutex_unlock(&e->mu);
     return true;
 }
 
-/* One step of one slot: a prompt chunk, or the last sampled token. */
-static void engine__step_slot(engine_t *e, engine_slot_t *s) {
-    engine_job_t *job = s->job;
-    int rc;
-    if (s->n_fed < job->req.n_prompt) {
-        size_t left = job->req.n_prompt - s->n_fed;
-        int32_t chunk = (int32_t)(left < (size_t)e->p.n_batch ? left : (size_t)e->p.n_batch);
-        rc = model_forward(e->ctx, s->seq, job->prompt + s->n_fed, chunk, false, s->logits);
-        if (rc) {
-            engine__end(e, s, job, ENGINE_FINISH_ERROR, rc, "forward pass failed");
-            return;
-        }
-        s->n_fed += (size_t)chunk;
-        if (s->n_fed < job->req.n_prompt) return;
-        engine__emit(e, s);
-        return;
+/* Reserves cache room for n more tokens of slot s, preempting newer sequences if needed. */
+static int engine__reserve(engine_t *e, engine_slot_t *s, int32_t n) {
+    for (;;) {
+        int rc = kv_seq_reserve(e->kv, &s->kv, n);
+        if (rc != ERR_FULL) return rc;
+        if (!engine__preempt(e, s)) return ERR_FULL;
     }
-    rc = model_forward(e->ctx, s->seq, &s->last, 1, false, s->logits);
-    if (rc) {
-        engine__end(e, s, job, ENGINE_FINISH_ERROR, rc, "forward pass failed");
-        return;
-    }
-    engine__emit(e, s);
 }
 
-/* Moves queued jobs into free slots (FIFO). Called with mu held; returns jobs cancelled while queued. */
-static engine_job_t *engine__admit(engine_t *e) {
-    engine_job_t *cancelled = NULL;
-    for (int32_t i = 0; i < e->p.n_parallel && e->head; i++) {
-        if (e->slots[i].job) continue;
-        while (e->head && e->head->cancel) { /* skip cancelled ones */
-            engine_job_t *j = e->head;
-            e->head = j->next;
-            e->n_queued--;
-            j->next = cancelled;
-            cancelled = j;
-        }
-        if (!e->head) break;
-        engine_job_t *j = e->head;
-        e->head = j->next;
-        j->next = NULL;
-        e->n_queued--;
-        e->n_running++;
-        e->slots[i].job = j;
-    }
-    if (!e->head) e->tail = NULL;
-    return cancelled;
-}
+/* ---- one step --------------------------------------------------------------------------------------------- */
 
-static int engine__start_slot(engine_t *e, engine_slot_t *s) {
-    engine_job_t *job = s->job;
+static int engine__start_job(engine_t *e, engine_job_t *job) {
+    if (job->smp) return 0; /* resumed after preemption */
     char err[256] = "";
-    int rc = sampler_create(&job->req.sampling, model_hparams(e->model)->n_vocab, &s->smp, err, sizeof err);
+    int rc = sampler_create(&job->req.sampling, model_hparams(e->model)->n_vocab, &job->smp, err, sizeof err);
     if (rc) return rc;
-    sampler_add_prompt(s->smp, job->prompt, job->req.n_prompt);
-    model_seq_truncate(s->seq, 0);
-    tok_stream_init(&s->stream);
-    s->n_fed = 0;
-    s->n_generated = 0;
-    s->t_start = engine__now_ms();
-    s->t_first = 0;
+    sampler_add_prompt(job->smp, job->tokens, job->req.n_prompt);
+    tok_stream_init(&job->stream);
+    job->t_start = engine__now_ms();
     return 0;
+}
+
+/* Builds and runs one batch: every slot with one token left to feed (decoding) first, then prompt chunks in
+ * admission order within the n_batch budget. Returns false when nothing could run. */
+static bool engine__step(engine_t *e) {
+    const int32_t n_vocab = model_hparams(e->model)->n_vocab;
+    int32_t budget = e->p.n_batch, n_entries = 0, n_rows = 0;
+
+    for (int pass = 0; pass < 2; pass++) {
+        for (int32_t i = 0; i < e->p.n_parallel && budget > 0; i++) {
+            engine_slot_t *s = &e->slots[i];
+            engine_job_t *job = s->job;
+            if (!job) continue;
+            int32_t remaining = job->n_all - s->kv.n_tokens;
+            if ((pass == 0) != (remaining == 1)) continue;
+            int32_t chunk = remaining < budget ? remaining : budget;
+            /* a decode may preempt newer sequences; a prompt takes what fits now and the rest later */
+            int rc = pass == 0 ? engine__reserve(e, s, chunk) : kv_seq_reserve(e->kv, &s->kv, chunk);
+            while (rc == ERR_FULL && pass == 1 && chunk > 1) {
+                chunk /= 2;
+                rc = kv_seq_reserve(e->kv, &s->kv, chunk);
+            }
+            if (rc == ERR_FULL) continue; /* waits for blocks to come back */
+            if (rc) {
+                engine__end(e, s, job, ENGINE_FINISH_ERROR, rc, "cannot allocate cache blocks");
+                continue;
+            }
+            model_batch_seq_t *bs = &e->batch[n_entries];
+            bs->kv = &s->kv;
+            bs->tokens = job->tokens + s->kv.n_tokens;
+            bs->n = chunk;
+            bs->n_logits = chunk == remaining ? 1 : 0;
+            e->batch_slot[n_entries++] = i;
+            n_rows += bs->n_logits;
+            budget -= chunk;
+        }
+    }
+    /* preemption during the second pass may have emptied slots already placed in the batch */
+    int32_t kept = 0;
+    for (int32_t k = 0; k < n_entries; k++) {
+        if (!e->slots[e->batch_slot[k]].job) {
+            n_rows -= e->batch[k].n_logits;
+            continue;
+        }
+        e->batch[kept] = e->batch[k];
+        e->batch_slot[kept++] = e->batch_slot[k];
+    }
+    n_entries = kept;
+    if (n_entries == 0) {
+        /* every running prompt is waiting for blocks held by the others: let the oldest go on alone */
+        engine_slot_t *oldest = NULL;
+        for (int32_t i = 0; i < e->p.n_parallel; i++)
+            if (e->slots[i].job && (!oldest || e->slots[i].admitted < oldest->admitted)) oldest = &e->slots[i];
+        return oldest && engine__preempt(e, oldest);
+    }
+
+    int rc = model_forward_batch(e->ctx, e->kv, e->batch, n_entries, n_rows ? e->logits : NULL);
+    int32_t row = 0;
+    for (int32_t k = 0; k < n_entries; k++) {
+        engine_slot_t *s = &e->slots[e->batch_slot[k]];
+        if (rc) {
+            engine__end(e, s, s->job, ENGINE_FINISH_ERROR, rc, "forward pass failed");
+            continue;
+        }
+        kv_seq_commit(e->kv, &s->kv, s->job->tokens, e->batch[k].n);
+        if (e->batch[k].n_logits) engine__emit(e, s, e->logits + (size_t)row++ * n_vocab);
+    }
+    pthread_mutex_lock(&e->mu);
+    e->stats.n_steps++;
+    pthread_mutex_unlock(&e->mu);
+    return true;
+}
+
+static void engine__publish_kv(engine_t *e) {
+    kv_stats_t ks;
+    kv_stats(e->kv, &ks);
+    pthread_mutex_lock(&e->mu);
+    e->stats.kv_blocks_total = ks.n_blocks;
+    e->stats.kv_blocks_used = ks.used;
+    e->stats.kv_blocks_cached = ks.cached;
+    e->stats.prefix_hit_tokens = ks.hit_tokens;
+    e->stats.prefix_lookup_tokens = ks.lookup_tokens;
+    pthread_mutex_unlock(&e->mu);
 }
 
 static void *engine__thread(void *arg) {
     engine_t *e = arg;
+    const int32_t n = e->p.n_parallel;
+    bool *cancel = e->cancel;
+    bool idle_wait = false;
     for (;;) {
+        engine_job_t *cancelled = NULL;
         pthread_mutex_lock(&e->mu);
-        while (!e->stopping && !e->head && e->n_running == 0) pthread_cond_wait(&e->cv, &e->mu);
+        while (!e->stopping && ((!e->head && engine__running_slots(e) == 0) || idle_wait)) {
+            pthread_cond_wait(&e->cv, &e->mu);
+            idle_wait = false;
+        }
         bool stopping = e->stopping;
-        engine_job_t *cancelled = stopping ? NULL : engine__admit(e);
         if (stopping) { /* everything queued is cancelled */
             cancelled = e->head;
             e->head = e->tail = NULL;
-            e->n_queued = 0;
+            e->stats.queued = 0;
+        } else {
+            engine__admit(e, &cancelled);
         }
-        bool cancel_flags[256];
-        int32_t n = e->p.n_parallel;
-        for (int32_t i = 0; i < n && i < 256; i++)
-            cancel_flags[i] = e->slots[i].job && (stopping || e->slots[i].job->cancel);
+        for (int32_t i = 0; i < n; i++) cancel[i] = e->slots[i].job && (stopping || e->slots[i].job->cancel);
         pthread_mutex_unlock(&e->mu);
 
         while (cancelled) {
@@ -232,24 +352,16 @@ static void *engine__thread(void *arg) {
         for (int32_t i = 0; i < n; i++) {
             engine_slot_t *s = &e->slots[i];
             if (!s->job) continue;
-            if (cancel_flags[i]) {
+            if (cancel[i]) {
                 engine__end(e, s, s->job, ENGINE_FINISH_CANCELLED, 0, NULL);
                 continue;
             }
-            if (!s->smp) {
-                int rc = engine__start_slot(e, s);
-                if (rc) {
-                    engine__end(e, s, s->job, ENGINE_FINISH_ERROR, rc, "cannot start the request");
-                    continue;
-                }
-            }
-            engine__step_slot(e, s);
+            int rc = engine__start_job(e, s->job);
+            if (rc) engine__end(e, s, s->job, ENGINE_FINISH_ERROR, rc, "cannot start the request");
         }
-        if (stopping) {
-            bool any = false;
-            for (int32_t i = 0; i < n; i++) any |= e->slots[i].job != NULL;
-            if (!any) break;
-        }
+        if (stopping && engine__running_slots(e) == 0) break;
+        if (!stopping) idle_wait = !engine__step(e); /* nothing runnable: sleep until something changes */
+        engine__publish_kv(e);
     }
     return NULL;
 }
@@ -259,40 +371,60 @@ static void *engine__thread(void *arg) {
 int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t err_len) {
     *out = NULL;
     if (!p->model_path) return err_set(err, err_len, ERR_INVAL, "no model path given");
-    if (p->n_parallel < 1 || p->n_parallel > 256 || p->max_queue < 0 || p->n_batch < 1 || p->n_ctx < 0 ||
-        p->n_threads < 0)
+    if (p->n_parallel < 1 || p->n_parallel > 1024 || p->max_queue < 0 || p->n_batch < 1 || p->n_ctx < 0 ||
+        p->n_threads < 0 || p->kv_tokens < 0 || p->kv_bytes < 0)
         return err_set(err, err_len, ERR_INVAL, "engine parameters out of range");
     engine_t *e = calloc(1, sizeof *e);
     if (!e) return err_set(err, err_len, ERR_NOMEM, "out of memory");
     e->p = *p;
-    e->next_id = 1;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     int rc = model_load(p->model_path, &e->model, err, err_len);
     if (rc) goto fail;
     const model_hparams_t *hp = model_hparams(e->model);
-    if (e->p.n_ctx == 0 || e->p.n_ctx > hp->n_ctx_train) e->p.n_ctx = e->p.n_ctx == 0 ? hp->n_ctx_train : e->p.n_ctx;
-    if (e->p.n_batch > e->p.n_ctx) e->p.n_batch = e->p.n_ctx;
+    if (e->p.n_ctx == 0 || e->p.n_ctx > hp->n_ctx_train) e->p.n_ctx = hp->n_ctx_train;
+    if (e->p.n_batch < e->p.n_parallel) e->p.n_batch = e->p.n_parallel; /* one decode token each fits */
+
+    /* the KV pool: asked for in tokens or bytes, else 256 MiB; at least one context, at most 16 by default */
+    kv_params_t kp = model_kv_params(e->model, ENGINE_BLOCK_TOKENS, 1);
+    int64_t per_token = (int64_t)kv_block_bytes(&kp) / ENGINE_BLOCK_TOKENS;
+    int64_t tokens = e->p.kv_tokens;
+    if (tokens == 0 && e->p.kv_bytes > 0) tokens = e->p.kv_bytes / per_token;
+    if (tokens == 0) {
+        tokens = ENGINE_DEFAULT_KV_BYTES / per_token;
+        if (tokens > 16ll * e->p.n_ctx) tokens = 16ll * e->p.n_ctx;
+        if (tokens < e->p.n_ctx) tokens = e->p.n_ctx;
+    }
+    if (tokens < ENGINE_BLOCK_TOKENS || tokens / ENGINE_BLOCK_TOKENS > INT32_MAX / 2) {
+        rc = err_set(err, err_len, ERR_INVAL, "KV cache of %lld tokens is out of range", (long long)tokens);
+        goto fail;
+    }
+    kp.n_blocks = (int32_t)((tokens + ENGINE_BLOCK_TOKENS - 1) / ENGINE_BLOCK_TOKENS);
+    if ((int64_t)kp.n_blocks * ENGINE_BLOCK_TOKENS < e->p.n_ctx) /* a pool smaller than a context caps it */
+        e->p.n_ctx = kp.n_blocks * ENGINE_BLOCK_TOKENS;
+    rc = kv_create(&kp, &e->kv);
+    if (rc) {
+        err_set(err, err_len, rc, "cannot allocate a KV cache of %lld MiB",
+                (long long)((int64_t)kp.n_blocks * (int64_t)kv_block_bytes(&kp) >> 20));
+        goto fail;
+    }
+    if (e->p.n_batch > e->p.n_ctx * e->p.n_parallel) e->p.n_batch = e->p.n_ctx * e->p.n_parallel;
     rc = model_ctx_create(e->model, p->n_threads, e->p.n_batch, e->p.n_ctx, &e->ctx);
     if (rc) {
         err_set(err, err_len, rc, "cannot allocate the compute context: %s", err_str(rc));
         goto fail;
     }
     e->slots = calloc((size_t)e->p.n_parallel, sizeof *e->slots);
-    if (!e->slots) {
+    e->batch = calloc((size_t)e->p.n_parallel, sizeof *e->batch);
+    e->batch_slot = calloc((size_t)e->p.n_parallel, sizeof *e->batch_slot);
+    e->logits = malloc((size_t)e->p.n_parallel * (size_t)hp->n_vocab * sizeof(float));
+    e->cancel = calloc((size_t)e->p.n_parallel, sizeof *e->cancel);
+    if (!e->slots || !e->batch || !e->batch_slot || !e->logits || !e->cancel) {
         rc = err_set(err, err_len, ERR_NOMEM, "out of memory");
         goto fail;
     }
-    for (int32_t i = 0; i < e->p.n_parallel; i++) {
-        engine_slot_t *s = &e->slots[i];
-        rc = model_seq_create(e->model, e->p.n_ctx, &s->seq);
-        s->logits = malloc((size_t)hp->n_vocab * sizeof(float));
-        if (rc || !s->logits) {
-            rc = err_set(err, err_len, ERR_NOMEM, "out of memory for %d sequences of %d tokens", e->p.n_parallel,
-                         e->p.n_ctx);
-            goto fail;
-        }
-    }
+    e->stats.kv_block_tokens = ENGINE_BLOCK_TOKENS;
+    e->stats.kv_blocks_total = kp.n_blocks;
     if (pthread_create(&e->thread, NULL, engine__thread, e) != 0) {
         rc = err_set(err, err_len, ERR_NOMEM, "cannot start the engine thread");
         goto fail;
@@ -314,14 +446,12 @@ void engine_free(engine_t *e) {
         pthread_mutex_unlock(&e->mu);
         pthread_join(e->thread, NULL);
     }
-    if (e->slots) {
-        for (int32_t i = 0; i < e->p.n_parallel; i++) {
-            model_seq_free(e->slots[i].seq);
-            sampler_free(e->slots[i].smp);
-            free(e->slots[i].logits);
-        }
-        free(e->slots);
-    }
+    free(e->slots);
+    free(e->batch);
+    free(e->batch_slot);
+    free(e->logits);
+    free(e->cancel);
+    kv_free(e->kv);
     model_ctx_free(e->ctx);
     model_free(e->model);
     pthread_mutex_destroy(&e->mu);
@@ -353,37 +483,36 @@ int engine_submit(engine_t *e, const engine_req_t *r, uint64_t *id, char *err, s
     if (rc) return rc;
 
     engine_job_t *j = calloc(1, sizeof *j);
-    int32_t *copy = malloc(r->n_prompt * sizeof *copy);
-    if (!j || !copy) {
+    int32_t *tokens = malloc(((size_t)r->n_prompt + (size_t)r->max_tokens) * sizeof *tokens);
+    if (!j || !tokens) {
         free(j);
-        free(copy);
+        free(tokens);
         return err_set(err, err_len, ERR_NOMEM, "out of memory");
     }
-    memcpy(copy, r->prompt, r->n_prompt * sizeof *copy);
+    memcpy(tokens, r->prompt, r->n_prompt * sizeof *tokens);
     j->req = *r;
-    j->req.prompt = copy;
-    j->prompt = copy;
+    j->req.prompt = tokens;
+    j->tokens = tokens;
+    j->n_all = (int32_t)r->n_prompt;
     j->t_submit = engine__now_ms();
 
     pthread_mutex_lock(&e->mu);
     if (e->stopping) {
         pthread_mutex_unlock(&e->mu);
-        free(copy);
-        free(j);
+        engine__free_job(j);
         return err_set(err, err_len, ERR_STATE, "the engine is shutting down");
     }
-    if (e->n_queued >= e->p.max_queue) {
+    if (e->stats.queued >= e->p.max_queue) {
         pthread_mutex_unlock(&e->mu);
-        free(copy);
-        free(j);
+        engine__free_job(j);
         return err_set(err, err_len, ERR_FULL, "the request queue is full (%d waiting)", e->p.max_queue);
     }
-    j->id = e->next_id++;
+    j->id = ++e->next_id;
+    *id = j->id;
     if (e->tail) e->tail->next = j;
     else e->head = j;
     e->tail = j;
-    e->n_queued++;
-    *id = j->id;
+    e->stats.queued++;
     pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
     return 0;
@@ -409,8 +538,6 @@ int engine_cancel(engine_t *e, uint64_t id) {
 
 void engine_stats(engine_t *e, engine_stats_t *out) {
     pthread_mutex_lock(&e->mu);
-    out->queued = e->n_queued;
-    out->running = e->n_running;
-    out->n_completed = e->n_completed;
+    *out = e->stats;
     pthread_mutex_unlock(&e->mu);
 }

@@ -1,8 +1,17 @@
 /*
  * engine.h — the facade of the inference engine: one loaded model, one engine thread, many requests.
  *
- * Owns: the model, the engine thread and its forward-pass context, the queue of submitted requests and every
- * running sequence's state (KV cache, sampler, detokenizer).
+ * Owns: the model, the engine thread and its forward-pass context, the paged KV cache shared by all sequences,
+ * the queue of submitted requests and every running sequence's state (block table, sampler, detokenizer).
+ *
+ * Scheduling (continuous batching): every engine step runs ONE forward pass over a batch that holds the next
+ * token of every generating sequence plus chunks of prompts still being read (chunked prefill), up to n_batch
+ * tokens, so weights are read once per step for everyone and a long prompt never stalls running streams.
+ * Requests start first come, first served, when a slot (n_parallel) and cache blocks for their prompt are
+ * free; finished ones leave at once. When the cache runs dry mid-generation the most recently started sequence
+ * is preempted: its blocks are released (full ones stay in the prefix cache) and it is recomputed when it
+ * returns to the head of the queue, invisibly to its client. Prompts that start with cached blocks (a shared
+ * system prompt, the earlier turns of a chat) skip those blocks' prefill.
  * Does not: parse HTTP or JSON, render chat templates, or match stop strings (the api layer does, and cancels the
  * request when a stop string appears).
  *
@@ -34,10 +43,15 @@ typedef struct {
     int32_t n_ctx;      /* most tokens (prompt + generated) of one sequence; 0 = the model's training context */
     int32_t n_parallel; /* sequences generating at once */
     int32_t max_queue;  /* requests waiting to start before engine_submit answers ERR_FULL */
-    int32_t n_batch;    /* most prompt tokens per forward pass (chunked prefill) */
+    int32_t n_batch;    /* most tokens per forward pass (decode tokens + prefill chunks) */
+    int64_t kv_tokens;  /* KV cache pool size in tokens, shared by all sequences; 0 = default (see below) */
+    int64_t kv_bytes;   /* alternatively its size in bytes (used when kv_tokens is 0); 0 = default */
 } engine_params_t;
 
-/* Defaults: all CPUs, the model's context, 1 sequence at a time, a queue of 64, batches of 512. */
+/*
+ * Defaults: all CPUs, the model's context, 16 sequences at once, a queue of 64, batches of 512 tokens, and a KV
+ * pool of 256 MiB (at least one full context, at most 16 contexts).
+ */
 engine_params_t engine_default_params(void);
 
 /*
@@ -108,7 +122,7 @@ typedef struct {
 
 /*
  * Queues a request. Returns 0 and its id (never 0) in *id; ERR_FULL when max_queue requests are waiting;
- * ERR_CONTEXT when n_prompt + max_tokens exceeds the context (err says by how much); ERR_INVAL for bad
+ * ERR_CONTEXT when n_prompt + max_tokens exceeds the context or could never fit the KV pool (err says why); ERR_INVAL for bad
  * fields (with the field named in err); ERR_RANGE for bad sampling parameters; ERR_STATE while shutting down.
  * On error no event is ever delivered. Any thread.
  */
@@ -123,8 +137,13 @@ int engine_cancel(engine_t *e, uint64_t id);
 
 typedef struct {
     int32_t queued;       /* waiting to start */
-    int32_t running;      /* generating now */
+    int32_t running;      /* admitted: reading the prompt or generating */
     uint64_t n_completed; /* requests ended since start */
+    uint64_t n_preempted; /* times a sequence was preempted for memory */
+    int32_t kv_blocks_total, kv_blocks_used, kv_blocks_cached; /* cache blocks: pool, referenced, reusable */
+    int32_t kv_block_tokens;
+    uint64_t prefix_hit_tokens, prefix_lookup_tokens; /* prompt tokens served from / looked up in the cache */
+    uint64_t n_steps;     /* forward passes run */
 } engine_stats_t;
 
 /* A snapshot of the engine's counters. Any thread. */

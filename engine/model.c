@@ -35,13 +35,15 @@ struct model {
     const char *weight_type;
 };
 
+/* A sequence with a private paged cache just big enough for n_ctx positions. */
 struct model_seq {
-    int32_t n_ctx;   /* capacity in positions */
-    int32_t pos;     /* positions filled */
-    int32_t n_layer;
-    int32_t kv_dim;  /* nkv */
-    uint16_t *k, *v; /* (n_layer, n_ctx, nkv) F16 */
+    int32_t n_ctx;     /* capacity in positions */
+    kv_cache_t *kv;    /* ceil(n_ctx / MODEL_SEQ_BLOCK) blocks */
+    kv_seq_t seq;      /* its block table */
+    int32_t *tokens;   /* (n_ctx,) ids at each position, for kv_seq_commit */
 };
+
+#define MODEL_SEQ_BLOCK 16
 
 struct model_ctx {
     const model_t *m;
@@ -56,6 +58,7 @@ struct model_ctx {
     float *hb, *hb2; /* (max_batch, f) */
     float *scores; /* (n_threads, max_ctx) */
     float *rope;   /* (max_batch, n_rot) cos/sin pairs */
+    int32_t *tok_entry, *tok_pos; /* (max_batch,) batch entry and position of each token */
 };
 
 /* ---- loading ---------------------------------------------------------------------------------------------- */
@@ -307,7 +310,15 @@ const gguf_t *model_gguf(const model_t *m) { return m->g; }
 uint64_t model_weight_bytes(const model_t *m) { return m->weight_bytes; }
 const char *model_weight_type(const model_t *m) { return m->weight_type; }
 
-/* ---- sequences and contexts ------------------------------------------------------------------------------- */
+/* ---- contexts and single sequences ----------------------------------------------------------------------- */
+
+kv_params_t model_kv_params(const model_t *m, int32_t block_tokens, int32_t n_blocks) {
+    kv_params_t p = {.n_layer = m->hp.n_layer,
+                     .kv_dim = m->hp.n_head_kv * m->hp.head_dim,
+                     .block_tokens = block_tokens,
+                     .n_blocks = n_blocks};
+    return p;
+}
 
 int model_seq_create(const model_t *m, int32_t n_ctx, model_seq_t **out) {
     *out = NULL;
@@ -315,14 +326,12 @@ int model_seq_create(const model_t *m, int32_t n_ctx, model_seq_t **out) {
     model_seq_t *s = calloc(1, sizeof *s);
     if (!s) return ERR_NOMEM;
     s->n_ctx = n_ctx;
-    s->n_layer = m->hp.n_layer;
-    s->kv_dim = m->hp.n_head_kv * m->hp.head_dim;
-    size_t n = (size_t)s->n_layer * (size_t)n_ctx * (size_t)s->kv_dim;
-    s->k = malloc(n * sizeof(uint16_t));
-    s->v = malloc(n * sizeof(uint16_t));
-    if (!s->k || !s->v) {
+    kv_params_t kp = model_kv_params(m, MODEL_SEQ_BLOCK, (n_ctx + MODEL_SEQ_BLOCK - 1) / MODEL_SEQ_BLOCK);
+    int rc = kv_create(&kp, &s->kv);
+    s->tokens = malloc((size_t)n_ctx * sizeof *s->tokens);
+    if (rc || !s->tokens) {
         model_seq_free(s);
-        return ERR_NOMEM;
+        return rc ? rc : ERR_NOMEM;
     }
     *out = s;
     return 0;
@@ -330,17 +339,15 @@ int model_seq_create(const model_t *m, int32_t n_ctx, model_seq_t **out) {
 
 void model_seq_free(model_seq_t *s) {
     if (!s) return;
-    free(s->k);
-    free(s->v);
+    if (s->kv) kv_seq_release(s->kv, &s->seq);
+    kv_free(s->kv);
+    free(s->tokens);
     free(s);
 }
 
-int32_t model_seq_pos(const model_seq_t *s) { return s->pos; }
+int32_t model_seq_pos(const model_seq_t *s) { return s->seq.n_tokens; }
 int32_t model_seq_capacity(const model_seq_t *s) { return s->n_ctx; }
-
-void model_seq_truncate(model_seq_t *s, int32_t pos) {
-    if (pos >= 0 && pos < s->pos) s->pos = pos;
-}
+void model_seq_clear(model_seq_t *s) { kv_seq_release(s->kv, &s->seq); }
 
 static int model__online_cpus(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -349,8 +356,9 @@ static int model__online_cpus(void) {
 
 int model_ctx_create(const model_t *m, int n_threads, int32_t max_batch, int32_t max_ctx, model_ctx_t **out) {
     *out = NULL;
-    if (n_threads < 0 || n_threads > 512 || max_batch <= 0 || max_ctx <= 0) return ERR_INVAL;
+    if (n_threads < 0 || n_threads > 256 || max_batch <= 0 || max_ctx <= 0) return ERR_INVAL;
     if (n_threads == 0) n_threads = model__online_cpus();
+    if (n_threads > 256) n_threads = 256;
     const model_hparams_t *hp = &m->hp;
     model_ctx_t *c = calloc(1, sizeof *c);
     if (!c) return ERR_NOMEM;
@@ -380,7 +388,10 @@ int model_ctx_create(const model_t *m, int n_threads, int32_t max_batch, int32_t
     c->hb2 = malloc(B * f * sizeof(float));
     c->scores = malloc((size_t)n_threads * (size_t)max_ctx * sizeof(float));
     c->rope = malloc(B * (size_t)hp->n_rot * sizeof(float));
-    if (!c->x || !c->xb || !c->q || !c->kk || !c->vv || !c->att || !c->hb || !c->hb2 || !c->scores || !c->rope)
+    c->tok_entry = malloc(B * sizeof(int32_t));
+    c->tok_pos = malloc(B * sizeof(int32_t));
+    if (!c->x || !c->xb || !c->q || !c->kk || !c->vv || !c->att || !c->hb || !c->hb2 || !c->scores || !c->rope ||
+        !c->tok_entry || !c->tok_pos)
         goto fail;
     *out = c;
     return 0;
@@ -403,6 +414,8 @@ void model_ctx_free(model_ctx_t *c) {
     free(c->hb2);
     free(c->scores);
     free(c->rope);
+    free(c->tok_entry);
+    free(c->tok_pos);
     free(c);
 }
 
@@ -410,21 +423,18 @@ int model_ctx_n_threads(const model_ctx_t *c) { return kern_pool_n_threads(c->po
 
 /* ---- forward pass ----------------------------------------------------------------------------------------- */
 
-/* cos/sin table (n, n_rot) for positions p0..p0+n-1, with theta computed as llama.cpp does (float, by
- * repeated multiplication) so that rotations agree to the last bit. */
-static void model__rope_table(const model_t *m, int32_t p0, int32_t n, float *table) {
+/* cos/sin pairs (n_rot,) for position pos, with theta computed as llama.cpp does (float, by repeated
+ * multiplication) so that rotations agree to the last bit. */
+static void model__rope_row(const model_t *m, int32_t pos, float *row) {
     const model_hparams_t *hp = &m->hp;
     const float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot);
-    for (int32_t i = 0; i < n; i++) {
-        float theta = (float)(p0 + i);
-        float *row = table + (size_t)i * hp->n_rot;
-        for (int32_t j = 0; j < hp->n_rot; j += 2) {
-            float ff = m->rope_freqs ? m->rope_freqs[j / 2] : 1.0f;
-            float t = hp->rope_freq_scale * (theta / ff);
-            row[j] = cosf(t);
-            row[j + 1] = sinf(t);
-            theta *= theta_scale;
-        }
+    float theta = (float)pos;
+    for (int32_t j = 0; j < hp->n_rot; j += 2) {
+        float ff = m->rope_freqs ? m->rope_freqs[j / 2] : 1.0f;
+        float t = hp->rope_freq_scale * (theta / ff);
+        row[j] = cosf(t);
+        row[j + 1] = sinf(t);
+        theta *= theta_scale;
     }
 }
 
@@ -443,50 +453,79 @@ static void model__rope_apply(float *x, int32_t n_heads, int32_t hd, int32_t n_r
 
 typedef struct {
     model_ctx_t *c;
-    model_seq_t *s;
-    int32_t layer, p0, n;
+    kv_cache_t *kv;
+    const model_batch_seq_t *seqs;
+    int32_t layer, n;
 } model__attn_job_t;
 
-/* Thread body: (token, head) pairs split over the pool. Token i at position p0+i attends to 0..p0+i. */
+/* Thread body: (token, head) pairs split over the pool. A token at position p attends to positions 0..p of its
+ * own sequence, block by block. */
 static void model__attn_worker(void *arg, int ith, int nth) {
     model__attn_job_t *job = arg;
     const model_hparams_t *hp = &job->c->m->hp;
     const int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     const int32_t nq = hp->n_head * hd;
+    const kv_params_t *kp = kv_params(job->kv);
+    const int32_t bt = kp->block_tokens;
+    const size_t stride = (size_t)kp->kv_dim;
     const float scale = 1.0f / sqrtf((float)hd);
-    const size_t stride = (size_t)job->s->kv_dim;
-    const size_t layer_off = (size_t)job->layer * (size_t)job->s->n_ctx * stride;
     float *scores = job->c->scores + (size_t)ith * job->c->max_ctx;
     int64_t total = (int64_t)job->n * hp->n_head;
     int64_t per = (total + nth - 1) / nth, lo = per * ith, hi = lo + per < total ? lo + per : total;
     for (int64_t w = lo; w < hi; w++) {
         int32_t i = (int32_t)(w / hp->n_head), h = (int32_t)(w % hp->n_head);
-        int32_t kvh = h / group;
+        const kv_seq_t *ks = job->seqs[job->c->tok_entry[i]].kv;
+        const int32_t n_pos = job->c->tok_pos[i] + 1;
+        const size_t head_off = (size_t)(h / group) * hd;
         const float *q = job->c->q + (size_t)i * nq + (size_t)h * hd;
-        const uint16_t *k = job->s->k + layer_off + (size_t)kvh * hd;
-        const uint16_t *v = job->s->v + layer_off + (size_t)kvh * hd;
-        attn_head(q, k, v, stride, job->p0 + i + 1, hd, scale, scores, job->c->att + (size_t)i * nq + (size_t)h * hd);
+        float *out = job->c->att + (size_t)i * nq + (size_t)h * hd;
+        for (int32_t t0 = 0, b = 0; t0 < n_pos; t0 += bt, b++) {
+            int32_t nb = n_pos - t0 < bt ? n_pos - t0 : bt;
+            attn_scores(q, kv_block_k(job->kv, ks->blocks[b], job->layer) + head_off, stride, nb, hd, scale,
+                        scores + t0);
+        }
+        attn_softmax(scores, n_pos);
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (int32_t t0 = 0, b = 0; t0 < n_pos; t0 += bt, b++) {
+            int32_t nb = n_pos - t0 < bt ? n_pos - t0 : bt;
+            attn_accum(scores + t0, kv_block_v(job->kv, ks->blocks[b], job->layer) + head_off, stride, nb, hd, out);
+        }
     }
 }
 
-int model_forward(model_ctx_t *c, model_seq_t *s, const int32_t *tokens, int32_t n, bool all_logits,
-                  float *logits) {
+int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t *seqs, int32_t n_seqs,
+                        float *logits) {
     const model_t *m = c->m;
     const model_hparams_t *hp = &m->hp;
-    if (n <= 0 || n > c->max_batch) return ERR_INVAL;
-    if (s->n_layer != hp->n_layer || s->kv_dim != hp->n_head_kv * hp->head_dim) return ERR_INVAL;
-    if (s->pos + n > s->n_ctx || s->pos + n > c->max_ctx) return ERR_CONTEXT;
-    for (int32_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab) return ERR_INVAL;
-
+    const kv_params_t *kp = kv_params(kv);
     const int32_t d = hp->n_embd, hd = hp->head_dim, f = hp->n_ff;
     const int32_t nq = hp->n_head * hd, nkv = hp->n_head_kv * hd;
-    const int32_t p0 = s->pos;
-    int rc;
+    if (n_seqs <= 0 || kp->n_layer != hp->n_layer || kp->kv_dim != nkv) return ERR_INVAL;
 
-    for (int32_t i = 0; i < n; i++)
-        if ((rc = kern_get_row(&m->tok_embd, tokens[i], c->x + (size_t)i * d))) return rc;
-    model__rope_table(m, p0, n, c->rope);
+    /* lay out the tokens: entry and position of each, checking everything before touching the cache */
+    int32_t n = 0, n_out = 0;
+    for (int32_t e = 0; e < n_seqs; e++) {
+        const model_batch_seq_t *bs = &seqs[e];
+        if (bs->n <= 0 || bs->n > c->max_batch - n) return ERR_INVAL;
+        if (bs->n_logits != 0 && bs->n_logits != 1 && bs->n_logits != bs->n) return ERR_INVAL;
+        if (bs->kv->n_tokens + bs->n > c->max_ctx) return ERR_CONTEXT;
+        if (kv_seq_blocks_needed(kv, bs->kv, bs->n) != 0) return ERR_INVAL;
+        for (int32_t i = 0; i < bs->n; i++) {
+            if (bs->tokens[i] < 0 || bs->tokens[i] >= hp->n_vocab) return ERR_INVAL;
+            c->tok_entry[n] = e;
+            c->tok_pos[n] = bs->kv->n_tokens + i;
+            n++;
+        }
+        n_out += bs->n_logits;
+    }
+    if (n_out > c->max_batch) return ERR_INVAL;
+
+    int rc;
+    for (int32_t i = 0, e = 0, j = 0; i < n; i++) {
+        if (j == seqs[e].n) e++, j = 0;
+        if ((rc = kern_get_row(&m->tok_embd, seqs[e].tokens[j++], c->x + (size_t)i * d))) return rc;
+        model__rope_row(m, c->tok_pos[i], c->rope + (size_t)i * hp->n_rot);
+    }
 
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const model_layer_t *L = &m->layers[l];
@@ -496,18 +535,19 @@ int model_forward(model_ctx_t *c, model_seq_t *s, const int32_t *tokens, int32_t
         if ((rc = kern_matmul(c->k, &L->wq, c->xb, n, c->q))) return rc;
         if ((rc = kern_matmul(c->k, &L->wk, c->xb, n, c->kk))) return rc;
         if ((rc = kern_matmul(c->k, &L->wv, c->xb, n, c->vv))) return rc;
-        size_t layer_off = (size_t)l * (size_t)s->n_ctx * nkv;
         for (int32_t i = 0; i < n; i++) {
             const float *cs = c->rope + (size_t)i * hp->n_rot;
             float *qi = c->q + (size_t)i * nq;
             model__rope_apply(qi, hp->n_head, hd, hp->n_rot, cs);
             attn_round_f16(qi, nq);
             model__rope_apply(c->kk + (size_t)i * nkv, hp->n_head_kv, hd, hp->n_rot, cs);
-            size_t off = layer_off + (size_t)(p0 + i) * nkv;
-            attn_store_f16(c->kk + (size_t)i * nkv, s->k + off, nkv);
-            attn_store_f16(c->vv + (size_t)i * nkv, s->v + off, nkv);
+            const kv_seq_t *ks = seqs[c->tok_entry[i]].kv;
+            int32_t pos = c->tok_pos[i], blk = ks->blocks[pos / kp->block_tokens];
+            size_t off = (size_t)(pos % kp->block_tokens) * nkv;
+            attn_store_f16(c->kk + (size_t)i * nkv, kv_block_k(kv, blk, l) + off, nkv);
+            attn_store_f16(c->vv + (size_t)i * nkv, kv_block_v(kv, blk, l) + off, nkv);
         }
-        model__attn_job_t job = {.c = c, .s = s, .layer = l, .p0 = p0, .n = n};
+        model__attn_job_t job = {.c = c, .kv = kv, .seqs = seqs, .layer = l, .n = n};
         kern_pool_run(c->pool, model__attn_worker, &job);
         if ((rc = kern_matmul(c->k, &L->wo, c->att, n, c->xb))) return rc;
         for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xb[i];
@@ -521,11 +561,26 @@ int model_forward(model_ctx_t *c, model_seq_t *s, const int32_t *tokens, int32_t
         if ((rc = kern_matmul(c->k, &L->down, c->hb, n, c->xb))) return rc;
         for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xb[i];
     }
-    s->pos = p0 + n;
 
-    if (!logits) return 0;
-    int32_t first = all_logits ? 0 : n - 1, rows = n - first;
-    for (int32_t i = 0; i < rows; i++)
-        kern_rmsnorm(c->x + (size_t)(first + i) * d, m->output_norm, hp->norm_eps, c->xb + (size_t)i * d, d);
-    return kern_matmul(c->k, &m->output, c->xb, rows, logits);
+    if (n_out == 0 || !logits) return 0;
+    int32_t row = 0;
+    for (int32_t e = 0, first = 0; e < n_seqs; first += seqs[e].n, e++) {
+        for (int32_t i = seqs[e].n - seqs[e].n_logits; i < seqs[e].n; i++, row++)
+            kern_rmsnorm(c->x + (size_t)(first + i) * d, m->output_norm, hp->norm_eps, c->xb + (size_t)row * d, d);
+    }
+    return kern_matmul(c->k, &m->output, c->xb, n_out, logits);
+}
+
+int model_forward(model_ctx_t *c, model_seq_t *s, const int32_t *tokens, int32_t n, bool all_logits,
+                  float *logits) {
+    if (n <= 0 || n > c->max_batch) return ERR_INVAL;
+    int32_t pos = s->seq.n_tokens;
+    if (pos + n > s->n_ctx) return ERR_CONTEXT;
+    int rc = kv_seq_reserve(s->kv, &s->seq, n);
+    if (rc) return rc == ERR_FULL ? ERR_CONTEXT : rc;
+    model_batch_seq_t bs = {.kv = &s->seq, .tokens = tokens, .n = n, .n_logits = logits ? (all_logits ? n : 1) : 0};
+    rc = model_forward_batch(c, s->kv, &bs, 1, logits);
+    if (rc) return rc;
+    memcpy(s->tokens + pos, tokens, (size_t)n * sizeof *tokens);
+    return kv_seq_commit(s->kv, &s->seq, s->tokens, n);
 }

@@ -3,8 +3,12 @@
  *
  * Owns: the GGUF mapping the weights live in (weights are used in place, never converted whole), the
  * hyperparameters read from `llama.*` metadata, the tokenizer, and the tensor table of every layer.
- * Does not: sample (sampler.h), schedule requests, or own any per-sequence state: a sequence's keys and values
- * live in a model_seq_t, and scratch memory for a forward pass lives in a model_ctx_t.
+ * Does not: sample (sampler.h), schedule requests, or own any per-sequence state: keys and values live in a
+ * paged cache (kvcache.h) that the caller owns, and scratch memory for a forward pass lives in a model_ctx_t.
+ *
+ * Two ways in: model_forward_batch runs any mix of sequences (a decode token of some, prompt chunks of others)
+ * through one pass, so every weight matrix is read once per step for all of them; model_forward is the
+ * one-sequence convenience over a private cache (model_seq_t) for the command line.
  *
  * The architecture as GGUF stores it for Llama 2/3, Mistral, TinyLlama and SmolLM: token embedding; per layer
  * RMSNorm -> grouped-query attention with rotary embeddings -> residual, RMSNorm -> SwiGLU FFN -> residual;
@@ -21,6 +25,7 @@
 #include <stdint.h>
 
 #include "gguf.h"
+#include "kvcache.h"
 #include "tokenizer.h"
 
 typedef struct model model_t;
@@ -72,9 +77,31 @@ int model_ctx_create(const model_t *m, int n_threads, int32_t max_batch, int32_t
 void model_ctx_free(model_ctx_t *c);
 int model_ctx_n_threads(const model_ctx_t *c);
 
+/* Key/value cache parameters for this model: layers, kv_dim, and the given block size and count. */
+kv_params_t model_kv_params(const model_t *m, int32_t block_tokens, int32_t n_blocks);
+
+/* One sequence's part of a batched forward pass. */
+typedef struct {
+    kv_seq_t *kv;          /* its block table: positions [kv->n_tokens, +n) are computed and written; the caller
+                              has reserved them (kv_seq_reserve) and commits them afterwards (kv_seq_commit) */
+    const int32_t *tokens; /* (n,) token ids at those positions */
+    int32_t n;             /* >= 1 */
+    int32_t n_logits;      /* 0: no logits; 1: logits of the last token; n: logits of every token */
+} model_batch_seq_t;
+
 /*
- * Creates the key/value cache of one sequence with room for n_ctx positions (F16 keys and values, as
- * llama.cpp keeps them). Returns 0, ERR_INVAL or ERR_NOMEM.
+ * Runs the tokens of n_seqs sequences (at most the context's max_batch tokens in all, each sequence at most
+ * max_ctx positions) as one batch over the paged cache kv. Each sequence attends only to its own positions.
+ * Logits (n_vocab floats per row) are written to logits in order: the rows each entry asked for, entry by
+ * entry. Does not advance kv->n_tokens (the caller commits). Returns 0, ERR_INVAL (bad token id, sizes, a
+ * missing reservation) or ERR_CONTEXT (past max_ctx).
+ */
+int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t *seqs, int32_t n_seqs,
+                        float *logits);
+
+/*
+ * A single sequence with a private cache of n_ctx positions, for the command line and tests. Returns 0,
+ * ERR_INVAL or ERR_NOMEM.
  */
 int model_seq_create(const model_t *m, int32_t n_ctx, model_seq_t **out);
 void model_seq_free(model_seq_t *s);
@@ -83,15 +110,14 @@ void model_seq_free(model_seq_t *s);
 int32_t model_seq_pos(const model_seq_t *s);
 int32_t model_seq_capacity(const model_seq_t *s);
 
-/* Forgets every position from pos on (0 clears the sequence). */
-void model_seq_truncate(model_seq_t *s, int32_t pos);
+/* Empties the sequence. */
+void model_seq_clear(model_seq_t *s);
 
 /*
- * Runs n tokens (n <= the context's max_batch) through the model at positions model_seq_pos(s) ..
- * +n-1, appending their keys and values to s. Writes logits (n_vocab floats per row) for the last token only
- * when all_logits is false, or for every token (n rows) when it is true; logits may be NULL to skip the
- * output layer. The prompt is processed as one batch: every matrix product covers all n tokens at once.
- * Returns 0, ERR_INVAL (bad token id, n out of range) or ERR_CONTEXT (the cache is full).
+ * Runs n tokens (n <= the context's max_batch) at positions model_seq_pos(s) .. +n-1 and appends them to s.
+ * Writes logits for the last token only when all_logits is false, or for every token (n rows) when it is
+ * true; logits may be NULL. Returns 0, ERR_INVAL (bad token id, n out of range) or ERR_CONTEXT (full); on
+ * error the sequence is unchanged.
  */
 int model_forward(model_ctx_t *c, model_seq_t *s, const int32_t *tokens, int32_t n, bool all_logits,
                   float *logits);

@@ -166,8 +166,9 @@ static void test_forward_bounds(void **state) {
     assert_int_equal(model_forward(c, s, ids, 4, false, logits), 0);
     assert_int_equal(model_forward(c, s, ids, 1, false, logits), ERR_CONTEXT);
     assert_int_equal(model_seq_pos(s), 4);
-    model_seq_truncate(s, 2);
-    assert_int_equal(model_seq_pos(s), 2);
+    model_seq_clear(s);
+    assert_int_equal(model_seq_pos(s), 0);
+    assert_int_equal(model_forward(c, s, ids, 4, false, logits), 0);
     model_seq_free(s);
     model_ctx_free(c);
     model_free(m);
