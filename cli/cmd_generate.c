@@ -151,6 +151,7 @@ int cmd_generate(int argc, char **argv) {
     sampler_t *smp = NULL;
     int32_t *ids = NULL;
     float *logits = NULL;
+    char *out = NULL;
     size_t n_prompt = 0;
 
     double t0 = cli_now();
@@ -202,8 +203,10 @@ int cmd_generate(int argc, char **argv) {
     double t2 = cli_now();
     tok_stream_t ts;
     tok_stream_init(&ts);
-    char out[1024];
+    size_t out_cap = tok_stream_cap(tok);
+    out = malloc(out_cap);
     size_t n_out = 0;
+    if (!out) goto cleanup;
     long long n_gen = 0;
     const char *stop = "limit";
     while (n_gen < o.n_predict) {
@@ -213,7 +216,7 @@ int cmd_generate(int argc, char **argv) {
             break;
         }
         n_gen++;
-        if (tok_stream_push(&ts, tok, id, out, sizeof out, &n_out) == 0 && n_out) {
+        if (tok_stream_push(&ts, tok, id, out, out_cap, &n_out) == 0 && n_out) {
             fwrite(out, 1, n_out, stdout);
             fflush(stdout);
         }
@@ -227,7 +230,7 @@ int cmd_generate(int argc, char **argv) {
             goto cleanup;
         }
     }
-    if (tok_stream_flush(&ts, out, sizeof out, &n_out) == 0 && n_out) fwrite(out, 1, n_out, stdout);
+    if (tok_stream_flush(&ts, out, out_cap, &n_out) == 0 && n_out) fwrite(out, 1, n_out, stdout);
     fflush(stdout);
     double t_gen = cli_now() - t2;
 
@@ -238,6 +241,7 @@ int cmd_generate(int argc, char **argv) {
             t_gen * 1e3, (double)n_gen / (t_gen > 0 ? t_gen : 1e-9), stop, model_ctx_n_threads(c), o.sp.seed);
     status = 0;
 cleanup:
+    free(out);
     free(logits);
     free(ids);
     sampler_free(smp);

@@ -57,6 +57,8 @@ struct engine {
     uint64_t n_admitted;
     uint64_t next_id;          /* under mu */
     bool *cancel;              /* (n_parallel,) engine thread scratch */
+    char *text;                /* (text_cap,) the detokenized bytes of one token event */
+    size_t text_cap;
     pthread_t thread;
     bool thread_started;
 
@@ -132,10 +134,9 @@ static void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
     }
     job->n_generated++;
     job->tokens[job->n_all++] = id;
-    char text[512];
     size_t n_text = 0;
-    if (tok_stream_push(&job->stream, tok, id, text, sizeof text, &n_text) != 0) n_text = 0;
-    engine_event_t ev = {.type = ENGINE_EV_TOKEN, .id = job->id, .token = id, .text = text, .text_len = n_text};
+    if (tok_stream_push(&job->stream, tok, id, e->text, e->text_cap, &n_text) != 0) n_text = 0;
+    engine_event_t ev = {.type = ENGINE_EV_TOKEN, .id = job->id, .token = id, .text = e->text, .text_len = n_text};
     int32_t top_ids[ENGINE_MAX_TOP_LOGPROBS];
     float top_lp[ENGINE_MAX_TOP_LOGPROBS];
     if (job->req.logprobs &&
@@ -419,7 +420,9 @@ int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t er
     e->batch_slot = calloc((size_t)e->p.n_parallel, sizeof *e->batch_slot);
     e->logits = malloc((size_t)e->p.n_parallel * (size_t)hp->n_vocab * sizeof(float));
     e->cancel = calloc((size_t)e->p.n_parallel, sizeof *e->cancel);
-    if (!e->slots || !e->batch || !e->batch_slot || !e->logits || !e->cancel) {
+    e->text_cap = tok_stream_cap(model_tok(e->model));
+    e->text = malloc(e->text_cap);
+    if (!e->slots || !e->batch || !e->batch_slot || !e->logits || !e->cancel || !e->text) {
         rc = err_set(err, err_len, ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -451,6 +454,7 @@ void engine_free(engine_t *e) {
     free(e->batch_slot);
     free(e->logits);
     free(e->cancel);
+    free(e->text);
     kv_free(e->kv);
     model_ctx_free(e->ctx);
     model_free(e->model);
