@@ -1,12 +1,14 @@
 # cinder — top-level, non-recursive GNU make.
 #
 #   make                  build ./cinder (a link to build/<config>/cinder)
-#   make run              install missing packages, build, and serve the default model
+#   make run MODEL=path   install missing packages, build, and serve MODEL (OpenAI API on 127.0.0.1:8080)
 #   make test             install missing packages, build, run unit and end-to-end tests
 #   make unit             run the C unit tests (cmocka) only
 #   make SANITIZER=address|undefined|thread unit
 #                         the same unit tests in a sanitizer build (objects in build/<sanitizer>/)
 #   make bench MODEL=path prompt-processing and generation speed (like llama-bench pp512/tg128)
+#   make bench-serve [MODEL=path] [LLAMA_SERVER=path]
+#                         serving benchmark of ./cinder serve at concurrency 1, 4, 16 (optionally vs llama-server)
 #   make debug            unoptimised build with symbols (build/debug/)
 #   make format           clang-format every C file
 #   make clean            remove build/ and ./cinder
@@ -18,7 +20,7 @@ SANITIZER ?=
 DEBUG ?=
 SHARED ?= $(abspath ../shared)
 
-PKGS := libcjson libmicrohttpd libuv libpcre2-8 openblas
+PKGS := libcjson libmicrohttpd libuv libpcre2-8 openblas libcurl
 CC ?= cc
 ifeq ($(CC),cc)
 CC := gcc
@@ -45,7 +47,7 @@ BUILD := build/$(CONFIG)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-CPPFLAGS := -D_GNU_SOURCE -I. -Icommon -Iengine -Iapi -Iserver -Iconfig -Icli
+CPPFLAGS := -D_GNU_SOURCE -I. -Icommon -Iengine -Iapi -Iserver -Iconfig -Ihub -Icli
 CFLAGS := -std=c11 $(OPT) -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread -MMD -MP
 LDLIBS = $(PKG_LIBS) -lm -pthread
 
@@ -54,7 +56,7 @@ LDLIBS = $(PKG_LIBS) -lm -pthread
 AVX2_FLAGS := -mavx2 -mfma -mf16c
 AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 
-LIB_SRCS := $(sort $(wildcard common/*.c engine/*.c engine/*/*.c api/*.c server/*.c config/*.c))
+LIB_SRCS := $(sort $(wildcard common/*.c engine/*.c engine/*/*.c api/*.c server/*.c config/*.c hub/*.c))
 CLI_SRCS := $(sort $(wildcard cli/*.c))
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 
@@ -105,6 +107,19 @@ bench: all
 	@test -n "$(MODEL)" || { echo "usage: make bench MODEL=path/to/model.gguf [THREADS=n]"; exit 2; }
 	./cinder bench -m "$(MODEL)" $(if $(THREADS),-t $(THREADS))
 
+# Build, then serve MODEL over HTTP with OpenAI's API (PORT, HOST, ARGS optional; a default model that needs no
+# argument comes with model management).
+run:
+	@test -n "$(MODEL)" || { echo "make run: which model? make run MODEL=path/to/model.gguf [PORT=8080] [ARGS='--api-key K']"; exit 2; }
+	@$(MAKE) --no-print-directory all
+	./cinder serve -m "$(MODEL)" $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) $(ARGS)
+
+# Serving benchmark: ./cinder serve on a free port with MODEL (default: a synthetic SmolLM-135M Q8_0 made in
+# bench-models/), driven by `cinder bench-serve` at concurrency 1, 4 and 16; LLAMA_SERVER=path/to/llama-server
+# runs the same sweep against llama.cpp's server and prints the ratios. See scripts/bench-serve.sh.
+bench-serve: all
+	@SHARED=$(SHARED) MODEL="$(MODEL)" LLAMA_SERVER="$(LLAMA_SERVER)" THREADS="$(THREADS)" ./scripts/bench-serve.sh
+
 debug:
 	@$(MAKE) --no-print-directory DEBUG=1 all
 
@@ -114,7 +129,7 @@ format:
 clean:
 	rm -rf build cinder
 
-.PHONY: all deps unit e2e test bench debug format clean
+.PHONY: all deps unit e2e test bench bench-serve run debug format clean
 .SECONDARY:
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:=.d)

@@ -20,6 +20,9 @@ static const cli_cmd_t cli_cmds[] = {
     {"bench", cmd_bench, "prompt-processing and generation speed (pp512 / tg128)"},
     {"template", cmd_template, "render a Jinja chat template with a JSON context"},
     {"serve", cmd_serve, "serve the model over HTTP with OpenAI's API"},
+    {"bench-serve", cmd_bench_serve, "load-test an OpenAI-compatible server (TTFT, TPOT, ITL, tok/s)"},
+    {"pull", cmd_pull, "download a GGUF model from the Hugging Face Hub into the cache"},
+    {"list", cmd_list, "list the models in the cache"},
 };
 
 static void cli_usage(FILE *to) {

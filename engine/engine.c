@@ -345,6 +345,7 @@ static void *engine__thread(void *arg) {
         for (int32_t i = 0; i < n; i++) cancel[i] = e->slots[i].job && (stopping || e->slots[i].job->cancel);
         pthread_mutex_unlock(&e->mu);
 
+        bool freed = false; /* a slot or cache blocks came free: queued jobs may start without a new signal */
         while (cancelled) {
             engine_job_t *j = cancelled;
             cancelled = j->next;
@@ -355,13 +356,18 @@ static void *engine__thread(void *arg) {
             if (!s->job) continue;
             if (cancel[i]) {
                 engine__end(e, s, s->job, ENGINE_FINISH_CANCELLED, 0, NULL);
+                freed = true;
                 continue;
             }
             int rc = engine__start_job(e, s->job);
-            if (rc) engine__end(e, s, s->job, ENGINE_FINISH_ERROR, rc, "cannot start the request");
+            if (rc) {
+                engine__end(e, s, s->job, ENGINE_FINISH_ERROR, rc, "cannot start the request");
+                freed = true;
+            }
         }
         if (stopping && engine__running_slots(e) == 0) break;
-        if (!stopping) idle_wait = !engine__step(e); /* nothing runnable: sleep until something changes */
+        /* nothing runnable: sleep until something changes (a slot freed just now is such a change) */
+        if (!stopping) idle_wait = !engine__step(e) && !freed;
         engine__publish_kv(e);
     }
     return NULL;

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(build-essential pkg-config libopenblas-dev libcjson-dev libmicrohttpd-dev libuv1-dev libcmocka-dev
-      libpcre2-dev curl ca-certificates python3-numpy)
+      libpcre2-dev libcurl4-openssl-dev curl ca-certificates python3-numpy)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -12,6 +12,10 @@ for p in "${pkgs[@]}"; do
         missing+=("$p")
     fi
 done
+# The end-to-end tests of the server run the official openai SDK under Node: Debian's nodejs and npm, unless a
+# node is already on the PATH (it may come from elsewhere than dpkg, so ask the shell, not dpkg).
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "deps: installing ${missing[*]}"

@@ -1,0 +1,356 @@
+/*
+ * api.c — the api context, routing, authentication, /health and /v1/models (see api.h).
+ *
+ * Routes (anything else is 404; a known path with another method is 405 with an Allow header):
+ *   GET  /health                 200 {"status":"ok"}; 503 {"status":"loading"} / {"status":"shutting_down"};
+ *                                never needs an API key
+ *   GET  /v1/models              {"object":"list","data":[model]}
+ *   GET  /v1/models/{id}         the model, or 404 model_not_found
+ *   POST /v1/chat/completions    params.c, prompt.c, call.c
+ *   POST /v1/completions
+ * When API keys are configured, every route but /health needs "Authorization: Bearer KEY"; keys are compared
+ * in time independent of where they differ (and of which key matches).
+ * Loop thread only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api_int.h"
+#include "err.h"
+#include "jr.h"
+
+/* ---- context ---------------------------------------------------------------------------------------------- */
+
+uint64_t api__rand(api_ctx_t *c) {
+    uint64_t x = c->rng; /* xorshift64* */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    c->rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+void api__live_add(api_ctx_t *c, api_call_t *call) {
+    call->prev = NULL;
+    call->next = c->live;
+    if (c->live) c->live->prev = call;
+    c->live = call;
+    c->n_live++;
+}
+
+void api__live_remove(api_call_t *call) {
+    api_ctx_t *c = call->ctx;
+    if (call->prev)
+        call->prev->next = call->next;
+    else
+        c->live = call->next;
+    if (call->next) call->next->prev = call->prev;
+    c->n_live--;
+    call->ctx = NULL;
+}
+
+static uint64_t api__fnv(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+int api_create(const api_params_t *p, api_ctx_t **out, char *err, size_t err_len) {
+    *out = NULL;
+    if (!p->model_id || !*p->model_id) return err_set(err, err_len, ERR_INVAL, "no model id");
+    api_ctx_t *c = calloc(1, sizeof *c);
+    if (!c) return err_set(err, err_len, ERR_NOMEM, "out of memory");
+    c->model_id = strdup(p->model_id);
+    c->owned_by = strdup(p->owned_by ? p->owned_by : "cinder");
+    char fp[32];
+    snprintf(fp, sizeof fp, "fp_%012llx", (unsigned long long)(api__fnv(p->model_id) & 0xffffffffffffull));
+    c->fingerprint = strdup(p->system_fingerprint ? p->system_fingerprint : fp);
+    c->created = p->created;
+    c->fixed_created = p->fixed_created;
+    c->max_n = p->max_n > 0 ? p->max_n : 128;
+    c->rng = p->seed ? p->seed : (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)clock();
+    if (!c->rng) c->rng = 0x9E3779B97F4A7C15ull;
+    bool ok = c->model_id && c->owned_by && c->fingerprint;
+    if (ok && p->n_api_keys) {
+        c->keys = calloc(p->n_api_keys, sizeof *c->keys);
+        ok = c->keys != NULL;
+        for (size_t i = 0; ok && i < p->n_api_keys; i++) {
+            c->keys[i] = strdup(p->api_keys[i] ? p->api_keys[i] : "");
+            ok = c->keys[i] != NULL;
+            c->n_keys = i + 1;
+        }
+    }
+    if (!ok) {
+        api_free(c);
+        return err_set(err, err_len, ERR_NOMEM, "out of memory");
+    }
+    *out = c;
+    return 0;
+}
+
+void api_free(api_ctx_t *c) {
+    if (!c) return;
+    while (c->live)
+        api__live_remove(c->live); /* detach: the calls free themselves later */
+    free(c->model_id);
+    free(c->owned_by);
+    free(c->fingerprint);
+    for (size_t i = 0; i < c->n_keys; i++)
+        free(c->keys[i]);
+    free(c->keys);
+    api__template_free(c);
+    free(c);
+}
+
+int api_attach(api_ctx_t *c, const api_model_t *m, char *err, size_t err_len) {
+    if (!m->tok || m->n_ctx < 1 || !m->backend.submit || !m->backend.cancel)
+        return err_set(err, err_len, ERR_INVAL, "incomplete model description");
+    c->tok = m->tok;
+    if (err && err_len) err[0] = '\0';
+    int rc = api__template_compile(c, m->chat_template ? m->chat_template : api_chatml_template(), err, err_len);
+    if (rc == ERR_NOMEM || (rc && m->strict_template)) {
+        c->tok = NULL;
+        return rc;
+    }
+    c->n_ctx = m->n_ctx;
+    c->backend = m->backend;
+    c->attached = true;
+    return 0; /* a model's own template that does not compile: err says why, and chat requests will too */
+}
+
+void api_shutdown(api_ctx_t *c) {
+    c->shutting_down = true;
+    for (api_call_t *call = c->live; call; call = call->next)
+        api__call_cancel(call);
+}
+
+size_t api_live_calls(const api_ctx_t *c) { return c->n_live; }
+
+/* ---- responses -------------------------------------------------------------------------------------------- */
+
+void api__send_error(api_sink_t *sink, const api_err_t *e) {
+    size_t n = 0;
+    char *body = api_err_json(e, &n);
+    const api_header_t extra[] = {{"WWW-Authenticate", "Bearer"}};
+    if (!body) {
+        static const char oom[] = "{\"error\":{\"message\":\"Out of memory.\",\"type\":\"server_error\","
+                                  "\"param\":null,\"code\":null}}";
+        sink->respond(sink, 503, NULL, 0, oom, sizeof oom - 1);
+        return;
+    }
+    sink->respond(sink, e->status, e->status == 401 ? extra : NULL, e->status == 401 ? 1 : 0, body, n);
+    free(body);
+}
+
+void api_respond_error(api_sink_t *sink, int status, const char *type, const char *code, const char *param,
+                       const char *message) {
+    api_err_t e;
+    api_err_set(&e, 0, status, type, code, param, "%s", message);
+    api__send_error(sink, &e);
+}
+
+static void api__respond_json(api_sink_t *sink, int status, char *body, size_t n) {
+    if (!body) {
+        api_respond_error(sink, 503, "server_error", NULL, NULL, "Out of memory.");
+        return;
+    }
+    sink->respond(sink, status, NULL, 0, body, n);
+    free(body);
+}
+
+/* ---- authentication --------------------------------------------------------------------------------------- */
+
+/* Compares a and b in time that depends only on their lengths' maximum, not on where they differ. */
+static bool api__ct_equal(const char *a, size_t an, const char *b, size_t bn) {
+    size_t n = an > bn ? an : bn;
+    unsigned diff = an != bn;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char x = i < an ? (unsigned char)a[i] : 0, y = i < bn ? (unsigned char)b[i] : 0;
+        diff |= (unsigned)(x ^ y);
+    }
+    return diff == 0;
+}
+
+static bool api__authorized(const api_ctx_t *c, const char *auth) {
+    if (c->n_keys == 0) return true;
+    if (!auth) return false;
+    while (*auth == ' ')
+        auth++;
+    if (strncasecmp(auth, "Bearer ", 7)) return false;
+    const char *key = auth + 7;
+    while (*key == ' ')
+        key++;
+    size_t kn = strlen(key);
+    while (kn && key[kn - 1] == ' ')
+        kn--;
+    bool ok = false;
+    for (size_t i = 0; i < c->n_keys; i++)
+        ok |= api__ct_equal(key, kn, c->keys[i], strlen(c->keys[i]));
+    return ok;
+}
+
+/* ---- routes ----------------------------------------------------------------------------------------------- */
+
+static void api__health(api_ctx_t *c, api_sink_t *sink) {
+    if (c->shutting_down) {
+        static const char b[] = "{\"status\":\"shutting_down\"}";
+        sink->respond(sink, 503, NULL, 0, b, sizeof b - 1);
+    } else if (!c->attached) {
+        static const char b[] = "{\"status\":\"loading\"}";
+        sink->respond(sink, 503, NULL, 0, b, sizeof b - 1);
+    } else {
+        static const char b[] = "{\"status\":\"ok\"}";
+        sink->respond(sink, 200, NULL, 0, b, sizeof b - 1);
+    }
+}
+
+/* Decodes %XX escapes of a path segment into out (cap bytes). Returns false when it does not fit. */
+static bool api__unescape(const char *s, char *out, size_t cap) {
+    size_t k = 0;
+    for (; *s; s++) {
+        if (k + 1 >= cap) {
+            out[k] = '\0';
+            return false;
+        }
+        int hi, lo;
+        if (*s == '%' && s[1] && s[2] && sscanf(s + 1, "%1x%1x", &hi, &lo) == 2) {
+            out[k++] = (char)(hi * 16 + lo);
+            s += 2;
+        } else {
+            out[k++] = *s;
+        }
+    }
+    out[k] = '\0';
+    return true;
+}
+
+static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *req, api_sink_t *sink,
+                          api_call_t **call_out) {
+    api_err_t e;
+    api_spec_t spec;
+    memset(&spec, 0, sizeof spec);
+    cJSON *root = NULL;
+    if (c->shutting_down) {
+        api_respond_error(sink, 503, "server_error", NULL, NULL, "The server is shutting down.");
+        return;
+    }
+    if (!c->attached) {
+        api_respond_error(sink, 503, "server_error", NULL, NULL, "The model is still loading; retry shortly.");
+        return;
+    }
+    int rc = jr_parse(req->body, req->body_len, &root, &e);
+    if (!rc) rc = api__parse_request(c, kind, root, &spec, &e);
+    if (!rc) rc = api__build_prompts(c, &spec, &e);
+    for (size_t i = 0; !rc && i < spec.n_prompts; i++) {
+        int64_t n_prompt = (int64_t)spec.prompts[i].n;
+        int64_t want = spec.max_tokens ? spec.max_tokens : (kind == API_TEXT ? 16 : 1);
+        if (n_prompt + want > c->n_ctx) {
+            if (spec.max_tokens)
+                rc = api_err_set(&e, ERR_CONTEXT, 400, "invalid_request_error", "context_length_exceeded",
+                                 kind == API_CHAT ? "messages" : "prompt",
+                                 "This model's maximum context length is %d tokens. However, you requested %lld "
+                                 "tokens (%lld in the %s, %lld for the completion). Please reduce the length of "
+                                 "the %s or completion.",
+                                 c->n_ctx, (long long)(n_prompt + want), (long long)n_prompt,
+                                 kind == API_CHAT ? "messages" : "prompt", (long long)want,
+                                 kind == API_CHAT ? "messages" : "prompt");
+            else
+                rc = api_err_set(&e, ERR_CONTEXT, 400, "invalid_request_error", "context_length_exceeded",
+                                 kind == API_CHAT ? "messages" : "prompt",
+                                 "This model's maximum context length is %d tokens. However, your %s resulted in "
+                                 "%lld tokens. Please reduce the length of the %s.",
+                                 c->n_ctx, kind == API_CHAT ? "messages" : "prompt", (long long)n_prompt,
+                                 kind == API_CHAT ? "messages" : "prompt");
+        }
+    }
+    if (!rc && kind == API_TEXT && !spec.max_tokens) spec.max_tokens = 16; /* OpenAI's legacy default */
+    if (!rc && (int64_t)spec.n_prompts * spec.n > c->max_n)
+        rc = api_err_set(&e, ERR_RANGE, 400, "invalid_request_error", "invalid_value", "n",
+                         "Invalid 'n': %zu prompts x n = %d asks for more than %d choices.", spec.n_prompts, spec.n,
+                         c->max_n);
+    if (!rc) rc = api__call_start(c, &spec, sink, call_out, &e); /* takes over spec, even on failure */
+    if (rc) api__send_error(sink, &e);
+    api__spec_free(&spec);
+    cJSON_Delete(root);
+}
+
+int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_call_t **call_out) {
+    *call_out = NULL;
+    const char *m = req->method ? req->method : "";
+    const char *path = req->path ? req->path : "";
+    bool get = !strcmp(m, "GET") || !strcmp(m, "HEAD"), post = !strcmp(m, "POST");
+    static const char models_prefix[] = "/v1/models/";
+    const char *allow = NULL;
+    int route = 0; /* 1 health, 2 models, 3 model, 4 chat, 5 completions */
+    if (!strcmp(path, "/health"))
+        route = 1, allow = "GET, HEAD";
+    else if (!strcmp(path, "/v1/models"))
+        route = 2, allow = "GET, HEAD";
+    else if (!strncmp(path, models_prefix, sizeof models_prefix - 1) && path[sizeof models_prefix - 1])
+        route = 3, allow = "GET, HEAD";
+    else if (!strcmp(path, "/v1/chat/completions"))
+        route = 4, allow = "POST";
+    else if (!strcmp(path, "/v1/completions"))
+        route = 5, allow = "POST";
+
+    char shown[160];
+    snprintf(shown, sizeof shown, "%.8s %.140s", m, path);
+    if (!route) {
+        api_err_t e;
+        api_err_set(&e, 0, 404, "invalid_request_error", NULL, NULL, "Invalid URL (%s)", shown);
+        api__send_error(sink, &e);
+        return 0;
+    }
+    if ((route <= 3 && !get) || (route >= 4 && !post)) {
+        api_err_t e;
+        api_err_set(&e, 0, 405, "invalid_request_error", NULL, NULL, "Invalid method for URL (%s); allowed: %s.", shown,
+                    allow);
+        size_t n = 0;
+        char *body = api_err_json(&e, &n);
+        const api_header_t h[] = {{"Allow", allow}};
+        if (body)
+            sink->respond(sink, 405, h, 1, body, n);
+        else
+            api_respond_error(sink, 503, "server_error", NULL, NULL, "Out of memory.");
+        free(body);
+        return 0;
+    }
+    if (route == 1) {
+        api__health(c, sink);
+        return 0;
+    }
+    if (!api__authorized(c, req->authorization)) {
+        api_err_t e;
+        api_err_set(&e, 0, 401, "invalid_request_error", "invalid_api_key", NULL,
+                    req->authorization
+                        ? "Incorrect API key provided."
+                        : "You didn't provide an API key. You need to provide your API key in an "
+                          "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).");
+        api__send_error(sink, &e);
+        return 0;
+    }
+    if (route == 2) {
+        size_t n = 0;
+        char *body = api__render_models(c, false, &n);
+        api__respond_json(sink, 200, body, n);
+    } else if (route == 3) {
+        char id[512];
+        if (!api__unescape(path + sizeof models_prefix - 1, id, sizeof id) || strcmp(id, c->model_id)) {
+            jr_utf8_sanitize(id);
+            api_err_t e;
+            api_err_set(&e, 0, 404, "invalid_request_error", "model_not_found", "model",
+                        "The model '%.200s' does not exist", id);
+            api__send_error(sink, &e);
+            return 0;
+        }
+        size_t n = 0;
+        char *body = api__render_models(c, true, &n);
+        api__respond_json(sink, 200, body, n);
+    } else {
+        api__generate(c, route == 4 ? API_CHAT : API_TEXT, req, sink, call_out);
+    }
+    return 0;
+}

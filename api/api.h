@@ -1,0 +1,148 @@
+/*
+ * api.h — the OpenAI surface: routes, authentication, request validation, prompts, and the response objects
+ * and SSE chunks of /v1/chat/completions, /v1/completions and /v1/models, plus /health.
+ *
+ * Owns: an api_ctx_t (the model's id, API keys, the compiled chat template, the list of live calls) and one
+ * api_call_t per generating HTTP request (its choices' text, stop matching, logprobs, usage).
+ * Does not: touch sockets, HTTP framing, threads or libuv. The HTTP side (server/) hands in a small request
+ * struct and a response sink (h2o's handler/generator split); the engine is reached through a backend of two
+ * function pointers, so the whole layer runs in unit tests with a fake backend and a string-collecting sink.
+ *
+ * Threading: everything here runs on ONE thread, the server's loop thread: api_handle, api_event (the server
+ * moves each engine event from the engine thread to the loop thread and calls api_event there), api_call_release
+ * and the ctx functions. Sink callbacks are invoked on that thread, from inside those calls. Nothing in api/ takes
+ * a lock.
+ *
+ * Lifetimes. api_handle answers at once (sink->respond) or starts a call: it submits one engine request per
+ * choice and returns the call in *call_out. The call then answers through the sink as engine events arrive:
+ * non-streaming with one sink->respond when every choice has ended; streaming with sink->stream_open (inside
+ * api_handle), stream_write per chunk and stream_close after "data: [DONE]". The HTTP side calls
+ * api_call_release exactly once when its request is over (finished, or the client went away): from then on the
+ * call never touches the sink, cancels what still runs, and frees itself once every engine request has delivered
+ * its END event. So a call's memory is owned jointly by the HTTP side (until release) and the engine requests
+ * (until their END), both on the loop thread.
+ */
+#ifndef CINDER_API_H
+#define CINDER_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+typedef struct api_ctx api_ctx_t;
+typedef struct api_call api_call_t;
+
+/* A response header (both strings borrowed for the call). */
+typedef struct {
+    const char *name;
+    const char *value;
+} api_header_t;
+
+/*
+ * The response sink the HTTP side implements (embed it first in the connection state). Every body is JSON
+ * (Content-Type: application/json) except streams (text/event-stream). Data passed in is borrowed for the call.
+ */
+typedef struct api_sink api_sink_t;
+struct api_sink {
+    /* One whole response: status, extra headers (e.g. Allow for 405), body. */
+    void (*respond)(api_sink_t *s, int status, const api_header_t *hdrs, size_t n_hdrs, const char *body, size_t len);
+    /* Starts a 200 text/event-stream response; stream_write then appends SSE bytes; stream_close ends it. */
+    void (*stream_open)(api_sink_t *s);
+    void (*stream_write)(api_sink_t *s, const char *data, size_t len);
+    void (*stream_close)(api_sink_t *s);
+};
+
+/* What the api needs from the HTTP request. All borrowed for the duration of api_handle. */
+typedef struct {
+    const char *method;        /* "GET", "POST", ... */
+    const char *path;          /* the URL path without the query string, e.g. "/v1/models" */
+    const char *authorization; /* the Authorization header, or NULL */
+    const char *body;          /* need not be NUL-terminated */
+    size_t body_len;
+} api_request_t;
+
+/*
+ * The engine as the api sees it. submit: as engine_submit, except that on_event in the request is NULL: the
+ * backend installs its own callback and must, on the loop thread, call api_event(r->user, event) for every event
+ * of that request, in order. cancel: as engine_cancel.
+ */
+typedef struct {
+    int (*submit)(void *self, const engine_req_t *r, uint64_t *id, char *err, size_t err_len);
+    int (*cancel)(void *self, uint64_t id);
+    void *self;
+} api_backend_t;
+
+typedef struct {
+    const char *model_id;        /* the id clients send and /v1/models lists (copied) */
+    int64_t created;             /* unix seconds shown for the model in /v1/models */
+    const char *owned_by;        /* NULL = "cinder" */
+    const char *const *api_keys; /* n_api_keys accepted Bearer keys (copied); none = no authentication */
+    size_t n_api_keys;
+    const char *system_fingerprint; /* NULL = derived from the model id */
+    uint64_t seed;                  /* seeds response ids and default sampling seeds; 0 = from the clock */
+    int64_t fixed_created;          /* tests: every response's `created`; 0 = the clock */
+    int32_t max_n;                  /* most choices per request (n x prompts); 0 = 128 */
+} api_params_t;
+
+/* Creates the context. Returns 0 and *out, ERR_INVAL (no model id), ERR_NOMEM. Free with api_free. */
+int api_create(const api_params_t *p, api_ctx_t **out, char *err, size_t err_len);
+
+/*
+ * Frees the context. Calls still live (not yet released, or waiting for END events) are detached: their later
+ * api_event / api_call_release calls stay valid and free them. api_free(NULL) is a no-op.
+ */
+void api_free(api_ctx_t *c);
+
+typedef struct {
+    const tok_t *tok;          /* borrowed; must outlive every call */
+    int32_t n_ctx;             /* tokens per sequence */
+    const char *chat_template; /* Jinja source (copied); NULL = ChatML (see api_chatml_template) */
+    bool strict_template;      /* a template that does not compile fails api_attach (a --chat-template file);
+                                  otherwise (the model's own) chat requests answer 400 with the compile error */
+    api_backend_t backend;
+} api_model_t;
+
+/*
+ * Makes the model available: until this succeeds /health answers 503 {"status":"loading"} and every other
+ * route 503. Compiles the chat template: with strict_template, returns ERR_TEMPLATE (ERR_RANGE for an oversized
+ * source) with the template's message in err when it does not compile; without, returns 0 with that message in
+ * err as a warning (err is "" otherwise). ERR_NOMEM, ERR_INVAL.
+ */
+int api_attach(api_ctx_t *c, const api_model_t *m, char *err, size_t err_len);
+
+/* The ChatML template used when a model has none (static storage). */
+const char *api_chatml_template(void);
+
+/*
+ * Shutting down: /health answers 503 {"status":"shutting_down"}, new generation requests 503, and every live
+ * call is cancelled (its engine requests end with ENGINE_FINISH_CANCELLED; streams then end with an SSE error
+ * event, non-streaming requests with a 503).
+ */
+void api_shutdown(api_ctx_t *c);
+
+/* Calls not yet freed (started and still waiting for END events or for api_call_release). */
+size_t api_live_calls(const api_ctx_t *c);
+
+/*
+ * Handles one HTTP request. Either answers at once through sink->respond (and returns 0 with *call_out NULL), or
+ * starts generation and returns 0 with *call_out set (see Lifetimes above). Never fails: every problem becomes an
+ * OpenAI error response.
+ */
+int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_call_t **call_out);
+
+/* Delivers one engine event of the request whose `user` pointer was `user` (loop thread). */
+void api_event(void *user, const engine_event_t *ev);
+
+/* The HTTP side is done with the call (see Lifetimes). */
+void api_call_release(api_call_t *call);
+
+/*
+ * Writes an OpenAI error response through sink->respond: for errors the HTTP side finds itself (413 body too
+ * large, 503 while loading). `code` and `param` may be NULL.
+ */
+void api_respond_error(api_sink_t *sink, int status, const char *type, const char *code, const char *param,
+                       const char *message);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * api_int.h — the structures shared by the files of api/ (internal; nothing outside api/ includes it, except
+ * the unit tests, which inspect parsed requests).
+ *
+ *   api.c     the context, routing, authentication, /health and /v1/models
+ *   params.c  the request body -> api_spec_t (every field's type, range and support)
+ *   prompt.c  api_spec_t -> prompt token ids (chat template rendering, tokenization)
+ *   call.c    a generating call: submission, engine events, stop strings, completion
+ *   render.c  response bodies and SSE chunks
+ *
+ * Everything runs on the loop thread (see api.h).
+ */
+#ifndef CINDER_API_INT_H
+#define CINDER_API_INT_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+#include "apierr.h"
+#include "stop.h"
+
+typedef enum { API_CHAT = 1, API_TEXT = 2 } api_kind_t;
+
+#define API_MAX_STOP_BYTES    256 /* longest stop string accepted */
+#define API_MAX_TEXT_LOGPROBS 5   /* legacy completions: OpenAI's limit on `logprobs` */
+
+typedef struct tmpl tmpl_t; /* engine/template/tmpl.h */
+
+struct api_ctx {
+    char *model_id;
+    char *owned_by;
+    char *fingerprint;
+    char **keys;
+    size_t n_keys;
+    int64_t created;
+    int64_t fixed_created;
+    int32_t max_n;
+    uint64_t rng; /* xorshift64* state for ids and default seeds */
+
+    bool attached, shutting_down;
+    const tok_t *tok;
+    int32_t n_ctx;
+    api_backend_t backend;
+    tmpl_t *tmpl;              /* NULL when the template did not compile */
+    char *tmpl_err;            /* its compile error, for chat requests' 400 */
+    char *bos_text, *eos_text; /* the template's bos_token / eos_token ("" when none) */
+
+    api_call_t *live; /* calls not yet freed, doubly linked */
+    size_t n_live;
+};
+
+/* One prompt as token ids (malloc'd), and for echo its text. */
+typedef struct {
+    int32_t *ids;
+    size_t n;
+    char *text; /* legacy completions with echo: the prompt's text (malloc'd), else NULL */
+    size_t text_len;
+} api_prompt_t;
+
+/* A parsed request: everything api_handle needs to start a call. Owns the arrays it points to. */
+typedef struct {
+    api_kind_t kind;
+    const char *model;   /* borrowed from the JSON tree */
+    sampler_params_t sp; /* logit_bias points at `bias` */
+    bool seed_given;
+    sampler_bias_t *bias;  /* n entries, malloc'd */
+    int64_t max_tokens;    /* 0 = not given */
+    const char *max_param; /* "max_tokens" or "max_completion_tokens" (for errors) */
+    int32_t n;             /* choices per prompt */
+    bool stream, include_usage;
+    bool logprobs;        /* chat: logprobs true; text: logprobs given */
+    int32_t top_logprobs; /* alternatives per token */
+    bool echo;            /* legacy completions */
+    api_stop_t stop;
+    cJSON *messages;       /* chat: the validated messages, normalised for the template (owned) */
+    const cJSON *prompt;   /* legacy: the validated `prompt` (borrowed from the tree, valid during api_handle) */
+    api_prompt_t *prompts; /* filled by prompt.c */
+    size_t n_prompts;
+} api_spec_t;
+
+/* params.c: validates root against the endpoint's fields and fills spec (zeroed first). 0 or an error in e. */
+int api__parse_request(api_ctx_t *c, api_kind_t kind, const cJSON *root, api_spec_t *spec, api_err_t *e);
+void api__spec_free(api_spec_t *spec);
+
+/* prompt.c: fills spec->prompts (chat: renders the template; text: tokenizes or checks ids). 0 or e. */
+int api__build_prompts(api_ctx_t *c, api_spec_t *spec, api_err_t *e);
+/* prompt.c: compiles the template for api_attach. */
+int api__template_compile(api_ctx_t *c, const char *src, char *err, size_t err_len);
+void api__template_free(api_ctx_t *c);
+
+/* One logprob entry: a generated token, its alternatives, and where its text lies in the choice's text. */
+typedef struct {
+    float logprob;
+    int n_top;
+    size_t start, end; /* bytes [start, end) of the choice text this token completed */
+    size_t piece;      /* offset of this token's piece bytes in the gen's `pieces` buffer */
+    uint32_t piece_len;
+    size_t top_piece[ENGINE_MAX_TOP_LOGPROBS]; /* offsets in `pieces` */
+    uint32_t top_len[ENGINE_MAX_TOP_LOGPROBS];
+    float top_lp[ENGINE_MAX_TOP_LOGPROBS];
+} api_lp_t;
+
+/* One choice: one engine request. */
+typedef struct {
+    api_call_t *call;
+    int32_t index;      /* choices[].index */
+    uint64_t id;        /* engine request id */
+    bool running;       /* submitted and its END not yet seen */
+    bool done;          /* its finish is decided (stop string, or END) */
+    const char *finish; /* "stop" / "length" once done normally, NULL otherwise */
+    const api_prompt_t *prompt;
+    char *text; /* the choice's text so far (cut at a stop string) */
+    size_t len, cap;
+    size_t released;  /* bytes of text handed out (streamed) */
+    int32_t n_tokens; /* completion tokens counted for usage */
+    api_lp_t *lp;     /* logprob entries, when asked */
+    size_t n_lp, cap_lp, lp_sent;
+    char *pieces; /* token piece bytes the entries point into */
+    size_t pieces_len, pieces_cap;
+} api_gen_t;
+
+struct api_call {
+    api_ctx_t *ctx; /* NULL once the context is freed */
+    api_call_t *prev, *next;
+    api_backend_t backend;
+    const tok_t *tok;
+    api_sink_t *sink; /* NULL after release */
+    api_kind_t kind;
+    bool stream, include_usage, logprobs, echo;
+    int32_t top_logprobs;
+    char id[48];
+    int64_t created;
+    char *model;
+    char *fingerprint;
+    api_stop_t stop;
+    api_spec_t spec; /* the prompts and bias the gens point into */
+    api_gen_t *gens;
+    int32_t n_gens;
+    int32_t n_running; /* gens with running == true */
+    int32_t n_done;
+    int32_t prompt_tokens;
+    bool released;
+    bool finished;  /* the response is complete (responded, or stream closed) */
+    bool cancelled; /* shutdown: end with an error */
+    bool failed;    /* an engine error */
+    char fail_msg[256];
+};
+
+/* call.c */
+int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t **out, api_err_t *e);
+void api__call_cancel(api_call_t *call);
+
+/* render.c: each returns a malloc'd buffer and its length, or NULL when out of memory. */
+char *api__render_response(const api_call_t *call, size_t *len);
+/* One SSE frame for choice g: text delta [from, to) of g->text, logprob entries [lp_from, lp_to), with the
+   role (chat, first chunk) and/or finish_reason (NULL: null). */
+char *api__render_chunk(const api_call_t *call, const api_gen_t *g, bool role, size_t from, size_t to, size_t lp_from,
+                        size_t lp_to, const char *finish, size_t *len);
+/* The final usage chunk (choices: []). */
+char *api__render_usage_chunk(const api_call_t *call, size_t *len);
+char *api__render_models(const api_ctx_t *c, bool one, size_t *len);
+
+/* api.c */
+void api__send_error(api_sink_t *sink, const api_err_t *e);
+uint64_t api__rand(api_ctx_t *c);
+void api__live_add(api_ctx_t *c, api_call_t *call);
+void api__live_remove(api_call_t *call);
+
+#endif

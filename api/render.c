@@ -1,0 +1,332 @@
+/*
+ * render.c — the JSON of responses and SSE chunks, in OpenAI's shapes.
+ *
+ *   chat.completion        {id, object, created, model, system_fingerprint,
+ *                           choices[{index, message{role, content, refusal}, logprobs, finish_reason}], usage}
+ *   chat.completion.chunk  {id, object, created, model, system_fingerprint,
+ *                           choices[{index, delta{role?, content?}, logprobs, finish_reason}], usage?}
+ *   text_completion        {id, object, created, model, system_fingerprint,
+ *                           choices[{index, text, logprobs, finish_reason}], usage}
+ *   logprobs (chat)        {content: [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}], refusal}
+ *   logprobs (legacy)      {tokens, token_logprobs, top_logprobs: [{token: logprob}], text_offset}
+ *
+ * A token whose bytes are not valid UTF-8 on their own (part of a character) is named "bytes:\xNN..." in
+ * `token`, as OpenAI does; `bytes` always carries the raw bytes. A logprob of -inf prints as -9999.0 (OpenAI's
+ * floor). text_offset counts bytes of the returned text (echoed prompt included).
+ * Loop thread only (see api.h); these functions only read the call.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_int.h"
+#include "jr.h"
+#include "jw.h"
+
+static double render__lp(float lp) { return isfinite(lp) ? (double)lp : -9999.0; }
+
+/* The `token` name of a piece: the piece itself when it is valid UTF-8, else "bytes:\xNN..." built in buf. */
+static const char *render__token_name(const char *p, size_t n, char *buf, size_t cap, size_t *out_n) {
+    if (jr_utf8_valid_len(p, n) == n) {
+        *out_n = n;
+        return p;
+    }
+    size_t k = (size_t)snprintf(buf, cap, "bytes:");
+    for (size_t i = 0; i < n && k + 5 < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "\\x%02x", (unsigned char)p[i]);
+    *out_n = k;
+    return buf;
+}
+
+#define RENDER_NAME_CAP (6 + 4 * 128 + 8)
+
+static void render__token_str(jw_t *w, const char *p, size_t n) {
+    char buf[RENDER_NAME_CAP];
+    size_t k = 0;
+    const char *s = render__token_name(p, n, buf, sizeof buf, &k);
+    jw_strn(w, s, k);
+}
+
+static void render__bytes(jw_t *w, const char *p, size_t n) {
+    jw_arr(w);
+    for (size_t i = 0; i < n; i++)
+        jw_int(w, (unsigned char)p[i]);
+    jw_end(w);
+}
+
+/* {"token","logprob","bytes"} members of one token (no braces). */
+static void render__tok_members(jw_t *w, const char *p, size_t n, float lp) {
+    jw_key(w, "token");
+    render__token_str(w, p, n);
+    jw_key(w, "logprob");
+    jw_num(w, render__lp(lp));
+    jw_key(w, "bytes");
+    render__bytes(w, p, n);
+}
+
+/* Chat logprobs of entries [from, to): {"content":[...],"refusal":null}. */
+static void render__lp_chat(jw_t *w, const api_gen_t *g, size_t from, size_t to) {
+    jw_obj(w);
+    jw_key(w, "content");
+    jw_arr(w);
+    for (size_t i = from; i < to; i++) {
+        const api_lp_t *e = &g->lp[i];
+        jw_obj(w);
+        render__tok_members(w, g->pieces + e->piece, e->piece_len, e->logprob);
+        jw_key(w, "top_logprobs");
+        jw_arr(w);
+        for (int k = 0; k < e->n_top; k++) {
+            jw_obj(w);
+            render__tok_members(w, g->pieces + e->top_piece[k], e->top_len[k], e->top_lp[k]);
+            jw_end(w);
+        }
+        jw_end(w);
+        jw_end(w);
+    }
+    jw_end(w);
+    jw_key(w, "refusal");
+    jw_null(w);
+    jw_end(w);
+}
+
+/* Legacy logprobs of entries [from, to); offsets are shifted by `base` (the echoed prompt's length). */
+static void render__lp_text(jw_t *w, const api_gen_t *g, size_t from, size_t to, size_t base) {
+    jw_obj(w);
+    jw_key(w, "tokens");
+    jw_arr(w);
+    for (size_t i = from; i < to; i++)
+        render__token_str(w, g->pieces + g->lp[i].piece, g->lp[i].piece_len);
+    jw_end(w);
+    jw_key(w, "token_logprobs");
+    jw_arr(w);
+    for (size_t i = from; i < to; i++)
+        jw_num(w, render__lp(g->lp[i].logprob));
+    jw_end(w);
+    jw_key(w, "top_logprobs");
+    jw_arr(w);
+    for (size_t i = from; i < to; i++) {
+        const api_lp_t *e = &g->lp[i];
+        jw_obj(w);
+        for (int k = 0; k < e->n_top; k++) {
+            const char *p = g->pieces + e->top_piece[k];
+            size_t n = e->top_len[k];
+            bool dup = false; /* a JSON object cannot hold a key twice: the first (most likely) wins */
+            for (int j = 0; j < k && !dup; j++)
+                dup = e->top_len[j] == n && !memcmp(g->pieces + e->top_piece[j], p, n);
+            if (dup) continue;
+            char buf[RENDER_NAME_CAP];
+            size_t kn = 0;
+            const char *name = render__token_name(p, n, buf, sizeof buf, &kn);
+            jw_keyn(w, name, kn);
+            jw_num(w, render__lp(e->top_lp[k]));
+        }
+        jw_end(w);
+    }
+    jw_end(w);
+    jw_key(w, "text_offset");
+    jw_arr(w);
+    for (size_t i = from; i < to; i++)
+        jw_int(w, (int64_t)(base + g->lp[i].start));
+    jw_end(w);
+    jw_end(w);
+}
+
+static void render__head(jw_t *w, const api_call_t *call, const char *object) {
+    jw_obj(w);
+    jw_key(w, "id");
+    jw_str(w, call->id);
+    jw_key(w, "object");
+    jw_str(w, object);
+    jw_key(w, "created");
+    jw_int(w, call->created);
+    jw_key(w, "model");
+    jw_str(w, call->model);
+    jw_key(w, "system_fingerprint");
+    jw_str(w, call->fingerprint);
+}
+
+static void render__usage(jw_t *w, const api_call_t *call) {
+    int64_t completion = 0;
+    for (int32_t i = 0; i < call->n_gens; i++)
+        completion += call->gens[i].n_tokens;
+    jw_obj(w);
+    jw_key(w, "prompt_tokens");
+    jw_int(w, call->prompt_tokens);
+    jw_key(w, "completion_tokens");
+    jw_int(w, completion);
+    jw_key(w, "total_tokens");
+    jw_int(w, call->prompt_tokens + completion);
+    jw_end(w);
+}
+
+/* The echoed prompt length a legacy choice's offsets start from. */
+static size_t render__base(const api_call_t *call, const api_gen_t *g) {
+    return call->echo && g->prompt && g->prompt->text ? g->prompt->text_len : 0;
+}
+
+char *api__render_response(const api_call_t *call, size_t *len) {
+    jw_t w;
+    jw_init(&w);
+    bool chat = call->kind == API_CHAT;
+    render__head(&w, call, chat ? "chat.completion" : "text_completion");
+    jw_key(&w, "choices");
+    jw_arr(&w);
+    for (int32_t i = 0; i < call->n_gens; i++) {
+        const api_gen_t *g = &call->gens[i];
+        jw_obj(&w);
+        jw_key(&w, "index");
+        jw_int(&w, g->index);
+        if (chat) {
+            jw_key(&w, "message");
+            jw_obj(&w);
+            jw_key(&w, "role");
+            jw_str(&w, "assistant");
+            jw_key(&w, "content");
+            jw_strn(&w, g->text, g->len);
+            jw_key(&w, "refusal");
+            jw_null(&w);
+            jw_end(&w);
+        } else {
+            jw_key(&w, "text");
+            if (call->echo && g->prompt && g->prompt->text) {
+                /* prompt + completion as one string: write both into a scratch buffer */
+                jw_t t;
+                jw_init(&t);
+                jw_bytes(&t, g->prompt->text, g->prompt->text_len);
+                jw_bytes(&t, g->text ? g->text : "", g->len);
+                size_t tl = 0;
+                char *s = jw_finish(&t, &tl);
+                if (!s)
+                    w.oom = true;
+                else
+                    jw_strn(&w, s, tl);
+                free(s);
+            } else {
+                jw_strn(&w, g->text, g->len);
+            }
+        }
+        jw_key(&w, "logprobs");
+        if (!call->logprobs)
+            jw_null(&w);
+        else if (chat)
+            render__lp_chat(&w, g, 0, g->n_lp);
+        else
+            render__lp_text(&w, g, 0, g->n_lp, render__base(call, g));
+        jw_key(&w, "finish_reason");
+        jw_str(&w, g->finish ? g->finish : "stop");
+        jw_end(&w);
+    }
+    jw_end(&w);
+    jw_key(&w, "usage");
+    render__usage(&w, call);
+    jw_end(&w);
+    return jw_finish(&w, len);
+}
+
+/* Wraps the JSON value in w into one SSE frame "data: ...\n\n". */
+static char *render__frame(jw_t *w, size_t *len) {
+    size_t n = 0;
+    char *json = jw_finish(w, &n);
+    if (!json) return NULL;
+    jw_t f;
+    jw_init(&f);
+    jw_bytes(&f, "data: ", 6);
+    jw_bytes(&f, json, n);
+    jw_bytes(&f, "\n\n", 2);
+    free(json);
+    return jw_finish(&f, len);
+}
+
+char *api__render_chunk(const api_call_t *call, const api_gen_t *g, bool role, size_t from, size_t to, size_t lp_from,
+                        size_t lp_to, const char *finish, size_t *len) {
+    jw_t w;
+    jw_init(&w);
+    bool chat = call->kind == API_CHAT;
+    render__head(&w, call, chat ? "chat.completion.chunk" : "text_completion");
+    jw_key(&w, "choices");
+    jw_arr(&w);
+    jw_obj(&w);
+    jw_key(&w, "index");
+    jw_int(&w, g->index);
+    if (chat) {
+        jw_key(&w, "delta");
+        jw_obj(&w);
+        if (role) {
+            jw_key(&w, "role");
+            jw_str(&w, "assistant");
+        }
+        if (role || to > from) {
+            jw_key(&w, "content");
+            jw_strn(&w, g->text + from, to - from);
+        }
+        jw_end(&w);
+    } else {
+        jw_key(&w, "text");
+        if (role && call->echo && g->prompt && g->prompt->text)
+            jw_strn(&w, g->prompt->text, g->prompt->text_len);
+        else
+            jw_strn(&w, g->text + from, to - from);
+    }
+    jw_key(&w, "logprobs");
+    if (!call->logprobs || lp_to <= lp_from)
+        jw_null(&w);
+    else if (chat)
+        render__lp_chat(&w, g, lp_from, lp_to);
+    else
+        render__lp_text(&w, g, lp_from, lp_to, render__base(call, g));
+    jw_key(&w, "finish_reason");
+    jw_str(&w, finish);
+    jw_end(&w);
+    jw_end(&w);
+    if (call->include_usage) {
+        jw_key(&w, "usage");
+        jw_null(&w);
+    }
+    jw_end(&w);
+    return render__frame(&w, len);
+}
+
+char *api__render_usage_chunk(const api_call_t *call, size_t *len) {
+    jw_t w;
+    jw_init(&w);
+    render__head(&w, call, call->kind == API_CHAT ? "chat.completion.chunk" : "text_completion");
+    jw_key(&w, "choices");
+    jw_arr(&w);
+    jw_end(&w);
+    jw_key(&w, "usage");
+    render__usage(&w, call);
+    jw_end(&w);
+    return render__frame(&w, len);
+}
+
+static void render__model(jw_t *w, const api_ctx_t *c) {
+    jw_obj(w);
+    jw_key(w, "id");
+    jw_str(w, c->model_id);
+    jw_key(w, "object");
+    jw_str(w, "model");
+    jw_key(w, "created");
+    jw_int(w, c->created);
+    jw_key(w, "owned_by");
+    jw_str(w, c->owned_by);
+    jw_end(w);
+}
+
+char *api__render_models(const api_ctx_t *c, bool one, size_t *len) {
+    jw_t w;
+    jw_init(&w);
+    if (one) {
+        render__model(&w, c);
+    } else {
+        jw_obj(&w);
+        jw_key(&w, "object");
+        jw_str(&w, "list");
+        jw_key(&w, "data");
+        jw_arr(&w);
+        render__model(&w, c);
+        jw_end(&w);
+        jw_end(&w);
+    }
+    return jw_finish(&w, len);
+}

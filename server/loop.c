@@ -1,0 +1,334 @@
+/*
+ * loop.c — the libuv loop of `cinder serve`: startup (bind, then load the model on a worker thread), the bridge
+ * that carries engine events to the loop thread, signals, and shutdown. See server.h for the threading model.
+ */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "srv_int.h"
+
+#define LOOP_END_TEXT_CAP 64 /* the detokenizer's tail in an END event is at most a few bytes */
+
+server_params_t server_default_params(void) {
+    server_params_t p = {0};
+    p.engine = engine_default_params();
+    p.host = "127.0.0.1";
+    p.port = 8080;
+    p.max_body_bytes = (size_t)8 << 20;
+    p.max_header_bytes = (size_t)32 << 10;
+    p.max_connections = 256;
+    p.idle_timeout_s = 30;
+    p.grace_ms = 3000;
+    return p;
+}
+
+void srv__log(srv_t *s, const char *fmt, ...) {
+    (void)s;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02dZ cinder serve: %s\n", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+            tm.tm_hour, tm.tm_min, tm.tm_sec, msg);
+}
+
+/* ---- engine thread -> loop -------------------------------------------------------------------------------- */
+
+static srv_msg_t *loop__msg_new(size_t text_cap) {
+    srv_msg_t *m = malloc(sizeof *m + text_cap);
+    if (m) {
+        memset(m, 0, sizeof *m);
+        m->text_cap = text_cap;
+    }
+    return m;
+}
+
+/* Engine thread: copies the event into a message, queues it and wakes the loop. Never waits on anything but
+   the queue's mutex, which the loop holds only to unlink the list. */
+static void loop__on_engine_event(void *user, const engine_event_t *ev) {
+    srv_req_t *rq = user;
+    srv_t *s = rq->srv;
+    srv_msg_t *m;
+    if (ev->type == ENGINE_EV_END) {
+        m = rq->end_msg; /* allocated at submit */
+        rq->end_msg = NULL;
+        if (!m) return;
+    } else {
+        m = loop__msg_new(ev->text_len);
+        if (!m) {
+            rq->lost = true; /* reported with the END event */
+            return;
+        }
+    }
+    m->req = rq;
+    m->ev = *ev;
+    size_t n = ev->text_len <= m->text_cap ? ev->text_len : m->text_cap;
+    if (n) memcpy(m->text, ev->text, n);
+    m->ev.text = m->text;
+    m->ev.text_len = n;
+    int k = ev->n_top > 0 && ev->n_top <= ENGINE_MAX_TOP_LOGPROBS && ev->top_ids && ev->top_logprobs ? ev->n_top : 0;
+    if (k) {
+        memcpy(m->top_ids, ev->top_ids, (size_t)k * sizeof *m->top_ids);
+        memcpy(m->top_lp, ev->top_logprobs, (size_t)k * sizeof *m->top_lp);
+    }
+    m->ev.n_top = k;
+    m->ev.top_ids = m->top_ids;
+    m->ev.top_logprobs = m->top_lp;
+    m->ev.err_msg = NULL;
+    if (ev->err_msg) {
+        snprintf(m->err_msg, sizeof m->err_msg, "%s", ev->err_msg);
+        m->ev.err_msg = m->err_msg;
+    }
+    if (ev->type == ENGINE_EV_END && rq->lost) {
+        m->ev.finish = ENGINE_FINISH_ERROR;
+        m->ev.err = ERR_NOMEM;
+        snprintf(m->err_msg, sizeof m->err_msg, "out of memory: generated tokens were lost");
+        m->ev.err_msg = m->err_msg;
+    }
+    m->next = NULL;
+    pthread_mutex_lock(&s->q_mu);
+    if (s->q_tail)
+        s->q_tail->next = m;
+    else
+        s->q_head = m;
+    s->q_tail = m;
+    pthread_mutex_unlock(&s->q_mu);
+    uv_async_send(&s->wake);
+}
+
+/* Loop thread: hands every queued event to the api, in order. */
+static void loop__drain(srv_t *s) {
+    for (;;) {
+        pthread_mutex_lock(&s->q_mu);
+        srv_msg_t *m = s->q_head;
+        s->q_head = s->q_tail = NULL;
+        pthread_mutex_unlock(&s->q_mu);
+        if (!m) return;
+        while (m) {
+            srv_msg_t *next = m->next;
+            srv_req_t *rq = m->req;
+            api_event(rq->api_user, &m->ev);
+            if (m->ev.type == ENGINE_EV_END) free(rq); /* the engine never touches it again */
+            free(m);
+            m = next;
+        }
+    }
+}
+
+/* ---- the api backend -------------------------------------------------------------------------------------- */
+
+static int loop__submit(void *self, const engine_req_t *r, uint64_t *id, char *err, size_t err_len) {
+    srv_t *s = self;
+    if (!s->engine) return err_set(err, err_len, ERR_STATE, "the engine is not running");
+    srv_req_t *rq = calloc(1, sizeof *rq);
+    srv_msg_t *end = loop__msg_new(LOOP_END_TEXT_CAP);
+    if (!rq || !end) {
+        free(rq);
+        free(end);
+        return err_set(err, err_len, ERR_NOMEM, "out of memory");
+    }
+    rq->srv = s;
+    rq->api_user = r->user;
+    rq->end_msg = end;
+    engine_req_t er = *r;
+    er.on_event = loop__on_engine_event;
+    er.user = rq;
+    int rc = engine_submit(s->engine, &er, id, err, err_len);
+    if (rc) { /* no event will ever come */
+        free(end);
+        free(rq);
+    }
+    return rc;
+}
+
+static int loop__cancel(void *self, uint64_t id) {
+    srv_t *s = self;
+    return s->engine ? engine_cancel(s->engine, id) : ERR_STATE;
+}
+
+/* ---- startup ---------------------------------------------------------------------------------------------- */
+
+static void loop__load_work(uv_work_t *w) {
+    srv_t *s = w->data;
+    s->load_rc = engine_create(&s->p.engine, &s->engine, s->load_err, sizeof s->load_err);
+}
+
+static void loop__begin_stop(srv_t *s, int rc);
+
+static void loop__load_done(uv_work_t *w, int status) {
+    srv_t *s = w->data;
+    s->loading = false;
+    if (s->load_rc || !s->engine) {
+        loop__begin_stop(s, s->load_rc ? s->load_rc : ERR_STATE);
+        snprintf(s->err, sizeof s->err, "%s", s->load_err[0] ? s->load_err : "cannot load the model");
+        return;
+    }
+    if (s->stopping) return; /* a signal came while loading: the stop timer finishes */
+    const model_t *m = engine_model(s->engine);
+    char *tmpl = NULL;
+    gguf_str_t gs = {0};
+    if (s->p.chat_template) {
+        tmpl = strdup(s->p.chat_template);
+    } else if (gguf_get_str(model_gguf(m), "tokenizer.chat_template", &gs) == 0 && gs.len > 0) {
+        tmpl = malloc(gs.len + 1);
+        if (tmpl) {
+            memcpy(tmpl, gs.ptr, gs.len);
+            tmpl[gs.len] = '\0';
+        }
+    }
+    api_model_t am = {
+        .tok = model_tok(m),
+        .n_ctx = engine_n_ctx(s->engine),
+        .chat_template = tmpl,
+        .strict_template = s->p.chat_template != NULL,
+        .backend = {.submit = loop__submit, .cancel = loop__cancel, .self = s},
+    };
+    char err[512] = "";
+    int rc = api_attach(s->api, &am, err, sizeof err);
+    bool chatml = tmpl == NULL;
+    free(tmpl);
+    if (rc) {
+        loop__begin_stop(s, rc);
+        snprintf(s->err, sizeof s->err, "--chat-template: %.480s", err);
+        return;
+    }
+    if (err[0]) srv__log(s, "warning: the model's chat template does not compile (%s); chat requests get 400", err);
+    if (chatml) srv__log(s, "the model has no chat template: chat requests use ChatML");
+    srv__log(s, "model %s loaded (context %d tokens, %d parallel, queue %d); ready", s->p.model_id,
+             engine_n_ctx(s->engine), s->p.engine.n_parallel, s->p.engine.max_queue);
+}
+
+/* ---- shutdown --------------------------------------------------------------------------------------------- */
+
+static void loop__close_cb(uv_handle_t *h) { (void)h; }
+
+/* Everything is answered or out of time: stop HTTP, the engine and the api, and let uv_run return. */
+static void loop__finish(srv_t *s) {
+    if (s->finished) return;
+    s->finished = true;
+    uv_timer_stop(&s->stop_timer);
+    srv__http_stop(s); /* requests still open complete now and release their calls */
+    engine_t *e = s->engine;
+    s->engine = NULL; /* the backend refuses from here on */
+    engine_free(e);   /* ends whatever remains with CANCELLED events, queued for us */
+    loop__drain(s);
+    uv_close((uv_handle_t *)&s->wake, loop__close_cb);
+    uv_close((uv_handle_t *)&s->sig_int, loop__close_cb);
+    uv_close((uv_handle_t *)&s->sig_term, loop__close_cb);
+    uv_close((uv_handle_t *)&s->stop_timer, loop__close_cb);
+    if (s->mhd_timer_init) uv_close((uv_handle_t *)&s->mhd_timer, loop__close_cb);
+}
+
+static void loop__stop_tick(uv_timer_t *t) {
+    srv_t *s = t->data;
+    if (s->loading) return; /* model loading cannot be interrupted; wait for it */
+    bool idle = s->n_conns == 0 && api_live_calls(s->api) == 0;
+    if (idle || uv_hrtime() >= s->stop_deadline_ns) loop__finish(s);
+}
+
+static void loop__begin_stop(srv_t *s, int rc) {
+    if (s->stopping) {
+        s->stop_deadline_ns = 0; /* a second signal: do not wait any longer */
+        return;
+    }
+    s->stopping = true;
+    if (rc && !s->rc) s->rc = rc;
+    if (s->mhd) {
+        s->listen_fd = MHD_quiesce_daemon(s->mhd); /* no new connections */
+    }
+    api_shutdown(s->api); /* cancels every running request; their responses end with errors */
+    s->stop_deadline_ns = uv_hrtime() + (uint64_t)s->p.grace_ms * 1000000ull;
+    uv_timer_start(&s->stop_timer, loop__stop_tick, 0, 20);
+}
+
+static void loop__on_signal(uv_signal_t *h, int signum) {
+    srv_t *s = h->data;
+    srv__log(s, "%s received: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    loop__begin_stop(s, 0);
+}
+
+static void loop__on_wake(uv_async_t *a) {
+    srv_t *s = a->data;
+    loop__drain(s);
+    srv__mhd_run(s); /* connections the sink resumed are served now, not at the next network event */
+}
+
+/* ---- entry point ------------------------------------------------------------------------------------------ */
+
+int server_run(const server_params_t *p, char *err, size_t err_len) {
+    srv_t *s = calloc(1, sizeof *s);
+    if (!s) return err_set(err, err_len, ERR_NOMEM, "out of memory");
+    int rc = 0;
+    bool loop_ok = false, mu_ok = false;
+    s->p = *p;
+    s->listen_fd = MHD_INVALID_SOCKET;
+    s->rng = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+    if (!s->rng) s->rng = 1;
+    signal(SIGPIPE, SIG_IGN); /* a write to a closed socket must be an error, not a kill */
+
+    api_params_t ap = {
+        .model_id = p->model_id,
+        .created = (int64_t)time(NULL),
+        .api_keys = p->api_keys,
+        .n_api_keys = p->n_api_keys,
+    };
+    if ((rc = api_create(&ap, &s->api, err, err_len))) goto cleanup;
+    if (pthread_mutex_init(&s->q_mu, NULL) != 0) {
+        rc = err_set(err, err_len, ERR_NOMEM, "cannot create a mutex");
+        goto cleanup;
+    }
+    mu_ok = true;
+    if (uv_loop_init(&s->loop) != 0) {
+        rc = err_set(err, err_len, ERR_NOMEM, "cannot create the event loop");
+        goto cleanup;
+    }
+    loop_ok = true;
+    uv_async_init(&s->loop, &s->wake, loop__on_wake);
+    s->wake.data = s;
+    uv_signal_init(&s->loop, &s->sig_int);
+    uv_signal_init(&s->loop, &s->sig_term);
+    s->sig_int.data = s->sig_term.data = s;
+    uv_timer_init(&s->loop, &s->stop_timer);
+    s->stop_timer.data = s;
+    uv_signal_start(&s->sig_int, loop__on_signal, SIGINT);
+    uv_signal_start(&s->sig_term, loop__on_signal, SIGTERM);
+
+    if ((rc = srv__http_start(s, err, err_len))) {
+        loop__finish(s);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+        goto cleanup;
+    }
+    printf("listening on http://%s%s%s:%d\n", strchr(p->host, ':') ? "[" : "", p->host, strchr(p->host, ':') ? "]" : "",
+           s->port);
+    fflush(stdout);
+    srv__log(s, "listening on %s port %d; loading %s", p->host, s->port, p->engine.model_path);
+
+    s->loading = true;
+    s->load_work.data = s;
+    if (uv_queue_work(&s->loop, &s->load_work, loop__load_work, loop__load_done) != 0) {
+        s->loading = false;
+        rc = err_set(err, err_len, ERR_NOMEM, "cannot start the model loader");
+        loop__finish(s);
+    }
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    if (!rc && s->rc) rc = err_set(err, err_len, s->rc, "%s", s->err[0] ? s->err : err_str(s->rc));
+cleanup:
+    if (loop_ok) {
+        uv_run(&s->loop, UV_RUN_DEFAULT); /* close callbacks */
+        uv_loop_close(&s->loop);
+    }
+    api_free(s->api);
+    if (mu_ok) pthread_mutex_destroy(&s->q_mu);
+    free(s);
+    return rc;
+}

@@ -1,0 +1,120 @@
+/*
+ * srv_int.h — state shared by server/loop.c (the libuv loop, engine bridge, startup and shutdown) and
+ * server/http.c (libmicrohttpd: connections, the api sink, suspend/resume, disconnect watching). Internal.
+ * Everything here is touched by the loop thread only, except `q_*` (engine thread + loop thread, under q_mu).
+ */
+#ifndef CINDER_SRV_INT_H
+#define CINDER_SRV_INT_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "api.h"
+#include "server.h"
+
+typedef struct srv srv_t;
+
+/* One engine event carried from the engine thread to the loop. */
+typedef struct srv_msg {
+    struct srv_msg *next;
+    struct srv_req *req; /* whose event this is */
+    engine_event_t ev;   /* pointers fixed up to point into this message */
+    int32_t top_ids[ENGINE_MAX_TOP_LOGPROBS];
+    float top_lp[ENGINE_MAX_TOP_LOGPROBS];
+    char err_msg[128];
+    size_t text_cap;
+    char text[]; /* text_cap bytes */
+} srv_msg_t;
+
+/* One submitted engine request: the engine's `user` pointer. Freed by the loop after its END. */
+typedef struct srv_req {
+    srv_t *srv;
+    void *api_user;     /* the api's per-choice pointer, for api_event */
+    srv_msg_t *end_msg; /* allocated at submit: END always reaches the loop */
+    bool lost;          /* engine thread: a TOKEN message could not be allocated */
+} srv_req_t;
+
+/* Per-request HTTP state (MHD's con_cls). The sink comes first so api callbacks can cast back. */
+typedef struct srv_conn {
+    api_sink_t sink;
+    srv_t *srv;
+    struct MHD_Connection *mc; /* NULL once the request completed */
+    struct srv_conn *prev, *next;
+    uint64_t t0_ns; /* uv_hrtime at the first access-handler call */
+    char req_id[40];
+    char method[16];
+    char path[256]; /* for the log line */
+    char *body;     /* request body so far */
+    size_t body_len, body_cap;
+    uint64_t discarded; /* bytes dropped after the body limit */
+    bool too_large;
+    bool handled; /* api_handle called */
+    bool queued;  /* a response is queued with MHD */
+    api_call_t *call;
+    /* a whole response waiting to be queued */
+    bool have_resp;
+    int status;
+    char *resp_body;
+    size_t resp_len;
+    char hdr_name[2][32], hdr_value[2][64];
+    int n_hdrs;
+    /* a stream */
+    bool streaming, stream_closed;
+    char *out;
+    size_t out_len, out_off, out_cap;
+    bool oom; /* a write could not be buffered: the stream is cut */
+    /* suspension and disconnects */
+    bool suspended;
+    bool client_gone;
+    uv_poll_t *watch;
+    int refs; /* 1 for the MHD request, +1 while a stream response holds the connection */
+    int final_status;
+    const char *origin_ok; /* CORS: the Access-Control-Allow-Origin value for this request, or NULL */
+} srv_conn_t;
+
+struct srv {
+    server_params_t p;
+    uv_loop_t loop;
+    uv_poll_t mhd_poll;
+    uv_timer_t mhd_timer;
+    uv_async_t wake;
+    uv_signal_t sig_int, sig_term;
+    uv_timer_t stop_timer;
+    uv_work_t load_work;
+    struct MHD_Daemon *mhd;
+    bool mhd_timer_init, mhd_poll_init; /* handles to close */
+    MHD_socket listen_fd;               /* from MHD_quiesce_daemon, closed after MHD_stop_daemon */
+    int port;
+    api_ctx_t *api;
+    engine_t *engine;
+    int load_rc;
+    char load_err[512];
+    bool loading, stopping, finished;
+    uint64_t stop_deadline_ns;
+    int rc;
+    char err[512];
+    /* engine -> loop queue */
+    pthread_mutex_t q_mu;
+    srv_msg_t *q_head, *q_tail;
+    /* live requests */
+    srv_conn_t *conns;
+    size_t n_conns;
+    uint64_t n_requests;
+    uint64_t rng;
+};
+
+/* http.c */
+int srv__http_start(srv_t *s, char *err, size_t err_len);
+/* Runs MHD once and re-arms the timer from MHD_get_timeout. */
+void srv__mhd_run(srv_t *s);
+/* Shutdown: marks every suspended connection as gone and resumes it so MHD closes it. */
+void srv__http_drop_all(srv_t *s);
+void srv__http_stop(srv_t *s);
+
+/* loop.c */
+void srv__log(srv_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
