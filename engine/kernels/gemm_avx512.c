@@ -1,0 +1,260 @@
+/*
+ * gemm_avx512.c — the int8 GEMM for large batches with AVX-512 VNNI: Y (n, rows) = X (n, K) @ W^T for Q8_0,
+ * Q4_0, Q4_K and Q6_K weights against q8a activations (compiled with -mavx512f/bw/vl/dq/vnni; called only when
+ * isa.c found those instructions).
+ *
+ * Operands. vpdpbusd multiplies unsigned by signed bytes. Here the weights are the signed operand, as exact
+ * small integers (Q8_0 q, Q4_0 q - 8, Q4_K q, Q6_K q - 32), and the activations the unsigned one, as
+ * xu = q + 128 (the q8a row's xor 0x80 copy). The +128 is undone per row with the row's own sum of weights,
+ * computed once at packing time: dot(w, x) = dot(w, xu) - 128 * sum(w).
+ *
+ * Layout. W is processed in panels of KERN__GEMM_ROWS = 32 rows, each repacked per block of 32 columns into
+ *   quants:  2 halves x 8 groups x 16 rows x 4 bytes (dword i of vector g = columns 4g..4g+3 of row i), 1024 B
+ *   per sub-block s (Q6_K has two of 16 columns, the others one of 32): 32 float scales, 32 int32 corrections
+ *   Q4_K only: 32 float mins (value = scale * q - min)
+ * read sequentially by the micro-kernel, which keeps a 32-row x C-token tile of float accumulators in registers:
+ * per sub-block it runs vpdpbusd into int32 accumulators that start at the correction, then adds them into the
+ * float accumulators scaled by scale_w * d_x. Pure functions; any thread.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kern_impl.h"
+
+#define G__Q_BYTES       1024 /* quants of one block of a 32-row panel */
+#define G__SUB_BYTES     256  /* scales + corrections of one sub-block */
+#define G__MAX_BLK_BYTES (G__Q_BYTES + 2 * G__SUB_BYTES + 128)
+
+static inline int g__n_sub(dtype_t t) { return t == DT_Q6_K ? 2 : 1; }
+static inline int g__blk_bytes(dtype_t t) { return G__Q_BYTES + g__n_sub(t) * G__SUB_BYTES + (t == DT_Q4_K ? 128 : 0); }
+
+size_t kern__gemm_pack_bytes(int64_t K) { return (size_t)(K / 32) * G__MAX_BLK_BYTES; }
+
+/* ---- packing ---------------------------------------------------------------------------------------------- */
+
+/*
+ * Column block b (32 values) of one row as signed bytes in column order, with its sub-block scale(s) and, for
+ * Q4_K, its min. The formulas are the dequantization formulas of quant.c with the integer part kept apart.
+ */
+static inline __m256i g__row_block(dtype_t t, const uint8_t *row, int64_t b, float sc[2], float *mn) {
+    const __m256i lo4 = _mm256_set1_epi8(0xF);
+    switch (t) {
+    case DT_Q8_0: {
+        const kern__blk_q8_0 *k = (const kern__blk_q8_0 *)row + b;
+        sc[0] = _cvtsh_ss(k->d);
+        return _mm256_loadu_si256((const __m256i *)k->qs);
+    }
+    case DT_Q4_0: {
+        const kern__blk_q4_0 *k = (const kern__blk_q4_0 *)row + b;
+        sc[0] = _cvtsh_ss(k->d);
+        const __m128i q = _mm_loadu_si128((const __m128i *)k->qs);
+        const __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo4);
+        return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+    }
+    case DT_Q4_K: {
+        const kern__blk_q4_k *k = (const kern__blk_q4_k *)row + b / 8;
+        const int j = (int)(b % 8);
+        int s, m;
+        kern__q4k_scale_min(k->scales, j, &s, &m);
+        sc[0] = _cvtsh_ss(k->d) * (float)s;
+        *mn = _cvtsh_ss(k->dmin) * (float)m;
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(k->qs + 32 * (j / 2)));
+        return (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4) : _mm256_and_si256(q, lo4);
+    }
+    default: { /* DT_Q6_K: block j of the super-block is group k = j % 4 of half c = j / 4 */
+        const kern__blk_q6_k *k = (const kern__blk_q6_k *)row + b / 8;
+        const int j = (int)(b % 8), c = j / 4, g = j % 4;
+        const float d = _cvtsh_ss(k->d);
+        sc[0] = d * (float)k->scales[2 * j];
+        sc[1] = d * (float)k->scales[2 * j + 1];
+        const __m256i ql = _mm256_loadu_si256((const __m256i *)(k->ql + 64 * c + 32 * (g & 1)));
+        const __m256i nib = g >= 2 ? _mm256_and_si256(_mm256_srli_epi16(ql, 4), lo4) : _mm256_and_si256(ql, lo4);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(k->qh + 32 * c));
+        const __m256i hb = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * g)), _mm256_set1_epi8(3));
+        return _mm256_sub_epi8(_mm256_or_si256(nib, _mm256_slli_epi16(hb, 4)), _mm256_set1_epi8(32));
+    }
+    }
+}
+
+/*
+ * Transposes 16 rows x 8 dwords (rows[i] holds row i's 32 bytes) into 8 vectors of 16 dwords stored at out
+ * (vector g = dword g of rows 0..15): rows i and i+8 share a register, both 8 x 8 halves are transposed at once
+ * with 32- and 64-bit unpacks, and a two-source qword permute puts the 128-bit pieces in place.
+ */
+static inline void g__transpose16x8(const __m256i rows[16], uint8_t *out) {
+    __m512i z[8], t[8], u[8];
+    for (int i = 0; i < 8; i++)
+        z[i] = _mm512_inserti64x4(_mm512_castsi256_si512(rows[i]), rows[i + 8], 1);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(z[i], z[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(z[i], z[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i + 0] = _mm512_unpacklo_epi64(t[i + 0], t[i + 2]);
+        u[i + 1] = _mm512_unpackhi_epi64(t[i + 0], t[i + 2]);
+        u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    for (int g = 0; g < 4; g++) {
+        _mm512_store_si512((void *)(out + 64 * g), _mm512_permutex2var_epi64(u[g], lo, u[g + 4]));
+        _mm512_store_si512((void *)(out + 64 * (g + 4)), _mm512_permutex2var_epi64(u[g], hi, u[g + 4]));
+    }
+}
+
+/* Packs nr (<= 32) rows starting at w into the panel layout; missing rows are zero (their outputs are not
+ * stored). */
+static void g__pack(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t nb, uint8_t *pack) {
+    /* The loop below reads 16 rows at a time in column order, which leaves the hardware prefetchers behind and
+     * makes every load wait for memory. Touch the panel's lines in address order first: independent loads
+     * that the core overlaps, and a pattern the prefetchers follow. */
+    uint8_t touch = 0;
+    for (size_t o = 0; o < (size_t)nr * rb; o += 64)
+        touch ^= *(const volatile uint8_t *)(w + o);
+    (void)touch;
+    const int ns = g__n_sub(t), bb = g__blk_bytes(t), groups = 8 / ns;
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *dst = pack + b * bb;
+        float *mins = (float *)(dst + G__Q_BYTES + ns * G__SUB_BYTES);
+        for (int h = 0; h < 2; h++) {
+            __m256i rows[16];
+            float sc[16][2] = {{0}}, mn[16] = {0};
+            for (int i = 0; i < 16; i++) {
+                const int64_t r = 16 * h + i;
+                rows[i] = r < nr ? g__row_block(t, w + (size_t)r * rb, b, sc[i], &mn[i]) : _mm256_setzero_si256();
+            }
+            uint8_t *q = dst + 512 * h;
+            g__transpose16x8(rows, q);
+            for (int s = 0; s < ns; s++) {
+                float *scale = (float *)(dst + G__Q_BYTES + s * G__SUB_BYTES) + 16 * h;
+                int32_t *corr = (int32_t *)(dst + G__Q_BYTES + s * G__SUB_BYTES + 128) + 16 * h;
+                __m512i wsum = _mm512_setzero_si512();
+                for (int g = s * groups; g < (s + 1) * groups; g++)
+                    wsum = _mm512_dpbusd_epi32(wsum, ones, _mm512_load_si512((const void *)(q + 64 * g)));
+                _mm512_store_si512(corr, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(wsum, 7)));
+                for (int i = 0; i < 16; i++)
+                    scale[i] = sc[i][s];
+            }
+            if (t == DT_Q4_K)
+                for (int i = 0; i < 16; i++)
+                    mins[16 * h + i] = mn[i];
+        }
+    }
+}
+
+/* ---- micro-kernel ----------------------------------------------------------------------------------------- */
+
+/*
+ * Y[j0 + c][0..nr) for c < C from a packed 32-row panel. Inlined with constant NS (sub-blocks per block),
+ * MIN (Q4_K) and C so that the 2 x C float and int accumulators live in registers.
+ */
+static inline __attribute__((always_inline)) void g__tile(const uint8_t *pack, int64_t nb, const int NS, const int MIN,
+                                                          const int C, const kern__q8a_t *x, int64_t j0, float *Y,
+                                                          int64_t ldy, int64_t nr) {
+    const int BB = G__Q_BYTES + NS * G__SUB_BYTES + (MIN ? 128 : 0), G = 8 / NS;
+    const int64_t K = x->K;
+    __m512 accf[2][4];
+    const uint8_t *xu[4];
+    const float *xd[4];
+    const int32_t *xs[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) {
+        xu[c] = x->xu + (j0 + c) * K;
+        xd[c] = x->d + (j0 + c) * (K / 32);
+        xs[c] = x->s + (j0 + c) * (K / 32);
+        accf[0][c] = _mm512_setzero_ps();
+        accf[1][c] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = pack + b * BB;
+#pragma GCC unroll 2
+        for (int s = 0; s < NS; s++) {
+            const uint8_t *meta = pb + G__Q_BYTES + s * G__SUB_BYTES;
+            __m512i acci[2][4];
+            const __m512i corr0 = _mm512_load_si512((const void *)(meta + 128));
+            const __m512i corr1 = _mm512_load_si512((const void *)(meta + 192));
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) {
+                acci[0][c] = corr0;
+                acci[1][c] = corr1;
+            }
+#pragma GCC unroll 8
+            for (int g = s * G; g < (s + 1) * G; g++) {
+                const __m512i w0 = _mm512_load_si512((const void *)(pb + g * 64));
+                const __m512i w1 = _mm512_load_si512((const void *)(pb + 512 + g * 64));
+#pragma GCC unroll 4
+                for (int c = 0; c < C; c++) {
+                    int32_t xv;
+                    memcpy(&xv, xu[c] + b * 32 + g * 4, 4);
+                    const __m512i xb = _mm512_set1_epi32(xv);
+                    acci[0][c] = _mm512_dpbusd_epi32(acci[0][c], xb, w0);
+                    acci[1][c] = _mm512_dpbusd_epi32(acci[1][c], xb, w1);
+                }
+            }
+            const __m512 sc0 = _mm512_load_ps((const float *)meta), sc1 = _mm512_load_ps((const float *)meta + 16);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) {
+                const __m512 dx = _mm512_set1_ps(xd[c][b]);
+                accf[0][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acci[0][c]), _mm512_mul_ps(sc0, dx), accf[0][c]);
+                accf[1][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acci[1][c]), _mm512_mul_ps(sc1, dx), accf[1][c]);
+            }
+        }
+        if (MIN) { /* - min * sum(x) over the block, sum(x) = d_x * s_x */
+            const float *mins = (const float *)(pb + G__Q_BYTES + NS * G__SUB_BYTES);
+            const __m512 m0 = _mm512_load_ps(mins), m1 = _mm512_load_ps(mins + 16);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) {
+                const __m512 sx = _mm512_set1_ps(xd[c][b] * (float)xs[c][b]);
+                accf[0][c] = _mm512_fnmadd_ps(m0, sx, accf[0][c]);
+                accf[1][c] = _mm512_fnmadd_ps(m1, sx, accf[1][c]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) {
+        float *yr = Y + (j0 + c) * ldy;
+#pragma GCC unroll 2
+        for (int p = 0; p < 2; p++) {
+            const int64_t left = nr - 16 * p;
+            if (left >= 16)
+                _mm512_storeu_ps(yr + 16 * p, accf[p][c]);
+            else if (left > 0)
+                _mm512_mask_storeu_ps(yr + 16 * p, (__mmask16)((1u << left) - 1u), accf[p][c]);
+        }
+    }
+}
+
+/* All n tokens against one packed panel, 4 tokens per micro-tile and a narrower tile for the rest. */
+#define G__PANEL_FN(NAME, NS, MIN)                                                                                     \
+    static void NAME(const uint8_t *pack, int64_t nb, const kern__q8a_t *x, int64_t n, float *Y, int64_t ldy,          \
+                     int64_t nr) {                                                                                     \
+        int64_t j = 0;                                                                                                 \
+        for (; j + 4 <= n; j += 4)                                                                                     \
+            g__tile(pack, nb, NS, MIN, 4, x, j, Y, ldy, nr);                                                           \
+        switch (n - j) {                                                                                               \
+        case 3: g__tile(pack, nb, NS, MIN, 3, x, j, Y, ldy, nr); break;                                                \
+        case 2: g__tile(pack, nb, NS, MIN, 2, x, j, Y, ldy, nr); break;                                                \
+        case 1: g__tile(pack, nb, NS, MIN, 1, x, j, Y, ldy, nr); break;                                                \
+        default: break;                                                                                                \
+        }                                                                                                              \
+    }
+
+G__PANEL_FN(g__panel_plain, 1, 0) /* Q8_0, Q4_0 */
+G__PANEL_FN(g__panel_min, 1, 1)   /* Q4_K */
+G__PANEL_FN(g__panel_sub16, 2, 0) /* Q6_K */
+
+void kern__gemm_q8_avx512(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
+                          float *Y, int64_t ldy, void *pack) {
+    const int64_t nb = x->K / 32;
+    for (int64_t r0 = 0; r0 < nr; r0 += KERN__GEMM_ROWS) {
+        const int64_t m = nr - r0 < KERN__GEMM_ROWS ? nr - r0 : KERN__GEMM_ROWS;
+        g__pack(t, (const uint8_t *)w + r0 * row_bytes, row_bytes, m, nb, pack);
+        if (t == DT_Q6_K)
+            g__panel_sub16(pack, nb, x, n, Y + r0, ldy, m);
+        else if (t == DT_Q4_K)
+            g__panel_min(pack, nb, x, n, Y + r0, ldy, m);
+        else
+            g__panel_plain(pack, nb, x, n, Y + r0, ldy, m);
+    }
+}

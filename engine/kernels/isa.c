@@ -1,0 +1,130 @@
+/*
+ * isa.c — run-time choice of the instruction set the kernels use.
+ *
+ * Three function tables: portable C, AVX2 (+FMA, F16C), and AVX-512 VNNI (which adds int8 dot products and the
+ * int8 GEMM to the AVX2 table). The best one the CPU and OS support is chosen at first use; tests can cap it
+ * with kern__force_isa to compare the paths. This file is compiled for baseline x86-64 and only takes addresses
+ * of the SIMD functions, so nothing here executes an instruction the CPU lacks.
+ */
+#include <stdatomic.h>
+
+#include "kern_impl.h"
+
+static const kern__isa_t isa__scalar = {
+    .name = "scalar",
+    .rowdot =
+        {
+            [DT_F32] = kern__rowdot_f32_scalar,
+            [DT_F16] = kern__rowdot_f16_scalar,
+            [DT_BF16] = kern__rowdot_bf16_scalar,
+            [DT_Q8_0] = kern__rowdot_q8_0_scalar,
+            [DT_Q4_0] = kern__rowdot_q4_0_scalar,
+            [DT_Q4_K] = kern__rowdot_q4_k_scalar,
+            [DT_Q6_K] = kern__rowdot_q6_k_scalar,
+        },
+    .dequant =
+        {
+            [DT_F32] = kern__dequant_f32,
+            [DT_F16] = kern__dequant_f16_scalar,
+            [DT_BF16] = kern__dequant_bf16_scalar,
+            [DT_Q8_0] = kern__dequant_q8_0_scalar,
+            [DT_Q4_0] = kern__dequant_q4_0_scalar,
+            [DT_Q4_K] = kern__dequant_q4_k_scalar,
+            [DT_Q6_K] = kern__dequant_q6_k_scalar,
+        },
+    .quant_q8a = kern__quant_q8a_scalar,
+    .quant_q8k = kern__quant_q8k_scalar,
+    .f32_to_f16 = kern__f32_to_f16_scalar,
+    .gemm_q8 = NULL,
+    .dot_f32 = kern__dot_f32_scalar,
+    .axpy_f32 = kern__axpy_f32_scalar,
+    .sumsq_f32 = kern__sumsq_f32_scalar,
+    .scale_mul_f32 = kern__scale_mul_f32_scalar,
+    .silu_mul = kern__silu_mul_scalar,
+    .exp_sub_sum = kern__exp_sub_sum_scalar,
+    .max_f32 = kern__max_f32_scalar,
+};
+
+#define ISA__AVX2_COMMON                                                                                               \
+    .dequant =                                                                                                         \
+        {                                                                                                              \
+            [DT_F32] = kern__dequant_f32,          [DT_F16] = kern__dequant_f16_avx2,                                  \
+            [DT_BF16] = kern__dequant_bf16_avx2,   [DT_Q8_0] = kern__dequant_q8_0_avx2,                                \
+            [DT_Q4_0] = kern__dequant_q4_0_avx2,   [DT_Q4_K] = kern__dequant_q4_k_scalar,                              \
+            [DT_Q6_K] = kern__dequant_q6_k_scalar,                                                                     \
+    },                                                                                                                 \
+    .quant_q8a = kern__quant_q8a_avx2, .quant_q8k = kern__quant_q8k_avx2, .dot_f32 = kern__dot_f32_avx2,               \
+    .f32_to_f16 = kern__f32_to_f16_avx2, .axpy_f32 = kern__axpy_f32_avx2, .sumsq_f32 = kern__sumsq_f32_avx2,           \
+    .scale_mul_f32 = kern__scale_mul_f32_avx2, .silu_mul = kern__silu_mul_avx2, .exp_sub_sum = kern__exp_sub_sum_avx2, \
+    .max_f32 = kern__max_f32_avx2
+
+static const kern__isa_t isa__avx2 = {
+    .name = "avx2",
+    .rowdot =
+        {
+            [DT_F32] = kern__rowdot_f32_avx2,
+            [DT_F16] = kern__rowdot_f16_avx2,
+            [DT_BF16] = kern__rowdot_bf16_avx2,
+            [DT_Q8_0] = kern__rowdot_q8_0_avx2,
+            [DT_Q4_0] = kern__rowdot_q4_0_avx2,
+            [DT_Q4_K] = kern__rowdot_q4_k_avx2,
+            [DT_Q6_K] = kern__rowdot_q6_k_avx2,
+        },
+    .gemm_q8 = NULL,
+    ISA__AVX2_COMMON,
+};
+
+static const kern__isa_t isa__avx512 = {
+    .name = "avx512vnni",
+    .rowdot =
+        {
+            [DT_F32] = kern__rowdot_f32_avx2,
+            [DT_F16] = kern__rowdot_f16_avx2,
+            [DT_BF16] = kern__rowdot_bf16_avx2,
+            [DT_Q8_0] = kern__rowdot_q8_0_avx512,
+            [DT_Q4_0] = kern__rowdot_q4_0_avx512,
+            [DT_Q4_K] = kern__rowdot_q4_k_avx512,
+            [DT_Q6_K] = kern__rowdot_q6_k_avx512,
+        },
+    .gemm_q8 = kern__gemm_q8_avx512,
+    ISA__AVX2_COMMON,
+};
+
+static const kern__isa_t *const isa__tables[] = {&isa__scalar, &isa__avx2, &isa__avx512};
+
+static _Atomic int isa__level = -1; /* the table in use; -1 until first use */
+
+int kern__cpu_isa(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (!avx2) return KERN__ISA_SCALAR;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni"))
+        return KERN__ISA_AVX512;
+    return KERN__ISA_AVX2;
+#else
+    return KERN__ISA_SCALAR;
+#endif
+}
+
+const kern__isa_t *kern__isa(void) {
+    int level = atomic_load_explicit(&isa__level, memory_order_relaxed);
+    if (level < 0) { /* first use; a race only makes two threads store the same value */
+        level = kern__cpu_isa();
+        atomic_store_explicit(&isa__level, level, memory_order_relaxed);
+    }
+    return isa__tables[level];
+}
+
+int kern__force_isa(int level) {
+    int cpu = kern__cpu_isa();
+    if (level < KERN__ISA_SCALAR) level = KERN__ISA_SCALAR;
+    if (level > cpu) level = cpu;
+    atomic_store_explicit(&isa__level, level, memory_order_relaxed);
+    return level;
+}
+
+void kern__force_scalar(bool on) { kern__force_isa(on ? KERN__ISA_SCALAR : KERN__ISA_AVX512); }
+
+const char *kern_isa_name(void) { return kern__isa()->name; }

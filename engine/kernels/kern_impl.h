@@ -1,0 +1,206 @@
+/*
+ * kern_impl.h — internals shared by the files of engine/kernels/ (and by tests/unit/test_kernels.c):
+ * GGUF block layouts, the 8-bit activation formats, and the per-instruction-set function tables.
+ *
+ * Not part of the engine's API: other modules include kern.h only. Names use the kern__ prefix.
+ *
+ * Activation formats (made from F32 rows by the quant_* functions, consumed by the integer dot products):
+ *  - q8a (for Q8_0 and Q4_0 weights): a row of K values becomes K int8 `qs` and, per block of 32, a float
+ *    scale `d` (x ~= d * q) and the int32 sum `s` of the block's 32 values (used to undo the +128 / -8 offsets
+ *    of the unsigned operand of vpdpbusd / pmaddubsw). Row j of a batch lives at qs + j*K, d + j*K/32,
+ *    s + j*K/32.
+ *  - q8k (for Q4_K and Q6_K weights, like llama.cpp's Q8_K): per block of 256 values one float scale, 256
+ *    int8 and the sums of each 16 consecutive values.
+ * Both quantize symmetrically: d = max|x| / 127, q = round-to-nearest-even(x / d) in [-127, 127].
+ */
+#ifndef CINDER_KERN_IMPL_H
+#define CINDER_KERN_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kern.h"
+
+/* ---- GGUF block layouts (little-endian, packed; see dtype.h for sizes) --------------------------------- */
+
+typedef struct {
+    uint16_t d;       /* fp16 scale */
+    int8_t qs[QK8_0]; /* x = d * qs[i] */
+} kern__blk_q8_0;
+
+typedef struct {
+    uint16_t d;            /* fp16 scale */
+    uint8_t qs[QK4_0 / 2]; /* x[i] = d * ((qs[i] & 15) - 8), x[i + 16] = d * ((qs[i] >> 4) - 8) */
+} kern__blk_q4_0;
+
+typedef struct {
+    uint16_t d;           /* fp16 super-block scale of the 6-bit sub-block scales */
+    uint16_t dmin;        /* fp16 super-block scale of the 6-bit sub-block mins */
+    uint8_t scales[12];   /* 8 (scale, min) pairs of 6 bits each */
+    uint8_t qs[QK_K / 2]; /* nibbles: 64-value chunk c holds values 64c..64c+31 low, 64c+32..64c+63 high */
+} kern__blk_q4_k;
+
+typedef struct {
+    uint8_t ql[QK_K / 2];     /* low 4 bits */
+    uint8_t qh[QK_K / 4];     /* high 2 bits */
+    int8_t scales[QK_K / 16]; /* one per 16 values */
+    uint16_t d;               /* fp16 super-block scale */
+} kern__blk_q6_k;
+
+_Static_assert(sizeof(kern__blk_q8_0) == 34, "q8_0 block");
+_Static_assert(sizeof(kern__blk_q4_0) == 18, "q4_0 block");
+_Static_assert(sizeof(kern__blk_q4_k) == Q4_K_BYTES, "q4_K block");
+_Static_assert(sizeof(kern__blk_q6_k) == Q6_K_BYTES, "q6_K block");
+
+/* ---- activation formats --------------------------------------------------------------------------------- */
+
+/* A batch of rows in q8a format (see the header comment). */
+typedef struct {
+    int8_t *qs;  /* (n, K) */
+    float *d;    /* (n, K/32) */
+    int32_t *s;  /* (n, K/32) */
+    int64_t K;   /* values per row, a multiple of 32 */
+    uint8_t *xu; /* (n, K) qs + 128 as unsigned bytes (qs ^ 0x80), made for the GEMM only; else NULL */
+} kern__q8a_t;
+
+typedef struct {
+    float d; /* x ~= d * qs[i] */
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16];
+} kern__q8k_t;
+
+/* The 6-bit scale and min of sub-block j (0..7) of a Q4_K block. */
+static inline void kern__q4k_scale_min(const uint8_t *s, int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
+
+/* ---- function tables ------------------------------------------------------------------------------------ */
+
+/*
+ * y[i] = dot(row i of W, x) for i < nr, where the rows start at w and are row_bytes apart and hold K values.
+ * x is `const float *` (K values) for F32/F16/BF16 weights, `const kern__q8a_t *` viewing ONE row for
+ * Q8_0/Q4_0, and `const kern__q8k_t *` (K/256 blocks) for Q4_K/Q6_K.
+ */
+typedef void (*kern__rowdot_fn)(const void *w, size_t row_bytes, int64_t nr, const void *x, int64_t K, float *y);
+
+/* n values of a type (whole blocks) to F32. */
+typedef void (*kern__dequant_fn)(const void *src, float *dst, int64_t n);
+
+/*
+ * The int8 GEMM (AVX-512 VNNI): Y[j][i] = dot(row i of W, X row j) for i < nr, j < n, where W is Q8_0, Q4_0,
+ * Q4_K or Q6_K (rows row_bytes apart from w), X is n q8a rows with xu made, and Y has leading dimension ldy.
+ * pack is scratch of kern__gemm_pack_bytes(K) bytes, 64-byte aligned.
+ */
+typedef void (*kern__gemm_fn)(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
+                              float *Y, int64_t ldy, void *pack);
+
+typedef struct {
+    const char *name;
+    kern__rowdot_fn rowdot[DT_COUNT]; /* NULL for unsupported types */
+    kern__dequant_fn dequant[DT_COUNT];
+    /* x (K,) -> q8a; also writes xu = qs ^ 0x80 (the GEMM's unsigned copy) unless xu is NULL */
+    void (*quant_q8a)(const float *x, int64_t K, int8_t *qs, float *d, int32_t *s, uint8_t *xu);
+    void (*quant_q8k)(const float *x, int64_t K, kern__q8k_t *y);
+    void (*f32_to_f16)(const float *src, uint16_t *dst, int64_t n);
+    kern__gemm_fn gemm_q8; /* NULL where there is no int8 GEMM */
+    float (*dot_f32)(const float *a, const float *b, int64_t n);
+    void (*axpy_f32)(float a, const float *x, float *y, int64_t n);
+    double (*sumsq_f32)(const float *x, int64_t n);                                      /* in double, as ggml */
+    void (*scale_mul_f32)(const float *x, const float *w, float s, float *y, int64_t n); /* y = x*s*w */
+    void (*silu_mul)(const float *gate, const float *up, float *out, int64_t n);
+    float (*exp_sub_sum)(float *x, float m, int64_t n); /* x = exp(x - m), returns the sum */
+    float (*max_f32)(const float *x, int64_t n);
+} kern__isa_t;
+
+enum { KERN__ISA_SCALAR = 0, KERN__ISA_AVX2 = 1, KERN__ISA_AVX512 = 2 };
+
+/* The table in use now (chosen at first use from the CPU; see kern__force_isa). Never NULL. */
+const kern__isa_t *kern__isa(void);
+
+/*
+ * Tests: caps the instruction set at `level` (a KERN__ISA_* value; the CPU's best if higher) and returns the
+ * level now in effect. kern__force_scalar(true) is kern__force_isa(KERN__ISA_SCALAR); false restores the best.
+ * Not synchronised with running kernels: call between matmuls.
+ */
+int kern__force_isa(int level);
+void kern__force_scalar(bool on);
+
+/* The best level this CPU supports. */
+int kern__cpu_isa(void);
+
+/* Bytes of the packing scratch kern__gemm_fn needs for rows of K values. */
+size_t kern__gemm_pack_bytes(int64_t K);
+#define KERN__GEMM_ROWS 32 /* rows the GEMM packs at a time; callers split work in multiples of this */
+
+/* ---- implementations (quant.c: portable; *_avx2.c, *_avx512.c: SIMD) ------------------------------------- */
+
+void kern__quant_q8a_scalar(const float *x, int64_t K, int8_t *qs, float *d, int32_t *s, uint8_t *xu);
+void kern__quant_q8k_scalar(const float *x, int64_t K, kern__q8k_t *y);
+void kern__f32_to_f16_scalar(const float *src, uint16_t *dst, int64_t n);
+
+void kern__dequant_f32(const void *src, float *dst, int64_t n);
+void kern__dequant_f16_scalar(const void *src, float *dst, int64_t n);
+void kern__dequant_bf16_scalar(const void *src, float *dst, int64_t n);
+void kern__dequant_q8_0_scalar(const void *src, float *dst, int64_t n);
+void kern__dequant_q4_0_scalar(const void *src, float *dst, int64_t n);
+void kern__dequant_q4_k_scalar(const void *src, float *dst, int64_t n);
+void kern__dequant_q6_k_scalar(const void *src, float *dst, int64_t n);
+
+void kern__rowdot_f32_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_f16_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_bf16_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q8_0_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q4_0_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q4_k_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q6_k_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+
+/* ops.c */
+float kern__dot_f32_scalar(const float *a, const float *b, int64_t n);
+void kern__axpy_f32_scalar(float a, const float *x, float *y, int64_t n);
+double kern__sumsq_f32_scalar(const float *x, int64_t n);
+void kern__scale_mul_f32_scalar(const float *x, const float *w, float s, float *y, int64_t n);
+void kern__silu_mul_scalar(const float *gate, const float *up, float *out, int64_t n);
+float kern__exp_sub_sum_scalar(float *x, float m, int64_t n);
+float kern__max_f32_scalar(const float *x, int64_t n);
+
+/* dot_avx2.c (AVX2 + FMA + F16C) */
+void kern__quant_q8a_avx2(const float *x, int64_t K, int8_t *qs, float *d, int32_t *s, uint8_t *xu);
+void kern__quant_q8k_avx2(const float *x, int64_t K, kern__q8k_t *y);
+void kern__f32_to_f16_avx2(const float *src, uint16_t *dst, int64_t n);
+void kern__dequant_f16_avx2(const void *src, float *dst, int64_t n);
+void kern__dequant_bf16_avx2(const void *src, float *dst, int64_t n);
+void kern__dequant_q8_0_avx2(const void *src, float *dst, int64_t n);
+void kern__dequant_q4_0_avx2(const void *src, float *dst, int64_t n);
+void kern__rowdot_f32_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_f16_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_bf16_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q8_0_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q4_0_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q4_k_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q6_k_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+
+/* ops_avx2.c */
+float kern__dot_f32_avx2(const float *a, const float *b, int64_t n);
+void kern__axpy_f32_avx2(float a, const float *x, float *y, int64_t n);
+double kern__sumsq_f32_avx2(const float *x, int64_t n);
+void kern__scale_mul_f32_avx2(const float *x, const float *w, float s, float *y, int64_t n);
+void kern__silu_mul_avx2(const float *gate, const float *up, float *out, int64_t n);
+float kern__exp_sub_sum_avx2(float *x, float m, int64_t n);
+float kern__max_f32_avx2(const float *x, int64_t n);
+
+/* dot_avx512.c, gemm_avx512.c (AVX-512 F/BW/VL/DQ + VNNI) */
+void kern__rowdot_q8_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q4_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q4_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q6_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__gemm_q8_avx512(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
+                          float *Y, int64_t ldy, void *pack);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * kq_body.h — the bodies of the Q4_K and Q6_K row dot products against q8k activations, written once for the
+ * AVX2 file and the AVX-512 VNNI file. Include it after defining:
+ *   KQ_NAME_Q4K, KQ_NAME_Q6K   the function names to define
+ *   KQ_DPWSSD(acc, a, b)       acc + pairwise int16 products of a and b summed into int32 lanes
+ *                              (AVX2: add(acc, madd(a, b)); VNNI: vpdpwssd)
+ * and including <immintrin.h> and kern_impl.h. Compiled with at least -mavx2 -mfma -mf16c.
+ *
+ * Both kernels keep the whole super-block in integers: pmaddubsw multiplies the unsigned quants by the signed
+ * activations into int16 pairs, and the sub-block scales, broadcast to 16-bit lanes with one pshufb each,
+ * weight those pairs into int32 lanes. The offsets (Q4_K mins, Q6_K's -32) go through the activation block sums.
+ */
+
+/* pshufb controls that broadcast 16-bit lane k of each 128-bit half, k = 0..7. */
+static inline __m256i kq__bcast16(int k_lo, int k_hi) {
+    const __m128i lo = _mm_set1_epi16((short)((2 * k_lo) | ((2 * k_lo + 1) << 8)));
+    const __m128i hi = _mm_set1_epi16((short)((2 * k_hi) | ((2 * k_hi + 1) << 8)));
+    return _mm256_set_m128i(hi, lo);
+}
+
+static inline float kq__hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/*
+ * Q4_K. The 12 scale bytes hold eight 6-bit (scale, min) pairs; as little-endian words a = bytes 0..3,
+ * b = 4..7, c = 8..11 the definition reads: scales 0..3 = a & 0x3f (per byte), mins 0..3 = b & 0x3f,
+ * scales 4..7 = (c & 0xf) | (a >> 6) << 4, mins 4..7 = (c >> 4) | (b >> 6) << 4.
+ */
+void KQ_NAME_Q4K(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
+    const kern__q8k_t *xk = x;
+    const __m256i lo4 = _mm256_set1_epi8(0xF);
+    const __m256i sh0 = kq__bcast16(0, 0), sh1 = kq__bcast16(1, 1), sh2 = kq__bcast16(2, 2), sh3 = kq__bcast16(3, 3),
+                  sh4 = kq__bcast16(4, 4), sh5 = kq__bcast16(5, 5), sh6 = kq__bcast16(6, 6), sh7 = kq__bcast16(7, 7);
+    for (int64_t r = 0; r < nr; r++) {
+        const kern__blk_q4_k *b = (const kern__blk_q4_k *)((const uint8_t *)w + r * rb);
+        __m256 acc = _mm256_setzero_ps();
+        __m128 macc = _mm_setzero_ps();
+        for (int64_t i = 0; i < K / QK_K; i++) {
+            uint32_t a, bb, c;
+            memcpy(&a, b[i].scales, 4);
+            memcpy(&bb, b[i].scales + 4, 4);
+            memcpy(&c, b[i].scales + 8, 4);
+            const uint32_t sc_lo = a & 0x3f3f3f3fu, m_lo = bb & 0x3f3f3f3fu;
+            const uint32_t sc_hi = (c & 0x0f0f0f0fu) | (((a >> 6) & 0x03030303u) << 4);
+            const uint32_t m_hi = ((c >> 4) & 0x0f0f0f0fu) | (((bb >> 6) & 0x03030303u) << 4);
+            const __m256i sm = _mm256_cvtepu8_epi16(_mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)m_lo, (int)m_hi));
+            /* mins: sum_j m_j * (sum of the 32 activations of sub-block j) */
+            const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)xk[i].bsums),
+                                              _mm_loadu_si128((const __m128i *)(xk[i].bsums + 8)));
+            const __m128i mprod = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), bs);
+            const float dx = xk[i].d;
+            macc = _mm_fmadd_ps(_mm_cvtepi32_ps(mprod), _mm_set1_ps(dx * _cvtsh_ss(b[i].dmin)), macc);
+            const __m256i sc = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
+            const uint8_t *q = b[i].qs;
+            const int8_t *xq = xk[i].qs;
+            __m256i isum = _mm256_setzero_si256();
+#define KQ__Q4K_CHUNK(C, SHL, SHH)                                                                                     \
+    {                                                                                                                  \
+        const __m256i qv = _mm256_loadu_si256((const __m256i *)(q + 32 * (C)));                                        \
+        const __m256i pl =                                                                                             \
+            _mm256_maddubs_epi16(_mm256_and_si256(qv, lo4), _mm256_loadu_si256((const __m256i *)(xq + 64 * (C))));     \
+        const __m256i ph = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qv, 4), lo4),                       \
+                                                _mm256_loadu_si256((const __m256i *)(xq + 64 * (C) + 32)));            \
+        isum = KQ_DPWSSD(isum, pl, _mm256_shuffle_epi8(sc, SHL));                                                      \
+        isum = KQ_DPWSSD(isum, ph, _mm256_shuffle_epi8(sc, SHH));                                                      \
+    }
+            KQ__Q4K_CHUNK(0, sh0, sh1)
+            KQ__Q4K_CHUNK(1, sh2, sh3)
+            KQ__Q4K_CHUNK(2, sh4, sh5)
+            KQ__Q4K_CHUNK(3, sh6, sh7)
+#undef KQ__Q4K_CHUNK
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dx * _cvtsh_ss(b[i].d)), acc);
+        }
+        macc = _mm_add_ps(macc, _mm_movehl_ps(macc, macc));
+        macc = _mm_add_ss(macc, _mm_movehdup_ps(macc));
+        y[r] = kq__hsum(acc) - _mm_cvtss_f32(macc);
+    }
+}
+
+/*
+ * Q6_K. In each 128-value half, value 32k + l (k = 0..3, l = 0..31) has its low 4 bits in ql[l + 32(k & 1)]
+ * (low nibble for k < 2, high for k >= 2) and its high 2 bits at bit 2k of qh[l]; its scale is scales[v / 16].
+ */
+void KQ_NAME_Q6K(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
+    const kern__q8k_t *xk = x;
+    const __m256i lo4 = _mm256_set1_epi8(0xF), m30 = _mm256_set1_epi8(0x30);
+    /* group k of half c uses scales 8c + 2k (first 16 values) and 8c + 2k + 1 (next 16) */
+    const __m256i g0 = kq__bcast16(0, 1), g1 = kq__bcast16(2, 3), g2 = kq__bcast16(4, 5), g3 = kq__bcast16(6, 7);
+    for (int64_t r = 0; r < nr; r++) {
+        const kern__blk_q6_k *b = (const kern__blk_q6_k *)((const uint8_t *)w + r * rb);
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t i = 0; i < K / QK_K; i++) {
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
+            /* the -32 offset: 32 * sum_g scale_g * bsum_g */
+            const __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)xk[i].bsums));
+            __m256i isum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 5));
+            for (int c = 0; c < 2; c++) {
+                const __m256i sc =
+                    _mm256_broadcastsi128_si256(c ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16));
+                const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(b[i].ql + 64 * c));
+                const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(b[i].ql + 64 * c + 32));
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * c));
+                /* 16-bit shifts move bits across bytes; the masks keep only each byte's own bits */
+                const __m256i q0 =
+                    _mm256_or_si256(_mm256_and_si256(ql0, lo4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+                const __m256i q1 =
+                    _mm256_or_si256(_mm256_and_si256(ql1, lo4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+                const __m256i q2 =
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), lo4), _mm256_and_si256(qh, m30));
+                const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), lo4),
+                                                   _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+                const int8_t *xq = xk[i].qs + 128 * c;
+                isum = KQ_DPWSSD(isum, _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)(xq + 0))),
+                                 _mm256_shuffle_epi8(sc, g0));
+                isum = KQ_DPWSSD(isum, _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)(xq + 32))),
+                                 _mm256_shuffle_epi8(sc, g1));
+                isum = KQ_DPWSSD(isum, _mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(xq + 64))),
+                                 _mm256_shuffle_epi8(sc, g2));
+                isum = KQ_DPWSSD(isum, _mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(xq + 96))),
+                                 _mm256_shuffle_epi8(sc, g3));
+            }
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(xk[i].d * _cvtsh_ss(b[i].d)), acc);
+        }
+        y[r] = kq__hsum(acc);
+    }
+}

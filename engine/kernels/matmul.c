@@ -1,0 +1,337 @@
+/*
+ * matmul.c — Y = X @ W^T over the pool: scratch (kern_ctx_t), shape checks, the choice of a path per weight and
+ * batch size, and the work split.
+ *
+ * Paths, per weight (thresholds measured on a 2-core Zen 4 with tests/bench/bench_kernels.c):
+ *  - ROWDOT (small n): each row of W is read in place and dotted with every activation row; Q8_0/Q4_0 use 8-bit
+ *    activations (q8a), Q4_K/Q6_K use q8k, floats use F32 activations. Rows are handed out in chunks of 16..
+ *    through an atomic counter so that a descheduled thread cannot hold everyone up.
+ *  - GEMM (quantized types, n >= KERN__GEMM_MIN_N, AVX-512 VNNI): 32-row panels of W are repacked and
+ *    multiplied by all n q8a rows with vpdpbusd (gemm_avx512.c).
+ *  - SGEMM (everything else with n >= KERN__BLAS_MIN_N): tiles of W are dequantized to F32 scratch (F32 weights
+ *    are used in place) and multiplied with cblas_sgemm on one OpenBLAS thread per pool thread.
+ * The activation quantization runs before the products: on the calling thread for small batches, spread over
+ * the pool otherwise.
+ *
+ * Threads: a kern_ctx_t is used by one engine thread at a time (it owns the scratch the pool threads write).
+ */
+#include <cblas.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "kern_impl.h"
+
+#define MM__MAX_W           8   /* weights per kern_matmul_multi call */
+#define MM__TILE_ROWS       128 /* rows of W dequantized per cblas_sgemm call */
+#define MM__ROWDOT_SUB      16  /* rows of W kept hot while every activation row passes over them */
+#define MM__QUANT_ON_CALLER 8   /* batches up to this many rows are quantized by the calling thread */
+
+/* Batch sizes from which the GEMM paths beat row dots (tests/bench/bench_kernels.c, one Zen 4 core): the int8
+ * GEMM at n = 4 is ~1.3x the row dots of n = 3 per token; dequantize + sgemm overtakes F16 row dots at n = 3-4
+ * and Q8_0 AVX2 row dots at n = 4. Overridable with -D for experiments. */
+#ifndef KERN__GEMM_MIN_N
+#define KERN__GEMM_MIN_N 4
+#endif
+#ifndef KERN__BLAS_MIN_N
+#define KERN__BLAS_MIN_N 4
+#endif
+
+struct kern_ctx {
+    kern_pool_t *pool;
+    int n_threads;
+    int64_t max_cols, max_rows, max_batch;
+    int8_t *xq;      /* (max_batch, max_cols) q8a values */
+    float *xd;       /* (max_batch, max_cols/32) q8a scales */
+    int32_t *xs;     /* (max_batch, max_cols/32) q8a block sums */
+    uint8_t *xu;     /* (max_batch, max_cols) q8a values + 128, for the GEMM */
+    kern__q8k_t *xk; /* (max_batch, max_cols/256) q8k blocks */
+    float *tiles;    /* (n_threads, MM__TILE_ROWS, max_cols) dequantized W tiles */
+    uint8_t *packs;  /* (n_threads, pack_bytes) int8 GEMM panels, 64-byte aligned */
+    size_t pack_bytes;
+};
+
+typedef enum { MM__ROWDOT, MM__GEMM, MM__SGEMM } mm__mode_t;
+
+typedef struct {
+    kern_ctx_t *k;
+    const kern__isa_t *isa;
+    const float *X;
+    int64_t n, K;
+    int n_w;
+    const kern_weight_t *W[MM__MAX_W];
+    float *Y[MM__MAX_W];
+    mm__mode_t mode[MM__MAX_W];
+    int64_t chunk_rows[MM__MAX_W];      /* rows of W per chunk */
+    int64_t chunk_toks[MM__MAX_W];      /* activation rows per chunk (GEMM; n otherwise) */
+    int64_t n_tok_groups[MM__MAX_W];    /* ceil(n / chunk_toks) */
+    int64_t first_chunk[MM__MAX_W + 1]; /* chunk c belongs to weight i when first[i] <= c < first[i+1] */
+    bool need_q8a, need_q8k, need_xu;
+    _Atomic int64_t next; /* next chunk to hand out */
+} mm__job_t;
+
+static void *mm__alloc(size_t n_elems, size_t elem_size) {
+    if (n_elems == 0) n_elems = 1;
+    if (n_elems > SIZE_MAX / elem_size) return NULL;
+    size_t bytes = (n_elems * elem_size + 63) & ~(size_t)63;
+    return aligned_alloc(64, bytes);
+}
+
+int kern_ctx_create(kern_pool_t *pool, int64_t max_cols, int64_t max_rows, int64_t max_batch, kern_ctx_t **out) {
+    if (!out) return ERR_INVAL;
+    *out = NULL;
+    if (!pool || max_cols <= 0 || max_rows <= 0 || max_batch <= 0) return ERR_INVAL;
+    /* generous sanity bounds so that the products below cannot overflow */
+    if (max_cols > (1 << 24) || max_batch > (1 << 24) || max_cols * max_batch > ((int64_t)1 << 36)) return ERR_INVAL;
+    kern_ctx_t *k = calloc(1, sizeof *k);
+    if (!k) return ERR_NOMEM;
+    k->pool = pool;
+    k->n_threads = kern_pool_n_threads(pool);
+    k->max_cols = max_cols;
+    k->max_rows = max_rows;
+    k->max_batch = max_batch;
+    const int64_t nb32 = (max_cols + 31) / 32, nbk = (max_cols + QK_K - 1) / QK_K;
+    k->pack_bytes = (kern__gemm_pack_bytes(nb32 * 32) + 63) & ~(size_t)63;
+    k->xq = mm__alloc((size_t)(max_batch * nb32 * 32), 1);
+    k->xd = mm__alloc((size_t)(max_batch * nb32), sizeof(float));
+    k->xs = mm__alloc((size_t)(max_batch * nb32), sizeof(int32_t));
+    k->xu = mm__alloc((size_t)(max_batch * nb32 * 32), 1);
+    k->xk = mm__alloc((size_t)(max_batch * nbk), sizeof(kern__q8k_t));
+    k->tiles = mm__alloc((size_t)k->n_threads * MM__TILE_ROWS * (size_t)max_cols, sizeof(float));
+    k->packs = mm__alloc((size_t)k->n_threads, k->pack_bytes);
+    if (!k->xq || !k->xd || !k->xs || !k->xu || !k->xk || !k->tiles || !k->packs) {
+        kern_ctx_free(k);
+        return ERR_NOMEM;
+    }
+    /* the pool parallelises around BLAS; OpenBLAS threads on top would oversubscribe the cores */
+    openblas_set_num_threads(1);
+    *out = k;
+    return 0;
+}
+
+void kern_ctx_free(kern_ctx_t *k) {
+    if (!k) return;
+    free(k->xq);
+    free(k->xd);
+    free(k->xs);
+    free(k->xu);
+    free(k->xk);
+    free(k->tiles);
+    free(k->packs);
+    free(k);
+}
+
+kern_pool_t *kern_ctx_pool(kern_ctx_t *k) { return k ? k->pool : NULL; }
+
+/* ---- activation quantization -------------------------------------------------------------------------------- */
+
+static void mm__quant_rows(mm__job_t *job, int64_t j0, int64_t j1) {
+    const kern_ctx_t *k = job->k;
+    const int64_t K = job->K, nb = K / 32, nbk = K / QK_K;
+    for (int64_t j = j0; j < j1; j++) {
+        const float *x = job->X + j * K;
+        if (job->need_q8a)
+            job->isa->quant_q8a(x, K, k->xq + j * K, k->xd + j * nb, k->xs + j * nb,
+                                job->need_xu ? k->xu + j * K : NULL);
+        if (job->need_q8k) job->isa->quant_q8k(x, K, k->xk + j * nbk);
+    }
+}
+
+static void mm__quant_worker(void *arg, int ith, int nth) {
+    mm__job_t *job = arg;
+    const int64_t per = (job->n + nth - 1) / nth;
+    const int64_t j0 = per * ith, j1 = j0 + per < job->n ? j0 + per : job->n;
+    if (j0 < j1) mm__quant_rows(job, j0, j1);
+}
+
+/* ---- the three paths ---------------------------------------------------------------------------------------- */
+
+/* Rows [r0, r1) of weight i against all n activation rows. */
+static void mm__rowdot(mm__job_t *job, int i, int64_t r0, int64_t r1) {
+    const kern_weight_t *W = job->W[i];
+    const kern_ctx_t *k = job->k;
+    const kern__rowdot_fn dot = job->isa->rowdot[W->type];
+    const int64_t K = job->K, nb = K / 32, nbk = K / QK_K;
+    for (int64_t r = r0; r < r1; r += MM__ROWDOT_SUB) {
+        const int64_t m = r1 - r < MM__ROWDOT_SUB ? r1 - r : MM__ROWDOT_SUB;
+        const uint8_t *w = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
+        for (int64_t j = 0; j < job->n; j++) {
+            float *y = job->Y[i] + j * W->rows + r;
+            switch (W->type) {
+            case DT_Q8_0:
+            case DT_Q4_0: {
+                const kern__q8a_t xa = {k->xq + j * K, k->xd + j * nb, k->xs + j * nb, K, NULL};
+                dot(w, W->row_bytes, m, &xa, K, y);
+                break;
+            }
+            case DT_Q4_K:
+            case DT_Q6_K: dot(w, W->row_bytes, m, k->xk + j * nbk, K, y); break;
+            default: dot(w, W->row_bytes, m, job->X + j * K, K, y); break;
+            }
+        }
+    }
+}
+
+/* Rows [r0, r1) of weight i against activation rows [j0, j1). */
+static void mm__gemm(mm__job_t *job, int i, int64_t r0, int64_t r1, int64_t j0, int64_t j1, int ith) {
+    const kern_weight_t *W = job->W[i];
+    const kern_ctx_t *k = job->k;
+    const int64_t K = job->K, nb = K / 32;
+    const kern__q8a_t xa = {k->xq + j0 * K, k->xd + j0 * nb, k->xs + j0 * nb, K, k->xu + j0 * K};
+    job->isa->gemm_q8(W->type, (const uint8_t *)W->data + (size_t)r0 * W->row_bytes, W->row_bytes, r1 - r0, &xa,
+                      j1 - j0, job->Y[i] + j0 * W->rows + r0, W->rows, k->packs + (size_t)ith * k->pack_bytes);
+}
+
+static void mm__sgemm(mm__job_t *job, int i, int64_t r0, int64_t r1, int ith) {
+    const kern_weight_t *W = job->W[i];
+    const kern_ctx_t *k = job->k;
+    const int64_t K = job->K, m = r1 - r0;
+    const uint8_t *w = (const uint8_t *)W->data + (size_t)r0 * W->row_bytes;
+    const float *B;
+    if (W->type == DT_F32) {
+        B = (const float *)w;
+    } else {
+        float *tile = k->tiles + (size_t)ith * MM__TILE_ROWS * (size_t)k->max_cols;
+        job->isa->dequant[W->type](w, tile, m * K); /* rows are contiguous: one call for the whole tile */
+        B = tile;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)job->n, (int)m, (int)K, 1.0f, job->X, (int)K, B, (int)K,
+                0.0f, job->Y[i] + r0, (int)W->rows);
+}
+
+static void mm__worker(void *arg, int ith, int nth) {
+    mm__job_t *job = arg;
+    const int64_t total = job->first_chunk[job->n_w];
+    int i = 0;
+    for (;;) {
+        const int64_t c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        if (c >= total) break;
+        while (c >= job->first_chunk[i + 1])
+            i++; /* chunks are handed out in increasing order */
+        const int64_t rows = job->W[i]->rows, local = c - job->first_chunk[i];
+        const int64_t r0 = local / job->n_tok_groups[i] * job->chunk_rows[i];
+        const int64_t r1 = r0 + job->chunk_rows[i] < rows ? r0 + job->chunk_rows[i] : rows;
+        const int64_t j0 = local % job->n_tok_groups[i] * job->chunk_toks[i];
+        const int64_t j1 = j0 + job->chunk_toks[i] < job->n ? j0 + job->chunk_toks[i] : job->n;
+        switch (job->mode[i]) {
+        case MM__GEMM: mm__gemm(job, i, r0, r1, j0, j1, ith); break;
+        case MM__SGEMM: mm__sgemm(job, i, r0, r1, ith); break;
+        default: mm__rowdot(job, i, r0, r1); break;
+        }
+    }
+}
+
+/* ---- entry points ------------------------------------------------------------------------------------------- */
+
+static bool mm__weight_ok(const kern_ctx_t *k, const kern_weight_t *W) {
+    if (!W || !W->data || !dtype_supported(W->type)) return false;
+    if (W->rows < 1 || W->cols < 1 || W->cols > k->max_cols || W->rows > INT32_MAX) return false;
+    if (W->cols % dtype_block_elems(W->type) != 0) return false;
+    return dtype_row_bytes(W->type, W->cols) == (int64_t)W->row_bytes;
+}
+
+static bool mm__is_quant(dtype_t t) { return t == DT_Q8_0 || t == DT_Q4_0 || t == DT_Q4_K || t == DT_Q6_K; }
+
+static mm__mode_t mm__choose(const kern__isa_t *isa, dtype_t t, int64_t n) {
+    if (mm__is_quant(t) && isa->gemm_q8 && n >= KERN__GEMM_MIN_N) return MM__GEMM;
+    if (n >= KERN__BLAS_MIN_N) return MM__SGEMM;
+    return MM__ROWDOT;
+}
+
+int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, const float *X, int64_t n,
+                      float *const *Ys) {
+    if (!k || !Ws || !Ys || !X || n_w < 1 || n_w > MM__MAX_W || n < 1 || n > k->max_batch) return ERR_INVAL;
+    mm__job_t job;
+    memset(&job, 0, sizeof job);
+    job.k = k;
+    job.isa = kern__isa();
+    job.X = X;
+    job.n = n;
+    job.K = Ws[0] ? Ws[0]->cols : 0;
+    job.n_w = n_w;
+    const int nth = k->n_threads;
+    int64_t total_rows = 0;
+    for (int i = 0; i < n_w; i++) {
+        if (!mm__weight_ok(k, Ws[i]) || Ws[i]->cols != job.K || !Ys[i]) return ERR_INVAL;
+        total_rows += Ws[i]->rows;
+    }
+    int64_t chunks = 0;
+    for (int i = 0; i < n_w; i++) {
+        const kern_weight_t *W = Ws[i];
+        job.W[i] = W;
+        job.Y[i] = Ys[i];
+        job.mode[i] = mm__choose(job.isa, W->type, n);
+        int64_t rows_per;
+        switch (job.mode[i]) {
+        case MM__GEMM: rows_per = KERN__GEMM_ROWS; break;
+        case MM__SGEMM: rows_per = MM__TILE_ROWS; break;
+        default: /* about 4 chunks per thread over the whole call, at least 16 rows each */
+            rows_per = (total_rows + 4 * nth - 1) / (4 * nth);
+            rows_per = rows_per < MM__ROWDOT_SUB ? MM__ROWDOT_SUB : (rows_per + 15) / 16 * 16;
+            break;
+        }
+        job.chunk_rows[i] = rows_per;
+        job.chunk_toks[i] = n;
+        const int64_t row_chunks = (W->rows + rows_per - 1) / rows_per;
+        if (job.mode[i] == MM__GEMM && row_chunks < 8 * nth) {
+            /* few panels (K/V at prefill): split the tokens too, so every thread gets several chunks; each
+             * chunk repacks its panel, which costs little next to >= 32 tokens of products */
+            int64_t groups = (8 * nth + row_chunks - 1) / row_chunks;
+            int64_t toks = (n + groups - 1) / groups;
+            toks = toks < 32 ? 32 : (toks + 3) / 4 * 4;
+            job.chunk_toks[i] = toks < n ? toks : n;
+        }
+        job.n_tok_groups[i] = (n + job.chunk_toks[i] - 1) / job.chunk_toks[i];
+        job.first_chunk[i] = chunks;
+        chunks += row_chunks * job.n_tok_groups[i];
+        if (job.mode[i] == MM__GEMM) {
+            job.need_q8a = job.need_xu = true;
+        } else if (job.mode[i] == MM__ROWDOT) {
+            if (W->type == DT_Q8_0 || W->type == DT_Q4_0) job.need_q8a = true;
+            if (W->type == DT_Q4_K || W->type == DT_Q6_K) job.need_q8k = true;
+        }
+    }
+    job.first_chunk[n_w] = chunks;
+    atomic_init(&job.next, 0);
+
+    if (job.need_q8a || job.need_q8k) {
+        if (n <= MM__QUANT_ON_CALLER || nth == 1)
+            mm__quant_rows(&job, 0, n);
+        else
+            kern_pool_run(k->pool, mm__quant_worker, &job);
+    }
+    kern_pool_run(k->pool, mm__worker, &job);
+    return 0;
+}
+
+int kern_matmul(kern_ctx_t *k, const kern_weight_t *W, const float *X, int64_t n, float *Y) {
+    const kern_weight_t *Ws[1] = {W};
+    float *Ys[1] = {Y};
+    return kern_matmul_multi(k, Ws, 1, X, n, Ys);
+}
+
+/* ---- plain F32 products for other modules ------------------------------------------------------------------ */
+
+static bool mm__gemm_dims_ok(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t la, int64_t ldb, int64_t lb,
+                             int64_t ldc, const void *A, const void *B, const void *C) {
+    const int64_t lim = INT32_MAX;
+    if (!A || !B || !C || m < 1 || n < 1 || k < 1 || m > lim || n > lim || k > lim) return false;
+    return lda >= la && ldb >= lb && ldc >= n && lda <= lim && ldb <= lim && ldc <= lim;
+}
+
+int kern_sgemm_nt(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t lda, const float *B,
+                  int64_t ldb, float *C, int64_t ldc) {
+    if (!mm__gemm_dims_ok(m, n, k, lda, k, ldb, k, ldc, A, B, C)) return ERR_INVAL;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, alpha, A, (int)lda, B, (int)ldb, 0.0f,
+                C, (int)ldc);
+    return 0;
+}
+
+int kern_sgemm_nn(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t lda, const float *B,
+                  int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (!mm__gemm_dims_ok(m, n, k, lda, k, ldb, n, ldc, A, B, C)) return ERR_INVAL;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, alpha, A, (int)lda, B, (int)ldb,
+                beta, C, (int)ldc);
+    return 0;
+}
