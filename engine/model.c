@@ -45,6 +45,10 @@ struct model_seq {
 
 #define MODEL_SEQ_BLOCK 16
 
+/* Prompt chunks of at least this many tokens run attention as matrix products (per head: S = Q K^T, O = P V);
+ * shorter ones, decode tokens above all, run the per-token loop. */
+#define MODEL_ATTN_GEMM_MIN 8
+
 struct model_ctx {
     const model_t *m;
     kern_pool_t *pool;
@@ -57,8 +61,11 @@ struct model_ctx {
     float *att;    /* (max_batch, nq) attention output */
     float *hb, *hb2; /* (max_batch, f) */
     float *scores; /* (n_threads, max_ctx) */
+    float *tile;   /* (n_threads, MODEL_TILE_FLOATS) prefill attention: scores tile + K and V as F32 */
+    size_t tile_floats;
     float *rope;   /* (max_batch, n_rot) cos/sin pairs */
     int32_t *tok_entry, *tok_pos; /* (max_batch,) batch entry and position of each token */
+    int32_t *entry_first;         /* (max_batch,) first token of each batch entry */
 };
 
 /* ---- loading ---------------------------------------------------------------------------------------------- */
@@ -387,11 +394,16 @@ int model_ctx_create(const model_t *m, int n_threads, int32_t max_batch, int32_t
     c->hb = malloc(B * f * sizeof(float));
     c->hb2 = malloc(B * f * sizeof(float));
     c->scores = malloc((size_t)n_threads * (size_t)max_ctx * sizeof(float));
+    /* per thread: K and V of one head as F32 (max_ctx, hd) each, and a scores tile of at least 64 query rows */
+    size_t qrows = (size_t)(max_batch < 64 ? max_batch : 64);
+    c->tile_floats = 2 * (size_t)max_ctx * hp->head_dim + qrows * (size_t)max_ctx;
+    c->tile = malloc((size_t)n_threads * c->tile_floats * sizeof(float));
     c->rope = malloc(B * (size_t)hp->n_rot * sizeof(float));
     c->tok_entry = malloc(B * sizeof(int32_t));
     c->tok_pos = malloc(B * sizeof(int32_t));
-    if (!c->x || !c->xb || !c->q || !c->kk || !c->vv || !c->att || !c->hb || !c->hb2 || !c->scores || !c->rope ||
-        !c->tok_entry || !c->tok_pos)
+    c->entry_first = malloc(B * sizeof(int32_t));
+    if (!c->x || !c->xb || !c->q || !c->kk || !c->vv || !c->att || !c->hb || !c->hb2 || !c->scores || !c->tile || !c->rope ||
+        !c->tok_entry || !c->tok_pos || !c->entry_first)
         goto fail;
     *out = c;
     return 0;
@@ -413,9 +425,11 @@ void model_ctx_free(model_ctx_t *c) {
     free(c->hb);
     free(c->hb2);
     free(c->scores);
+    free(c->tile);
     free(c->rope);
     free(c->tok_entry);
     free(c->tok_pos);
+    free(c->entry_first);
     free(c);
 }
 
@@ -455,40 +469,101 @@ typedef struct {
     model_ctx_t *c;
     kv_cache_t *kv;
     const model_batch_seq_t *seqs;
-    int32_t layer, n;
+    int32_t n_seqs, layer, n;
+    int32_t *first; /* (n_seqs,) index of each entry's first token in the batch */
 } model__attn_job_t;
 
-/* Thread body: (token, head) pairs split over the pool. A token at position p attends to positions 0..p of its
- * own sequence, block by block. */
-static void model__attn_worker(void *arg, int ith, int nth) {
-    model__attn_job_t *job = arg;
+/* One (token, head): a token at position p attends to positions 0..p of its own sequence, block by block. */
+static void model__attn_token(const model__attn_job_t *job, int32_t i, int32_t h, float *scores) {
     const model_hparams_t *hp = &job->c->m->hp;
-    const int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
-    const int32_t nq = hp->n_head * hd;
+    const int32_t hd = hp->head_dim, nq = hp->n_head * hd;
     const kv_params_t *kp = kv_params(job->kv);
     const int32_t bt = kp->block_tokens;
     const size_t stride = (size_t)kp->kv_dim;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *scores = job->c->scores + (size_t)ith * job->c->max_ctx;
-    int64_t total = (int64_t)job->n * hp->n_head;
-    int64_t per = (total + nth - 1) / nth, lo = per * ith, hi = lo + per < total ? lo + per : total;
-    for (int64_t w = lo; w < hi; w++) {
-        int32_t i = (int32_t)(w / hp->n_head), h = (int32_t)(w % hp->n_head);
-        const kv_seq_t *ks = job->seqs[job->c->tok_entry[i]].kv;
-        const int32_t n_pos = job->c->tok_pos[i] + 1;
-        const size_t head_off = (size_t)(h / group) * hd;
-        const float *q = job->c->q + (size_t)i * nq + (size_t)h * hd;
-        float *out = job->c->att + (size_t)i * nq + (size_t)h * hd;
-        for (int32_t t0 = 0, b = 0; t0 < n_pos; t0 += bt, b++) {
-            int32_t nb = n_pos - t0 < bt ? n_pos - t0 : bt;
-            attn_scores(q, kv_block_k(job->kv, ks->blocks[b], job->layer) + head_off, stride, nb, hd, scale,
-                        scores + t0);
+    const kv_seq_t *ks = job->seqs[job->c->tok_entry[i]].kv;
+    const int32_t n_pos = job->c->tok_pos[i] + 1;
+    const size_t head_off = (size_t)(h / (hp->n_head / hp->n_head_kv)) * hd;
+    const float *q = job->c->q + (size_t)i * nq + (size_t)h * hd;
+    float *out = job->c->att + (size_t)i * nq + (size_t)h * hd;
+    for (int32_t t0 = 0, b = 0; t0 < n_pos; t0 += bt, b++) {
+        int32_t nb = n_pos - t0 < bt ? n_pos - t0 : bt;
+        attn_scores(q, kv_block_k(job->kv, ks->blocks[b], job->layer) + head_off, stride, nb, hd, scale,
+                    scores + t0);
+    }
+    attn_softmax(scores, n_pos);
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int32_t t0 = 0, b = 0; t0 < n_pos; t0 += bt, b++) {
+        int32_t nb = n_pos - t0 < bt ? n_pos - t0 : bt;
+        attn_accum(scores + t0, kv_block_v(job->kv, ks->blocks[b], job->layer) + head_off, stride, nb, hd, out);
+    }
+}
+
+/* One (prompt chunk, head) as matrix products: K and V of the head's positions are widened to F32 once, then
+ * for tiles of query rows S = scale * Q K^T, a causal softmax per row, and O = P V. */
+static void model__attn_chunk(const model__attn_job_t *job, int32_t e, int32_t h, float *tile) {
+    const model_ctx_t *c = job->c;
+    const model_hparams_t *hp = &c->m->hp;
+    const int32_t hd = hp->head_dim, nq = hp->n_head * hd;
+    const kv_params_t *kp = kv_params(job->kv);
+    const int32_t bt = kp->block_tokens;
+    const model_batch_seq_t *bs = &job->seqs[e];
+    const int32_t first = job->first[e], p0 = c->tok_pos[first], n_k = p0 + bs->n;
+    const size_t head_off = (size_t)(h / (hp->n_head / hp->n_head_kv)) * hd;
+    float *kf = tile, *vf = tile + (size_t)n_k * hd, *sc = vf + (size_t)n_k * hd;
+    for (int32_t t = 0; t < n_k; t++) {
+        int32_t blk = bs->kv->blocks[t / bt];
+        size_t off = (size_t)(t % bt) * kp->kv_dim + head_off;
+        kern_f16_to_f32(kv_block_k(job->kv, blk, job->layer) + off, kf + (size_t)t * hd, hd);
+        kern_f16_to_f32(kv_block_v(job->kv, blk, job->layer) + off, vf + (size_t)t * hd, hd);
+    }
+    const int32_t rows = (int32_t)((c->tile_floats - 2 * (size_t)c->max_ctx * hd) / (size_t)c->max_ctx);
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int32_t r0 = 0; r0 < bs->n; r0 += rows) {
+        int32_t m = bs->n - r0 < rows ? bs->n - r0 : rows;
+        int32_t n_cols = p0 + r0 + m; /* keys any row of this tile may see */
+        const float *q = c->q + (size_t)(first + r0) * nq + (size_t)h * hd;
+        kern_sgemm_nt(m, n_cols, hd, scale, q, nq, kf, hd, sc, n_cols);
+        for (int32_t i = 0; i < m; i++) {
+            float *row = sc + (size_t)i * n_cols;
+            int32_t n_pos = p0 + r0 + i + 1;
+            attn_softmax(row, n_pos);
+            if (n_pos < n_cols) memset(row + n_pos, 0, (size_t)(n_cols - n_pos) * sizeof(float));
         }
-        attn_softmax(scores, n_pos);
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (int32_t t0 = 0, b = 0; t0 < n_pos; t0 += bt, b++) {
-            int32_t nb = n_pos - t0 < bt ? n_pos - t0 : bt;
-            attn_accum(scores + t0, kv_block_v(job->kv, ks->blocks[b], job->layer) + head_off, stride, nb, hd, out);
+        kern_sgemm_nn(m, hd, n_cols, 1.0f, sc, n_cols, vf, hd, 0.0f, c->att + (size_t)(first + r0) * nq + (size_t)h * hd,
+                      nq);
+    }
+}
+
+/* Thread body: work items are (chunk, head) pairs for long prompt chunks, then (token, head) pairs for the
+ * tokens of every other entry, split evenly over the pool. */
+static void model__attn_worker(void *arg, int ith, int nth) {
+    model__attn_job_t *job = arg;
+    model_ctx_t *c = job->c;
+    const int32_t n_head = c->m->hp.n_head;
+    int64_t n_chunk_items = 0, n_token_items = 0;
+    for (int32_t e = 0; e < job->n_seqs; e++) {
+        if (job->seqs[e].n >= MODEL_ATTN_GEMM_MIN) n_chunk_items += n_head;
+        else n_token_items += (int64_t)job->seqs[e].n * n_head;
+    }
+    float *scores = c->scores + (size_t)ith * c->max_ctx;
+    float *tile = c->tile + (size_t)ith * c->tile_floats;
+    int64_t total = n_chunk_items + n_token_items;
+    int64_t per = (total + nth - 1) / nth, lo = per * ith, hi = lo + per < total ? lo + per : total;
+    int64_t w = 0;
+    for (int32_t e = 0; e < job->n_seqs && w < hi; e++) {
+        const model_batch_seq_t *bs = &job->seqs[e];
+        bool chunk = bs->n >= MODEL_ATTN_GEMM_MIN;
+        int64_t items = chunk ? n_head : (int64_t)bs->n * n_head;
+        if (w + items <= lo) {
+            w += items;
+            continue;
+        }
+        for (int64_t k = 0; k < items; k++, w++) {
+            if (w < lo) continue;
+            if (w >= hi) break;
+            if (chunk) model__attn_chunk(job, e, (int32_t)k, tile);
+            else model__attn_token(job, job->first[e] + (int32_t)(k / n_head), (int32_t)(k % n_head), scores);
         }
     }
 }
@@ -500,7 +575,7 @@ int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t 
     const kv_params_t *kp = kv_params(kv);
     const int32_t d = hp->n_embd, hd = hp->head_dim, f = hp->n_ff;
     const int32_t nq = hp->n_head * hd, nkv = hp->n_head_kv * hd;
-    if (n_seqs <= 0 || kp->n_layer != hp->n_layer || kp->kv_dim != nkv) return ERR_INVAL;
+    if (n_seqs <= 0 || n_seqs > c->max_batch || kp->n_layer != hp->n_layer || kp->kv_dim != nkv) return ERR_INVAL;
 
     /* lay out the tokens: entry and position of each, checking everything before touching the cache */
     int32_t n = 0, n_out = 0;
@@ -510,6 +585,7 @@ int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t 
         if (bs->n_logits != 0 && bs->n_logits != 1 && bs->n_logits != bs->n) return ERR_INVAL;
         if (bs->kv->n_tokens + bs->n > c->max_ctx) return ERR_CONTEXT;
         if (kv_seq_blocks_needed(kv, bs->kv, bs->n) != 0) return ERR_INVAL;
+        c->entry_first[e] = n;
         for (int32_t i = 0; i < bs->n; i++) {
             if (bs->tokens[i] < 0 || bs->tokens[i] >= hp->n_vocab) return ERR_INVAL;
             c->tok_entry[n] = e;
@@ -532,9 +608,9 @@ int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t 
         /* attention block: xb = rmsnorm(x); q,k,v = xb @ W^T; rope; cache; attend; x += att @ Wo^T */
         for (int32_t i = 0; i < n; i++)
             kern_rmsnorm(c->x + (size_t)i * d, L->attn_norm, hp->norm_eps, c->xb + (size_t)i * d, d);
-        if ((rc = kern_matmul(c->k, &L->wq, c->xb, n, c->q))) return rc;
-        if ((rc = kern_matmul(c->k, &L->wk, c->xb, n, c->kk))) return rc;
-        if ((rc = kern_matmul(c->k, &L->wv, c->xb, n, c->vv))) return rc;
+        const kern_weight_t *qkv[3] = {&L->wq, &L->wk, &L->wv};
+        float *qkv_out[3] = {c->q, c->kk, c->vv};
+        if ((rc = kern_matmul_multi(c->k, qkv, 3, c->xb, n, qkv_out))) return rc;
         for (int32_t i = 0; i < n; i++) {
             const float *cs = c->rope + (size_t)i * hp->n_rot;
             float *qi = c->q + (size_t)i * nq;
@@ -547,7 +623,8 @@ int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t 
             attn_store_f16(c->kk + (size_t)i * nkv, kv_block_k(kv, blk, l) + off, nkv);
             attn_store_f16(c->vv + (size_t)i * nkv, kv_block_v(kv, blk, l) + off, nkv);
         }
-        model__attn_job_t job = {.c = c, .kv = kv, .seqs = seqs, .layer = l, .n = n};
+        model__attn_job_t job = {.c = c, .kv = kv, .seqs = seqs, .n_seqs = n_seqs, .layer = l, .n = n,
+                                 .first = c->entry_first};
         kern_pool_run(c->pool, model__attn_worker, &job);
         if ((rc = kern_matmul(c->k, &L->wo, c->att, n, c->xb))) return rc;
         for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xb[i];
@@ -555,8 +632,9 @@ int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t 
         /* FFN block: xb = rmsnorm(x); x += (silu(xb @ Wg^T) * (xb @ Wu^T)) @ Wd^T */
         for (int32_t i = 0; i < n; i++)
             kern_rmsnorm(c->x + (size_t)i * d, L->ffn_norm, hp->norm_eps, c->xb + (size_t)i * d, d);
-        if ((rc = kern_matmul(c->k, &L->gate, c->xb, n, c->hb))) return rc;
-        if ((rc = kern_matmul(c->k, &L->up, c->xb, n, c->hb2))) return rc;
+        const kern_weight_t *gu[2] = {&L->gate, &L->up};
+        float *gu_out[2] = {c->hb, c->hb2};
+        if ((rc = kern_matmul_multi(c->k, gu, 2, c->xb, n, gu_out))) return rc;
         kern_silu_mul(c->hb, c->hb2, c->hb, (int64_t)n * f);
         if ((rc = kern_matmul(c->k, &L->down, c->hb, n, c->xb))) return rc;
         for (size_t i = 0; i < (size_t)n * d; i++) c->x[i] += c->xb[i];
