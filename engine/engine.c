@@ -64,6 +64,7 @@ struct engine {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    uint64_t events;           /* bumped by every submit, cancel and stop: wakes an idle engine thread */
     engine_job_t *head, *tail; /* queued jobs, FIFO (preempted ones go back to the head) */
     bool stopping;
     engine_stats_t stats;      /* snapshot for engine_stats */
@@ -327,13 +328,17 @@ static void *engine__thread(void *arg) {
     const int32_t n = e->p.n_parallel;
     bool *cancel = e->cancel;
     bool idle_wait = false;
+    uint64_t seen = 0; /* e->events when this iteration took its snapshot */
     for (;;) {
         engine_job_t *cancelled = NULL;
         pthread_mutex_lock(&e->mu);
-        while (!e->stopping && ((!e->head && engine__running_slots(e) == 0) || idle_wait)) {
+        /* sleep while there is nothing at all, or while nothing could run and nobody submitted or cancelled
+         * anything since we looked (a signal sent while we were computing is not lost: events moved on) */
+        while (!e->stopping &&
+               ((!e->head && engine__running_slots(e) == 0) || (idle_wait && e->events == seen)))
             pthread_cond_wait(&e->cv, &e->mu);
-            idle_wait = false;
-        }
+        idle_wait = false;
+        seen = e->events;
         bool stopping = e->stopping;
         if (stopping) { /* everything queued is cancelled */
             cancelled = e->head;
@@ -523,6 +528,7 @@ int engine_submit(engine_t *e, const engine_req_t *r, uint64_t *id, char *err, s
     else e->head = j;
     e->tail = j;
     e->stats.queued++;
+    e->events++;
     pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
     return 0;
@@ -541,6 +547,7 @@ int engine_cancel(engine_t *e, uint64_t id) {
             e->slots[i].job->cancel = true;
             rc = 0;
         }
+    e->events++;
     pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
     return rc;
