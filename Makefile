@@ -11,6 +11,9 @@
 #                         serving benchmark of ./cinder serve at concurrency 1, 4, 16 (optionally vs llama-server)
 #   make debug            unoptimised build with symbols (build/debug/)
 #   make format           clang-format every C file
+#   make install [PREFIX=/usr/local] [DESTDIR=]
+#                         install the binary and its man page (make uninstall removes them)
+#   make docker           build the container image cinder:latest (docker/Dockerfile)
 #   make clean            remove build/ and ./cinder
 
 SHELL := /bin/bash
@@ -56,14 +59,28 @@ LDLIBS = $(PKG_LIBS) -lm -pthread
 AVX2_FLAGS := -mavx2 -mfma -mf16c
 AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 
-LIB_SRCS := $(sort $(wildcard common/*.c engine/*.c engine/*/*.c api/*.c server/*.c config/*.c hub/*.c))
-CLI_SRCS := $(sort $(wildcard cli/*.c))
+# Everything but main() goes into the library, so unit tests can link any module (cli/ helpers included).
+LIB_SRCS := $(sort $(wildcard common/*.c engine/*.c engine/*/*.c api/*.c server/*.c config/*.c hub/*.c) \
+              $(filter-out cli/main.c,$(wildcard cli/*.c)))
+CLI_SRCS := cli/main.c
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 LIBCINDER := $(BUILD)/libcinder.a
+
+# The web playground served at GET / (server/playground/index.html) is compiled in: a generated C file holds the
+# page's bytes and the Content-Security-Policy that admits its inline script and style by hash.
+PLAYGROUND_SRC := server/playground/index.html
+LIB_OBJS += $(BUILD)/gen/playground.o
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR := $(PREFIX)/bin
+MAN1DIR := $(PREFIX)/share/man/man1
+DOCKER ?= docker
+IMAGE ?= cinder:latest
 
 # Build the binary and point ./cinder at it.
 all: deps $(BUILD)/cinder
@@ -76,6 +93,14 @@ deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(if $(findstring _avx512,$<),$(AVX512_FLAGS),$(if $(findstring _avx2,$<),$(AVX2_FLAGS))) -c $< -o $@
+
+# The playground page as C (bash, od, awk, sha256sum, base64: nothing beyond build-essential's base system).
+$(BUILD)/gen/playground.c: $(PLAYGROUND_SRC) scripts/embed_playground.sh
+	@mkdir -p $(dir $@)
+	./scripts/embed_playground.sh $(PLAYGROUND_SRC) $@
+
+$(BUILD)/gen/playground.o: $(BUILD)/gen/playground.c server/playground.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIBCINDER): $(LIB_OBJS)
 	@rm -f $@
@@ -124,12 +149,26 @@ debug:
 	@$(MAKE) --no-print-directory DEBUG=1 all
 
 format:
-	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(TEST_SRCS) $(wildcard common/*.h engine/*.h engine/*/*.h api/*.h server/*.h config/*.h cli/*.h)
+	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(TEST_SRCS) $(wildcard common/*.h engine/*.h engine/*/*.h api/*.h server/*.h config/*.h hub/*.h cli/*.h)
 
 clean:
 	rm -rf build cinder
 
-.PHONY: all deps unit e2e test bench bench-serve run debug format clean
+# Install the release binary and the man page under $(DESTDIR)$(PREFIX) (bin/cinder, share/man/man1/cinder.1).
+install: all
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MAN1DIR)"
+	install -m 0755 $(BUILD)/cinder "$(DESTDIR)$(BINDIR)/cinder"
+	install -m 0644 docs/cinder.1 "$(DESTDIR)$(MAN1DIR)/cinder.1"
+
+# Remove what `make install` put there (with the same PREFIX and DESTDIR).
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/cinder" "$(DESTDIR)$(MAN1DIR)/cinder.1"
+
+# Build the container image (docker/Dockerfile, context: this directory). IMAGE=name:tag, DOCKER=podman work too.
+docker:
+	$(DOCKER) build -f docker/Dockerfile -t $(IMAGE) .
+
+.PHONY: all deps unit e2e test bench bench-serve run debug format clean install uninstall docker
 .SECONDARY:
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:=.d)

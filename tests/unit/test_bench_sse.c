@@ -3,8 +3,6 @@
  * whole stream, the same events whatever the split into pieces (every split point, byte by byte), the three
  * line ends (CRLF split across pieces too), multi-line data, comments, event names, ignored fields, limits,
  * a callback that stops the parse, and the end of a stream.
- *
- * cli/ is not part of libcinder.a (it is the command line), so this test compiles the module in directly.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bench_sse.c"
+#include "bench_sse.h"
+#include "err.h"
 
 /* Collects events as "name|data" strings joined by '#'. */
 typedef struct {

@@ -3,8 +3,6 @@
  * numpy's linear interpolation (values worked out by hand from its definition), summaries, the serving report
  * with vLLM's definitions of TTFT, TPOT, ITL, E2E latency and throughput on hand-made requests, and the
  * prompt-size calibration.
- *
- * cli/ is not part of libcinder.a (it is the command line), so this test compiles the module in directly.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +13,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "bench_stats.c"
+#include "bench_stats.h"
 
 #define EPS 1e-12
 
