@@ -145,6 +145,18 @@ run:
 bench-serve: all
 	@SHARED=$(SHARED) MODEL="$(MODEL)" LLAMA_SERVER="$(LLAMA_SERVER)" THREADS="$(THREADS)" ./scripts/bench-serve.sh
 
+FUZZ_TIME ?= 300
+# libFuzzer run of the template engine under ASan+UBSan (clang); FUZZ_TIME seconds, crashes saved in build/fuzz/.
+fuzz-template:
+	@command -v clang >/dev/null && dpkg-query -W libclang-rt-14-dev >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev; }
+	@mkdir -p build/fuzz/corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE \
+	  -I. -Icommon -Iengine $(shell pkg-config --cflags libcjson) tests/fuzz/fuzz_template.c \
+	  $(wildcard engine/template/*.c) common/err.c $(shell pkg-config --libs libcjson) -lm -o build/fuzz/fuzz_template
+	build/fuzz/fuzz_template build/fuzz/corpus $(SHARED)/templates/jinja -dict=tests/fuzz/template.dict \
+	  -max_total_time=$(FUZZ_TIME) -max_len=16384 -timeout=10 -rss_limit_mb=2048 -artifact_prefix=build/fuzz/
+
 debug:
 	@$(MAKE) --no-print-directory DEBUG=1 all
 
@@ -168,7 +180,7 @@ uninstall:
 docker:
 	$(DOCKER) build -f docker/Dockerfile -t $(IMAGE) .
 
-.PHONY: all deps unit e2e test bench bench-serve run debug format clean install uninstall docker
+.PHONY: all deps unit e2e test bench bench-serve run debug format clean install uninstall docker fuzz-template
 .SECONDARY:
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:=.d)
