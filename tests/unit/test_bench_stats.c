@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "bench_stats.h"
+#include "err.h"
 
 #define EPS 1e-12
 
