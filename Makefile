@@ -1,7 +1,9 @@
 # cinder — top-level, non-recursive GNU make.
 #
 #   make                  build ./cinder (a link to build/<config>/cinder)
-#   make run MODEL=path   install missing packages, build, and serve MODEL (OpenAI API on 127.0.0.1:8080)
+#   make run [MODEL=path|OWNER/REPO:QUANT] [CONFIG_FILE=file.json]
+#                         install missing packages, build, and serve MODEL (default: a small instruct model from
+#                         Hugging Face) with OpenAI's API on 127.0.0.1:8080
 #   make test             install missing packages, build, run unit and end-to-end tests
 #   make unit             run the C unit tests (cmocka) only
 #   make SANITIZER=address|undefined|thread unit
@@ -132,12 +134,14 @@ bench: all
 	@test -n "$(MODEL)" || { echo "usage: make bench MODEL=path/to/model.gguf [THREADS=n]"; exit 2; }
 	./cinder bench -m "$(MODEL)" $(if $(THREADS),-t $(THREADS))
 
-# Build, then serve MODEL over HTTP with OpenAI's API (PORT, HOST, ARGS optional; a default model that needs no
-# argument comes with model management).
+# Build, then serve MODEL over HTTP with OpenAI's API. MODEL is a GGUF path or a Hugging Face reference (pulled
+# into the cache on first use); without MODEL (and CONFIG_FILE) it is DEFAULT_MODEL, a small instruct model
+# (config/config.h's CONFIG_DEFAULT_MODEL). CONFIG_FILE=file.json serves a configuration file (its models, unless
+# MODEL is given too); PORT, HOST, ARGS optional.
+DEFAULT_MODEL := bartowski/SmolLM2-360M-Instruct-GGUF:Q8_0
 run:
-	@test -n "$(MODEL)" || { echo "make run: which model? make run MODEL=path/to/model.gguf [PORT=8080] [ARGS='--api-key K']"; exit 2; }
 	@$(MAKE) --no-print-directory all
-	./cinder serve -m "$(MODEL)" $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) $(ARGS)
+	./cinder serve $(if $(CONFIG_FILE),--config "$(CONFIG_FILE)") $(if $(MODEL),-m "$(MODEL)",$(if $(CONFIG_FILE),,-m "$(DEFAULT_MODEL)")) $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) $(ARGS)
 
 # Serving benchmark: ./cinder serve on a free port with MODEL (default: a synthetic SmolLM-135M Q8_0 made in
 # bench-models/), driven by `cinder bench-serve` at concurrency 1, 4 and 16; LLAMA_SERVER=path/to/llama-server

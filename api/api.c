@@ -1,15 +1,17 @@
 /*
- * api.c — the api context, routing, authentication, /health and /v1/models (see api.h).
+ * api.c — the api context and its models, routing, authentication, /health and /v1/models (see api.h).
  *
  * Routes (anything else is 404; a known path with another method is 405 with an Allow header):
- *   GET  /health                 200 {"status":"ok"}; 503 {"status":"loading"} / {"status":"shutting_down"};
- *                                never needs an API key
- *   GET  /v1/models              {"object":"list","data":[model]}
+ *   GET  /health                 200 {"status":"ok", queued, running, kv_blocks_used, kv_blocks_total,
+ *                                models:[{id, status, ...}]}; 503 {"status":"loading", ...} until every model
+ *                                is attached, {"status":"shutting_down"}; never needs an API key
+ *   GET  /metrics                Prometheus text (metrics.c); never needs an API key
+ *   GET  /v1/models              {"object":"list","data":[model, ...]}, every configured model
  *   GET  /v1/models/{id}         the model, or 404 model_not_found
- *   POST /v1/chat/completions    params.c, prompt.c, call.c
+ *   POST /v1/chat/completions    params.c, prompt.c, call.c; `model` picks the model
  *   POST /v1/completions
- * When API keys are configured, every route but /health needs "Authorization: Bearer KEY"; keys are compared
- * in time independent of where they differ (and of which key matches).
+ * When API keys are configured, every route but /health and /metrics needs "Authorization: Bearer KEY"; keys are
+ * compared in time independent of where they differ (and of which key matches).
  * Loop thread only.
  */
 #include <stdio.h>
@@ -58,22 +60,43 @@ static uint64_t api__fnv(const char *s) {
     return h;
 }
 
+static void api__slot_free(api_slot_t *m) {
+    free(m->id);
+    free(m->fingerprint);
+    api__template_free(m);
+}
+
 int api_create(const api_params_t *p, api_ctx_t **out, char *err, size_t err_len) {
     *out = NULL;
-    if (!p->model_id || !*p->model_id) return err_set(err, err_len, ERR_INVAL, "no model id");
+    const char *const one[1] = {p->model_id};
+    const char *const *ids = p->n_models ? p->model_ids : one;
+    size_t n = p->n_models ? p->n_models : 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!ids || !ids[i] || !*ids[i]) return err_set(err, err_len, ERR_INVAL, "no model id");
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(ids[i], ids[j]))
+                return err_set(err, err_len, ERR_INVAL, "two models have the id '%.200s'", ids[i]);
+    }
     api_ctx_t *c = calloc(1, sizeof *c);
     if (!c) return err_set(err, err_len, ERR_NOMEM, "out of memory");
-    c->model_id = strdup(p->model_id);
+    c->models = calloc(n, sizeof *c->models);
+    bool ok = c->models != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        api_slot_t *m = &c->models[i];
+        c->n_models = i + 1;
+        char fp[32];
+        snprintf(fp, sizeof fp, "fp_%012llx", (unsigned long long)(api__fnv(ids[i]) & 0xffffffffffffull));
+        m->id = strdup(ids[i]);
+        m->fingerprint = strdup(p->system_fingerprint ? p->system_fingerprint : fp);
+        ok = m->id && m->fingerprint;
+    }
     c->owned_by = strdup(p->owned_by ? p->owned_by : "cinder");
-    char fp[32];
-    snprintf(fp, sizeof fp, "fp_%012llx", (unsigned long long)(api__fnv(p->model_id) & 0xffffffffffffull));
-    c->fingerprint = strdup(p->system_fingerprint ? p->system_fingerprint : fp);
     c->created = p->created;
     c->fixed_created = p->fixed_created;
     c->max_n = p->max_n > 0 ? p->max_n : 128;
     c->rng = p->seed ? p->seed : (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)clock();
     if (!c->rng) c->rng = 0x9E3779B97F4A7C15ull;
-    bool ok = c->model_id && c->owned_by && c->fingerprint;
+    ok = ok && c->owned_by;
     if (ok && p->n_api_keys) {
         c->keys = calloc(p->n_api_keys, sizeof *c->keys);
         ok = c->keys != NULL;
@@ -95,29 +118,33 @@ void api_free(api_ctx_t *c) {
     if (!c) return;
     while (c->live)
         api__live_remove(c->live); /* detach: the calls free themselves later */
-    free(c->model_id);
+    for (size_t i = 0; i < c->n_models; i++)
+        api__slot_free(&c->models[i]);
+    free(c->models);
     free(c->owned_by);
-    free(c->fingerprint);
     for (size_t i = 0; i < c->n_keys; i++)
         free(c->keys[i]);
     free(c->keys);
-    api__template_free(c);
     free(c);
 }
 
 int api_attach(api_ctx_t *c, const api_model_t *m, char *err, size_t err_len) {
-    if (!m->tok || m->n_ctx < 1 || !m->backend.submit || !m->backend.cancel)
+    if (!m->tok || m->n_ctx < 1 || !m->backend.submit || !m->backend.cancel || m->index >= c->n_models)
         return err_set(err, err_len, ERR_INVAL, "incomplete model description");
-    c->tok = m->tok;
+    api_slot_t *s = &c->models[m->index];
+    if (s->attached) return err_set(err, err_len, ERR_INVAL, "model '%.200s' is already attached", s->id);
+    s->tok = m->tok;
     if (err && err_len) err[0] = '\0';
-    int rc = api__template_compile(c, m->chat_template ? m->chat_template : api_chatml_template(), err, err_len);
+    int rc = api__template_compile(s, m->chat_template ? m->chat_template : api_chatml_template(), err, err_len);
     if (rc == ERR_NOMEM || (rc && m->strict_template)) {
-        c->tok = NULL;
+        s->tok = NULL;
         return rc;
     }
-    c->n_ctx = m->n_ctx;
-    c->backend = m->backend;
-    c->attached = true;
+    s->n_ctx = m->n_ctx;
+    s->backend = m->backend;
+    s->load_ms = m->load_ms;
+    s->attached = true;
+    c->n_attached++;
     return 0; /* a model's own template that does not compile: err says why, and chat requests will too */
 }
 
@@ -198,13 +225,30 @@ static void api__health(api_ctx_t *c, api_sink_t *sink) {
     if (c->shutting_down) {
         static const char b[] = "{\"status\":\"shutting_down\"}";
         sink->respond(sink, 503, NULL, 0, b, sizeof b - 1);
-    } else if (!c->attached) {
-        static const char b[] = "{\"status\":\"loading\"}";
-        sink->respond(sink, 503, NULL, 0, b, sizeof b - 1);
-    } else {
-        static const char b[] = "{\"status\":\"ok\"}";
-        sink->respond(sink, 200, NULL, 0, b, sizeof b - 1);
+        return;
     }
+    bool ready = c->n_attached == c->n_models;
+    size_t n = 0;
+    char *body = api__render_health(c, ready ? "ok" : "loading", &n);
+    api__respond_json(sink, ready ? 200 : 503, body, n);
+}
+
+api_slot_t *api__find(api_ctx_t *c, const char *id) {
+    for (size_t i = 0; i < c->n_models; i++)
+        if (!strcmp(c->models[i].id, id)) return &c->models[i];
+    return NULL;
+}
+
+static void api__metrics(api_ctx_t *c, api_sink_t *sink) {
+    size_t n = 0;
+    char *body = api__render_metrics(c, &n);
+    if (!body) {
+        api_respond_error(sink, 503, "server_error", NULL, NULL, "Out of memory.");
+        return;
+    }
+    const api_header_t h[] = {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}};
+    sink->respond(sink, 200, h, 1, body, n);
+    free(body);
 }
 
 /* Decodes %XX escapes of a path segment into out (cap bytes). Returns false when it does not fit. */
@@ -237,24 +281,27 @@ static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *re
         api_respond_error(sink, 503, "server_error", NULL, NULL, "The server is shutting down.");
         return;
     }
-    if (!c->attached) {
+    if (c->n_attached == 0) {
         api_respond_error(sink, 503, "server_error", NULL, NULL, "The model is still loading; retry shortly.");
         return;
     }
+    uint64_t t0 = api__now_ns();
     int rc = jr_parse(req->body, req->body_len, &root, &e);
     if (!rc) rc = api__parse_request(c, kind, root, &spec, &e);
+    spec.t0_ns = t0;
+    int32_t n_ctx = spec.slot ? spec.slot->n_ctx : 0;
     if (!rc) rc = api__build_prompts(c, &spec, &e);
     for (size_t i = 0; !rc && i < spec.n_prompts; i++) {
         int64_t n_prompt = (int64_t)spec.prompts[i].n;
         int64_t want = spec.max_tokens ? spec.max_tokens : (kind == API_TEXT ? 16 : 1);
-        if (n_prompt + want > c->n_ctx) {
+        if (n_prompt + want > n_ctx) {
             if (spec.max_tokens)
                 rc = api_err_set(&e, ERR_CONTEXT, 400, "invalid_request_error", "context_length_exceeded",
                                  kind == API_CHAT ? "messages" : "prompt",
                                  "This model's maximum context length is %d tokens. However, you requested %lld "
                                  "tokens (%lld in the %s, %lld for the completion). Please reduce the length of "
                                  "the %s or completion.",
-                                 c->n_ctx, (long long)(n_prompt + want), (long long)n_prompt,
+                                 n_ctx, (long long)(n_prompt + want), (long long)n_prompt,
                                  kind == API_CHAT ? "messages" : "prompt", (long long)want,
                                  kind == API_CHAT ? "messages" : "prompt");
             else
@@ -262,7 +309,7 @@ static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *re
                                  kind == API_CHAT ? "messages" : "prompt",
                                  "This model's maximum context length is %d tokens. However, your %s resulted in "
                                  "%lld tokens. Please reduce the length of the %s.",
-                                 c->n_ctx, kind == API_CHAT ? "messages" : "prompt", (long long)n_prompt,
+                                 n_ctx, kind == API_CHAT ? "messages" : "prompt", (long long)n_prompt,
                                  kind == API_CHAT ? "messages" : "prompt");
         }
     }
@@ -284,9 +331,11 @@ int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_cal
     bool get = !strcmp(m, "GET") || !strcmp(m, "HEAD"), post = !strcmp(m, "POST");
     static const char models_prefix[] = "/v1/models/";
     const char *allow = NULL;
-    int route = 0; /* 1 health, 2 models, 3 model, 4 chat, 5 completions */
+    int route = 0; /* 1 health, 2 models, 3 model, 4 chat, 5 completions, 6 metrics */
     if (!strcmp(path, "/health"))
         route = 1, allow = "GET, HEAD";
+    else if (!strcmp(path, "/metrics"))
+        route = 6, allow = "GET, HEAD";
     else if (!strcmp(path, "/v1/models"))
         route = 2, allow = "GET, HEAD";
     else if (!strncmp(path, models_prefix, sizeof models_prefix - 1) && path[sizeof models_prefix - 1])
@@ -304,7 +353,7 @@ int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_cal
         api__send_error(sink, &e);
         return 0;
     }
-    if ((route <= 3 && !get) || (route >= 4 && !post)) {
+    if (((route <= 3 || route == 6) && !get) || ((route == 4 || route == 5) && !post)) {
         api_err_t e;
         api_err_set(&e, 0, 405, "invalid_request_error", NULL, NULL, "Invalid method for URL (%s); allowed: %s.", shown,
                     allow);
@@ -322,6 +371,10 @@ int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_cal
         api__health(c, sink);
         return 0;
     }
+    if (route == 6) {
+        api__metrics(c, sink);
+        return 0;
+    }
     if (!api__authorized(c, req->authorization)) {
         api_err_t e;
         api_err_set(&e, 0, 401, "invalid_request_error", "invalid_api_key", NULL,
@@ -334,11 +387,12 @@ int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_cal
     }
     if (route == 2) {
         size_t n = 0;
-        char *body = api__render_models(c, false, &n);
+        char *body = api__render_models(c, NULL, &n);
         api__respond_json(sink, 200, body, n);
     } else if (route == 3) {
         char id[512];
-        if (!api__unescape(path + sizeof models_prefix - 1, id, sizeof id) || strcmp(id, c->model_id)) {
+        api_slot_t *one = NULL;
+        if (!api__unescape(path + sizeof models_prefix - 1, id, sizeof id) || !(one = api__find(c, id))) {
             jr_utf8_sanitize(id);
             api_err_t e;
             api_err_set(&e, 0, 404, "invalid_request_error", "model_not_found", "model",
@@ -347,7 +401,7 @@ int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_cal
             return 0;
         }
         size_t n = 0;
-        char *body = api__render_models(c, true, &n);
+        char *body = api__render_models(c, one, &n);
         api__respond_json(sink, 200, body, n);
     } else {
         api__generate(c, route == 4 ? API_CHAT : API_TEXT, req, sink, call_out);

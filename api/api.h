@@ -1,9 +1,11 @@
 /*
  * api.h — the OpenAI surface: routes, authentication, request validation, prompts, and the response objects
- * and SSE chunks of /v1/chat/completions, /v1/completions and /v1/models, plus /health.
+ * and SSE chunks of /v1/chat/completions, /v1/completions and /v1/models, plus /health and /metrics.
  *
- * Owns: an api_ctx_t (the model's id, API keys, the compiled chat template, the list of live calls) and one
- * api_call_t per generating HTTP request (its choices' text, stop matching, logprobs, usage).
+ * Owns: an api_ctx_t (the served models: their ids, compiled chat templates and backends; API keys; the list of
+ * live calls; the counters and histograms /metrics reports) and one api_call_t per generating HTTP request (its
+ * choices' text, stop matching, logprobs, usage). Requests name their model in `model`; each model has its own
+ * backend (engine), so one context serves several models.
  * Does not: touch sockets, HTTP framing, threads or libuv. The HTTP side (server/) hands in a small request
  * struct and a response sink (h2o's handler/generator split); the engine is reached through a backend of two
  * function pointers, so the whole layer runs in unit tests with a fake backend and a string-collecting sink.
@@ -42,7 +44,8 @@ typedef struct {
 
 /*
  * The response sink the HTTP side implements (embed it first in the connection state). Every body is JSON
- * (Content-Type: application/json) except streams (text/event-stream). Data passed in is borrowed for the call.
+ * (Content-Type: application/json) except streams (text/event-stream) and responses whose headers include a
+ * Content-Type (/metrics: text/plain), which replaces the JSON one. Data passed in is borrowed for the call.
  */
 typedef struct api_sink api_sink_t;
 struct api_sink {
@@ -66,16 +69,20 @@ typedef struct {
 /*
  * The engine as the api sees it. submit: as engine_submit, except that on_event in the request is NULL: the
  * backend installs its own callback and must, on the loop thread, call api_event(r->user, event) for every event
- * of that request, in order. cancel: as engine_cancel.
+ * of that request, in order. cancel: as engine_cancel. stats (optional, NULL = none): as engine_stats, for
+ * /health and /metrics.
  */
 typedef struct {
     int (*submit)(void *self, const engine_req_t *r, uint64_t *id, char *err, size_t err_len);
     int (*cancel)(void *self, uint64_t id);
+    void (*stats)(void *self, engine_stats_t *out);
     void *self;
 } api_backend_t;
 
 typedef struct {
-    const char *model_id;        /* the id clients send and /v1/models lists (copied) */
+    const char *model_id;         /* one model: the id clients send and /v1/models lists (copied) */
+    const char *const *model_ids; /* several models: n_models distinct ids (copied); used when n_models > 0 */
+    size_t n_models;
     int64_t created;             /* unix seconds shown for the model in /v1/models */
     const char *owned_by;        /* NULL = "cinder" */
     const char *const *api_keys; /* n_api_keys accepted Bearer keys (copied); none = no authentication */
@@ -86,7 +93,10 @@ typedef struct {
     int32_t max_n;                  /* most choices per request (n x prompts); 0 = 128 */
 } api_params_t;
 
-/* Creates the context. Returns 0 and *out, ERR_INVAL (no model id), ERR_NOMEM. Free with api_free. */
+/*
+ * Creates the context for the models named in p (model_ids, or the one model_id). Returns 0 and *out; ERR_INVAL
+ * (no model id, an empty or repeated one), ERR_NOMEM. Free with api_free.
+ */
 int api_create(const api_params_t *p, api_ctx_t **out, char *err, size_t err_len);
 
 /*
@@ -96,6 +106,8 @@ int api_create(const api_params_t *p, api_ctx_t **out, char *err, size_t err_len
 void api_free(api_ctx_t *c);
 
 typedef struct {
+    size_t index;              /* which model of api_params_t this is (0 for the first, or the only one) */
+    double load_ms;            /* how long loading it took, reported by /metrics (0 = unknown) */
     const tok_t *tok;          /* borrowed; must outlive every call */
     int32_t n_ctx;             /* tokens per sequence */
     const char *chat_template; /* Jinja source (copied); NULL = ChatML (see api_chatml_template) */
@@ -105,10 +117,11 @@ typedef struct {
 } api_model_t;
 
 /*
- * Makes the model available: until this succeeds /health answers 503 {"status":"loading"} and every other
- * route 503. Compiles the chat template: with strict_template, returns ERR_TEMPLATE (ERR_RANGE for an oversized
- * source) with the template's message in err when it does not compile; without, returns 0 with that message in
- * err as a warning (err is "" otherwise). ERR_NOMEM, ERR_INVAL.
+ * Makes model m->index available. Until every model is attached /health answers 503 {"status":"loading",...};
+ * until at least one is, generation routes answer 503; a request for a model not yet attached gets 503 too.
+ * Compiles the chat template: with strict_template, returns ERR_TEMPLATE (ERR_RANGE for an oversized source)
+ * with the template's message in err when it does not compile; without, returns 0 with that message in err as a
+ * warning (err is "" otherwise). ERR_NOMEM, ERR_INVAL (bad index, already attached, incomplete description).
  */
 int api_attach(api_ctx_t *c, const api_model_t *m, char *err, size_t err_len);
 
@@ -137,6 +150,24 @@ void api_event(void *user, const engine_event_t *ev);
 
 /* The HTTP side is done with the call (see Lifetimes). */
 void api_call_release(api_call_t *call);
+
+/* What a call did so far, for the request's log line. */
+typedef struct {
+    const char *model;         /* the model's id (borrowed from the call: copy it before api_call_release) */
+    int32_t prompt_tokens;     /* usage.prompt_tokens */
+    int32_t completion_tokens; /* usage.completion_tokens so far */
+    double ttft_ms;            /* from api_handle to the first token of any choice; -1 when none came */
+} api_call_info_t;
+
+/* Fills *out for a live (not yet released) call. */
+void api_call_info(const api_call_t *call, api_call_info_t *out);
+
+/*
+ * Counts one answered HTTP request for /metrics (cinder_http_requests_total and its duration histogram): the
+ * path picks the endpoint label (a known route, or "other"), status is the response's (499 when the client left
+ * before any response). The HTTP side calls it once per request, whoever answered it.
+ */
+void api_observe_http(api_ctx_t *c, const char *path, int status, double duration_ms);
 
 /*
  * Writes an OpenAI error response through sink->respond: for errors the HTTP side finds itself (413 body too

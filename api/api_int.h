@@ -2,11 +2,12 @@
  * api_int.h — the structures shared by the files of api/ (internal; nothing outside api/ includes it, except
  * the unit tests, which inspect parsed requests).
  *
- *   api.c     the context, routing, authentication, /health and /v1/models
- *   params.c  the request body -> api_spec_t (every field's type, range and support)
+ *   api.c     the context and its models, routing, authentication, /health and /v1/models
+ *   params.c  the request body -> api_spec_t (every field's type, range and support; which model)
  *   prompt.c  api_spec_t -> prompt token ids (chat template rendering, tokenization)
  *   call.c    a generating call: submission, engine events, stop strings, completion
  *   render.c  response bodies and SSE chunks
+ *   metrics.c counters and histograms, and GET /metrics in Prometheus' text format
  *
  * Everything runs on the loop thread (see api.h).
  */
@@ -29,10 +30,70 @@ typedef enum { API_CHAT = 1, API_TEXT = 2 } api_kind_t;
 
 typedef struct tmpl tmpl_t; /* engine/template/tmpl.h */
 
-struct api_ctx {
-    char *model_id;
-    char *owned_by;
+/* ---- metrics (metrics.c) ---- */
+
+#define API_MX_MAX_BUCKETS 24 /* upper bounds per histogram, +Inf excluded */
+#define API_MX_MAX_HTTP    96 /* distinct (endpoint, status) pairs counted; later new pairs are dropped */
+
+/* A Prometheus histogram: counts per bucket (not cumulative; rendering accumulates), with their sum. */
+typedef struct {
+    uint64_t count;
+    double sum;                              /* seconds */
+    uint64_t bucket[API_MX_MAX_BUCKETS + 1]; /* the last one is +Inf */
+} api_hist_t;
+
+/* The endpoints /metrics tells apart (the `endpoint` label); everything else is API_EP_OTHER. */
+typedef enum {
+    API_EP_HEALTH,
+    API_EP_METRICS,
+    API_EP_MODELS,
+    API_EP_MODEL,
+    API_EP_CHAT,
+    API_EP_COMPLETIONS,
+    API_EP_ROOT,
+    API_EP_OTHER,
+    API_EP_COUNT
+} api_endpoint_t;
+
+/* Finish reasons of generations (one per choice), for cinder_generations_total. */
+typedef enum { API_FIN_STOP, API_FIN_LENGTH, API_FIN_CANCELLED, API_FIN_ERROR, API_FIN_COUNT } api_fin_t;
+
+typedef struct {
+    uint64_t prompt_tokens; /* of generations that ended */
+    uint64_t gen_tokens;    /* tokens generated (counted for usage) */
+    uint64_t finished[API_FIN_COUNT];
+    api_hist_t ttft; /* request start -> a choice's first token */
+    api_hist_t tpot; /* (last token - first token) / (tokens - 1), per choice with >= 2 tokens */
+} api_model_mx_t;
+
+typedef struct {
+    uint8_t endpoint; /* api_endpoint_t */
+    uint16_t status;
+    uint64_t n;
+} api_http_count_t;
+
+/* ---- the context ---- */
+
+/* One served model: its id, what api_attach handed in, its compiled template, and its counters. */
+typedef struct {
+    char *id;
     char *fingerprint;
+    bool attached;
+    const tok_t *tok;
+    int32_t n_ctx;
+    api_backend_t backend;
+    tmpl_t *tmpl;              /* NULL when the template did not compile */
+    char *tmpl_err;            /* its compile error, for chat requests' 400 */
+    char *bos_text, *eos_text; /* the template's bos_token / eos_token ("" when none) */
+    double load_ms;            /* from api_attach, for /metrics */
+    api_model_mx_t mx;
+} api_slot_t;
+
+struct api_ctx {
+    api_slot_t *models; /* n_models, in the order given to api_create */
+    size_t n_models;
+    size_t n_attached;
+    char *owned_by;
     char **keys;
     size_t n_keys;
     int64_t created;
@@ -40,13 +101,11 @@ struct api_ctx {
     int32_t max_n;
     uint64_t rng; /* xorshift64* state for ids and default seeds */
 
-    bool attached, shutting_down;
-    const tok_t *tok;
-    int32_t n_ctx;
-    api_backend_t backend;
-    tmpl_t *tmpl;              /* NULL when the template did not compile */
-    char *tmpl_err;            /* its compile error, for chat requests' 400 */
-    char *bos_text, *eos_text; /* the template's bos_token / eos_token ("" when none) */
+    bool shutting_down;
+
+    api_http_count_t http[API_MX_MAX_HTTP]; /* requests answered, by endpoint and status */
+    size_t n_http;
+    api_hist_t http_s[API_EP_COUNT]; /* their durations */
 
     api_call_t *live; /* calls not yet freed, doubly linked */
     size_t n_live;
@@ -64,6 +123,8 @@ typedef struct {
 typedef struct {
     api_kind_t kind;
     const char *model;   /* borrowed from the JSON tree */
+    api_slot_t *slot;    /* the model it names (set once `model` is valid) */
+    uint64_t t0_ns;      /* when api_handle began (monotonic), for time to first token */
     sampler_params_t sp; /* logit_bias points at `bias` */
     bool seed_given;
     sampler_bias_t *bias;  /* n entries, malloc'd */
@@ -87,9 +148,9 @@ void api__spec_free(api_spec_t *spec);
 
 /* prompt.c: fills spec->prompts (chat: renders the template; text: tokenizes or checks ids). 0 or e. */
 int api__build_prompts(api_ctx_t *c, api_spec_t *spec, api_err_t *e);
-/* prompt.c: compiles the template for api_attach. */
-int api__template_compile(api_ctx_t *c, const char *src, char *err, size_t err_len);
-void api__template_free(api_ctx_t *c);
+/* chat_tmpl.c: compiles a model's template for api_attach. */
+int api__template_compile(api_slot_t *m, const char *src, char *err, size_t err_len);
+void api__template_free(api_slot_t *m);
 
 /* One logprob entry: a generated token, its alternatives, and where its text lies in the choice's text. */
 typedef struct {
@@ -120,10 +181,13 @@ typedef struct {
     size_t n_lp, cap_lp, lp_sent;
     char *pieces; /* token piece bytes the entries point into */
     size_t pieces_len, pieces_cap;
+    uint64_t t_first_ns, t_last_ns; /* arrival of its first and latest token (monotonic), 0 before */
 } api_gen_t;
 
 struct api_call {
-    api_ctx_t *ctx; /* NULL once the context is freed */
+    api_ctx_t *ctx;   /* NULL once the context is freed */
+    api_slot_t *slot; /* its model; valid while ctx is not NULL */
+    uint64_t t0_ns;   /* when api_handle began (monotonic) */
     api_call_t *prev, *next;
     api_backend_t backend;
     const tok_t *tok;
@@ -161,10 +225,24 @@ char *api__render_chunk(const api_call_t *call, const api_gen_t *g, bool role, s
                         size_t lp_to, const char *finish, size_t *len);
 /* The final usage chunk (choices: []). */
 char *api__render_usage_chunk(const api_call_t *call, size_t *len);
-char *api__render_models(const api_ctx_t *c, bool one, size_t *len);
+/* /v1/models (one == NULL) or one model's object. */
+char *api__render_models(const api_ctx_t *c, const api_slot_t *one, size_t *len);
+
+/* metrics.c */
+uint64_t api__now_ns(void);
+api_endpoint_t api__endpoint(const char *path);
+void api__hist_observe(api_hist_t *h, const double *bounds, size_t n_bounds, double v);
+/* A choice ended: counts its tokens, finish reason, time to first token and time per output token. */
+void api__mx_gen_end(api_call_t *call, const api_gen_t *g, const engine_event_t *ev);
+/* GET /metrics body (Prometheus text format 0.0.4); malloc'd, NULL when out of memory. */
+char *api__render_metrics(const api_ctx_t *c, size_t *len);
+/* GET /health body for the ok and loading states (status, load totals, and each model); malloc'd or NULL. */
+char *api__render_health(const api_ctx_t *c, const char *status, size_t *len);
 
 /* api.c */
 void api__send_error(api_sink_t *sink, const api_err_t *e);
+/* The model with this id, or NULL. */
+api_slot_t *api__find(api_ctx_t *c, const char *id);
 uint64_t api__rand(api_ctx_t *c);
 void api__live_add(api_ctx_t *c, api_call_t *call);
 void api__live_remove(api_call_t *call);

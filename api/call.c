@@ -210,6 +210,8 @@ static bool call__scan(api_call_t *call, api_gen_t *g) {
 static void call__on_token(api_call_t *call, api_gen_t *g, const engine_event_t *ev) {
     if (g->done || call->finished || call->cancelled) return;
     g->n_tokens++;
+    g->t_last_ns = api__now_ns();
+    if (!g->t_first_ns) g->t_first_ns = g->t_last_ns;
     size_t start = g->len;
     int rc = call__append(g, ev->text, ev->text_len);
     if (!rc && call->logprobs) {
@@ -248,6 +250,7 @@ static void call__on_token(api_call_t *call, api_gen_t *g, const engine_event_t 
 }
 
 static void call__on_end(api_call_t *call, api_gen_t *g, const engine_event_t *ev) {
+    api__mx_gen_end(call, g, ev);
     g->running = false;
     call->n_running--;
     if (g->done || call->finished) return;
@@ -279,6 +282,19 @@ void api_event(void *user, const engine_event_t *ev) {
     else if (ev->type == ENGINE_EV_END)
         call__on_end(call, g, ev);
     call__maybe_free(call);
+}
+
+void api_call_info(const api_call_t *call, api_call_info_t *out) {
+    memset(out, 0, sizeof *out);
+    out->model = call->model;
+    out->prompt_tokens = call->prompt_tokens;
+    out->ttft_ms = -1;
+    for (int32_t i = 0; i < call->n_gens; i++) {
+        const api_gen_t *g = &call->gens[i];
+        out->completion_tokens += g->n_tokens;
+        double ms = g->t_first_ns ? (double)(g->t_first_ns - call->t0_ns) / 1e6 : -1;
+        if (ms >= 0 && (out->ttft_ms < 0 || ms < out->ttft_ms)) out->ttft_ms = ms;
+    }
 }
 
 void api_call_release(api_call_t *call) {
@@ -323,9 +339,10 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
     api_call_t *call = calloc(1, sizeof *call);
     int32_t n_gens = (int32_t)spec->n_prompts * spec->n;
     if (!call) return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
+    api_slot_t *m = spec->slot;
     call->gens = calloc((size_t)n_gens, sizeof *call->gens);
-    call->model = strdup(c->model_id);
-    call->fingerprint = strdup(c->fingerprint);
+    call->model = strdup(m->id);
+    call->fingerprint = strdup(m->fingerprint);
     if (!call->gens || !call->model || !call->fingerprint) {
         free(call->gens);
         free(call->model);
@@ -339,8 +356,10 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
     call->stop = call->spec.stop;
     memset(&call->spec.stop, 0, sizeof call->spec.stop);
     call->ctx = c;
-    call->backend = c->backend;
-    call->tok = c->tok;
+    call->slot = m;
+    call->t0_ns = call->spec.t0_ns ? call->spec.t0_ns : api__now_ns();
+    call->backend = m->backend;
+    call->tok = m->tok;
     call->sink = sink;
     call->kind = call->spec.kind;
     call->stream = call->spec.stream;
@@ -366,7 +385,7 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
         engine_req_t r = {0};
         r.prompt = pr->ids;
         r.n_prompt = pr->n;
-        r.max_tokens = (int32_t)(call->spec.max_tokens ? call->spec.max_tokens : c->n_ctx - (int64_t)pr->n);
+        r.max_tokens = (int32_t)(call->spec.max_tokens ? call->spec.max_tokens : m->n_ctx - (int64_t)pr->n);
         r.sampling = call->spec.sp;
         r.sampling.seed = call->spec.seed_given ? base_seed + (uint64_t)i : api__rand(c);
         r.logprobs = call->logprobs;

@@ -31,7 +31,7 @@ static char *tmpl__token_text(const tok_t *tok, int32_t id) {
     return strdup(t ? t : "");
 }
 
-int api__template_compile(api_ctx_t *c, const char *src, char *err, size_t err_len) {
+int api__template_compile(api_slot_t *c, const char *src, char *err, size_t err_len) {
     api__template_free(c);
     c->bos_text = tmpl__token_text(c->tok, tok_bos(c->tok));
     c->eos_text = tmpl__token_text(c->tok, tok_eos(c->tok));
@@ -45,7 +45,7 @@ int api__template_compile(api_ctx_t *c, const char *src, char *err, size_t err_l
     return 0;
 }
 
-void api__template_free(api_ctx_t *c) {
+void api__template_free(api_slot_t *c) {
     tmpl_free(c->tmpl);
     free(c->bos_text);
     free(c->eos_text);
@@ -54,7 +54,7 @@ void api__template_free(api_ctx_t *c) {
     c->bos_text = c->eos_text = c->tmpl_err = NULL;
 }
 
-int api__template_render(api_ctx_t *c, const cJSON *messages, char **out, size_t *out_len, api_err_t *e) {
+int api__template_render(const api_slot_t *c, const cJSON *messages, char **out, size_t *out_len, api_err_t *e) {
     *out = NULL;
     if (!c->tmpl)
         return api_err_set(e, ERR_TEMPLATE, 400, "invalid_request_error", "invalid_template", "messages",

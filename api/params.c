@@ -121,7 +121,7 @@ static int params__stop(const cJSON *root, api_spec_t *s, api_err_t *e) {
 }
 
 /* logit_bias: {"token id": bias -100..100, ...}. */
-static int params__logit_bias(api_ctx_t *c, const cJSON *root, api_spec_t *s, api_err_t *e) {
+static int params__logit_bias(const cJSON *root, api_spec_t *s, api_err_t *e) {
     const cJSON *lb = cJSON_GetObjectItemCaseSensitive(root, "logit_bias");
     if (!lb || cJSON_IsNull(lb)) return 0;
     if (!cJSON_IsObject(lb)) return jr_type_error(e, "logit_bias", "an object", lb);
@@ -132,7 +132,7 @@ static int params__logit_bias(api_ctx_t *c, const cJSON *root, api_spec_t *s, ap
                            "Invalid 'logit_bias': at most 1024 tokens may be biased, got %d.", n);
     s->bias = calloc((size_t)n, sizeof *s->bias);
     if (!s->bias) return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
-    int32_t n_vocab = tok_n_vocab(c->tok);
+    int32_t n_vocab = tok_n_vocab(s->slot->tok);
     const cJSON *it;
     cJSON_ArrayForEach(it, lb) {
         const char *k = it->string ? it->string : "";
@@ -305,7 +305,7 @@ static int params__messages(const cJSON *root, api_spec_t *s, api_err_t *e) {
 }
 
 /* prompt (legacy): a string, an array of strings, an array of token ids, or an array of such arrays. */
-static int params__prompt(api_ctx_t *c, const cJSON *root, api_spec_t *s, api_err_t *e) {
+static int params__prompt(const cJSON *root, api_spec_t *s, api_err_t *e) {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "prompt");
     if (!p || cJSON_IsNull(p))
         return api_err_set(e, ERR_INVAL, 400, P_INVALID, "missing_required_parameter", "prompt",
@@ -321,7 +321,7 @@ static int params__prompt(api_ctx_t *c, const cJSON *root, api_spec_t *s, api_er
                                "Invalid 'prompt': empty array. Expected an array with minimum length 1.");
         return jr_type_error(e, "prompt", expect, p);
     }
-    int32_t n_vocab = tok_n_vocab(c->tok);
+    int32_t n_vocab = tok_n_vocab(s->slot->tok);
     const cJSON *first = p->child;
     int i = 0;
     const cJSON *it;
@@ -403,7 +403,7 @@ static int params__common(api_ctx_t *c, const cJSON *root, api_spec_t *s, api_er
             return rc;
     }
     if ((rc = params__stop(root, s, e))) return rc;
-    if ((rc = params__logit_bias(c, root, s, e))) return rc;
+    if ((rc = params__logit_bias(root, s, e))) return rc;
     const char *user = NULL;
     return jr_string(root, "user", NULL, &user, NULL, &present, e); /* checked, then ignored */
 }
@@ -420,9 +420,12 @@ int api__parse_request(api_ctx_t *c, api_kind_t kind, const cJSON *root, api_spe
     if (!present)
         return api_err_set(e, ERR_INVAL, 400, P_INVALID, "missing_required_parameter", "model",
                            "Missing required parameter: 'model'.");
-    if (strcmp(s->model, c->model_id))
+    if (!(s->slot = api__find(c, s->model)))
         return api_err_set(e, ERR_NOTFOUND, 404, P_INVALID, "model_not_found", NULL,
                            "The model `%.200s` does not exist or you do not have access to it.", s->model);
+    if (!s->slot->attached)
+        return api_err_set(e, ERR_STATE, 503, "server_error", NULL, NULL,
+                           "The model `%.200s` is still loading; retry shortly.", s->model);
     if ((rc = params__refuse(root, kind, e))) return rc;
     if ((rc = params__common(c, root, s, e))) return rc;
     int64_t v;
@@ -438,7 +441,7 @@ int api__parse_request(api_ctx_t *c, api_kind_t kind, const cJSON *root, api_spe
             s->top_logprobs = (int32_t)v;
         }
     } else {
-        if ((rc = params__prompt(c, root, s, e))) return rc;
+        if ((rc = params__prompt(root, s, e))) return rc;
         if ((rc = jr_bool(root, "echo", NULL, &s->echo, &present, e))) return rc;
         if ((rc = jr_int(root, "logprobs", NULL, 0, API_MAX_TEXT_LOGPROBS, &v, &present, e))) return rc;
         if (present) {

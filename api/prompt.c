@@ -17,7 +17,7 @@
 #include "jr.h"
 
 /* chat_tmpl.c */
-int api__template_render(api_ctx_t *c, const cJSON *messages, char **out, size_t *out_len, api_err_t *e);
+int api__template_render(const api_slot_t *m, const cJSON *messages, char **out, size_t *out_len, api_err_t *e);
 
 /* Tokenizes text[0..len) into a malloc'd array. */
 static int prompt__tokenize(const tok_t *tok, const char *text, size_t len, api_prompt_t *p, api_err_t *e) {
@@ -45,14 +45,14 @@ static int prompt__tokenize(const tok_t *tok, const char *text, size_t len, api_
     return 0;
 }
 
-static int prompt__chat(api_ctx_t *c, api_spec_t *s, api_err_t *e) {
+static int prompt__chat(const api_slot_t *m, api_spec_t *s, api_err_t *e) {
     char *text = NULL;
     size_t len = 0;
-    int rc = api__template_render(c, s->messages, &text, &len, e);
+    int rc = api__template_render(m, s->messages, &text, &len, e);
     if (rc) return rc;
     const char *t = text;
-    size_t bl = strlen(c->bos_text);
-    if (tok_add_bos(c->tok) && bl && len >= bl && !memcmp(t, c->bos_text, bl)) {
+    size_t bl = strlen(m->bos_text);
+    if (tok_add_bos(m->tok) && bl && len >= bl && !memcmp(t, m->bos_text, bl)) {
         t += bl;
         len -= bl;
     }
@@ -62,7 +62,7 @@ static int prompt__chat(api_ctx_t *c, api_spec_t *s, api_err_t *e) {
         return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
     }
     s->n_prompts = 1;
-    rc = prompt__tokenize(c->tok, t, len, &s->prompts[0], e);
+    rc = prompt__tokenize(m->tok, t, len, &s->prompts[0], e);
     free(text);
     if (!rc && s->prompts[0].n == 0)
         rc = api_err_set(e, ERR_INVAL, 400, "invalid_request_error", "invalid_value", "messages",
@@ -71,7 +71,7 @@ static int prompt__chat(api_ctx_t *c, api_spec_t *s, api_err_t *e) {
 }
 
 /* A token-id prompt from a JSON array (already validated by params.c). */
-static int prompt__ids(api_ctx_t *c, const cJSON *arr, bool echo, api_prompt_t *p, api_err_t *e) {
+static int prompt__ids(const api_slot_t *m, const cJSON *arr, bool echo, api_prompt_t *p, api_err_t *e) {
     int n = cJSON_GetArraySize(arr);
     p->ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *p->ids);
     if (!p->ids) return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
@@ -79,17 +79,17 @@ static int prompt__ids(api_ctx_t *c, const cJSON *arr, bool echo, api_prompt_t *
     cJSON_ArrayForEach(t, arr) p->ids[p->n++] = (int32_t)t->valuedouble;
     if (!echo) return 0;
     size_t need = 0;
-    tok_decode(c->tok, p->ids, p->n, false, false, NULL, 0, &need);
+    tok_decode(m->tok, p->ids, p->n, false, false, NULL, 0, &need);
     p->text = malloc(need + 1);
     if (!p->text) return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
-    if (tok_decode(c->tok, p->ids, p->n, false, false, p->text, need, &p->text_len)) p->text_len = 0;
+    if (tok_decode(m->tok, p->ids, p->n, false, false, p->text, need, &p->text_len)) p->text_len = 0;
     /* the decoded bytes may hold broken UTF-8 (a prompt cut inside a character): keep the valid prefix */
     p->text_len = jr_utf8_valid_len(p->text, p->text_len);
     p->text[p->text_len] = '\0';
     return 0;
 }
 
-static int prompt__text(api_ctx_t *c, api_spec_t *s, api_err_t *e) {
+static int prompt__text(const api_slot_t *m, api_spec_t *s, api_err_t *e) {
     const cJSON *pr = s->prompt;
     size_t n = 1;
     bool many = cJSON_IsArray(pr) && (cJSON_IsString(pr->child) || cJSON_IsArray(pr->child));
@@ -103,7 +103,7 @@ static int prompt__text(api_ctx_t *c, api_spec_t *s, api_err_t *e) {
         int rc;
         if (cJSON_IsString(item)) {
             size_t len = strlen(item->valuestring);
-            rc = prompt__tokenize(c->tok, item->valuestring, len, p, e);
+            rc = prompt__tokenize(m->tok, item->valuestring, len, p, e);
             if (!rc && s->echo) {
                 p->text = strdup(item->valuestring);
                 p->text_len = len;
@@ -111,7 +111,7 @@ static int prompt__text(api_ctx_t *c, api_spec_t *s, api_err_t *e) {
                     rc = api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
             }
         } else {
-            rc = prompt__ids(c, item, s->echo, p, e);
+            rc = prompt__ids(m, item, s->echo, p, e);
         }
         if (rc) return rc;
         if (p->n == 0)
@@ -122,5 +122,5 @@ static int prompt__text(api_ctx_t *c, api_spec_t *s, api_err_t *e) {
 }
 
 int api__build_prompts(api_ctx_t *c, api_spec_t *s, api_err_t *e) {
-    return s->kind == API_CHAT ? prompt__chat(c, s, e) : prompt__text(c, s, e);
+    return s->kind == API_CHAT ? prompt__chat(s->slot, s, e) : prompt__text(s->slot, s, e);
 }

@@ -300,10 +300,10 @@ char *api__render_usage_chunk(const api_call_t *call, size_t *len) {
     return render__frame(&w, len);
 }
 
-static void render__model(jw_t *w, const api_ctx_t *c) {
+static void render__model(jw_t *w, const api_ctx_t *c, const api_slot_t *m) {
     jw_obj(w);
     jw_key(w, "id");
-    jw_str(w, c->model_id);
+    jw_str(w, m->id);
     jw_key(w, "object");
     jw_str(w, "model");
     jw_key(w, "created");
@@ -313,18 +313,19 @@ static void render__model(jw_t *w, const api_ctx_t *c) {
     jw_end(w);
 }
 
-char *api__render_models(const api_ctx_t *c, bool one, size_t *len) {
+char *api__render_models(const api_ctx_t *c, const api_slot_t *one, size_t *len) {
     jw_t w;
     jw_init(&w);
     if (one) {
-        render__model(&w, c);
+        render__model(&w, c, one);
     } else {
         jw_obj(&w);
         jw_key(&w, "object");
         jw_str(&w, "list");
         jw_key(&w, "data");
         jw_arr(&w);
-        render__model(&w, c);
+        for (size_t i = 0; i < c->n_models; i++)
+            render__model(&w, c, &c->models[i]);
         jw_end(&w);
         jw_end(&w);
     }

@@ -1,5 +1,8 @@
 /*
- * cmd_serve.c — `cinder serve`: parses the flags into server_params_t and runs the server (server.h).
+ * cmd_serve.c — `cinder serve`: reads the configuration (config.h: defaults < file < CINDER_* < flags), sets up
+ * logging, resolves each model to a local file (hub_resolve_model: a path as is, a Hugging Face reference from
+ * the cache or pulled with progress on stderr), reads chat template files, and runs the server (server.h).
+ * Exit status: 0 after a clean shutdown, 2 for a configuration mistake, 1 for anything that fails at run time.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -7,51 +10,19 @@
 #include <string.h>
 
 #include "cli.h"
+#include "config/config.h"
 #include "err.h"
+#include "hub.h"
+#include "log.h"
 #include "server.h"
 
-#define SERVE_MAX_KEYS           64
 #define SERVE_MAX_TEMPLATE_BYTES (1 << 20)
 
-static void serve_usage(FILE *to) {
-    engine_params_t ep = engine_default_params();
-    fprintf(to,
-            "usage: cinder serve -m MODEL [options]\n"
-            "Serves the model over HTTP with OpenAI's API: GET /health, GET /v1/models, GET /v1/models/{id},\n"
-            "POST /v1/chat/completions, POST /v1/completions. Prints \"listening on http://HOST:PORT\" on stdout\n"
-            "once bound; /health answers 503 until the model is loaded. SIGINT/SIGTERM stop it (exit 0).\n"
-            "\n"
-            "  -m, --model PATH          GGUF model file (required)\n"
-            "      --alias NAME          model id clients use (default: the file name without .gguf)\n"
-            "      --host ADDR           address to bind (default 127.0.0.1; 0.0.0.0 or :: for all)\n"
-            "      --port N              port (default 8080; 0 = any free port)\n"
-            "      --api-key KEY         require \"Authorization: Bearer KEY\" (repeat for several keys;\n"
-            "                            /health never needs one)\n"
-            "  -c, --ctx-size N          tokens per sequence, prompt + completion (default: the model's)\n"
-            "  -np, --parallel N         sequences generating at once (default %d); others wait in the queue\n"
-            "      --max-queue N         requests waiting before new ones get 503 (default %d)\n"
-            "  -b, --batch-size N        tokens per forward pass (default %d)\n"
-            "      --kv-tokens N         KV cache shared by all sequences, in tokens (default: 256 MiB of it)\n"
-            "  -t, --threads N           compute threads (default: number of CPUs)\n"
-            "      --chat-template FILE  Jinja chat template overriding the model's (a model without one\n"
-            "                            uses ChatML)\n"
-            "      --cors-origin ORIGIN  allow browser requests from ORIGIN (repeatable; * = any); off by default\n"
-            "      --max-body-bytes N    largest request body (default 8388608); larger gets 413\n"
-            "      --max-header-bytes N  memory per connection for the request line and headers (default 32768);\n"
-            "                            larger headers are refused\n"
-            "      --max-connections N   open connections at once (default 256); more wait in the kernel's\n"
-            "                            accept queue until one closes\n"
-            "      --timeout SECONDS     close a connection idle this long (default 30; generation is not idle)\n"
-            "      --quiet               no per-request log lines on stderr\n"
-            "  -h, --help                this text\n",
-            ep.n_parallel, ep.max_queue, ep.n_batch);
-}
-
 /* Reads a whole text file (at most SERVE_MAX_TEMPLATE_BYTES) into a malloc'd NUL-terminated string. */
-static char *serve_read_file(const char *path) {
+static char *serve_read_file(const char *path, const char *what) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "cinder serve: cannot open --chat-template '%s': %s\n", path, strerror(errno));
+        fprintf(stderr, "cinder serve: %s: cannot open '%s': %s\n", what, path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(SERVE_MAX_TEMPLATE_BYTES + 1);
@@ -59,7 +30,7 @@ static char *serve_read_file(const char *path) {
     int bad = ferror(f);
     fclose(f);
     if (!buf || bad || n > SERVE_MAX_TEMPLATE_BYTES) {
-        fprintf(stderr, "cinder serve: cannot read --chat-template '%s' (unreadable or over %d bytes)\n", path,
+        fprintf(stderr, "cinder serve: %s: cannot read '%s' (unreadable or over %d bytes)\n", what, path,
                 SERVE_MAX_TEMPLATE_BYTES);
         free(buf);
         return NULL;
@@ -77,97 +48,124 @@ static void serve_model_id(const char *path, char *out, size_t cap) {
     if (n > 5 && !strcmp(out + n - 5, ".gguf")) out[n - 5] = '\0';
 }
 
-int cmd_serve(int argc, char **argv) {
-    const char *cmd = "serve";
-    server_params_t p = server_default_params();
-    const char *keys[SERVE_MAX_KEYS], *origins[SERVE_MAX_KEYS];
-    size_t n_keys = 0, n_origins = 0;
-    const char *alias = NULL, *template_path = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        long long iv;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            serve_usage(stdout);
-            return 0;
-        }
-#define SERVE_VAL()                                                                                                    \
-    if (!(v = cli_value(cmd, argc, argv, &i))) return 2;
-#define SERVE_INT(lo, hi) SERVE_VAL() if (!cli_parse_int(cmd, a, v, (lo), (hi), &iv)) return 2;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            SERVE_VAL() p.engine.model_path = v;
-        } else if (!strcmp(a, "--alias")) {
-            SERVE_VAL() alias = v;
-        } else if (!strcmp(a, "--host")) {
-            SERVE_VAL() p.host = v;
-        } else if (!strcmp(a, "--port")) {
-            SERVE_INT(0, 65535) p.port = (int)iv;
-        } else if (!strcmp(a, "--api-key")) {
-            SERVE_VAL() if (n_keys == SERVE_MAX_KEYS || !*v) {
-                fprintf(stderr, "cinder serve: --api-key needs a non-empty key (at most %d keys)\n", SERVE_MAX_KEYS);
-                return 2;
-            }
-            keys[n_keys++] = v;
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            SERVE_INT(0, 1 << 24) p.engine.n_ctx = (int32_t)iv;
-        } else if (!strcmp(a, "-np") || !strcmp(a, "--parallel")) {
-            SERVE_INT(1, 1024) p.engine.n_parallel = (int32_t)iv;
-        } else if (!strcmp(a, "--max-queue")) {
-            SERVE_INT(0, 1 << 20) p.engine.max_queue = (int32_t)iv;
-        } else if (!strcmp(a, "--kv-tokens")) {
-            SERVE_INT(1, 1ll << 32) p.engine.kv_tokens = (int64_t)iv;
-        } else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
-            SERVE_INT(1, 1 << 16) p.engine.n_batch = (int32_t)iv;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            SERVE_INT(1, 512) p.engine.n_threads = (int)iv;
-        } else if (!strcmp(a, "--chat-template")) {
-            SERVE_VAL() template_path = v;
-        } else if (!strcmp(a, "--cors-origin")) {
-            SERVE_VAL() if (n_origins == SERVE_MAX_KEYS || !*v) {
-                fprintf(stderr, "cinder serve: --cors-origin needs a value (at most %d)\n", SERVE_MAX_KEYS);
-                return 2;
-            }
-            origins[n_origins++] = v;
-        } else if (!strcmp(a, "--max-body-bytes")) {
-            SERVE_INT(1, 1ll << 32) p.max_body_bytes = (size_t)iv;
-        } else if (!strcmp(a, "--max-header-bytes")) {
-            SERVE_INT(4096, 1 << 24) p.max_header_bytes = (size_t)iv;
-        } else if (!strcmp(a, "--max-connections")) {
-            SERVE_INT(1, 1 << 16) p.max_connections = (unsigned)iv;
-        } else if (!strcmp(a, "--timeout")) {
-            SERVE_INT(1, 86400) p.idle_timeout_s = (unsigned)iv;
-        } else if (!strcmp(a, "--quiet")) {
-            p.quiet = true;
-        } else {
-            fprintf(stderr, "cinder serve: unknown option '%s' (see --help)\n", a);
-            return 2;
-        }
-#undef SERVE_INT
-#undef SERVE_VAL
-    }
-    if (!p.engine.model_path) {
-        fprintf(stderr, "cinder serve: -m MODEL is required (see --help)\n");
-        return 2;
-    }
+/* Per model: what server_model_t borrows. */
+typedef struct {
+    char path[HUB_PATH_MAX];
     char id[256];
-    if (alias && *alias)
-        snprintf(id, sizeof id, "%s", alias);
-    else
-        serve_model_id(p.engine.model_path, id, sizeof id);
-    p.model_id = id;
-    p.api_keys = keys;
-    p.n_api_keys = n_keys;
-    p.cors_origins = origins;
-    p.n_cors_origins = n_origins;
-    char *tmpl = NULL;
-    if (template_path && !(tmpl = serve_read_file(template_path))) return 2;
-    p.chat_template = tmpl;
+    char *tmpl;
+} serve_model_buf_t;
 
-    char err[512] = "";
-    int rc = server_run(&p, err, sizeof err);
-    free(tmpl);
+/* "--model" when the command line or environment named the model, "config.json: models[i]" otherwise. */
+static void serve_where(const config_t *c, size_t i, char *out, size_t cap) {
+    if (c->n_models == 1 && c->config_file == NULL)
+        snprintf(out, cap, "--model");
+    else
+        snprintf(out, cap, "%s: models[%zu]", c->config_file ? c->config_file : "configuration", i);
+}
+
+/* Everything after the configuration is read; returns the exit status. */
+static int serve_run(const config_t *cfg) {
+    int status = 1;
+    serve_model_buf_t *bufs = calloc(cfg->n_models, sizeof *bufs);
+    server_model_t *models = calloc(cfg->n_models, sizeof *models);
+    if (!bufs || !models) {
+        fprintf(stderr, "cinder serve: out of memory\n");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        const config_model_t *cm = &cfg->models[i];
+        serve_model_buf_t *b = &bufs[i];
+        char where[300], err[1024] = "";
+        serve_where(cfg, i, where, sizeof where);
+        if (hub_resolve_model(&cfg->env, cm->model, b->path, sizeof b->path, err, sizeof err)) {
+            fprintf(stderr, "cinder serve: %s: %s\n", where, err);
+            goto cleanup;
+        }
+        if (cm->alias)
+            snprintf(b->id, sizeof b->id, "%s", cm->alias);
+        else
+            serve_model_id(b->path, b->id, sizeof b->id);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(bufs[j].id, b->id)) {
+                fprintf(stderr, "cinder serve: %s: the id '%s' is already the id of models[%zu] (set \"alias\")\n",
+                        where, b->id, j);
+                status = 2;
+                goto cleanup;
+            }
+        if (cm->chat_template && !(b->tmpl = serve_read_file(cm->chat_template, "--chat-template"))) {
+            status = 2;
+            goto cleanup;
+        }
+        server_model_t *m = &models[i];
+        m->id = b->id;
+        m->chat_template = b->tmpl;
+        m->engine = engine_default_params();
+        m->engine.model_path = b->path;
+        m->engine.n_ctx = cm->ctx_size;
+        m->engine.n_parallel = cm->parallel;
+        m->engine.max_queue = cm->max_queue;
+        m->engine.n_batch = cm->batch_size;
+        m->engine.kv_tokens = cm->kv_tokens;
+        m->engine.n_threads = cm->threads;
+        log_kv(LOG_DEBUG, "model configured",
+               (log_kv_t[]){LOG_S("model", b->id), LOG_S("source", cm->model), LOG_S("path", b->path)}, 3);
+    }
+
+    server_params_t p = server_default_params();
+    p.models = models;
+    p.n_models = cfg->n_models;
+    p.memory_check = cfg->memory_check;
+    p.host = cfg->host;
+    p.port = cfg->port;
+    p.api_keys = (const char *const *)cfg->api_keys;
+    p.n_api_keys = cfg->n_api_keys;
+    p.cors_origins = (const char *const *)cfg->cors_origins;
+    p.n_cors_origins = cfg->n_cors_origins;
+    p.max_body_bytes = (size_t)cfg->max_body_bytes;
+    p.max_header_bytes = (size_t)cfg->max_header_bytes;
+    p.max_connections = (unsigned)cfg->max_connections;
+    p.idle_timeout_s = (unsigned)cfg->timeout_s;
+    p.quiet = cfg->quiet;
+    char err[1024] = "";
+    if (server_run(&p, err, sizeof err)) {
+        fprintf(stderr, "cinder serve: %s\n", err);
+        goto cleanup;
+    }
+    status = 0;
+cleanup:
+    for (size_t i = 0; bufs && i < cfg->n_models; i++)
+        free(bufs[i].tmpl);
+    free(bufs);
+    free(models);
+    return status;
+}
+
+int cmd_serve(int argc, char **argv) {
+    config_t cfg;
+    char err[1024] = "";
+    int rc = config_load(argc, argv, NULL, &cfg, err, sizeof err);
     if (rc) {
         fprintf(stderr, "cinder serve: %s\n", err);
-        return 1;
+        return rc == ERR_NOMEM ? 1 : 2;
     }
-    return 0;
+    if (cfg.help) {
+        config_usage(stdout);
+        config_free(&cfg);
+        return 0;
+    }
+    log_setup(cfg.log_level, cfg.log_format, stderr);
+    int status = 0;
+    if (cfg.print_config) {
+        char *json = config_to_json(&cfg);
+        if (json)
+            printf("%s\n", json);
+        else
+            fprintf(stderr, "cinder serve: out of memory\n");
+        status = json ? 0 : 1;
+        free(json);
+    } else {
+        status = serve_run(&cfg);
+    }
+    config_free(&cfg);
+    return status;
 }

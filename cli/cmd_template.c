@@ -16,6 +16,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "config/env.h"
 #include "err.h"
 #include "template/tmpl.h"
 
@@ -74,10 +75,12 @@ cleanup:
     return rc;
 }
 
-/* The clock strftime_now() sees: SOURCE_DATE_EPOCH when set and valid, else now. */
+/* The clock strftime_now() sees: SOURCE_DATE_EPOCH (read by config/env.c) when set and valid, else now. */
 static int template_now(int64_t *now, char *err, size_t err_len) {
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    if (!sde || !*sde) {
+    config_env_t env;
+    config_env_load(&env);
+    const char *sde = env.source_date_epoch;
+    if (!sde) {
         *now = (int64_t)time(NULL);
         return 0;
     }

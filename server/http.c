@@ -6,9 +6,11 @@
  *   1st call      headers only: allocate srv_conn_t, answer OPTIONS (CORS preflight) and an oversized
  *                 Content-Length (413) at once.
  *   body calls    append to the body (up to max_body_bytes; the rest is counted and dropped -> 413).
- *   last call     api_handle. Its answer is either already in the connection (respond -> queue it), or a stream
+ *   last call     GET or HEAD / gets the playground page (playground.h), from here; everything else goes to
+ *                 api_handle. Its answer is either already in the connection (respond -> queue it), or a stream
  *                 (stream_open -> queue a callback response), or pending (suspend until respond resumes us).
- *   completed     MHD's request-completed callback: release the api call (cancels what runs), log, unref.
+ *   completed     MHD's request-completed callback: release the api call (cancels what runs), log and count
+ *                 the request (obs.c), unref.
  * Every response carries x-request-id, openai-processing-ms (ms until the response was queued) and, when
  * configured, CORS headers. Loop thread only.
  */
@@ -22,6 +24,8 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "log.h"
+#include "playground.h"
 #include "srv_int.h"
 
 #define SRV_STREAM_BLOCK (16 * 1024) /* bytes per content-reader call */
@@ -64,10 +68,7 @@ static void http__watch_cb(uv_poll_t *h, int status, int events) {
     srv_conn_t *c = h->data;
     if (!c || !(status < 0 || (events & UV_DISCONNECT))) return;
     c->client_gone = true;
-    if (c->call) {
-        api_call_release(c->call);
-        c->call = NULL;
-    }
+    srv__release_call(c);
     srv_t *s = c->srv;
     http__resume(c);
     srv__mhd_run(s);
@@ -157,6 +158,8 @@ static void http__common_headers(srv_conn_t *c, struct MHD_Response *r) {
 static enum MHD_Result http__queue_buffer(srv_conn_t *c, int status, const char *ctype, const char *body, size_t len) {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
+    for (int i = 0; i < c->n_hdrs; i++) /* the api's own Content-Type (/metrics: text/plain) replaces ours */
+        if (!strcasecmp(c->hdr_name[i], "Content-Type")) ctype = NULL;
     if (ctype) MHD_add_response_header(r, "Content-Type", ctype);
     for (int i = 0; i < c->n_hdrs; i++)
         MHD_add_response_header(r, c->hdr_name[i], c->hdr_value[i]);
@@ -202,6 +205,24 @@ static enum MHD_Result http__queue_stream(srv_conn_t *c) {
     MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    http__common_headers(c, r);
+    enum MHD_Result ret = MHD_queue_response(c->mc, 200, r);
+    MHD_destroy_response(r);
+    c->queued = true;
+    c->final_status = 200;
+    return ret;
+}
+
+/* GET / : the web playground (playground.h), a static page that needs no API key and no loaded model. */
+static enum MHD_Result http__queue_playground(srv_conn_t *c) {
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(srv__playground_html_len, (void *)srv__playground_html, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
+    MHD_add_response_header(r, "Content-Security-Policy", srv__playground_csp);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
     http__common_headers(c, r);
     enum MHD_Result ret = MHD_queue_response(c->mc, 200, r);
     MHD_destroy_response(r);
@@ -320,6 +341,7 @@ static enum MHD_Result http__access(void *cls, struct MHD_Connection *mc, const 
     if (c->queued) return MHD_YES;
     if (c->client_gone) return MHD_NO; /* resumed only so that MHD closes it */
     if (c->too_large) return http__413(c);
+    if (!strcmp(url, "/") && (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) return http__queue_playground(c);
     if (!c->handled) {
         c->handled = true;
         api_request_t r = {
@@ -342,20 +364,12 @@ static void http__completed(void *cls, struct MHD_Connection *mc, void **con_cls
     srv_conn_t *c = *con_cls;
     if (!c) return;
     *con_cls = NULL;
-    if (c->call) {
-        api_call_release(c->call); /* cancels generation that still runs (the client went away) */
-        c->call = NULL;
-    }
+    srv__release_call(c); /* cancels generation that still runs (the client went away) */
     http__watch_stop(c);
     c->suspended = false;
     c->mc = NULL;
-    if (!s->p.quiet) {
-        static const char *const why[] = {"ok", "error", "timeout", "shutdown", "read error", "client abort"};
-        srv__log(s, "%s %s %d %.0f ms %s%s%s", c->method, c->path, c->final_status,
-                 (double)(uv_hrtime() - c->t0_ns) / 1e6, c->req_id,
-                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " ",
-                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ((unsigned)toe < 6 ? why[toe] : "?"));
-    }
+    static const char *const why[] = {"ok", "error", "timeout", "shutdown", "read error", "client abort"};
+    srv__request_done(s, c, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : ((unsigned)toe < 6 ? why[toe] : "?"));
     http__unref(c);
 }
 
@@ -376,13 +390,12 @@ void srv__mhd_run(srv_t *s) {
 }
 
 static void http__mhd_log(void *cls, const char *fmt, va_list ap) {
-    srv_t *s = cls;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    srv__log(s, "http: %s", msg);
+    log_kv(LOG_WARN, "libmicrohttpd", (log_kv_t[]){LOG_S("error", msg)}, 1);
 }
 
 int srv__http_start(srv_t *s, char *err, size_t err_len) {
@@ -435,10 +448,7 @@ void srv__http_drop_all(srv_t *s) {
     for (srv_conn_t *c = s->conns; c; c = c->next) {
         if (!c->suspended) continue;
         c->client_gone = true;
-        if (c->call) {
-            api_call_release(c->call);
-            c->call = NULL;
-        }
+        srv__release_call(c);
         http__resume(c);
     }
     srv__mhd_run(s);

@@ -1,6 +1,7 @@
 /*
- * loop.c — the libuv loop of `cinder serve`: startup (bind, then load the model on a worker thread), the bridge
- * that carries engine events to the loop thread, signals, and shutdown. See server.h for the threading model.
+ * loop.c — the libuv loop of `cinder serve`: startup (memory check, bind, then load every model on libuv worker
+ * threads), the bridge that carries engine events to the loop thread, signals, and shutdown. See server.h for
+ * the threading model.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -11,13 +12,14 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "log.h"
 #include "srv_int.h"
 
 #define LOOP_END_TEXT_CAP 64 /* the detokenizer's tail in an END event is at most a few bytes */
 
 server_params_t server_default_params(void) {
     server_params_t p = {0};
-    p.engine = engine_default_params();
+    p.memory_check = true;
     p.host = "127.0.0.1";
     p.port = 8080;
     p.max_body_bytes = (size_t)8 << 20;
@@ -26,20 +28,6 @@ server_params_t server_default_params(void) {
     p.idle_timeout_s = 30;
     p.grace_ms = 3000;
     return p;
-}
-
-void srv__log(srv_t *s, const char *fmt, ...) {
-    (void)s;
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02dZ cinder serve: %s\n", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-            tm.tm_hour, tm.tm_min, tm.tm_sec, msg);
 }
 
 /* ---- engine thread -> loop -------------------------------------------------------------------------------- */
@@ -128,8 +116,8 @@ static void loop__drain(srv_t *s) {
 /* ---- the api backend -------------------------------------------------------------------------------------- */
 
 static int loop__submit(void *self, const engine_req_t *r, uint64_t *id, char *err, size_t err_len) {
-    srv_t *s = self;
-    if (!s->engine) return err_set(err, err_len, ERR_STATE, "the engine is not running");
+    srv_model_t *m = self;
+    if (!m->engine) return err_set(err, err_len, ERR_STATE, "the engine is not running");
     srv_req_t *rq = calloc(1, sizeof *rq);
     srv_msg_t *end = loop__msg_new(LOOP_END_TEXT_CAP);
     if (!rq || !end) {
@@ -137,13 +125,13 @@ static int loop__submit(void *self, const engine_req_t *r, uint64_t *id, char *e
         free(end);
         return err_set(err, err_len, ERR_NOMEM, "out of memory");
     }
-    rq->srv = s;
+    rq->srv = m->srv;
     rq->api_user = r->user;
     rq->end_msg = end;
     engine_req_t er = *r;
     er.on_event = loop__on_engine_event;
     er.user = rq;
-    int rc = engine_submit(s->engine, &er, id, err, err_len);
+    int rc = engine_submit(m->engine, &er, id, err, err_len);
     if (rc) { /* no event will ever come */
         free(end);
         free(rq);
@@ -152,34 +140,35 @@ static int loop__submit(void *self, const engine_req_t *r, uint64_t *id, char *e
 }
 
 static int loop__cancel(void *self, uint64_t id) {
-    srv_t *s = self;
-    return s->engine ? engine_cancel(s->engine, id) : ERR_STATE;
+    srv_model_t *m = self;
+    return m->engine ? engine_cancel(m->engine, id) : ERR_STATE;
+}
+
+static void loop__stats(void *self, engine_stats_t *out) {
+    srv_model_t *m = self;
+    if (m->engine)
+        engine_stats(m->engine, out);
+    else
+        memset(out, 0, sizeof *out);
 }
 
 /* ---- startup ---------------------------------------------------------------------------------------------- */
 
 static void loop__load_work(uv_work_t *w) {
-    srv_t *s = w->data;
-    s->load_rc = engine_create(&s->p.engine, &s->engine, s->load_err, sizeof s->load_err);
+    srv_model_t *m = w->data;
+    m->load_rc = engine_create(&m->p->engine, &m->engine, m->load_err, sizeof m->load_err);
 }
 
 static void loop__begin_stop(srv_t *s, int rc);
 
-static void loop__load_done(uv_work_t *w, int status) {
-    srv_t *s = w->data;
-    s->loading = false;
-    if (s->load_rc || !s->engine) {
-        loop__begin_stop(s, s->load_rc ? s->load_rc : ERR_STATE);
-        snprintf(s->err, sizeof s->err, "%s", s->load_err[0] ? s->load_err : "cannot load the model");
-        return;
-    }
-    if (s->stopping) return; /* a signal came while loading: the stop timer finishes */
-    const model_t *m = engine_model(s->engine);
+/* Makes a loaded model available to the api. Returns 0, or an error (with s->err set) that stops the server. */
+static int loop__attach(srv_t *s, srv_model_t *m) {
+    const model_t *model = engine_model(m->engine);
     char *tmpl = NULL;
     gguf_str_t gs = {0};
-    if (s->p.chat_template) {
-        tmpl = strdup(s->p.chat_template);
-    } else if (gguf_get_str(model_gguf(m), "tokenizer.chat_template", &gs) == 0 && gs.len > 0) {
+    if (m->p->chat_template) {
+        tmpl = strdup(m->p->chat_template);
+    } else if (gguf_get_str(model_gguf(model), "tokenizer.chat_template", &gs) == 0 && gs.len > 0) {
         tmpl = malloc(gs.len + 1);
         if (tmpl) {
             memcpy(tmpl, gs.ptr, gs.len);
@@ -187,25 +176,60 @@ static void loop__load_done(uv_work_t *w, int status) {
         }
     }
     api_model_t am = {
-        .tok = model_tok(m),
-        .n_ctx = engine_n_ctx(s->engine),
+        .index = m->index,
+        .load_ms = m->load_ms,
+        .tok = model_tok(model),
+        .n_ctx = engine_n_ctx(m->engine),
         .chat_template = tmpl,
-        .strict_template = s->p.chat_template != NULL,
-        .backend = {.submit = loop__submit, .cancel = loop__cancel, .self = s},
+        .strict_template = m->p->chat_template != NULL,
+        .backend = {.submit = loop__submit, .cancel = loop__cancel, .stats = loop__stats, .self = m},
     };
     char err[512] = "";
     int rc = api_attach(s->api, &am, err, sizeof err);
     bool chatml = tmpl == NULL;
     free(tmpl);
     if (rc) {
-        loop__begin_stop(s, rc);
-        snprintf(s->err, sizeof s->err, "--chat-template: %.480s", err);
+        snprintf(s->err, sizeof s->err, "model %.100s: --chat-template: %.380s", m->p->id, err);
+        return rc;
+    }
+    if (err[0])
+        log_kv(LOG_WARN, "the model's chat template does not compile; chat requests get 400",
+               (log_kv_t[]){LOG_S("model", m->p->id), LOG_S("error", err)}, 2);
+    if (chatml)
+        log_kv(LOG_INFO, "the model has no chat template: chat requests use ChatML",
+               (log_kv_t[]){LOG_S("model", m->p->id)}, 1);
+    engine_stats_t st;
+    engine_stats(m->engine, &st);
+    log_kv(LOG_INFO, "model loaded",
+           (log_kv_t[]){LOG_S("model", m->p->id), LOG_F("load_ms", m->load_ms), LOG_I("ctx_size", am.n_ctx),
+                        LOG_I("parallel", m->p->engine.n_parallel), LOG_I("max_queue", m->p->engine.max_queue),
+                        LOG_I("kv_tokens", (int64_t)st.kv_blocks_total * st.kv_block_tokens),
+                        LOG_I("threads", m->p->engine.n_threads)},
+           7);
+    return 0;
+}
+
+static void loop__load_done(uv_work_t *w, int status) {
+    srv_model_t *m = w->data;
+    srv_t *s = m->srv;
+    m->loading = false;
+    s->n_loading--;
+    m->load_ms = (double)(uv_hrtime() - m->t_load_ns) / 1e6;
+    if (m->load_rc || !m->engine) {
+        if (!s->stopping)
+            snprintf(s->err, sizeof s->err, "model %.100s: %.390s", m->p->id,
+                     m->load_err[0] ? m->load_err : "cannot load the model");
+        loop__begin_stop(s, m->load_rc ? m->load_rc : ERR_STATE);
         return;
     }
-    if (err[0]) srv__log(s, "warning: the model's chat template does not compile (%s); chat requests get 400", err);
-    if (chatml) srv__log(s, "the model has no chat template: chat requests use ChatML");
-    srv__log(s, "model %s loaded (context %d tokens, %d parallel, queue %d); ready", s->p.model_id,
-             engine_n_ctx(s->engine), s->p.engine.n_parallel, s->p.engine.max_queue);
+    if (s->stopping) return; /* a signal or another model's failure came while loading: the stop timer finishes */
+    int rc = loop__attach(s, m);
+    if (rc) {
+        loop__begin_stop(s, rc);
+        return;
+    }
+    if (s->n_loading == 0)
+        log_kv(LOG_INFO, "ready", (log_kv_t[]){LOG_I("models", s->p.n_models), LOG_I("port", s->port)}, 2);
 }
 
 /* ---- shutdown --------------------------------------------------------------------------------------------- */
@@ -218,9 +242,11 @@ static void loop__finish(srv_t *s) {
     s->finished = true;
     uv_timer_stop(&s->stop_timer);
     srv__http_stop(s); /* requests still open complete now and release their calls */
-    engine_t *e = s->engine;
-    s->engine = NULL; /* the backend refuses from here on */
-    engine_free(e);   /* ends whatever remains with CANCELLED events, queued for us */
+    for (size_t i = 0; s->models && i < s->p.n_models; i++) {
+        engine_t *e = s->models[i].engine;
+        s->models[i].engine = NULL; /* the backend refuses from here on */
+        engine_free(e);             /* ends whatever remains with CANCELLED events, queued for us */
+    }
     loop__drain(s);
     uv_close((uv_handle_t *)&s->wake, loop__close_cb);
     uv_close((uv_handle_t *)&s->sig_int, loop__close_cb);
@@ -231,7 +257,7 @@ static void loop__finish(srv_t *s) {
 
 static void loop__stop_tick(uv_timer_t *t) {
     srv_t *s = t->data;
-    if (s->loading) return; /* model loading cannot be interrupted; wait for it */
+    if (s->n_loading) return; /* model loading cannot be interrupted; wait for it */
     bool idle = s->n_conns == 0 && api_live_calls(s->api) == 0;
     if (idle || uv_hrtime() >= s->stop_deadline_ns) loop__finish(s);
 }
@@ -253,7 +279,7 @@ static void loop__begin_stop(srv_t *s, int rc) {
 
 static void loop__on_signal(uv_signal_t *h, int signum) {
     srv_t *s = h->data;
-    srv__log(s, "%s received: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    log_kv(LOG_INFO, "shutting down", (log_kv_t[]){LOG_S("signal", signum == SIGINT ? "SIGINT" : "SIGTERM")}, 1);
     loop__begin_stop(s, 0);
 }
 
@@ -266,8 +292,18 @@ static void loop__on_wake(uv_async_t *a) {
 /* ---- entry point ------------------------------------------------------------------------------------------ */
 
 int server_run(const server_params_t *p, char *err, size_t err_len) {
+    if (!p->models || p->n_models == 0) return err_set(err, err_len, ERR_INVAL, "no model to serve");
+    if (p->memory_check) {
+        int mrc = server_memory_check(p->models, p->n_models, err, err_len);
+        if (mrc) return mrc;
+    }
     srv_t *s = calloc(1, sizeof *s);
-    if (!s) return err_set(err, err_len, ERR_NOMEM, "out of memory");
+    const char **ids = calloc(p->n_models, sizeof *ids);
+    if (!s || !ids || !(s->models = calloc(p->n_models, sizeof *s->models))) {
+        free(ids);
+        free(s);
+        return err_set(err, err_len, ERR_NOMEM, "out of memory");
+    }
     int rc = 0;
     bool loop_ok = false, mu_ok = false;
     s->p = *p;
@@ -275,9 +311,14 @@ int server_run(const server_params_t *p, char *err, size_t err_len) {
     s->rng = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
     if (!s->rng) s->rng = 1;
     signal(SIGPIPE, SIG_IGN); /* a write to a closed socket must be an error, not a kill */
+    for (size_t i = 0; i < p->n_models; i++) {
+        ids[i] = p->models[i].id;
+        s->models[i] = (srv_model_t){.srv = s, .index = i, .p = &p->models[i]};
+    }
 
     api_params_t ap = {
-        .model_id = p->model_id,
+        .model_ids = ids,
+        .n_models = p->n_models,
         .created = (int64_t)time(NULL),
         .api_keys = p->api_keys,
         .n_api_keys = p->n_api_keys,
@@ -311,14 +352,22 @@ int server_run(const server_params_t *p, char *err, size_t err_len) {
     printf("listening on http://%s%s%s:%d\n", strchr(p->host, ':') ? "[" : "", p->host, strchr(p->host, ':') ? "]" : "",
            s->port);
     fflush(stdout);
-    srv__log(s, "listening on %s port %d; loading %s", p->host, s->port, p->engine.model_path);
+    log_kv(LOG_INFO, "listening", (log_kv_t[]){LOG_S("host", p->host), LOG_I("port", s->port)}, 2);
 
-    s->loading = true;
-    s->load_work.data = s;
-    if (uv_queue_work(&s->loop, &s->load_work, loop__load_work, loop__load_done) != 0) {
-        s->loading = false;
-        rc = err_set(err, err_len, ERR_NOMEM, "cannot start the model loader");
-        loop__finish(s);
+    for (size_t i = 0; i < p->n_models; i++) {
+        srv_model_t *m = &s->models[i];
+        log_kv(LOG_INFO, "loading model",
+               (log_kv_t[]){LOG_S("model", m->p->id), LOG_S("path", m->p->engine.model_path)}, 2);
+        m->work.data = m;
+        m->t_load_ns = uv_hrtime();
+        m->loading = true;
+        if (uv_queue_work(&s->loop, &m->work, loop__load_work, loop__load_done) != 0) {
+            m->loading = false;
+            rc = err_set(err, err_len, ERR_NOMEM, "cannot start the model loader");
+            loop__begin_stop(s, rc);
+            break;
+        }
+        s->n_loading++;
     }
     uv_run(&s->loop, UV_RUN_DEFAULT);
     if (!rc && s->rc) rc = err_set(err, err_len, s->rc, "%s", s->err[0] ? s->err : err_str(s->rc));
@@ -329,6 +378,8 @@ cleanup:
     }
     api_free(s->api);
     if (mu_ok) pthread_mutex_destroy(&s->q_mu);
+    free(s->models);
+    free(ids);
     free(s);
     return rc;
 }

@@ -1,10 +1,12 @@
 /*
  * server.h — `cinder serve`: HTTP/1.1 (libmicrohttpd) and the event loop (libuv) around the engine and api/.
  *
- * Owns: the libuv loop, the libmicrohttpd daemon, the engine (created on a worker thread so /health can say
- * "loading"), the api context, the queue that carries engine events to the loop, and per-request connection
- * state. server/ is the only code that includes microhttpd.h and uv.h.
- * Does not: parse JSON or know OpenAI's shapes (api/), or compute (engine/).
+ * Owns: the libuv loop, the libmicrohttpd daemon, one engine per served model (each created on a libuv worker
+ * thread so /health can say "loading"), the api context, the queue that carries engine events to the loop,
+ * per-request connection state, the startup memory check, and the log line of every request.
+ * server/ is the only code that includes microhttpd.h and uv.h.
+ * Does not: parse JSON or know OpenAI's shapes (api/), compute (engine/), read configuration (cli/cmd_serve.c
+ * turns config_t into server_params_t), or download models (hub/, before server_run).
  *
  * Threading model (three kinds of threads, one of which touches HTTP and api state):
  *   - The LOOP thread (the caller of server_run) runs uv_run. libmicrohttpd runs in "external polling" mode
@@ -17,8 +19,9 @@
  *     queue per wakeup (sends coalesce) and hands each event to api_event, whose sink calls append bytes to the
  *     connection and resume it. The END message of every request is allocated at submit time, so an engine
  *     thread that runs out of memory still delivers the end of the request.
- *   - One libuv worker thread loads the model (engine_create) at startup; the loop learns the result in the
- *     work's completion callback.
+ *   - libuv worker threads load the models (engine_create, one work item per model, in parallel) at startup; the
+ *     loop learns each result in the work's completion callback and attaches that model to the api, so a model
+ *     serves as soon as it is loaded. Every model has its own engine thread; their events share the one queue.
  * Why external polling rather than MHD_USE_EPOLL_INTERNAL_THREAD: with an internal HTTP thread, api state would
  * be touched by the HTTP thread (requests, disconnects) and by the loop thread (engine events), and every call
  * would need reference counting across threads plus locks around each connection's buffers. With both on one
@@ -35,7 +38,7 @@
  *
  * Shutdown on SIGINT/SIGTERM: stop accepting (MHD_quiesce_daemon), /health says shutting_down, cancel every
  * running request (streams end with an SSE error event, waiting requests get 503), wait for their responses to
- * be written (at most `grace_ms`), resume anything still suspended, stop the daemon, free the engine, exit 0.
+ * be written (at most `grace_ms`), resume anything still suspended, stop the daemon, free the engines, exit 0.
  * A second signal skips the wait.
  */
 #ifndef CINDER_SERVER_H
@@ -47,11 +50,18 @@
 
 #include "engine.h"
 
+/* One served model. */
 typedef struct {
-    /* engine */
-    engine_params_t engine;    /* model_path, n_threads, n_ctx, n_parallel, max_queue */
-    const char *model_id;      /* the id clients use (alias or file name without .gguf) */
+    const char *id;            /* the id clients send as `model` (an alias, or the file name without .gguf) */
+    engine_params_t engine;    /* model_path (a local GGUF file), n_threads, n_ctx, n_parallel, max_queue, ... */
     const char *chat_template; /* Jinja source overriding the model's (NULL: the model's, else ChatML) */
+} server_model_t;
+
+typedef struct {
+    /* models */
+    const server_model_t *models; /* n_models (>= 1), distinct ids; borrowed for server_run */
+    size_t n_models;
+    bool memory_check; /* refuse to start when weights + KV pools exceed MemAvailable (server_memory_check) */
     /* HTTP */
     const char *host;            /* address to bind, e.g. "127.0.0.1", "0.0.0.0", "::" */
     int port;                    /* 0 = any free port (printed on stdout) */
@@ -64,19 +74,48 @@ typedef struct {
     unsigned max_connections; /* open connections at once (more are refused at accept) */
     unsigned idle_timeout_s;  /* an idle (not generating) connection is closed after this */
     unsigned grace_ms;        /* shutdown: how long in-flight responses may take to be written */
-    bool quiet;               /* no per-request log lines */
+    bool quiet;               /* no per-request log lines (common/log.h writes them; log_setup sets the format) */
 } server_params_t;
 
-/* Defaults: 127.0.0.1:8080, bodies up to 8 MiB, 32 KiB of headers, 256 connections, 30 s idle, 3 s grace. */
+/*
+ * Defaults: no models, memory check on, 127.0.0.1:8080, bodies up to 8 MiB, 32 KiB of headers, 256 connections,
+ * 30 s idle, 3 s grace.
+ */
 server_params_t server_default_params(void);
 
 /*
- * Runs the server until SIGINT or SIGTERM (installs handlers for both and ignores SIGPIPE). Binds first and
- * prints "listening on http://HOST:PORT" on stdout (flushed), then loads the model in the background; /health
- * answers 503 until it is loaded. Returns 0 after a clean shutdown, or a negative ERR_* code with one line in err
- * when the address cannot be bound, the model cannot be loaded or its chat template does not compile.
+ * Runs the server until SIGINT or SIGTERM (installs handlers for both and ignores SIGPIPE). Checks memory (when
+ * asked), binds and prints "listening on http://HOST:PORT" on stdout (flushed), then loads the models in the
+ * background; /health answers 503 until all are loaded. Logs through common/log.h. Returns 0 after a clean
+ * shutdown, or a negative ERR_* code with one line in err when the models do not fit in memory, the address
+ * cannot be bound, a model cannot be loaded or its chat template does not compile.
  * Call it from the thread that owns the process's signals (the main thread); one server per process.
  */
 int server_run(const server_params_t *p, char *err, size_t err_len);
+
+/* What a model needs in memory, estimated before loading it (see server_memory_check). */
+typedef struct {
+    uint64_t weights_bytes; /* the GGUF file's size (weights are mapped; they need page cache to run well) */
+    uint64_t kv_bytes;      /* the KV pool engine_create will allocate for these parameters */
+    int64_t kv_tokens;      /* its size in tokens */
+    int32_t n_ctx;          /* the context per sequence in effect */
+} server_mem_t;
+
+/*
+ * Estimates one model's memory from its GGUF header, with engine_create's sizing rules (engine.h: a pool of
+ * kv_tokens, else 256 MiB's worth clamped to between one and 16 contexts, in whole 16-token blocks). Reads the
+ * model's metadata (model_load maps it; weights are not read). Returns 0 or model_load's error.
+ */
+int server_memory_estimate(const server_model_t *m, server_mem_t *out, char *err, size_t err_len);
+
+/* MemAvailable of a /proc/meminfo text, in bytes. Returns 0, or ERR_NOTFOUND when the line is missing. */
+int server_parse_meminfo(const char *text, uint64_t *available_bytes);
+
+/*
+ * Checks that the n models' weights and KV pools fit in MemAvailable (/proc/meminfo). Returns 0 (also when
+ * /proc/meminfo is unreadable: then nothing is known, and a warning is logged), ERR_NOMEM with a line that lists
+ * what each model needs, or an estimate's error. Logs each model's needs at debug level.
+ */
+int server_memory_check(const server_model_t *models, size_t n, char *err, size_t err_len);
 
 #endif

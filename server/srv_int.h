@@ -29,6 +29,20 @@ typedef struct srv_msg {
     char text[]; /* text_cap bytes */
 } srv_msg_t;
 
+/* One served model: its engine and how loading it went. The api backend's `self`. */
+typedef struct srv_model {
+    srv_t *srv;
+    size_t index;            /* in srv_t.models and the api's models */
+    const server_model_t *p; /* server_params_t.models[index] */
+    engine_t *engine;        /* NULL until loaded, and again after shutdown */
+    uv_work_t work;          /* the load */
+    bool loading;            /* the work is queued or running */
+    int load_rc;             /* engine_create's result (worker thread, read after the work completes) */
+    char load_err[512];
+    uint64_t t_load_ns; /* when the work was queued */
+    double load_ms;     /* how long it took */
+} srv_model_t;
+
 /* One submitted engine request: the engine's `user` pointer. Freed by the loop after its END. */
 typedef struct srv_req {
     srv_t *srv;
@@ -59,7 +73,7 @@ typedef struct srv_conn {
     int status;
     char *resp_body;
     size_t resp_len;
-    char hdr_name[2][32], hdr_value[2][64];
+    char hdr_name[2][32], hdr_value[2][64]; /* extra response headers (Allow, Content-Type, WWW-Authenticate) */
     int n_hdrs;
     /* a stream */
     bool streaming, stream_closed;
@@ -73,6 +87,11 @@ typedef struct srv_conn {
     int refs; /* 1 for the MHD request, +1 while a stream response holds the connection */
     int final_status;
     const char *origin_ok; /* CORS: the Access-Control-Allow-Origin value for this request, or NULL */
+    /* for the log line: what the api call did, copied before it is released */
+    bool have_info;
+    char model[128];
+    int32_t prompt_tokens, completion_tokens;
+    double ttft_ms;
 } srv_conn_t;
 
 struct srv {
@@ -83,16 +102,14 @@ struct srv {
     uv_async_t wake;
     uv_signal_t sig_int, sig_term;
     uv_timer_t stop_timer;
-    uv_work_t load_work;
     struct MHD_Daemon *mhd;
     bool mhd_timer_init, mhd_poll_init; /* handles to close */
     MHD_socket listen_fd;               /* from MHD_quiesce_daemon, closed after MHD_stop_daemon */
     int port;
     api_ctx_t *api;
-    engine_t *engine;
-    int load_rc;
-    char load_err[512];
-    bool loading, stopping, finished;
+    srv_model_t *models; /* p.n_models */
+    size_t n_loading;    /* load works not yet completed */
+    bool stopping, finished;
     uint64_t stop_deadline_ns;
     int rc;
     char err[512];
@@ -114,7 +131,9 @@ void srv__mhd_run(srv_t *s);
 void srv__http_drop_all(srv_t *s);
 void srv__http_stop(srv_t *s);
 
-/* loop.c */
-void srv__log(srv_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Copies what the call did into c (for the log line) and releases it. */
+void srv__release_call(srv_conn_t *c);
+/* The request is over: counts it for /metrics and writes its log line (unless quiet). */
+void srv__request_done(srv_t *s, srv_conn_t *c, const char *outcome);
 
 #endif

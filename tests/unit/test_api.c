@@ -16,7 +16,9 @@ static void test_health_and_lifecycle(void **state) {
     api_request_t r = {.method = "GET", .path = "/health"};
     api_handle(api, &r, &k.sink, &call);
     assert_int_equal(k.status, 503);
-    assert_string_equal(k.body, "{\"status\":\"loading\"}");
+    assert_string_equal(k.body, "{\"status\":\"loading\",\"queued\":0,\"running\":0,\"kv_blocks_used\":0,"
+                                "\"kv_blocks_total\":0,\"models\":[{\"id\":\"m\",\"status\":\"loading\",\"queued\":0,"
+                                "\"running\":0,\"kv_blocks_used\":0,\"kv_blocks_total\":0}]}");
     r.path = "/v1/chat/completions";
     r.method = "POST";
     r.body = "{}";
@@ -30,7 +32,9 @@ static void test_health_and_lifecycle(void **state) {
     fx_t *f = fx_new(NULL, 0);
     fx_request(f, "GET", "/health", NULL, NULL);
     assert_int_equal(f->sink.status, 200);
-    assert_string_equal(f->sink.body, "{\"status\":\"ok\"}");
+    assert_string_equal(f->sink.body, "{\"status\":\"ok\",\"queued\":0,\"running\":0,\"kv_blocks_used\":0,"
+                                      "\"kv_blocks_total\":0,\"models\":[{\"id\":\"stories260K\",\"status\":\"ok\","
+                                      "\"queued\":0,\"running\":0,\"kv_blocks_used\":0,\"kv_blocks_total\":0}]}");
     fx_request(f, "HEAD", "/health", NULL, NULL);
     assert_int_equal(f->sink.status, 200);
     api_shutdown(f->api);

@@ -7,7 +7,14 @@ describe('models and health', () => {
   it('GET /health', async () => {
     const r = await get('/health', { headers: { authorization: '' } });
     assert.equal(r.status, 200);
-    assert.deepEqual(r.json, { status: 'ok' });
+    assert.equal(r.json.status, 'ok');
+    if (process.env.CINDER_BIN) {
+      // cinder adds its load: totals and each model's (other servers may answer just {status: 'ok'})
+      for (const k of ['queued', 'running', 'kv_blocks_used', 'kv_blocks_total']) assert.equal(typeof r.json[k], 'number', k);
+      assert.ok(r.json.kv_blocks_total > 0);
+      assert.equal(r.json.models.length, 1);
+      assert.equal(r.json.models[0].status, 'ok');
+    }
   });
 
   it('lists the model', async () => {
