@@ -161,14 +161,16 @@ size_t api_live_calls(const api_ctx_t *c) { return c->n_live; }
 void api__send_error(api_sink_t *sink, const api_err_t *e) {
     size_t n = 0;
     char *body = api_err_json(e, &n);
-    const api_header_t extra[] = {{"WWW-Authenticate", "Bearer"}};
+    /* 401 says how to authenticate; 503 (queue full, loading, shutting down) says when to come back */
+    const api_header_t auth[] = {{"WWW-Authenticate", "Bearer"}}, retry[] = {{"Retry-After", "1"}};
+    const api_header_t *extra = e->status == 401 ? auth : e->status == 503 ? retry : NULL;
     if (!body) {
         static const char oom[] = "{\"error\":{\"message\":\"Out of memory.\",\"type\":\"server_error\","
                                   "\"param\":null,\"code\":null}}";
         sink->respond(sink, 503, NULL, 0, oom, sizeof oom - 1);
         return;
     }
-    sink->respond(sink, e->status, e->status == 401 ? extra : NULL, e->status == 401 ? 1 : 0, body, n);
+    sink->respond(sink, e->status, extra, extra ? 1 : 0, body, n);
     free(body);
 }
 

@@ -90,5 +90,7 @@ describe('limits', { skip }, () => {
     await queued;
     assert.ok(err instanceof OpenAI.InternalServerError, `got ${err}`);
     assert.equal(err.status, 503);
+    assert.equal(err.headers.get('retry-after'), '1');
+    assert.equal(err.code, 'server_overloaded');
   });
 });
