@@ -5,8 +5,9 @@
  *
  * vpdpbusd multiplies unsigned by signed bytes, so one operand is made unsigned: Q8_0 weights are offset by
  * +128 (xor 0x80) and Q4_0 nibbles are used as stored (0..15, i.e. value + 8); the offset is removed with the
- * per-block activation sums s of the q8a format: dot(w, x) = dot(w + off, x) - off * s. Pure functions; any
- * thread.
+ * per-block activation sums s of the q8a format: dot(w, x) = dot(w + off, x) - off * s. The multi-row variants
+ * (moderate batches) take transposed activations (kern__q8t_t) so that each weight dword serves 16 rows. Pure
+ * functions; any thread.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -97,6 +98,141 @@ void kern__rowdot_q8_0_avx512(const void *w, size_t rb, int64_t nr, const void *
 void kern__rowdot_q4_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
     A512__ROWDOT_BODY(kern__blk_q4_0, 8, a512__q4_0_load1)
 }
+
+/* ---- many activation rows per pass over the weight rows (moderate batches) ------------------------------ */
+
+/*
+ * Lanes are activation rows: the q8a rows come transposed (kern__q8t_t: per block and 4-column group, one dword
+ * per row, 16 rows per vector), so one vpdpbusd multiplies 4 columns of one weight row (broadcast) by 16
+ * activation rows, and the int32 lanes need no horizontal sum. The weight dword is the unsigned operand (Q8_0:
+ * xor 0x80, i.e. q + 128; Q4_0: the nibbles as stored, q + 8), the activations the signed one, and the int32
+ * accumulator of each block starts at -OFF * s (the activation block sums), so that it ends at the exact dot
+ * product; it is then scaled by d_w * d_x into float accumulators. 4 weight rows are done at once (R, then 1
+ * for the rest) so that each activation vector loaded serves 4 rows. Q4, R and NV (vectors of 16 rows, 1 or 2)
+ * are constants after inlining.
+ */
+static inline __attribute__((always_inline)) __m512i a512__wdword(const int Q4, const uint8_t *blk, int g) {
+    int32_t v;
+    if (Q4) { /* values 4g..4g+3: low nibbles of qs[4g..] for g < 4, high nibbles of qs[4(g-4)..] for g >= 4 */
+        memcpy(&v, blk + 2 + 4 * (g & 3), 4);
+        const __m512i q = _mm512_set1_epi32(v);
+        return _mm512_and_si512(g < 4 ? q : _mm512_srli_epi16(q, 4), _mm512_set1_epi8(0xF));
+    }
+    memcpy(&v, blk + 2 + 4 * g, 4);
+    return _mm512_xor_si512(_mm512_set1_epi32(v), _mm512_set1_epi8((char)0x80));
+}
+
+static inline __attribute__((always_inline)) void a512__multi_blk(const int Q4, const int R, const int NV,
+                                                                  const uint8_t *const *rows, const float *dw,
+                                                                  const kern__q8t_t *x, int64_t b, __m512 acc[][2]) {
+    const int64_t nb = x->K / 32;
+    const int stride = Q4 ? (int)sizeof(kern__blk_q4_0) : (int)sizeof(kern__blk_q8_0);
+    __m512i ia[4][2];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; v++) {
+        const __m512i sv = _mm512_loadu_si512((const void *)(x->st + (v * nb + b) * 16));
+        const __m512i c = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sv, Q4 ? 3 : 7));
+#pragma GCC unroll 4
+        for (int q = 0; q < R; q++)
+            ia[q][v] = c;
+    }
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; g++) {
+        __m512i xv[2];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++)
+            xv[v] = _mm512_loadu_si512((const void *)(x->qt + ((v * nb + b) * 8 + g) * 64));
+#pragma GCC unroll 4
+        for (int q = 0; q < R; q++) {
+            const __m512i wv = a512__wdword(Q4, rows[q] + b * stride, g);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++)
+                ia[q][v] = _mm512_dpbusd_epi32(ia[q][v], wv, xv[v]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; v++) {
+        const __m512 dx = _mm512_loadu_ps(x->dt + (v * nb + b) * 16);
+#pragma GCC unroll 4
+        for (int q = 0; q < R; q++)
+            acc[q][v] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[q][v]), _mm512_mul_ps(_mm512_set1_ps(dw[q]), dx), acc[q][v]);
+    }
+}
+
+static inline __attribute__((always_inline)) void a512__multi_rows(const int Q4, const int R, const int NV,
+                                                                   const void *w, size_t rb, int64_t r0,
+                                                                   const kern__q8t_t *x, int64_t nx, float *Y,
+                                                                   int64_t ldy) {
+    const int64_t nb = x->K / 32, nb8 = nb & ~(int64_t)7;
+    const int stride = Q4 ? (int)sizeof(kern__blk_q4_0) : (int)sizeof(kern__blk_q8_0);
+    _Alignas(32) float dws[4][8];
+    const uint8_t *rows[4];
+    __m512 acc[4][2];
+#pragma GCC unroll 4
+    for (int q = 0; q < R; q++) {
+        rows[q] = (const uint8_t *)w + (r0 + q) * rb;
+        acc[q][0] = acc[q][1] = _mm512_setzero_ps();
+    }
+    for (int64_t i = 0; i < nb8; i += 8) {
+#pragma GCC unroll 4
+        for (int q = 0; q < R; q++)
+            _mm256_store_ps(dws[q], a512__scales8(rows[q] + i * stride, stride));
+#pragma GCC unroll 8
+        for (int u = 0; u < 8; u++) {
+            float dw[4];
+#pragma GCC unroll 4
+            for (int q = 0; q < R; q++)
+                dw[q] = dws[q][u];
+            a512__multi_blk(Q4, R, NV, rows, dw, x, i + u, acc);
+        }
+    }
+    for (int64_t i = nb8; i < nb; i++) {
+        float dw[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < R; q++) {
+            uint16_t dh;
+            memcpy(&dh, rows[q] + i * stride, 2);
+            dw[q] = a512__fp16(dh);
+        }
+        a512__multi_blk(Q4, R, NV, rows, dw, x, i, acc);
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < R; q++) {
+        _Alignas(64) float out[32];
+        _mm512_store_ps(out, acc[q][0]);
+        if (NV > 1) _mm512_store_ps(out + 16, acc[q][1]);
+        for (int64_t j = 0; j < nx; j++)
+            Y[j * ldy + r0 + q] = out[j];
+    }
+}
+
+static inline __attribute__((always_inline)) void a512__multi_nv(const int Q4, const int NV, const void *w, size_t rb,
+                                                                 int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+                                                                 int64_t ldy) {
+    int64_t r = 0;
+    for (; r + 4 <= nr; r += 4)
+        a512__multi_rows(Q4, 4, NV, w, rb, r, x, nx, Y, ldy);
+    for (; r < nr; r++)
+        a512__multi_rows(Q4, 1, NV, w, rb, r, x, nx, Y, ldy);
+}
+
+/* Up to 32 activation rows per pass over the nr weight rows (the caller sizes nr to stay in L1). */
+#define A512__MULTI_FN(NAME, Q4)                                                                                       \
+    void NAME(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y, int64_t ldy) {         \
+        const int64_t nb = x->K / 32;                                                                                  \
+        for (int64_t j = 0; j < nx; j += 32) {                                                                         \
+            const int64_t m = nx - j < 32 ? nx - j : 32;                                                               \
+            const kern__q8t_t xj = {x->qt + j * x->K, x->dt + j * nb, x->st + j * nb, x->K};                           \
+            if (m > 16)                                                                                                \
+                a512__multi_nv(Q4, 2, w, rb, nr, &xj, m, Y + j * ldy, ldy);                                            \
+            else                                                                                                       \
+                a512__multi_nv(Q4, 1, w, rb, nr, &xj, m, Y + j * ldy, ldy);                                            \
+        }                                                                                                              \
+    }
+
+A512__MULTI_FN(kern__rowdot_multi_q8_0_avx512, 0)
+A512__MULTI_FN(kern__rowdot_multi_q4_0_avx512, 1)
 
 /* ---- Q4_K / Q6_K against q8k: the AVX2 bodies with vpdpwssd for the int16 multiply-accumulate ---------- */
 

@@ -1,10 +1,10 @@
 /*
  * isa.c — run-time choice of the instruction set the kernels use.
  *
- * Three function tables: portable C, AVX2 (+FMA, F16C), and AVX-512 VNNI (which adds int8 dot products and the
- * int8 GEMM to the AVX2 table). The best one the CPU and OS support is chosen at first use; tests can cap it
- * with kern__force_isa to compare the paths. This file is compiled for baseline x86-64 and only takes addresses
- * of the SIMD functions, so nothing here executes an instruction the CPU lacks.
+ * Three function tables: portable C, AVX2 (+FMA, F16C), and AVX-512 VNNI (which adds int8 dot products, the
+ * multi-row Q8_0/Q4_0 dots and the int8 GEMM to the AVX2 table). The best one the CPU and OS support is chosen
+ * at first use; tests can cap it with kern__force_isa to compare the paths. This file is compiled for baseline
+ * x86-64 and only takes addresses of the SIMD functions, so nothing here executes an instruction the CPU lacks.
  */
 #include <stdatomic.h>
 
@@ -85,6 +85,11 @@ static const kern__isa_t isa__avx512 = {
             [DT_Q4_0] = kern__rowdot_q4_0_avx512,
             [DT_Q4_K] = kern__rowdot_q4_k_avx512,
             [DT_Q6_K] = kern__rowdot_q6_k_avx512,
+        },
+    .rowdot_multi =
+        {
+            [DT_Q8_0] = kern__rowdot_multi_q8_0_avx512,
+            [DT_Q4_0] = kern__rowdot_multi_q4_0_avx512,
         },
     .gemm_q8 = kern__gemm_q8_avx512,
     ISA__AVX2_COMMON,

@@ -40,7 +40,7 @@ typedef struct kern_ctx kern_ctx_t; /* pool + preallocated scratch; one per engi
 /*
  * Allocates the scratch that kern_matmul needs for weights of up to max_cols columns and for up to max_batch
  * activation rows, so that the decode loop never allocates (max_rows, the most rows of any weight, is checked
- * for sanity only: no scratch depends on it). Scratch is about max_batch * max_cols * 6 bytes plus, per pool
+ * for sanity only: no scratch depends on it). Scratch is about max_batch * max_cols * 7.5 bytes plus, per pool
  * thread, 128 * max_cols floats and 48 * max_cols bytes. The pool is borrowed and must outlive the context.
  * Also pins OpenBLAS to one thread (the pool parallelises around it). Returns 0 and *out, ERR_INVAL for
  * non-positive or absurd sizes, or ERR_NOMEM.
@@ -57,9 +57,11 @@ kern_pool_t *kern_ctx_pool(kern_ctx_t *k);
  * Y (n, W.rows) = X (n, W.cols) @ W^T, X and Y row-major F32 and not overlapping. 1 <= n <= max_batch,
  * W.cols <= max_cols.
  * n < 4 runs kernels that read W's blocks in place (integer dot products against 8-bit-quantized activations
- * for the quantized types, float dots for F32/F16/BF16), rows split over the pool's threads. Larger n runs an
- * int8 GEMM (quantized types on CPUs with AVX-512 VNNI: repacked 32-row panels, vpdpbusd) or dequantizes
- * tiles of W into scratch for cblas_sgemm (float types, and quantized types elsewhere). The result does not
+ * for the quantized types, float dots for F32/F16/BF16), rows split over the pool's threads. With AVX-512 VNNI,
+ * Q8_0 and Q4_0 weights are still read in place at moderate n (up to 16: decode steps of continuous
+ * batching), against activations transposed so that each weight dword meets 16 activation rows at once.
+ * Larger n runs an int8 GEMM (quantized types on CPUs with AVX-512 VNNI: repacked 32-row panels, vpdpbusd) or
+ * dequantizes tiles of W into scratch for cblas_sgemm (float types, and quantized types elsewhere). The result does not
  * depend on the thread count. Returns 0, or ERR_INVAL for bad shapes, a bad row_bytes, NULL pointers or an
  * unsupported type.
  */

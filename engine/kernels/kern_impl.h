@@ -90,6 +90,28 @@ static inline void kern__q4k_scale_min(const uint8_t *s, int j, int *sc, int *m)
  */
 typedef void (*kern__rowdot_fn)(const void *w, size_t row_bytes, int64_t nr, const void *x, int64_t K, float *y);
 
+/*
+ * q8a rows transposed for the multi-row dots, in vectors of 16 rows (v = row / 16, t = row % 16; rows past the
+ * batch are zero): qt[((v * nb + b) * 8 + g) * 64 + 4 * t + e] = qs of row 16v + t at column 32b + 4g + e,
+ * dt[(v * nb + b) * 16 + t] = its block scale d, st[...] = its block sum s, nb = K / 32. Made by matmul.c from q8a
+ * rows.
+ */
+typedef struct {
+    const int8_t *qt;  /* (nv, nb, 8, 16, 4) */
+    const float *dt;   /* (nv, nb, 16) */
+    const int32_t *st; /* (nv, nb, 16) */
+    int64_t K;         /* values per row, a multiple of 32 */
+} kern__q8t_t;
+
+/*
+ * Several activation rows at once (Q8_0 / Q4_0 weights, moderate batches): Y[j * ldy + i] = dot(row i of W, x
+ * row j) for i < nr, j < nx, where x holds at least nx transposed rows and the W rows start at w, row_bytes
+ * apart. W is read in place; each 4-byte piece of a weight row is multiplied by 16 activation rows with one
+ * instruction. Callers keep nr small enough for the rows to stay in L1 while the activations pass over them.
+ */
+typedef void (*kern__rowdot_multi_fn)(const void *w, size_t row_bytes, int64_t nr, const kern__q8t_t *x, int64_t nx,
+                                      float *Y, int64_t ldy);
+
 /* n values of a type (whole blocks) to F32. */
 typedef void (*kern__dequant_fn)(const void *src, float *dst, int64_t n);
 
@@ -103,7 +125,8 @@ typedef void (*kern__gemm_fn)(dtype_t t, const void *w, size_t row_bytes, int64_
 
 typedef struct {
     const char *name;
-    kern__rowdot_fn rowdot[DT_COUNT]; /* NULL for unsupported types */
+    kern__rowdot_fn rowdot[DT_COUNT];             /* NULL for unsupported types */
+    kern__rowdot_multi_fn rowdot_multi[DT_COUNT]; /* NULL where there is none (Q8_0/Q4_0 with VNNI) */
     kern__dequant_fn dequant[DT_COUNT];
     /* x (K,) -> q8a; also writes xu = qs ^ 0x80 (the GEMM's unsigned copy) unless xu is NULL */
     void (*quant_q8a)(const float *x, int64_t K, int8_t *qs, float *d, int32_t *s, uint8_t *xu);
@@ -200,6 +223,10 @@ void kern__rowdot_q8_0_avx512(const void *w, size_t rb, int64_t nr, const void *
 void kern__rowdot_q4_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_q4_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_q6_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_multi_q8_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+                                    int64_t ldy);
+void kern__rowdot_multi_q4_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+                                    int64_t ldy);
 void kern__gemm_q8_avx512(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
                           float *Y, int64_t ldy, void *pack);
 

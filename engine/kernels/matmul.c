@@ -6,8 +6,13 @@
  *  - ROWDOT (small n): each row of W is read in place and dotted with every activation row; Q8_0/Q4_0 use 8-bit
  *    activations (q8a), Q4_K/Q6_K use q8k, floats use F32 activations. Rows are handed out in chunks of 16..
  *    through an atomic counter so that a descheduled thread cannot hold everyone up.
- *  - GEMM (quantized types, n >= KERN__GEMM_MIN_N, AVX-512 VNNI): 32-row panels of W are repacked and
- *    multiplied by all n q8a rows with vpdpbusd (gemm_avx512.c).
+ *  - MULTI (Q8_0/Q4_0, KERN__MULTI_MIN_N <= n <= KERN__MULTI_MAX_N_*, AVX-512 VNNI): like ROWDOT, rows of W are
+ *    read in place, but the q8a activations are transposed once per call (16 rows per vector) so that each
+ *    4-byte piece of a weight row meets 16 activation rows in one vpdpbusd, while a sub-block of W rows
+ *    (MM__MULTI_L1_BYTES) stays in L1. At these n repacking W for the GEMM costs about as much as the products
+ *    themselves (decode steps of continuous batching); transposing the activations costs n * K bytes of copies.
+ *  - GEMM (quantized types, n >= KERN__GEMM_MIN_N and above the MULTI range, AVX-512 VNNI): 32-row panels of W
+ *    are repacked and multiplied by all n q8a rows with vpdpbusd (gemm_avx512.c).
  *  - SGEMM (everything else with n >= KERN__BLAS_MIN_N): tiles of W are dequantized to F32 scratch (F32 weights
  *    are used in place) and multiplied with cblas_sgemm on one OpenBLAS thread per pool thread.
  * The activation quantization runs before the products: on the calling thread for small batches, spread over
@@ -23,16 +28,32 @@
 #include "err.h"
 #include "kern_impl.h"
 
-#define MM__MAX_W           8   /* weights per kern_matmul_multi call */
-#define MM__TILE_ROWS       128 /* rows of W dequantized per cblas_sgemm call */
-#define MM__ROWDOT_SUB      16  /* rows of W kept hot while every activation row passes over them */
-#define MM__QUANT_ON_CALLER 8   /* batches up to this many rows are quantized by the calling thread */
+#define MM__MAX_W           8     /* weights per kern_matmul_multi call */
+#define MM__TILE_ROWS       128   /* rows of W dequantized per cblas_sgemm call */
+#define MM__ROWDOT_SUB      16    /* rows of W kept hot while every activation row passes over them */
+#define MM__QUANT_ON_CALLER 8     /* batches up to this many rows are quantized by the calling thread */
+#define MM__MULTI_L1_BYTES  16384 /* bytes of W rows a MULTI sub-block keeps hot (half of a 32 KiB L1D) */
 
 /* Batch sizes from which the GEMM paths beat row dots (tests/bench/bench_kernels.c, one Zen 4 core): the int8
  * GEMM at n = 4 is ~1.3x the row dots of n = 3 per token; dequantize + sgemm overtakes F16 row dots at n = 3-4
  * and Q8_0 AVX2 row dots at n = 4. Overridable with -D for experiments. */
 #ifndef KERN__GEMM_MIN_N
 #define KERN__GEMM_MIN_N 4
+#endif
+/* The batch sizes at which the in-place multi-row dots (MULTI) beat the packed GEMM (tests/bench/bench_kernels.c,
+ * SmolLM-135M shapes, 2 threads, Zen 4, medians of noisy runs): at n = 16 MULTI takes ~0.75x the GEMM's time
+ * for both types, at n = 8 ~0.85x (Q4_0; Q8_0 about even on cached shapes, ~0.9x on the larger ones); at n = 4
+ * about even on cached weights and ~0.85x on weights that come from memory (as every weight does in a decode
+ * step); at n = 24-32 (two 16-row vectors) about even to ~1.1x slower, so the GEMM keeps n > 16. The kernels
+ * take any n (raise these with -D to experiment). */
+#ifndef KERN__MULTI_MIN_N
+#define KERN__MULTI_MIN_N 4
+#endif
+#ifndef KERN__MULTI_MAX_N_Q8_0
+#define KERN__MULTI_MAX_N_Q8_0 16
+#endif
+#ifndef KERN__MULTI_MAX_N_Q4_0
+#define KERN__MULTI_MAX_N_Q4_0 16
 #endif
 #ifndef KERN__BLAS_MIN_N
 #define KERN__BLAS_MIN_N 4
@@ -49,10 +70,13 @@ struct kern_ctx {
     kern__q8k_t *xk; /* (max_batch, max_cols/256) q8k blocks */
     float *tiles;    /* (n_threads, MM__TILE_ROWS, max_cols) dequantized W tiles */
     uint8_t *packs;  /* (n_threads, pack_bytes) int8 GEMM panels, 64-byte aligned */
+    int8_t *xt;      /* (max_batch rounded up to 16, max_cols) q8a values transposed for MULTI (kern__q8t_t) */
+    float *xtd;      /* (max_batch rounded up to 16, max_cols/32) their scales */
+    int32_t *xts;    /* (max_batch rounded up to 16, max_cols/32) their block sums */
     size_t pack_bytes;
 };
 
-typedef enum { MM__ROWDOT, MM__GEMM, MM__SGEMM } mm__mode_t;
+typedef enum { MM__ROWDOT, MM__MULTI, MM__GEMM, MM__SGEMM } mm__mode_t;
 
 typedef struct {
     kern_ctx_t *k;
@@ -67,7 +91,7 @@ typedef struct {
     int64_t chunk_toks[MM__MAX_W];      /* activation rows per chunk (GEMM; n otherwise) */
     int64_t n_tok_groups[MM__MAX_W];    /* ceil(n / chunk_toks) */
     int64_t first_chunk[MM__MAX_W + 1]; /* chunk c belongs to weight i when first[i] <= c < first[i+1] */
-    bool need_q8a, need_q8k, need_xu;
+    bool need_q8a, need_q8k, need_xu, need_q8t;
     _Atomic int64_t next; /* next chunk to hand out */
 } mm__job_t;
 
@@ -100,7 +124,11 @@ int kern_ctx_create(kern_pool_t *pool, int64_t max_cols, int64_t max_rows, int64
     k->xk = mm__alloc((size_t)(max_batch * nbk), sizeof(kern__q8k_t));
     k->tiles = mm__alloc((size_t)k->n_threads * MM__TILE_ROWS * (size_t)max_cols, sizeof(float));
     k->packs = mm__alloc((size_t)k->n_threads, k->pack_bytes);
-    if (!k->xq || !k->xd || !k->xs || !k->xu || !k->xk || !k->tiles || !k->packs) {
+    const int64_t bt = (max_batch + 15) / 16 * 16;
+    k->xt = mm__alloc((size_t)(bt * nb32 * 32), 1);
+    k->xtd = mm__alloc((size_t)(bt * nb32), sizeof(float));
+    k->xts = mm__alloc((size_t)(bt * nb32), sizeof(int32_t));
+    if (!k->xq || !k->xd || !k->xs || !k->xu || !k->xk || !k->tiles || !k->packs || !k->xt || !k->xtd || !k->xts) {
         kern_ctx_free(k);
         return ERR_NOMEM;
     }
@@ -119,6 +147,9 @@ void kern_ctx_free(kern_ctx_t *k) {
     free(k->xk);
     free(k->tiles);
     free(k->packs);
+    free(k->xt);
+    free(k->xtd);
+    free(k->xts);
     free(k);
 }
 
@@ -145,7 +176,33 @@ static void mm__quant_worker(void *arg, int ith, int nth) {
     if (j0 < j1) mm__quant_rows(job, j0, j1);
 }
 
-/* ---- the three paths ---------------------------------------------------------------------------------------- */
+/* The n q8a rows transposed for MULTI (layout in kern_impl.h, kern__q8t_t); lanes past n are zeroed. */
+static void mm__transpose_q8a(kern_ctx_t *k, int64_t n, int64_t K) {
+    const int64_t nb = K / 32, nv = (n + 15) / 16;
+    for (int64_t v = 0; v < nv; v++)
+        for (int64_t b = 0; b < nb; b++) {
+            int8_t *qt = k->xt + (v * nb + b) * 512;
+            float *dt = k->xtd + (v * nb + b) * 16;
+            int32_t *st = k->xts + (v * nb + b) * 16;
+            for (int64_t t = 0; t < 16; t++) {
+                const int64_t j = 16 * v + t;
+                if (j < n) {
+                    const int8_t *q = k->xq + j * K + b * 32;
+                    for (int g = 0; g < 8; g++)
+                        memcpy(qt + g * 64 + 4 * t, q + 4 * g, 4);
+                    dt[t] = k->xd[j * nb + b];
+                    st[t] = k->xs[j * nb + b];
+                } else {
+                    for (int g = 0; g < 8; g++)
+                        memset(qt + g * 64 + 4 * t, 0, 4);
+                    dt[t] = 0.0f;
+                    st[t] = 0;
+                }
+            }
+        }
+}
+
+/* ---- the paths --------------------------------------------------------------------------------------------------- */
 
 /* Rows [r0, r1) of weight i against all n activation rows. */
 static void mm__rowdot(mm__job_t *job, int i, int64_t r0, int64_t r1) {
@@ -170,6 +227,30 @@ static void mm__rowdot(mm__job_t *job, int i, int64_t r0, int64_t r1) {
             default: dot(w, W->row_bytes, m, job->X + j * K, K, y); break;
             }
         }
+    }
+}
+
+/* Rows [r0, r1) of weight i (Q8_0 or Q4_0) against all n (transposed) activation rows, in sub-blocks of rows
+ * that stay in L1 while the activation vectors pass over them. */
+static void mm__multi(mm__job_t *job, int i, int64_t r0, int64_t r1) {
+    const kern_weight_t *W = job->W[i];
+    const kern_ctx_t *k = job->k;
+    const kern__rowdot_multi_fn dot = job->isa->rowdot_multi[W->type];
+    const kern__q8t_t xt = {k->xt, k->xtd, k->xts, job->K};
+    int64_t sub = MM__MULTI_L1_BYTES / (int64_t)W->row_bytes;
+    sub = sub < 4 ? 4 : sub > 64 ? 64 : sub;
+    for (int64_t r = r0; r < r1; r += sub) {
+        const int64_t m = r1 - r < sub ? r1 - r : sub;
+        const uint8_t *w = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
+        /* Touch the sub-block's lines in address order first (as the GEMM's packing does): independent loads the
+         * core overlaps, where the kernel's 4 interleaved row streams would wait for memory when W is not cached
+         * (every weight of a decode step). Worth ~10% of a 16-stream decode; prefetching the next sub-block
+         * instead measured no better. */
+        uint8_t touch = 0;
+        for (size_t o = 0; o < (size_t)m * W->row_bytes; o += 64)
+            touch ^= *(const volatile uint8_t *)(w + o);
+        (void)touch;
+        dot(w, W->row_bytes, m, &xt, job->n, job->Y[i] + r, W->rows);
     }
 }
 
@@ -217,6 +298,7 @@ static void mm__worker(void *arg, int ith, int nth) {
         switch (job->mode[i]) {
         case MM__GEMM: mm__gemm(job, i, r0, r1, j0, j1, ith); break;
         case MM__SGEMM: mm__sgemm(job, i, r0, r1, ith); break;
+        case MM__MULTI: mm__multi(job, i, r0, r1); break;
         default: mm__rowdot(job, i, r0, r1); break;
         }
     }
@@ -233,7 +315,17 @@ static bool mm__weight_ok(const kern_ctx_t *k, const kern_weight_t *W) {
 
 static bool mm__is_quant(dtype_t t) { return t == DT_Q8_0 || t == DT_Q4_0 || t == DT_Q4_K || t == DT_Q6_K; }
 
+static int64_t mm__multi_max_n(dtype_t t) {
+    switch (t) {
+    case DT_Q8_0: return KERN__MULTI_MAX_N_Q8_0;
+    case DT_Q4_0: return KERN__MULTI_MAX_N_Q4_0;
+    default: return 0;
+    }
+}
+
 static mm__mode_t mm__choose(const kern__isa_t *isa, dtype_t t, int64_t n) {
+    if (isa->rowdot_multi[t] && n >= KERN__MULTI_MIN_N && n >= KERN__GEMM_MIN_N && n <= mm__multi_max_n(t))
+        return MM__MULTI;
     if (mm__is_quant(t) && isa->gemm_q8 && n >= KERN__GEMM_MIN_N) return MM__GEMM;
     if (n >= KERN__BLAS_MIN_N) return MM__SGEMM;
     return MM__ROWDOT;
@@ -266,7 +358,7 @@ int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, co
         switch (job.mode[i]) {
         case MM__GEMM: rows_per = KERN__GEMM_ROWS; break;
         case MM__SGEMM: rows_per = MM__TILE_ROWS; break;
-        default: /* about 4 chunks per thread over the whole call, at least 16 rows each */
+        default: /* ROWDOT, MULTI: about 4 chunks per thread over the whole call, at least 16 rows each */
             rows_per = (total_rows + 4 * nth - 1) / (4 * nth);
             rows_per = rows_per < MM__ROWDOT_SUB ? MM__ROWDOT_SUB : (rows_per + 15) / 16 * 16;
             break;
@@ -287,6 +379,8 @@ int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, co
         chunks += row_chunks * job.n_tok_groups[i];
         if (job.mode[i] == MM__GEMM) {
             job.need_q8a = job.need_xu = true;
+        } else if (job.mode[i] == MM__MULTI) {
+            job.need_q8a = job.need_q8t = true;
         } else if (job.mode[i] == MM__ROWDOT) {
             if (W->type == DT_Q8_0 || W->type == DT_Q4_0) job.need_q8a = true;
             if (W->type == DT_Q4_K || W->type == DT_Q6_K) job.need_q8k = true;
@@ -300,6 +394,7 @@ int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, co
             mm__quant_rows(&job, 0, n);
         else
             kern_pool_run(k->pool, mm__quant_worker, &job);
+        if (job.need_q8t) mm__transpose_q8a(k, n, job.K);
     }
     kern_pool_run(k->pool, mm__worker, &job);
     return 0;

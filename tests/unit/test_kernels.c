@@ -656,6 +656,91 @@ static void test_matmul_large(void **state) {
     kern_pool_free(pool1);
 }
 
+/*
+ * Moderate batches (n = 4..40, where Q8_0/Q4_0 take the multi-row path with AVX-512 VNNI and the packed GEMM
+ * above its threshold): every n against the naive loop, for several row counts and widths (blocks in groups of 8
+ * and a tail), 1-3 threads, every ISA; and each activation row against the same row computed alone (n = 1, the
+ * row dots) within float summation order, so that the batched paths agree with the existing ones.
+ */
+static void test_matmul_moderate_n(void **state) {
+    (void)state;
+    const uint64_t saved_rng = rng_state; /* the tests after this one keep their inputs */
+    rng_state = 0x2545F4914F6CDD1Dull;
+    static const dtype_t types[] = {DT_Q8_0, DT_Q4_0};
+    static const int64_t rows_list[] = {1, 7, 33, 70};
+    static const int64_t cols_list[] = {96, 320};
+    const int best = kern__cpu_isa();
+    for (int n_threads = 1; n_threads <= 3; n_threads++) {
+        kern_pool_t *pool = NULL;
+        kern_ctx_t *k = NULL;
+        assert_int_equal(kern_pool_create(n_threads, &pool), 0);
+        assert_int_equal(kern_ctx_create(pool, 320, 100, 41, &k), 0);
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+            for (size_t ci = 0; ci < sizeof cols_list / sizeof cols_list[0]; ci++)
+                for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
+                    const int64_t rows = rows_list[ri], cols = cols_list[ci];
+                    if (n_threads != 2 && ri % 2 == 1) continue; /* keep the run short: all shapes on 2 threads */
+                    test_weight_t tw;
+                    make_weight(&tw, types[ti], rows, cols);
+                    float *X = malloc(sizeof(float) * 41 * (size_t)cols);
+                    float *Y = malloc(sizeof(float) * 41 * (size_t)rows);
+                    float *Y1 = malloc(sizeof(float) * (size_t)rows);
+                    float *Y40 = malloc(sizeof(float) * 40 * (size_t)rows);
+                    double *mag = malloc(sizeof(double) * 41 * (size_t)rows);
+                    assert_true(X && Y && Y1 && Y40 && mag);
+                    for (int64_t i = 0; i < 41 * cols; i++)
+                        X[i] = rnd_normalish() * (i % 37 == 0 ? 8.0f : 1.0f);
+                    for (int level = 0; level <= best; level++) {
+                        kern__force_isa(level);
+                        /* with VNNI every n here quantizes the activations as n = 1 does, whatever the path
+                         * (multi-row dots up to the threshold, packed GEMM above): only float order differs */
+                        const bool int8_paths = kern__isa()->gemm_q8 != NULL;
+                        assert_int_equal(kern_matmul(k, &tw.W, X, 40, Y40), 0);
+                        for (int64_t n = 4; n <= 40; n += (level == best ? 1 : 9)) {
+                            for (int64_t i = 0; i < n * rows; i++)
+                                Y[i] = NAN;
+                            assert_int_equal(kern_matmul(k, &tw.W, X, n, Y), 0);
+                            char what[96];
+                            snprintf(what, sizeof what, "moderate n: isa %s threads %d", kern_isa_name(), n_threads);
+                            check_against_naive(&tw, X, n, Y, what, mag);
+                            for (int64_t j = 0; j < n && int8_paths; j++)
+                                for (int64_t r = 0; r < rows; r++) {
+                                    const double tol = 1e-5 * mag[j * rows + r] + 1e-9;
+                                    if (!(fabs((double)Y[j * rows + r] - Y40[j * rows + r]) <= tol)) {
+                                        print_error("%s %s n %lld row %lld: %.9g, at n = 40 %.9g\n", what,
+                                                    dtype_name(types[ti]), (long long)n, (long long)j, Y[j * rows + r],
+                                                    Y40[j * rows + r]);
+                                        fail();
+                                    }
+                                }
+                            for (int64_t j = 0; j < n && int8_paths; j += (n > 8 ? 5 : 1)) { /* rows alone */
+                                assert_int_equal(kern_matmul(k, &tw.W, X + j * cols, 1, Y1), 0);
+                                for (int64_t r = 0; r < rows; r++) {
+                                    const double tol = 1e-5 * mag[j * rows + r] + 1e-9;
+                                    if (!(fabs((double)Y[j * rows + r] - Y1[r]) <= tol)) {
+                                        print_error("%s %s n %lld row %lld: batched %.9g alone %.9g\n", what,
+                                                    dtype_name(types[ti]), (long long)n, (long long)j, Y[j * rows + r],
+                                                    Y1[r]);
+                                        fail();
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    kern__force_isa(best);
+                    free(X);
+                    free(Y);
+                    free(Y1);
+                    free(Y40);
+                    free(mag);
+                    free_weight(&tw);
+                }
+        kern_ctx_free(k);
+        kern_pool_free(pool);
+    }
+    rng_state = saved_rng;
+}
+
 static void test_matmul_multi(void **state) {
     (void)state;
     kern_pool_t *pool = NULL;
@@ -923,6 +1008,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_1_thread),
         cmocka_unit_test(test_matmul_2_threads),
         cmocka_unit_test(test_matmul_large),
+        cmocka_unit_test(test_matmul_moderate_n),
         cmocka_unit_test(test_matmul_multi),
         cmocka_unit_test(test_matmul_invalid),
         cmocka_unit_test(test_sgemm_wrappers),
