@@ -5,6 +5,7 @@
  * Exit status: 0 after a clean shutdown, 2 for a configuration mistake, 1 for anything that fails at run time.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,10 @@ int cmd_serve(int argc, char **argv) {
         return 0;
     }
     log_setup(cfg.log_level, cfg.log_format, stderr);
+    /* A long-running server frees many short-lived buffers of a vocabulary's size (request tokens, sampler
+     * state). With glibc's sliding mmap threshold those end up recycled from the heap, where calloc must touch
+     * every page and freed pages stay resident; a fixed threshold keeps them mmapped and returned on free. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     int status = 0;
     if (cfg.print_config) {
         char *json = config_to_json(&cfg);

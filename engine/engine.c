@@ -58,6 +58,7 @@ struct engine {
     uint64_t next_id;          /* under mu */
     bool *cancel;              /* (n_parallel,) engine thread scratch */
     char *text;                /* (text_cap,) the detokenized bytes of one token event */
+    void *smp_scratch;         /* candidates scratch shared by every job's sampler */
     size_t text_cap;
     pthread_t thread;
     bool thread_started;
@@ -234,6 +235,7 @@ static int engine__start_job(engine_t *e, engine_job_t *job) {
     char err[256] = "";
     int rc = sampler_create(&job->req.sampling, model_hparams(e->model)->n_vocab, &job->smp, err, sizeof err);
     if (rc) return rc;
+    sampler_share_scratch(job->smp, e->smp_scratch); /* one sampling call at a time: one scratch for all */
     sampler_add_prompt(job->smp, job->tokens, job->req.n_prompt);
     tok_stream_init(&job->stream);
     job->t_start = engine__now_ms();
@@ -433,7 +435,8 @@ int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t er
     e->cancel = calloc((size_t)e->p.n_parallel, sizeof *e->cancel);
     e->text_cap = tok_stream_cap(model_tok(e->model));
     e->text = malloc(e->text_cap);
-    if (!e->slots || !e->batch || !e->batch_slot || !e->logits || !e->cancel || !e->text) {
+    e->smp_scratch = malloc(sampler_scratch_bytes(hp->n_vocab));
+    if (!e->smp_scratch || !e->slots || !e->batch || !e->batch_slot || !e->logits || !e->cancel || !e->text) {
         rc = err_set(err, err_len, ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -466,6 +469,7 @@ void engine_free(engine_t *e) {
     free(e->logits);
     free(e->cancel);
     free(e->text);
+    free(e->smp_scratch);
     kv_free(e->kv);
     model_ctx_free(e->ctx);
     model_free(e->model);

@@ -47,6 +47,7 @@ struct sampler {
     size_t n_bias;
     sampler_rng_t rng;
     sampler__cand_t *cand; /* (n_vocab) scratch for one call */
+    bool cand_borrowed;    /* cand is a shared scratch (sampler_share_scratch), not ours to free */
     int32_t *gen_count;    /* (n_vocab) times each id was generated, saturating at INT32_MAX */
     int32_t *gen_ids;      /* (n_vocab) distinct generated ids in first-seen order; n_gen_ids used */
     int32_t n_gen_ids;
@@ -347,7 +348,7 @@ cleanup:
 
 void sampler_free(sampler_t *s) {
     if (!s) return;
-    free(s->cand);
+    if (!s->cand_borrowed) free(s->cand);
     free(s->gen_count);
     free(s->gen_ids);
     free(s->mark);
@@ -489,6 +490,16 @@ static double sampler__filter(sampler_t *s, size_t *n_out) {
         mass += c[i].p;
     *n_out = n;
     return mass;
+}
+
+size_t sampler_scratch_bytes(int32_t n_vocab) { return n_vocab > 0 ? (size_t)n_vocab * sizeof(sampler__cand_t) : 0; }
+
+int sampler_share_scratch(sampler_t *s, void *scratch) {
+    if (!s || !scratch) return ERR_INVAL;
+    if (!s->cand_borrowed) free(s->cand);
+    s->cand = scratch;
+    s->cand_borrowed = true;
+    return 0;
 }
 
 int32_t sampler_sample(sampler_t *s, const float *logits) {

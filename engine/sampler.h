@@ -98,6 +98,17 @@ int sampler_create(const sampler_params_t *p, int32_t n_vocab, sampler_t **out, 
 /* Frees the sampler and everything it owns. sampler_free(NULL) is a no-op. */
 void sampler_free(sampler_t *s);
 
+/* Bytes of the per-call scratch (one candidate per vocabulary entry) a sampler needs for n_vocab tokens. */
+size_t sampler_scratch_bytes(int32_t n_vocab);
+
+/*
+ * Makes s use `scratch` (sampler_scratch_bytes(n_vocab) bytes, 8-byte aligned, borrowed) instead of its own
+ * candidate array, which it frees. Samplers used by one thread one call at a time (an engine's sequences) can
+ * share one scratch, so memory no longer grows by n_vocab candidates per running sequence. The scratch must
+ * outlive s and must never be used by two calls at once. Returns 0, or ERR_INVAL for NULL arguments.
+ */
+int sampler_share_scratch(sampler_t *s, void *scratch);
+
 /*
  * Records n prompt tokens, in order. They enter the repetition_penalty window only (OpenAI's presence and
  * frequency penalties count generated tokens). Ids outside [0, n_vocab) are skipped. ids is borrowed.

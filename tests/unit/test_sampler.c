@@ -956,6 +956,42 @@ static void test_logprobs_special(void **state) {
     assert_int_equal(sampler_logprobs(big, 30, 0, 21, &lp, big_ids, big_lps), ERR_RANGE);
 }
 
+/* Samplers that share one scratch (as an engine's sequences do) draw exactly what they draw alone. */
+static void test_shared_scratch(void **state) {
+    (void)state;
+    enum { NV = 300, STEPS = 50 };
+    float logits[NV];
+    sampler_params_t p = sampler_default_params();
+    p.temperature = 0.9f;
+    p.top_k = 40;
+    p.frequency_penalty = 0.5f;
+    void *scratch = malloc(sampler_scratch_bytes(NV));
+    assert_non_null(scratch);
+    assert_true(sampler_scratch_bytes(NV) >= NV * sizeof(float));
+    sampler_t *alone[2], *shared[2];
+    for (int i = 0; i < 2; i++) {
+        p.seed = 100 + (uint64_t)i;
+        assert_int_equal(sampler_create(&p, NV, &alone[i], NULL, 0), 0);
+        assert_int_equal(sampler_create(&p, NV, &shared[i], NULL, 0), 0);
+        assert_int_equal(sampler_share_scratch(shared[i], scratch), 0);
+    }
+    assert_int_equal(sampler_share_scratch(NULL, scratch), ERR_INVAL);
+    uint64_t x = 7;
+    for (int t = 0; t < STEPS; t++) {
+        for (int v = 0; v < NV; v++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            logits[v] = (float)(x % 1000) / 100.0f;
+        }
+        for (int i = 0; i < 2; i++) /* interleaved, as the engine samples one sequence after another */
+            assert_int_equal(sampler_sample(shared[i], logits), sampler_sample(alone[i], logits));
+    }
+    for (int i = 0; i < 2; i++) {
+        sampler_free(alone[i]);
+        sampler_free(shared[i]);
+    }
+    free(scratch);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rng_xoshiro_reference),
@@ -984,6 +1020,7 @@ int main(void) {
         cmocka_unit_test(test_frequencies_match_softmax),
         cmocka_unit_test(test_logprobs_against_naive),
         cmocka_unit_test(test_logprobs_special),
+        cmocka_unit_test(test_shared_scratch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
