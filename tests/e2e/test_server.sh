@@ -107,12 +107,13 @@ ROOT=${BASE_URL%/v1}
 for f in tests/e2e/server/*.test.mjs; do
     name=$(basename "$f" .test.mjs)
     node --test "${reporter[@]}" "$f" >"$tmp/node.log" 2>&1
-    cp "$tmp/node.log" "$tmp/node-$name.log"
     rc=$?
+    cp "$tmp/node.log" "$tmp/node-$name.log"
     p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$tmp/node.log" | tail -1)
     x=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$tmp/node.log" | tail -1)
     pass=$((pass + ${p:-0})); fail=$((fail + ${x:-0}))
-    if [ "${x:-0}" -gt 0 ] || [ $rc -ne 0 ]; then
+    # a file whose node exited non-zero or ran no test at all fails too
+    if [ "${x:-0}" -gt 0 ] || [ $rc -ne 0 ] || [ "${p:-0}" -eq 0 ]; then
         echo "FAIL node $name (${p:-0} passed, ${x:-0} failed, exit $rc)"
         grep -E '^not ok|^ *(error|expected|actual|operator|code|message|stack):|^ +at |failureType|Error' \
             "$tmp/node.log" | head -60 | sed 's/^/     /'
