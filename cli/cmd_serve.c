@@ -107,6 +107,7 @@ static int serve_run(const config_t *cfg) {
         m->engine.max_queue = cm->max_queue;
         m->engine.n_batch = cm->batch_size;
         m->engine.kv_tokens = cm->kv_tokens;
+        m->engine.kv_bytes = cm->kv_memory;
         m->engine.n_threads = cm->threads;
         log_kv(LOG_DEBUG, "model configured",
                (log_kv_t[]){LOG_S("model", b->id), LOG_S("source", cm->model), LOG_S("path", b->path)}, 3);

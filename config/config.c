@@ -44,6 +44,9 @@ const cfg_opt_t cfg__opts[] = {
     {"kv_tokens",        "CINDER_KV_TOKENS",       "--kv-tokens",       NULL,  CFG_INT,    M(kv_tokens),        true,  false, 0, 1ll << 32, "N",
      "KV cache shared by a model's sequences, in tokens (default 0:\n"
      "256 MiB of it, at least one context)"},
+    {"kv_memory",        "CINDER_KV_MEMORY",       "--kv-memory",       NULL,  CFG_INT,    M(kv_memory),        true,  false, 0, 1ll << 46, "BYTES",
+     "alternatively the KV cache's size in bytes (used when kv_tokens\n"
+     "is 0; default 0)"},
     {"threads",          "CINDER_THREADS",         "--threads",         "-t",  CFG_INT,    M(threads),          false, false, 0, 512, "N",
      "compute threads per model (default 0: the number of CPUs)"},
     {"chat_template",    "CINDER_CHAT_TEMPLATE",   "--chat-template",   NULL,  CFG_OPTSTR, M(chat_template),    false, false, 0, 0, "FILE",

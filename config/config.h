@@ -52,6 +52,7 @@ typedef struct {
     int32_t max_queue;   /* "max_queue": requests waiting to start before new ones get 503 */
     int32_t batch_size;  /* "batch_size": most tokens per forward pass */
     int64_t kv_tokens;   /* "kv_tokens": KV cache pool in tokens; 0 = 256 MiB (at least one context) */
+    int64_t kv_memory;   /* "kv_memory": KV cache pool in bytes, used when kv_tokens is 0; 0 = the default */
     int32_t threads;     /* "threads": compute threads; 0 = every online CPU */
     char *chat_template; /* "chat_template": a Jinja file replacing the model's template; NULL = the model's */
 } config_model_t;

@@ -328,9 +328,11 @@ static void test_print_config(void **state) {
     config_t c, d;
     assert_int_equal(load(&c, err, ENV("CINDER_CORS_ORIGINS=*"),
                           ARGS("-m", "m.gguf", "--alias", "M", "--api-key", "secret", "--port", "0", "--log-level",
-                               "debug", "--no-memory-check", "--kv-tokens", "4294967296", "--print-config")),
+                               "debug", "--no-memory-check", "--kv-tokens", "4294967296", "--kv-memory", "1048576",
+                               "--print-config")),
                      0);
     assert_true(c.print_config);
+    assert_int_equal(c.models[0].kv_memory, 1048576);
     assert_false(c.memory_check);
     assert_int_equal(c.models[0].kv_tokens, 4294967296ll);
     char *a = config_to_json(&c);
@@ -342,6 +344,7 @@ static void test_print_config(void **state) {
     char *b = config_to_json(&d);
     assert_string_equal(a, b);
     assert_int_equal(d.models[0].kv_tokens, 4294967296ll);
+    assert_int_equal(d.models[0].kv_memory, 1048576);
     assert_int_equal(d.log_level, LOG_DEBUG);
     free(a);
     free(b);
