@@ -382,6 +382,28 @@ static void *engine__thread(void *arg) {
 
 /* ---- public API ------------------------------------------------------------------------------------------- */
 
+int engine_plan_kv(const model_t *m, const engine_params_t *p, int64_t *kv_tokens, uint64_t *kv_bytes,
+                   int32_t *n_ctx) {
+    const model_hparams_t *hp = model_hparams(m);
+    int32_t ctx = p->n_ctx == 0 || p->n_ctx > hp->n_ctx_train ? hp->n_ctx_train : p->n_ctx;
+    /* asked for in tokens or bytes, else 256 MiB; at least one context, at most 16 by default */
+    kv_params_t kp = model_kv_params(m, ENGINE_BLOCK_TOKENS, 1);
+    int64_t per_token = (int64_t)kv_block_bytes(&kp) / ENGINE_BLOCK_TOKENS;
+    int64_t tokens = p->kv_tokens;
+    if (tokens == 0 && p->kv_bytes > 0) tokens = p->kv_bytes / per_token;
+    if (tokens == 0) {
+        tokens = ENGINE_DEFAULT_KV_BYTES / per_token;
+        if (tokens > 16ll * ctx) tokens = 16ll * ctx;
+        if (tokens < ctx) tokens = ctx;
+    }
+    if (tokens < ENGINE_BLOCK_TOKENS || tokens / ENGINE_BLOCK_TOKENS > INT32_MAX / 2) return ERR_INVAL;
+    int64_t blocks = (tokens + ENGINE_BLOCK_TOKENS - 1) / ENGINE_BLOCK_TOKENS;
+    *kv_tokens = blocks * ENGINE_BLOCK_TOKENS;
+    *kv_bytes = (uint64_t)blocks * kv_block_bytes(&kp);
+    *n_ctx = *kv_tokens < ctx ? (int32_t)*kv_tokens : ctx;
+    return 0;
+}
+
 int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t err_len) {
     *out = NULL;
     if (!p->model_path) return err_set(err, err_len, ERR_INVAL, "no model path given");
@@ -396,26 +418,15 @@ int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t er
     int rc = model_load(p->model_path, &e->model, err, err_len);
     if (rc) goto fail;
     const model_hparams_t *hp = model_hparams(e->model);
-    if (e->p.n_ctx == 0 || e->p.n_ctx > hp->n_ctx_train) e->p.n_ctx = hp->n_ctx_train;
     if (e->p.n_batch < e->p.n_parallel) e->p.n_batch = e->p.n_parallel; /* one decode token each fits */
-
-    /* the KV pool: asked for in tokens or bytes, else 256 MiB; at least one context, at most 16 by default */
-    kv_params_t kp = model_kv_params(e->model, ENGINE_BLOCK_TOKENS, 1);
-    int64_t per_token = (int64_t)kv_block_bytes(&kp) / ENGINE_BLOCK_TOKENS;
-    int64_t tokens = e->p.kv_tokens;
-    if (tokens == 0 && e->p.kv_bytes > 0) tokens = e->p.kv_bytes / per_token;
-    if (tokens == 0) {
-        tokens = ENGINE_DEFAULT_KV_BYTES / per_token;
-        if (tokens > 16ll * e->p.n_ctx) tokens = 16ll * e->p.n_ctx;
-        if (tokens < e->p.n_ctx) tokens = e->p.n_ctx;
-    }
-    if (tokens < ENGINE_BLOCK_TOKENS || tokens / ENGINE_BLOCK_TOKENS > INT32_MAX / 2) {
-        rc = err_set(err, err_len, ERR_INVAL, "KV cache of %lld tokens is out of range", (long long)tokens);
+    int64_t tokens = 0;
+    uint64_t pool_bytes = 0;
+    if ((rc = engine_plan_kv(e->model, &e->p, &tokens, &pool_bytes, &e->p.n_ctx))) {
+        err_set(err, err_len, rc, "KV cache parameters are out of range (kv_tokens %lld, kv_bytes %lld)",
+                (long long)e->p.kv_tokens, (long long)e->p.kv_bytes);
         goto fail;
     }
-    kp.n_blocks = (int32_t)((tokens + ENGINE_BLOCK_TOKENS - 1) / ENGINE_BLOCK_TOKENS);
-    if ((int64_t)kp.n_blocks * ENGINE_BLOCK_TOKENS < e->p.n_ctx) /* a pool smaller than a context caps it */
-        e->p.n_ctx = kp.n_blocks * ENGINE_BLOCK_TOKENS;
+    kv_params_t kp = model_kv_params(e->model, ENGINE_BLOCK_TOKENS, (int32_t)(tokens / ENGINE_BLOCK_TOKENS));
     rc = kv_create(&kp, &e->kv);
     if (rc) {
         err_set(err, err_len, rc, "cannot allocate a KV cache of %lld MiB",

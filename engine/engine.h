@@ -66,6 +66,12 @@ int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t er
  */
 void engine_free(engine_t *e);
 
+/* What engine_create would allocate for p on model m (after defaults): the KV pool in tokens and bytes and the
+ * context per sequence in effect (a pool smaller than the context caps it). Returns 0, or ERR_INVAL when the
+ * pool would be out of range. Pure: used by engine_create and by the server's startup memory check. */
+int engine_plan_kv(const model_t *m, const engine_params_t *p, int64_t *kv_tokens, uint64_t *kv_bytes,
+                   int32_t *n_ctx);
+
 /* The loaded model (immutable, shareable): for tokenizing and reading metadata such as the chat template. */
 const model_t *engine_model(const engine_t *e);
 

@@ -11,16 +11,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine.h"
 #include "err.h"
 #include "kvcache.h"
 #include "log.h"
 #include "model.h"
 #include "server.h"
-
-/* engine_create's sizing rules (engine.h documents them): keep in step with engine.c. */
-#define MEM_BLOCK_TOKENS     16
-#define MEM_DEFAULT_KV_BYTES (256ll << 20)
-#define MEM_MAX_CONTEXTS     16
 
 int server_memory_estimate(const server_model_t *m, server_mem_t *out, char *err, size_t err_len) {
     memset(out, 0, sizeof *out);
@@ -31,25 +27,11 @@ int server_memory_estimate(const server_model_t *m, server_mem_t *out, char *err
     model_t *model = NULL;
     int rc = model_load(m->engine.model_path, &model, err, err_len);
     if (rc) return rc;
-    const model_hparams_t *hp = model_hparams(model);
-    int32_t n_ctx = m->engine.n_ctx;
-    if (n_ctx <= 0 || n_ctx > hp->n_ctx_train) n_ctx = hp->n_ctx_train;
-    kv_params_t kp = model_kv_params(model, MEM_BLOCK_TOKENS, 1);
-    uint64_t block_bytes = kv_block_bytes(&kp);
+    int32_t n_ctx = 0;
+    rc = engine_plan_kv(model, &m->engine, &out->kv_tokens, &out->kv_bytes, &n_ctx);
     model_free(model);
-    int64_t per_token = (int64_t)(block_bytes / MEM_BLOCK_TOKENS);
-    if (per_token < 1) per_token = 1;
-    int64_t tokens = m->engine.kv_tokens;
-    if (tokens == 0 && m->engine.kv_bytes > 0) tokens = m->engine.kv_bytes / per_token;
-    if (tokens == 0) {
-        tokens = MEM_DEFAULT_KV_BYTES / per_token;
-        if (tokens > (int64_t)MEM_MAX_CONTEXTS * n_ctx) tokens = (int64_t)MEM_MAX_CONTEXTS * n_ctx;
-        if (tokens < n_ctx) tokens = n_ctx;
-    }
-    int64_t blocks = (tokens + MEM_BLOCK_TOKENS - 1) / MEM_BLOCK_TOKENS;
-    out->kv_tokens = blocks * MEM_BLOCK_TOKENS;
-    out->kv_bytes = (uint64_t)blocks * block_bytes;
-    out->n_ctx = (int64_t)n_ctx > out->kv_tokens ? (int32_t)out->kv_tokens : n_ctx;
+    if (rc) return err_set(err, err_len, rc, "%s: KV cache parameters are out of range", m->engine.model_path);
+    out->n_ctx = n_ctx;
     return 0;
 }
 

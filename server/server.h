@@ -102,8 +102,9 @@ typedef struct {
 } server_mem_t;
 
 /*
- * Estimates one model's memory from its GGUF header, with engine_create's sizing rules (engine.h: a pool of
- * kv_tokens, else 256 MiB's worth clamped to between one and 16 contexts, in whole 16-token blocks). Reads the
+ * Estimates one model's memory from its GGUF header with engine_plan_kv, the rule engine_create itself
+ * allocates by (engine.h: kv_tokens, else kv_bytes' worth, else 256 MiB's worth clamped to between one and 16
+ * contexts, in whole 16-token blocks). Reads the
  * model's metadata (model_load maps it; weights are not read). Returns 0 or model_load's error.
  */
 int server_memory_estimate(const server_model_t *m, server_mem_t *out, char *err, size_t err_len);
