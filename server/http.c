@@ -155,6 +155,17 @@ static void http__common_headers(srv_conn_t *c, struct MHD_Response *r) {
     }
 }
 
+/* Adds the headers every response carries, queues r with status, and records that the connection answered.
+ * Releases our reference to r (libmicrohttpd keeps its own while it sends). */
+static enum MHD_Result http__queue(srv_conn_t *c, struct MHD_Response *r, int status) {
+    http__common_headers(c, r);
+    enum MHD_Result ret = MHD_queue_response(c->mc, (unsigned)status, r);
+    MHD_destroy_response(r);
+    c->queued = true;
+    c->final_status = status;
+    return ret;
+}
+
 static enum MHD_Result http__queue_buffer(srv_conn_t *c, int status, const char *ctype, const char *body, size_t len) {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
@@ -163,12 +174,7 @@ static enum MHD_Result http__queue_buffer(srv_conn_t *c, int status, const char 
     if (ctype) MHD_add_response_header(r, "Content-Type", ctype);
     for (int i = 0; i < c->n_hdrs; i++)
         MHD_add_response_header(r, c->hdr_name[i], c->hdr_value[i]);
-    http__common_headers(c, r);
-    enum MHD_Result ret = MHD_queue_response(c->mc, (unsigned)status, r);
-    MHD_destroy_response(r);
-    c->queued = true;
-    c->final_status = status;
-    return ret;
+    return http__queue(c, r, status);
 }
 
 static enum MHD_Result http__queue_whole(srv_conn_t *c) {
@@ -205,12 +211,7 @@ static enum MHD_Result http__queue_stream(srv_conn_t *c) {
     MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
-    http__common_headers(c, r);
-    enum MHD_Result ret = MHD_queue_response(c->mc, 200, r);
-    MHD_destroy_response(r);
-    c->queued = true;
-    c->final_status = 200;
-    return ret;
+    return http__queue(c, r, 200);
 }
 
 /* GET / : the web playground (playground.h), a static page that needs no API key and no loaded model. */
@@ -223,12 +224,7 @@ static enum MHD_Result http__queue_playground(srv_conn_t *c) {
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
-    http__common_headers(c, r);
-    enum MHD_Result ret = MHD_queue_response(c->mc, 200, r);
-    MHD_destroy_response(r);
-    c->queued = true;
-    c->final_status = 200;
-    return ret;
+    return http__queue(c, r, 200);
 }
 
 /* ---- CORS ------------------------------------------------------------------------------------------------- */
@@ -253,12 +249,7 @@ static enum MHD_Result http__preflight(srv_conn_t *c) {
                                 want && *want && strlen(want) < 2048 ? want : "Authorization, Content-Type");
         MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
     }
-    http__common_headers(c, r);
-    enum MHD_Result ret = MHD_queue_response(c->mc, 204, r);
-    MHD_destroy_response(r);
-    c->queued = true;
-    c->final_status = 204;
-    return ret;
+    return http__queue(c, r, 204);
 }
 
 /* ---- the access handler ----------------------------------------------------------------------------------- */
