@@ -137,21 +137,20 @@ static void run_alone(const char *prompt, int32_t max_tokens, result_t *out) {
     engine_free(e);
 }
 
-/* 16 greedy requests at once give exactly the tokens each gives alone. */
-static void test_batch_invariance(void **state) {
-    (void)state;
-    enum { N = 16, MAXT = 48 };
-    result_t alone[N], together[N];
-    for (int i = 0; i < N; i++) run_alone(prompts[i], MAXT, &alone[i]);
-    engine_t *e = make_engine(16, 0, 64, 64); /* a small step budget so prompts are chunked among decodes */
-    int32_t ids[N][256];
-    for (int i = 0; i < N; i++) {
-        size_t n = tokenize(e, prompts[i], ids[i], 256);
+/* Runs prompts[0..n) greedily, each alone on a fresh engine and then all at once on e, and checks that every
+ * request gives the same tokens, text length and finish reason both ways. */
+static void check_together_equals_alone(engine_t *e, int n, int32_t max_tokens) {
+    result_t alone[16], together[16];
+    int32_t ids[16][256];
+    assert_true(n <= 16);
+    for (int i = 0; i < n; i++) run_alone(prompts[i], max_tokens, &alone[i]);
+    for (int i = 0; i < n; i++) {
+        size_t len = tokenize(e, prompts[i], ids[i], 256);
         result_init(&together[i]);
-        submit(e, ids[i], n, MAXT, 0.0f, 0, &together[i]);
+        submit(e, ids[i], len, max_tokens, 0.0f, 0, &together[i]);
     }
-    for (int i = 0; i < N; i++) result_wait(&together[i]);
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) result_wait(&together[i]);
+    for (int i = 0; i < n; i++) {
         assert_int_equal(together[i].n_tokens, alone[i].n_tokens);
         assert_memory_equal(together[i].tokens, alone[i].tokens, (size_t)alone[i].n_tokens * sizeof(int32_t));
         assert_int_equal(together[i].finish, alone[i].finish);
@@ -159,6 +158,14 @@ static void test_batch_invariance(void **state) {
         result_destroy(&together[i]);
         result_destroy(&alone[i]);
     }
+}
+
+/* 16 greedy requests at once give exactly the tokens each gives alone. */
+static void test_batch_invariance(void **state) {
+    (void)state;
+    enum { N = 16, MAXT = 48 };
+    engine_t *e = make_engine(16, 0, 64, 64); /* a small step budget so prompts are chunked among decodes */
+    check_together_equals_alone(e, N, MAXT);
     engine_stats_t st;
     engine_stats(e, &st);
     assert_int_equal(st.n_completed, N);
@@ -211,24 +218,10 @@ static void test_prefix_cache_hit(void **state) {
 static void test_preemption_exact(void **state) {
     (void)state;
     enum { N = 6, MAXT = 64 };
-    result_t alone[N], together[N];
-    for (int i = 0; i < N; i++) run_alone(prompts[i], MAXT, &alone[i]);
     engine_t *e = make_engine(6, 160, 64, 0); /* 10 blocks of 16 tokens for 6 sequences of up to ~80 */
-    int32_t ids[N][256];
-    for (int i = 0; i < N; i++) {
-        size_t n = tokenize(e, prompts[i], ids[i], 256);
-        result_init(&together[i]);
-        submit(e, ids[i], n, MAXT, 0.0f, 0, &together[i]);
-    }
-    for (int i = 0; i < N; i++) result_wait(&together[i]);
+    check_together_equals_alone(e, N, MAXT);
     engine_stats_t st = wait_idle(e);
     assert_true(st.n_preempted > 0);
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(together[i].n_tokens, alone[i].n_tokens);
-        assert_memory_equal(together[i].tokens, alone[i].tokens, (size_t)alone[i].n_tokens * sizeof(int32_t));
-        result_destroy(&together[i]);
-        result_destroy(&alone[i]);
-    }
     assert_int_equal(st.kv_blocks_used, 0);
     engine_free(e);
 }
