@@ -185,10 +185,15 @@ test('the Deployment: init container pulls, the server starts from the cache, pr
 test('compose.yaml: the service pulls on demand, needs no key when CINDER_API_KEYS is empty, healthcheck passes', async () => {
     const [compose] = readYaml(path.join(ROOT, 'docker/compose.yaml'));
     const svc = compose.services.cinder;
-    // Compose interpolation: ${VAR:-default} from the environment (MODEL set, the others unset -> "")
-    const vars = { MODEL: REF };
+    // The shell (or .env) of `docker compose up`: MODEL names the test repository; CINDER_API_KEYS and HF_TOKEN
+    // are set but empty (`HF_TOKEN=` in an .env file), which must mean no keys and no token.
+    const vars = { MODEL: REF, CINDER_API_KEYS: '', HF_TOKEN: '' };
+    // Compose interpolation (${VAR:-default}) and pass-through entries (a bare NAME: its value if set)
     const interp = (v) => String(v).replace(/\$\{(\w+)(?::-([^}]*))?\}/g, (_, k, d) => vars[k] || d || '');
-    const env = Object.fromEntries(Object.entries(svc.environment).map(([k, v]) => [k, interp(v)]));
+    const env = Object.fromEntries(Array.isArray(svc.environment)
+        ? svc.environment.map((e) => (e.includes('=') ? e.split(/=(.*)/s).slice(0, 2) : [e, vars[e]]))
+            .filter(([, v]) => v !== undefined)
+        : Object.entries(svc.environment).map(([k, v]) => [k, interp(v)]));
     assert.equal(env.CINDER_API_KEYS, '');
     assert.equal(env.HF_TOKEN, '');
     const vol = path.join(tmp, 'compose-models');
