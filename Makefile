@@ -16,6 +16,9 @@
 #   make install [PREFIX=/usr/local] [DESTDIR=]
 #                         install the binary and its man page (make uninstall removes them)
 #   make docker           build the container image cinder:latest (docker/Dockerfile)
+#   make test-container [ENGINE=podman|docker]
+#                         build the image and run the k8s pod template (podman kube play) and compose.yaml with it
+#                         (tests/container/check.sh; needs a container engine, not part of make test)
 #   make clean            remove build/ and ./cinder
 
 SHELL := /bin/bash
@@ -184,7 +187,12 @@ uninstall:
 docker:
 	$(DOCKER) build -f docker/Dockerfile -t $(IMAGE) .
 
-.PHONY: all deps unit e2e test bench bench-serve run debug format clean install uninstall docker fuzz-template
+# Build the image and run docker/k8s's pod template and docker/compose.yaml with a container engine.
+test-container:
+	bash tests/container/check.sh $(SHARED)
+
+.PHONY: all deps unit e2e test bench bench-serve run debug format clean install uninstall docker fuzz-template \
+        test-container
 .SECONDARY:
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:=.d)

@@ -26,7 +26,8 @@ Faults for the tests are switched with GET /_ctl?KEY=VALUE&... on the hub port:
 Every request is appended to the log file as one JSON line: port role, method, path, Range, Authorization.
 
 Usage: hub_server.py MODELS_DIR PORT_FILE LOG_FILE [TOKEN]
-Writes "HUB_PORT CDN_PORT" to PORT_FILE once both ports listen; runs until killed.
+Writes "HUB_PORT CDN_PORT" to PORT_FILE once both ports listen; runs until killed. Listens on 127.0.0.1, or on
+the address in HUB_ADDRESS (tests/container/check.sh gives the host's, which containers reach); redirects name it.
 """
 import hashlib
 import json
@@ -38,6 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODELS, PORT_FILE, LOG_FILE = sys.argv[1], sys.argv[2], sys.argv[3]
 TOKEN = sys.argv[4] if len(sys.argv) > 4 else "hf_test_secret"
+ADDRESS = os.environ.get("HUB_ADDRESS") or "127.0.0.1"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 # repository -> {path in repo: file in MODELS}
@@ -217,7 +219,7 @@ class Hub(BaseHTTPRequestHandler):
         with lock:
             etag_only = faults.get("etag_only")
         cdn = CDN_PORT
-        headers = [("Location", f"http://127.0.0.1:{cdn}/cdn/{real}?name={urllib.parse.quote(path)}"),
+        headers = [("Location", f"http://{ADDRESS}:{cdn}/cdn/{real}?name={urllib.parse.quote(path)}"),
                    ("X-Repo-Commit", COMMIT), ("X-Linked-Size", str(len(data))), ("ETag", f'"{sha}"'),
                    ("Accept-Ranges", "bytes")]
         if not etag_only:
@@ -272,8 +274,8 @@ class Cdn(Hub):
 
 
 def main():
-    hub = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
-    cdn = ThreadingHTTPServer(("127.0.0.1", 0), Cdn)
+    hub = ThreadingHTTPServer((ADDRESS, 0), Hub)
+    cdn = ThreadingHTTPServer((ADDRESS, 0), Cdn)
     hub.daemon_threads = cdn.daemon_threads = True
     global CDN_PORT
     CDN_PORT = cdn.server_address[1]
