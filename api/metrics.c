@@ -274,7 +274,7 @@ char *api__render_metrics(const api_ctx_t *c, size_t *len) {
         {"cinder_running_sequences", "gauge", "Sequences reading their prompt or generating.", mx__running},
         {"cinder_kv_blocks_used", "gauge", "KV cache blocks referenced by sequences.", mx__kv_used},
         {"cinder_kv_blocks_cached", "gauge", "Unreferenced KV cache blocks kept for prefix reuse.", mx__kv_cached},
-        {"cinder_kv_blocks_total", "gauge", "KV cache blocks in the pool.", mx__kv_total},
+        {"cinder_kv_blocks_capacity", "gauge", "KV cache blocks in the pool.", mx__kv_total},
         {"cinder_prefix_cache_hit_ratio", "gauge",
          "Share of looked-up prompt tokens served from the prefix cache since start.", mx__hit_ratio},
         {"cinder_prefix_cache_hit_tokens_total", "counter", "Prompt tokens served from the prefix cache.",

@@ -132,12 +132,43 @@ check "/metrics: Prometheus text with requests, tokens, TTFT/TPOT, queue, KV blo
 import re, sys
 text, gen = open(sys.argv[1]).read(), int(sys.argv[2])
 samples = {}
+# the exposition format and the lint rules of promtool: one HELP and TYPE per family, before its samples, which are
+# contiguous; counters end in _total and nothing else does; histograms are _bucket (ascending le, ending +Inf,
+# non-decreasing counts), _sum and _count
+families, kind, cur, done, buckets = {}, {}, None, set(), []
 for line in text.splitlines():
     if line.startswith("#"):
-        assert re.match(r"# (HELP|TYPE) cinder_\w+ ", line), line
+        m = re.match(r"# (HELP|TYPE) (cinder_\w+) (.+)$", line)
+        assert m, line
+        fam = m.group(2)
+        assert fam not in done, "family split or repeated: " + fam
+        families.setdefault(fam, []).append(m.group(1))
+        if m.group(1) == "TYPE":
+            kind[fam] = m.group(3)
+            assert kind[fam] in ("counter", "gauge", "histogram"), line
+            assert kind[fam] == "counter" or not fam.endswith("_total"), "non-counter named _total: " + fam
+            assert kind[fam] != "counter" or fam.endswith("_total"), "counter without _total: " + fam
+        if cur and cur != fam:
+            done.add(cur)
+        cur = fam
         continue
     name, value = line.rsplit(" ", 1)
     samples[name] = float(value)
+    base = re.match(r"(\w+)", name).group(1)
+    if kind.get(cur) == "histogram":
+        assert base in (cur + "_bucket", cur + "_sum", cur + "_count"), line
+        if base == cur + "_bucket":
+            buckets.append((name, float(re.search(r"le=\"([^\"]+)\"", name).group(1)), float(value)))
+    else:
+        assert base == cur, line
+for fam, seen in families.items():
+    assert seen == ["HELP", "TYPE"], (fam, seen)
+series = {}
+for name, le, v in buckets:
+    series.setdefault(re.sub(r",?le=\"[^\"]+\"", "", name), []).append((le, v))
+for k, b in series.items():
+    assert [x[0] for x in b] == sorted(x[0] for x in b) and b[-1][0] == float("inf"), k
+    assert all(b[i][1] <= b[i + 1][1] for i in range(len(b) - 1)), k
 def s(k): return samples[k]
 assert s("cinder_http_requests_total{endpoint=\"/v1/completions\",status=\"200\"}") == 2
 assert s("cinder_http_requests_total{endpoint=\"/v1/chat/completions\",status=\"404\"}") == 1
@@ -155,7 +186,7 @@ for m in ("stories", "llama-2-tiny-random.F16"):
     assert s("cinder_time_to_first_token_seconds_bucket{model=\"%s\",le=\"+Inf\"}" % m) == s("cinder_time_to_first_token_seconds_count" + l)
     assert s("cinder_time_per_output_token_seconds_count" + l) >= 1
     assert s("cinder_queue_length" + l) == 0 and s("cinder_running_sequences" + l) == 0
-    assert s("cinder_kv_blocks_total" + l) > 0 and s("cinder_kv_blocks_used" + l) == 0
+    assert s("cinder_kv_blocks_capacity" + l) > 0 and s("cinder_kv_blocks_used" + l) == 0
     assert 0 <= s("cinder_prefix_cache_hit_ratio" + l) <= 1
     assert "cinder_prefix_cache_lookup_tokens_total" + l in samples
 assert s("cinder_generations_total{model=\"llama-2-tiny-random.F16\",finish_reason=\"length\"}") == 1

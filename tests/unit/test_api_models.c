@@ -306,7 +306,7 @@ static void test_metrics(void **state) {
     assert_true(mb_sample(m, "cinder_running_sequences{model=\"a\"}") == 3);
     assert_true(mb_sample(m, "cinder_kv_blocks_used{model=\"a\"}") == 5);
     assert_true(mb_sample(m, "cinder_kv_blocks_cached{model=\"a\"}") == 7);
-    assert_true(mb_sample(m, "cinder_kv_blocks_total{model=\"a\"}") == 40);
+    assert_true(mb_sample(m, "cinder_kv_blocks_capacity{model=\"a\"}") == 40);
     assert_true(mb_sample(m, "cinder_prefix_cache_hit_ratio{model=\"a\"}") == 0.25);
     assert_true(mb_sample(m, "cinder_prefix_cache_hit_tokens_total{model=\"a\"}") == 30);
     assert_true(mb_sample(m, "cinder_preemptions_total{model=\"a\"}") == 1);
