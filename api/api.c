@@ -62,8 +62,16 @@ static uint64_t api__fnv(const char *s) {
 
 static void api__slot_free(api_slot_t *m) {
     free(m->id);
+    free(m->source);
     free(m->fingerprint);
     api__template_free(m);
+}
+
+/* Whether sources[i] names model i alone: no model has it as its id, and no other model has it as its source. */
+static bool api__source_unique(const char *const *ids, size_t n, const char *const *sources, size_t i) {
+    for (size_t j = 0; j < n; j++)
+        if (!strcmp(ids[j], sources[i]) || (j != i && sources[j] && !strcmp(sources[j], sources[i]))) return false;
+    return true;
 }
 
 int api_create(const api_params_t *p, api_ctx_t **out, char *err, size_t err_len) {
@@ -89,6 +97,9 @@ int api_create(const api_params_t *p, api_ctx_t **out, char *err, size_t err_len
         m->id = strdup(ids[i]);
         m->fingerprint = strdup(p->system_fingerprint ? p->system_fingerprint : fp);
         ok = m->id && m->fingerprint;
+        const char *src = p->n_models && p->model_sources ? p->model_sources[i] : NULL;
+        if (ok && src && *src && api__source_unique(ids, n, p->model_sources, i))
+            ok = (m->source = strdup(src)) != NULL;
     }
     c->owned_by = strdup(p->owned_by ? p->owned_by : "cinder");
     c->created = p->created;
@@ -238,6 +249,8 @@ static void api__health(api_ctx_t *c, api_sink_t *sink) {
 api_slot_t *api__find(api_ctx_t *c, const char *id) {
     for (size_t i = 0; i < c->n_models; i++)
         if (!strcmp(c->models[i].id, id)) return &c->models[i];
+    for (size_t i = 0; i < c->n_models; i++)
+        if (c->models[i].source && !strcmp(c->models[i].source, id)) return &c->models[i];
     return NULL;
 }
 

@@ -83,6 +83,10 @@ typedef struct {
     const char *model_id;         /* one model: the id clients send and /v1/models lists (copied) */
     const char *const *model_ids; /* several models: n_models distinct ids (copied); used when n_models > 0 */
     size_t n_models;
+    /* Optional, one per model (NULL entries allowed): another name requests may use for the model, such as the
+       path or Hugging Face reference it was configured with (copied). Ids take precedence; a name that two
+       models share, or that is another model's id, names neither. Responses and /v1/models show the id. */
+    const char *const *model_sources;
     int64_t created;             /* unix seconds shown for the model in /v1/models */
     const char *owned_by;        /* NULL = "cinder" */
     const char *const *api_keys; /* n_api_keys accepted Bearer keys (copied); none = no authentication */

@@ -77,6 +77,7 @@ typedef struct {
 /* One served model: its id, what api_attach handed in, its compiled template, and its counters. */
 typedef struct {
     char *id;
+    char *source; /* the other name requests may use (api_params_t.model_sources), or NULL */
     char *fingerprint;
     bool attached;
     const tok_t *tok;

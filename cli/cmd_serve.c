@@ -99,6 +99,7 @@ static int serve_run(const config_t *cfg) {
         }
         server_model_t *m = &models[i];
         m->id = b->id;
+        m->source = cm->model;
         m->chat_template = b->tmpl;
         m->engine = engine_default_params();
         m->engine.model_path = b->path;

@@ -298,9 +298,10 @@ int server_run(const server_params_t *p, char *err, size_t err_len) {
         if (mrc) return mrc;
     }
     srv_t *s = calloc(1, sizeof *s);
-    const char **ids = calloc(p->n_models, sizeof *ids);
-    if (!s || !ids || !(s->models = calloc(p->n_models, sizeof *s->models))) {
+    const char **ids = calloc(p->n_models, sizeof *ids), **sources = calloc(p->n_models, sizeof *sources);
+    if (!s || !ids || !sources || !(s->models = calloc(p->n_models, sizeof *s->models))) {
         free(ids);
+        free(sources);
         free(s);
         return err_set(err, err_len, ERR_NOMEM, "out of memory");
     }
@@ -313,11 +314,13 @@ int server_run(const server_params_t *p, char *err, size_t err_len) {
     signal(SIGPIPE, SIG_IGN); /* a write to a closed socket must be an error, not a kill */
     for (size_t i = 0; i < p->n_models; i++) {
         ids[i] = p->models[i].id;
+        sources[i] = p->models[i].source;
         s->models[i] = (srv_model_t){.srv = s, .index = i, .p = &p->models[i]};
     }
 
     api_params_t ap = {
         .model_ids = ids,
+        .model_sources = sources,
         .n_models = p->n_models,
         .created = (int64_t)time(NULL),
         .api_keys = p->api_keys,
@@ -380,6 +383,7 @@ cleanup:
     if (mu_ok) pthread_mutex_destroy(&s->q_mu);
     free(s->models);
     free(ids);
+    free(sources);
     free(s);
     return rc;
 }

@@ -55,6 +55,8 @@ typedef struct {
     const char *id;            /* the id clients send as `model` (an alias, or the file name without .gguf) */
     engine_params_t engine;    /* model_path (a local GGUF file), n_threads, n_ctx, n_parallel, max_queue, ... */
     const char *chat_template; /* Jinja source overriding the model's (NULL: the model's, else ChatML) */
+    const char *source;        /* the model as configured (a path or a Hugging Face reference): requests may name
+                                  it by this too (api_params_t.model_sources); NULL = by its id only */
 } server_model_t;
 
 typedef struct {

@@ -297,6 +297,10 @@ if start pull -m test/stories260K-GGUF:Q4_0 -t 1; then
     check "serve -m OWNER/REPO:QUANT: pulled with progress, served under the file's name" \
         '[ "$id" = stories260K-Q4_0 ] && grep -q "100%" "$tmp/pull.err" && cmp -s "$XDG_CACHE_HOME/cinder/models/test/stories260K-GGUF/stories260K-Q4_0.gguf" "$M/stories260K-Q4_0.gguf"' \
         "$id $(cat "$tmp/pull.err")"
+    code=$(curl -s -o "$tmp/ref.json" -w "%{http_code}" "$URL_pull/v1/completions" -H "content-type: application/json" \
+        -d '{"model":"test/stories260K-GGUF:Q4_0","prompt":"Once","max_tokens":3}')
+    check "serve -m OWNER/REPO:QUANT: requests may name the model by that reference too (answered as the id)" \
+        '[ "$code" = 200 ] && grep -q "\"model\":\"stories260K-Q4_0\"" "$tmp/ref.json"' "$code $(cat "$tmp/ref.json")"
     stop pull
 fi
 run_default=$(make -n --no-print-directory run 2>/dev/null | grep '^./cinder serve')

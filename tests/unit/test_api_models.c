@@ -42,13 +42,14 @@ static void mb_attach(mb_t *t, size_t i, double load_ms) {
 }
 
 /* Two models "a" and "b" (the second id may be overridden), nothing attached yet. */
-static mb_t *mb_new(const char *id_b, const char *const *keys, size_t n_keys) {
+static mb_t *mb_new_sources(const char *id_b, const char *const *keys, size_t n_keys, const char *const *sources) {
     mb_t *t = calloc(1, sizeof *t);
     char err[256];
     assert_int_equal(gguf_open(FX_MODEL, &t->g, err, sizeof err), 0);
     assert_int_equal(tok_load(t->g, &t->tok, err, sizeof err), 0);
     const char *ids[N_MOD] = {"a", id_b ? id_b : "b"};
     api_params_t p = {.model_ids = ids,
+                      .model_sources = sources,
                       .n_models = N_MOD,
                       .created = 1600000000,
                       .api_keys = keys,
@@ -58,6 +59,10 @@ static mb_t *mb_new(const char *id_b, const char *const *keys, size_t n_keys) {
     assert_int_equal(api_create(&p, &t->api, err, sizeof err), 0);
     fx_sink_init(&t->sink);
     return t;
+}
+
+static mb_t *mb_new(const char *id_b, const char *const *keys, size_t n_keys) {
+    return mb_new_sources(id_b, keys, n_keys, NULL);
 }
 
 static void mb_request(mb_t *t, const char *method, const char *path, const char *auth, const char *body) {
@@ -185,6 +190,49 @@ static void test_routing(void **state) {
                         "{\"id\":\"b\",\"object\":\"model\",\"created\":1600000000,\"owned_by\":\"cinder\"}");
     mb_request(t, "GET", "/v1/models/c", NULL, NULL);
     assert_int_equal(t->sink.status, 404);
+    mb_free(t);
+}
+
+/* A model also answers to the name it was configured by (a path, a Hugging Face reference); ids come first, and a
+   name two models share, or that is another model's id, names neither. Responses show the id. */
+static void test_sources(void **state) {
+    const char *const refs[N_MOD] = {"owner/repo-GGUF:Q8_0", "models/b.gguf"};
+    mb_t *t = mb_new_sources(NULL, NULL, 0, refs);
+    mb_attach(t, 0, 0);
+    mb_attach(t, 1, 0);
+    mb_request(t, "POST", CHAT, NULL, "{\"model\":\"owner/repo-GGUF:Q8_0\"," MSG ",\"max_tokens\":3}");
+    assert_non_null(t->call);
+    assert_int_equal(t->back[0].back.n, 1);
+    mb_token(&t->back[0].back, 0, 5, "Hi");
+    mb_end(&t->back[0].back, 0, ENGINE_FINISH_STOP);
+    assert_int_equal(t->sink.status, 200);
+    assert_non_null(strstr(t->sink.body, "\"model\":\"a\""));
+    mb_request(t, "POST", "/v1/completions", NULL, "{\"model\":\"models/b.gguf\",\"prompt\":[1],\"max_tokens\":2}");
+    assert_non_null(t->call);
+    assert_int_equal(t->back[1].back.n, 1);
+    mb_request(t, "GET", "/v1/models/owner%2Frepo-GGUF:Q8_0", NULL, NULL);
+    assert_string_equal(t->sink.body,
+                        "{\"id\":\"a\",\"object\":\"model\",\"created\":1600000000,\"owned_by\":\"cinder\"}");
+    mb_request(t, "GET", "/v1/models", NULL, NULL); /* lists ids only */
+    assert_null(strstr(t->sink.body, "repo"));
+    mb_free(t);
+
+    /* shared name: neither; another model's id: that model */
+    const char *const same[N_MOD] = {"x.gguf", "x.gguf"};
+    t = mb_new_sources(NULL, NULL, 0, same);
+    mb_attach(t, 0, 0);
+    mb_attach(t, 1, 0);
+    mb_request(t, "POST", CHAT, NULL, "{\"model\":\"x.gguf\"," MSG "}");
+    assert_int_equal(t->sink.status, 404);
+    mb_free(t);
+    const char *const clash[N_MOD] = {"b", NULL};
+    t = mb_new_sources(NULL, NULL, 0, clash);
+    mb_attach(t, 0, 0);
+    mb_attach(t, 1, 0);
+    mb_request(t, "POST", CHAT, NULL, "{" M_B MSG "}");
+    assert_non_null(t->call);
+    assert_int_equal(t->back[0].back.n, 0);
+    assert_int_equal(t->back[1].back.n, 1);
     mb_free(t);
 }
 
@@ -326,6 +374,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_and_attach_errors),
         cmocka_unit_test(test_routing),
+        cmocka_unit_test(test_sources),
         cmocka_unit_test(test_health_fields),
         cmocka_unit_test(test_metrics),
     };
