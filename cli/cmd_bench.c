@@ -11,14 +11,17 @@
 
 #include "cli.h"
 #include "err.h"
+#include "kernels/kern.h"
 #include "model.h"
 
 static void bench_usage(FILE *to) {
-    fprintf(to, "usage: cinder bench -m MODEL [-p 512] [-n 128] [-r 5] [-t N]\n"
-                "  -p N   prompt tokens processed as one batch (pp test; 0 skips it)\n"
-                "  -n N   tokens generated one at a time (tg test; 0 skips it)\n"
-                "  -r N   repetitions after one warm-up run (default 5)\n"
-                "  -t N   threads (default: number of CPUs)\n");
+    fprintf(to, "usage: cinder bench -m MODEL [-p 512] [-n 128] [-r 5] [-t N] [--isa NAME]\n"
+                "  -p N        prompt tokens processed as one batch (pp test; 0 skips it)\n"
+                "  -n N        tokens generated one at a time (tg test; 0 skips it)\n"
+                "  -r N        repetitions after one warm-up run (default 5)\n"
+                "  -t N        threads (default: number of CPUs)\n"
+                "  --isa NAME  kernels: auto (default: the CPU's best), avx512vnni, avx2 or scalar, to measure\n"
+                "              what CPUs without AVX-512 VNNI or AVX2 get (never above what this CPU has)\n");
 }
 
 /* One run of a test: pp (n tokens in one batch) or tg (n single-token steps); returns seconds or -1. */
@@ -35,7 +38,7 @@ static double bench_run(model_ctx_t *c, model_seq_t *s, const int32_t *ids, int3
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *cmd = "bench", *path = NULL;
+    const char *cmd = "bench", *path = NULL, *isa = NULL;
     long long n_pp = 512, n_tg = 128, reps = 5, threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -52,6 +55,8 @@ int cmd_bench(int argc, char **argv) {
             if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_parse_int(cmd, a, v, 1, 100, &reps)) return 2;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_parse_int(cmd, a, v, 1, 512, &threads)) return 2;
+        } else if (!strcmp(a, "--isa")) {
+            if (!(isa = cli_value(cmd, argc, argv, &i))) return 2;
         } else {
             fprintf(stderr, "cinder bench: unknown option '%s' (see --help)\n", a);
             return 2;
@@ -60,6 +65,15 @@ int cmd_bench(int argc, char **argv) {
     if (!path) {
         fprintf(stderr, "cinder bench: -m MODEL is required (see --help)\n");
         return 2;
+    }
+    if (isa) {
+        const char *got = kern_cap_isa(isa);
+        if (!got) {
+            fprintf(stderr, "cinder bench: --isa: expected auto, avx512vnni, avx2 or scalar, got '%s'\n", isa);
+            return 2;
+        }
+        if (strcmp(isa, "auto") && strcmp(got, isa))
+            fprintf(stderr, "cinder bench: this CPU lacks %s; the kernels run with %s\n", isa, got);
     }
     char err[512] = "";
     int status = 1;

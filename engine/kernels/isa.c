@@ -7,6 +7,7 @@
  * x86-64 and only takes addresses of the SIMD functions, so nothing here executes an instruction the CPU lacks.
  */
 #include <stdatomic.h>
+#include <string.h>
 
 #include "kern_impl.h"
 
@@ -133,3 +134,12 @@ int kern__force_isa(int level) {
 void kern__force_scalar(bool on) { kern__force_isa(on ? KERN__ISA_SCALAR : KERN__ISA_AVX512); }
 
 const char *kern_isa_name(void) { return kern__isa()->name; }
+
+const char *kern_cap_isa(const char *name) {
+    int level = -1;
+    if (!strcmp(name, "auto")) level = KERN__ISA_AVX512;
+    for (int i = 0; i < (int)(sizeof isa__tables / sizeof *isa__tables); i++)
+        if (!strcmp(name, isa__tables[i]->name)) level = i;
+    if (level < 0) return NULL;
+    return isa__tables[kern__force_isa(level)]->name;
+}

@@ -133,4 +133,12 @@ void kern_softmax(float *x, int64_t n);
 /* The instruction set the kernels run with now: "avx512vnni", "avx2" or "scalar" (static storage). */
 const char *kern_isa_name(void);
 
+/*
+ * Caps the instruction set at `name` ("avx512vnni", "avx2", "scalar"; "auto" = the CPU's best) for the rest of
+ * the process, to measure what CPUs without AVX-512 VNNI (or AVX2) get. Returns the name now in effect, lower
+ * than the one asked for when this CPU lacks it; NULL for an unknown name (nothing changes). Call it before
+ * kernels run: it is not synchronised with them.
+ */
+const char *kern_cap_isa(const char *name);
+
 #endif

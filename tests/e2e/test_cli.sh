@@ -84,6 +84,13 @@ b=$($BIN generate -m "$M/stories260K.gguf" -p "Once upon a time" -n 40 --temp 1 
 c=$($BIN generate -m "$M/stories260K.gguf" -p "Once upon a time" -n 40 --temp 1 --seed 7 2>/dev/null)
 if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" != "$c" ]; then ok "seeded sampling"; else bad "seeded sampling" "$a | $b | $c"; fi
 
+# bench --isa: the kernels of another instruction set give the same speed table; a bad name is a usage error.
+out=$($BIN bench -m "$M/stories260K.gguf" -p 32 -n 8 -r 1 -t 1 --isa avx2 2>&1); rc=$?
+if [ $rc -eq 0 ] && grep -q "| pp32 |" <<<"$out" && grep -q "| tg8 |" <<<"$out"; then ok "bench --isa avx2"; else bad "bench --isa avx2" "$out"; fi
+out=$($BIN bench -m "$M/stories260K.gguf" --isa avx3 2>&1); rc=$?
+if [ $rc -eq 2 ] && grep -q "expected auto, avx512vnni, avx2 or scalar, got 'avx3'" <<<"$out"; then ok "bench --isa: unknown name -> exit 2"
+else bad "bench --isa unknown" "$rc $out"; fi
+
 # --help on every command exits 0 and prints usage.
 for cmd in generate tokenize info perplexity bench template; do
     if $BIN $cmd --help 2>&1 | grep -q "usage: cinder $cmd"; then ok "$cmd --help"; else bad "$cmd --help"; fi

@@ -993,8 +993,24 @@ static void test_ops(void **state) {
     for_each_isa(check_ops);
 }
 
+/* kern_cap_isa: names the levels, never goes above the CPU, leaves the level alone for an unknown name. */
+static void test_cap_isa(void **state) {
+    const char *best = kern_cap_isa("auto");
+    assert_non_null(best);
+    assert_string_equal(kern_cap_isa("scalar"), "scalar");
+    assert_string_equal(kern_isa_name(), "scalar");
+    assert_null(kern_cap_isa("sse9"));
+    assert_string_equal(kern_isa_name(), "scalar");
+    const char *avx2 = kern_cap_isa("avx2");
+    assert_true(!strcmp(avx2, "avx2") || (!strcmp(avx2, "scalar") && !strcmp(best, "scalar")));
+    assert_string_equal(kern_cap_isa("avx512vnni"), best); /* the top is the CPU's best */
+    assert_string_equal(kern_cap_isa("auto"), best);
+    assert_string_equal(kern_isa_name(), best);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cap_isa),
         cmocka_unit_test(test_fp16_roundtrip_all),
         cmocka_unit_test(test_fp16_rounding),
         cmocka_unit_test(test_fp16_bulk),
