@@ -19,6 +19,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "gemm_rows.h"
 #include "kern_impl.h"
 
 #define G__Q_BYTES       1024 /* quants of one block of a 32-row panel */
@@ -31,50 +32,6 @@ static inline int g__blk_bytes(dtype_t t) { return G__Q_BYTES + g__n_sub(t) * G_
 size_t kern__gemm_pack_bytes(int64_t K) { return (size_t)(K / 32) * G__MAX_BLK_BYTES; }
 
 /* ---- packing ---------------------------------------------------------------------------------------------- */
-
-/*
- * Column block b (32 values) of one row as signed bytes in column order, with its sub-block scale(s) and, for
- * Q4_K, its min. The formulas are the dequantization formulas of quant.c with the integer part kept apart.
- */
-static inline __m256i g__row_block(dtype_t t, const uint8_t *row, int64_t b, float sc[2], float *mn) {
-    const __m256i lo4 = _mm256_set1_epi8(0xF);
-    switch (t) {
-    case DT_Q8_0: {
-        const kern__blk_q8_0 *k = (const kern__blk_q8_0 *)row + b;
-        sc[0] = _cvtsh_ss(k->d);
-        return _mm256_loadu_si256((const __m256i *)k->qs);
-    }
-    case DT_Q4_0: {
-        const kern__blk_q4_0 *k = (const kern__blk_q4_0 *)row + b;
-        sc[0] = _cvtsh_ss(k->d);
-        const __m128i q = _mm_loadu_si128((const __m128i *)k->qs);
-        const __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo4);
-        return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
-    }
-    case DT_Q4_K: {
-        const kern__blk_q4_k *k = (const kern__blk_q4_k *)row + b / 8;
-        const int j = (int)(b % 8);
-        int s, m;
-        kern__q4k_scale_min(k->scales, j, &s, &m);
-        sc[0] = _cvtsh_ss(k->d) * (float)s;
-        *mn = _cvtsh_ss(k->dmin) * (float)m;
-        const __m256i q = _mm256_loadu_si256((const __m256i *)(k->qs + 32 * (j / 2)));
-        return (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4) : _mm256_and_si256(q, lo4);
-    }
-    default: { /* DT_Q6_K: block j of the super-block is group k = j % 4 of half c = j / 4 */
-        const kern__blk_q6_k *k = (const kern__blk_q6_k *)row + b / 8;
-        const int j = (int)(b % 8), c = j / 4, g = j % 4;
-        const float d = _cvtsh_ss(k->d);
-        sc[0] = d * (float)k->scales[2 * j];
-        sc[1] = d * (float)k->scales[2 * j + 1];
-        const __m256i ql = _mm256_loadu_si256((const __m256i *)(k->ql + 64 * c + 32 * (g & 1)));
-        const __m256i nib = g >= 2 ? _mm256_and_si256(_mm256_srli_epi16(ql, 4), lo4) : _mm256_and_si256(ql, lo4);
-        const __m256i qh = _mm256_loadu_si256((const __m256i *)(k->qh + 32 * c));
-        const __m256i hb = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * g)), _mm256_set1_epi8(3));
-        return _mm256_sub_epi8(_mm256_or_si256(nib, _mm256_slli_epi16(hb, 4)), _mm256_set1_epi8(32));
-    }
-    }
-}
 
 /*
  * Transposes 16 rows x 8 dwords (rows[i] holds row i's 32 bytes) into 8 vectors of 16 dwords stored at out
@@ -122,7 +79,7 @@ static void g__pack(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t 
             float sc[16][2] = {{0}}, mn[16] = {0};
             for (int i = 0; i < 16; i++) {
                 const int64_t r = 16 * h + i;
-                rows[i] = r < nr ? g__row_block(t, w + (size_t)r * rb, b, sc[i], &mn[i]) : _mm256_setzero_si256();
+                rows[i] = r < nr ? gemm__row_block(t, w + (size_t)r * rb, b, sc[i], &mn[i]) : _mm256_setzero_si256();
             }
             uint8_t *q = dst + 512 * h;
             g__transpose16x8(rows, q);

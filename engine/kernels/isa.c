@@ -71,7 +71,7 @@ static const kern__isa_t isa__avx2 = {
             [DT_Q4_K] = kern__rowdot_q4_k_avx2,
             [DT_Q6_K] = kern__rowdot_q6_k_avx2,
         },
-    .gemm_q8 = NULL,
+    .gemm_q8 = kern__gemm_q8_avx2,
     ISA__AVX2_COMMON,
 };
 

@@ -116,7 +116,7 @@ typedef void (*kern__rowdot_multi_fn)(const void *w, size_t row_bytes, int64_t n
 typedef void (*kern__dequant_fn)(const void *src, float *dst, int64_t n);
 
 /*
- * The int8 GEMM (AVX-512 VNNI): Y[j][i] = dot(row i of W, X row j) for i < nr, j < n, where W is Q8_0, Q4_0,
+ * The int8 GEMM (AVX-512 VNNI, or AVX2 with 16-bit products): Y[j][i] = dot(row i of W, X row j) for i < nr, j < n, where W is Q8_0, Q4_0,
  * Q4_K or Q6_K (rows row_bytes apart from w), X is n q8a rows with xu made, and Y has leading dimension ldy.
  * pack is scratch of kern__gemm_pack_bytes(K) bytes, 64-byte aligned.
  */
@@ -217,6 +217,10 @@ void kern__scale_mul_f32_avx2(const float *x, const float *w, float s, float *y,
 void kern__silu_mul_avx2(const float *gate, const float *up, float *out, int64_t n);
 float kern__exp_sub_sum_avx2(float *x, float m, int64_t n);
 float kern__max_f32_avx2(const float *x, int64_t n);
+
+/* gemm_avx2.c (AVX2 + FMA + F16C) */
+void kern__gemm_q8_avx2(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
+                        float *Y, int64_t ldy, void *pack);
 
 /* dot_avx512.c, gemm_avx512.c (AVX-512 F/BW/VL/DQ + VNNI) */
 void kern__rowdot_q8_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);

@@ -1,0 +1,213 @@
+/*
+ * gemm_avx2.c — the int8 GEMM for batches on CPUs with AVX2 but without AVX-512 VNNI: Y (n, rows) = X (n, K) @
+ * W^T for Q8_0, Q4_0, Q4_K and Q6_K weights against q8a activations (compiled with -mavx2 -mfma -mf16c; isa.c
+ * installs it on such CPUs). The AVX-512 version is gemm_avx512.c; both replace dequantizing W into floats for
+ * cblas_sgemm.
+ *
+ * Operands. AVX2 has no byte dot product that accumulates into int32 (vpdpbusd); vpmaddubsw multiplies bytes but
+ * saturates its 16-bit pair sums. So both operands are widened to int16 and vpmaddwd does the work: per 32-bit
+ * lane, w[2k] * x[2k] + w[2k+1] * x[2k+1] into int32, 16 products per instruction, exact (|w| <= 128,
+ * |x| <= 127). Weights are the exact small integers of gemm_rows.h; activations the q8a row's signed qs.
+ *
+ * Layout. W is processed in panels of G2__ROWS = 16 rows, each repacked per block of 32 columns into
+ *   quants:  16 column pairs x 2 halves x 8 rows x 2 int16 (dword i of vector (k, h) = columns 2k, 2k+1 of row
+ *            8h + i), 1024 B
+ *   per sub-block s (Q6_K has two of 16 columns, the others one of 32): 16 float scales
+ *   Q4_K only: 16 float mins (value = scale * q - min)
+ * The micro-kernel keeps a 16-row x C-token tile (C <= 3) of float accumulators in registers, runs vpmaddwd per
+ * column pair into int32 accumulators, and adds those into the floats scaled by scale_w * d_x once per sub-block.
+ * The 32 activations of a block are widened once per token into a small buffer, from which each pair is
+ * broadcast straight from memory. Pure functions; any thread.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "gemm_rows.h"
+#include "kern_impl.h"
+
+#define G2__ROWS    16
+#define G2__Q_BYTES 1024 /* quants of one block of a panel */
+
+static inline int g2__n_sub(dtype_t t) { return t == DT_Q6_K ? 2 : 1; }
+static inline int g2__blk_bytes(dtype_t t) { return G2__Q_BYTES + (g2__n_sub(t) + (t == DT_Q4_K)) * 64; }
+
+/* ---- packing ---------------------------------------------------------------------------------------------- */
+
+/*
+ * 8 rows of 32 signed bytes (v[i] = row i) into the 16 vectors of column pairs: the rows are transposed as 8 x 8
+ * matrices of 16-bit elements (byte pairs), one per 128-bit lane, so that afterwards lane 0 of vector k holds
+ * pair k of rows 0..7 and lane 1 pair k + 8; each lane is then sign-extended to 8 int16 pairs and stored at
+ * out + 64 * pair (the second half of a panel is out + 32).
+ */
+static inline void g2__pack8(const __m256i v[8], uint8_t *out) {
+    __m256i a[8], b[8], c[8];
+    for (int i = 0; i < 8; i += 2) {
+        a[i] = _mm256_unpacklo_epi16(v[i], v[i + 1]);
+        a[i + 1] = _mm256_unpackhi_epi16(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        b[i + 0] = _mm256_unpacklo_epi32(a[i + 0], a[i + 2]);
+        b[i + 1] = _mm256_unpackhi_epi32(a[i + 0], a[i + 2]);
+        b[i + 2] = _mm256_unpacklo_epi32(a[i + 1], a[i + 3]);
+        b[i + 3] = _mm256_unpackhi_epi32(a[i + 1], a[i + 3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        c[2 * i] = _mm256_unpacklo_epi64(b[i], b[i + 4]);
+        c[2 * i + 1] = _mm256_unpackhi_epi64(b[i], b[i + 4]);
+    }
+    /* c[j]: lane 0 = pair j of rows 0..7, lane 1 = pair j + 8 */
+    for (int j = 0; j < 8; j++) {
+        _mm256_store_si256((__m256i *)(out + 64 * j), _mm256_cvtepi8_epi16(_mm256_castsi256_si128(c[j])));
+        _mm256_store_si256((__m256i *)(out + 64 * (j + 8)), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(c[j], 1)));
+    }
+}
+
+/* Packs nr (<= 16) rows starting at w into the panel layout; missing rows are zero (their outputs are not
+ * stored). */
+static void g2__pack(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t nb, uint8_t *pack) {
+    const int ns = g2__n_sub(t), bb = g2__blk_bytes(t);
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *dst = pack + b * bb;
+        float *mins = (float *)(dst + G2__Q_BYTES + ns * 64);
+        for (int h = 0; h < 2; h++) {
+            __m256i rows[8];
+            float sc[8][2] = {{0}}, mn[8] = {0};
+            for (int i = 0; i < 8; i++) {
+                const int64_t r = 8 * h + i;
+                rows[i] = r < nr ? gemm__row_block(t, w + (size_t)r * rb, b, sc[i], &mn[i]) : _mm256_setzero_si256();
+            }
+            g2__pack8(rows, dst + 32 * h);
+            for (int s = 0; s < ns; s++) {
+                float *scale = (float *)(dst + G2__Q_BYTES + s * 64) + 8 * h;
+                for (int i = 0; i < 8; i++)
+                    scale[i] = sc[i][s];
+            }
+            if (t == DT_Q4_K)
+                for (int i = 0; i < 8; i++)
+                    mins[8 * h + i] = mn[i];
+        }
+    }
+}
+
+/* ---- micro-kernel ----------------------------------------------------------------------------------------- */
+
+/*
+ * Y[j0 + c][0..nr) for c < C from a packed 16-row panel. Inlined with constant NS (sub-blocks per block), MIN
+ * (Q4_K) and C so that the 2 x C float and int accumulators live in registers.
+ */
+static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, int64_t nb, const int NS, const int MIN,
+                                                           const int C, const kern__q8a_t *x, int64_t j0, float *Y,
+                                                           int64_t ldy, int64_t nr) {
+    const int BB = G2__Q_BYTES + (NS + MIN) * 64, P = 16 / NS; /* column pairs per sub-block */
+    const int64_t K = x->K;
+    __m256 accf[2][3];
+    const int8_t *xq[3];
+    const float *xd[3];
+    const int32_t *xs[3];
+    int16_t xw[3][32] __attribute__((aligned(32))); /* this block's activations, widened */
+#pragma GCC unroll 3
+    for (int c = 0; c < C; c++) {
+        xq[c] = x->qs + (j0 + c) * K;
+        xd[c] = x->d + (j0 + c) * (K / 32);
+        xs[c] = x->s + (j0 + c) * (K / 32);
+        accf[0][c] = _mm256_setzero_ps();
+        accf[1][c] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = pack + b * BB;
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(xq[c] + b * 32));
+            _mm256_store_si256((__m256i *)xw[c], _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)));
+            _mm256_store_si256((__m256i *)(xw[c] + 16), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1)));
+        }
+#pragma GCC unroll 2
+        for (int s = 0; s < NS; s++) {
+            __m256i acci[2][3];
+#pragma GCC unroll 3
+            for (int c = 0; c < C; c++) {
+                acci[0][c] = _mm256_setzero_si256();
+                acci[1][c] = _mm256_setzero_si256();
+            }
+#pragma GCC unroll 2
+            for (int k = s * P; k < (s + 1) * P; k++) {
+                const __m256i w0 = _mm256_load_si256((const __m256i *)(pb + 64 * k));
+                const __m256i w1 = _mm256_load_si256((const __m256i *)(pb + 64 * k + 32));
+#pragma GCC unroll 3
+                for (int c = 0; c < C; c++) {
+                    int32_t pair;
+                    memcpy(&pair, xw[c] + 2 * k, 4);
+                    const __m256i xb = _mm256_set1_epi32(pair);
+                    acci[0][c] = _mm256_add_epi32(acci[0][c], _mm256_madd_epi16(w0, xb));
+                    acci[1][c] = _mm256_add_epi32(acci[1][c], _mm256_madd_epi16(w1, xb));
+                }
+            }
+            const float *scale = (const float *)(pb + G2__Q_BYTES + s * 64);
+            const __m256 sc0 = _mm256_load_ps(scale), sc1 = _mm256_load_ps(scale + 8);
+#pragma GCC unroll 3
+            for (int c = 0; c < C; c++) {
+                const __m256 dx = _mm256_set1_ps(xd[c][b]);
+                accf[0][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acci[0][c]), _mm256_mul_ps(sc0, dx), accf[0][c]);
+                accf[1][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acci[1][c]), _mm256_mul_ps(sc1, dx), accf[1][c]);
+            }
+        }
+        if (MIN) { /* - min * sum(x) over the block, sum(x) = d_x * s_x */
+            const float *mins = (const float *)(pb + G2__Q_BYTES + NS * 64);
+            const __m256 m0 = _mm256_load_ps(mins), m1 = _mm256_load_ps(mins + 8);
+#pragma GCC unroll 3
+            for (int c = 0; c < C; c++) {
+                const __m256 sx = _mm256_set1_ps(xd[c][b] * (float)xs[c][b]);
+                accf[0][c] = _mm256_fnmadd_ps(m0, sx, accf[0][c]);
+                accf[1][c] = _mm256_fnmadd_ps(m1, sx, accf[1][c]);
+            }
+        }
+    }
+#pragma GCC unroll 3
+    for (int c = 0; c < C; c++) {
+        float *yr = Y + (j0 + c) * ldy;
+#pragma GCC unroll 2
+        for (int p = 0; p < 2; p++) {
+            const int64_t left = nr - 8 * p;
+            if (left >= 8) {
+                _mm256_storeu_ps(yr + 8 * p, accf[p][c]);
+            } else if (left > 0) {
+                const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left), idx);
+                _mm256_maskstore_ps(yr + 8 * p, mask, accf[p][c]);
+            }
+        }
+    }
+}
+
+/* All n tokens against one packed panel, 3 tokens per micro-tile and a narrower tile for the rest. */
+#define G2__PANEL_FN(NAME, NS, MIN)                                                                                    \
+    static void NAME(const uint8_t *pack, int64_t nb, const kern__q8a_t *x, int64_t n, float *Y, int64_t ldy,          \
+                     int64_t nr) {                                                                                     \
+        int64_t j = 0;                                                                                                 \
+        for (; j + 3 <= n; j += 3)                                                                                     \
+            g2__tile(pack, nb, NS, MIN, 3, x, j, Y, ldy, nr);                                                          \
+        switch (n - j) {                                                                                               \
+        case 2: g2__tile(pack, nb, NS, MIN, 2, x, j, Y, ldy, nr); break;                                               \
+        case 1: g2__tile(pack, nb, NS, MIN, 1, x, j, Y, ldy, nr); break;                                               \
+        default: break;                                                                                                \
+        }                                                                                                              \
+    }
+
+G2__PANEL_FN(g2__panel_plain, 1, 0) /* Q8_0, Q4_0 */
+G2__PANEL_FN(g2__panel_min, 1, 1)   /* Q4_K */
+G2__PANEL_FN(g2__panel_sub16, 2, 0) /* Q6_K */
+
+void kern__gemm_q8_avx2(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
+                        float *Y, int64_t ldy, void *pack) {
+    const int64_t nb = x->K / 32;
+    for (int64_t r0 = 0; r0 < nr; r0 += G2__ROWS) {
+        const int64_t m = nr - r0 < G2__ROWS ? nr - r0 : G2__ROWS;
+        g2__pack(t, (const uint8_t *)w + r0 * row_bytes, row_bytes, m, nb, pack);
+        if (t == DT_Q6_K)
+            g2__panel_sub16(pack, nb, x, n, Y + r0, ldy, m);
+        else if (t == DT_Q4_K)
+            g2__panel_min(pack, nb, x, n, Y + r0, ldy, m);
+        else
+            g2__panel_plain(pack, nb, x, n, Y + r0, ldy, m);
+    }
+}
