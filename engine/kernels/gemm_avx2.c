@@ -12,12 +12,19 @@
  * Layout. W is processed in panels of G2__ROWS = 16 rows, each repacked per block of 32 columns into
  *   quants:  16 column pairs x 2 halves x 8 rows x 2 int16 (dword i of vector (k, h) = columns 2k, 2k+1 of row
  *            8h + i), 1024 B
- *   per sub-block s (Q6_K has two of 16 columns, the others one of 32): 16 float scales
- *   Q4_K only: 16 float mins (value = scale * q - min)
+ *   per sub-block s (Q6_K has two of 16 columns, Q8_0 one of 32): 16 float scales
  * The micro-kernel keeps a 16-row x C-token tile (C <= 3) of float accumulators in registers, runs vpmaddwd per
  * column pair into int32 accumulators, and adds those into the floats scaled by scale_w * d_x once per sub-block.
  * The 32 activations of a block are widened once per token into a small buffer, from which each pair is
- * broadcast straight from memory. Pure functions; any thread.
+ * broadcast straight from memory.
+ *
+ * Q4_0 and Q4_K take a byte path at twice the rate: their weights as unsigned nibbles q in 0..15 (Q4_0's
+ * q - 8 becomes q, and 8 * sum(x) of the block is subtracted afterwards) multiply the signed activation bytes
+ * with vpmaddubsw, whose 16-bit pair sums (at most 2 * 15 * 127) add up over a whole block of 32 columns in
+ * 16 bits without overflow (8 * 3810 < 32768); one vpmaddwd by ones per block widens them. Their panels hold
+ *   quants:  8 groups of 4 columns x 2 halves x 8 rows x 4 bytes, 512 B per block
+ *   16 float scales; Q4_K: 16 float mins.
+ * Pure functions; any thread.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -29,7 +36,6 @@
 #define G2__Q_BYTES 1024 /* quants of one block of a panel */
 
 static inline int g2__n_sub(dtype_t t) { return t == DT_Q6_K ? 2 : 1; }
-static inline int g2__blk_bytes(dtype_t t) { return G2__Q_BYTES + (g2__n_sub(t) + (t == DT_Q4_K)) * 64; }
 
 /* ---- packing ---------------------------------------------------------------------------------------------- */
 
@@ -62,13 +68,12 @@ static inline void g2__pack8(const __m256i v[8], uint8_t *out) {
     }
 }
 
-/* Packs nr (<= 16) rows starting at w into the panel layout; missing rows are zero (their outputs are not
- * stored). */
+/* Packs nr (<= 16) Q8_0 or Q6_K rows starting at w into the 16-bit layout; missing rows are zero (their outputs
+ * are not stored). */
 static void g2__pack(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t nb, uint8_t *pack) {
-    const int ns = g2__n_sub(t), bb = g2__blk_bytes(t);
+    const int ns = g2__n_sub(t), bb = G2__Q_BYTES + ns * 64;
     for (int64_t b = 0; b < nb; b++) {
         uint8_t *dst = pack + b * bb;
-        float *mins = (float *)(dst + G2__Q_BYTES + ns * 64);
         for (int h = 0; h < 2; h++) {
             __m256i rows[8];
             float sc[8][2] = {{0}}, mn[8] = {0};
@@ -82,34 +87,167 @@ static void g2__pack(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t
                 for (int i = 0; i < 8; i++)
                     scale[i] = sc[i][s];
             }
-            if (t == DT_Q4_K)
-                for (int i = 0; i < 8; i++)
-                    mins[8 * h + i] = mn[i];
         }
     }
 }
 
-/* ---- micro-kernel ----------------------------------------------------------------------------------------- */
+/*
+ * The byte layout: 8 rows of 32 unsigned nibbles (v[i] = row i) as 8 vectors of 4-column groups (dword i of
+ * vector g = columns 4g..4g+3 of row i), an 8 x 8 transpose of dwords stored at out + 64 * g.
+ */
+static inline void g2__pack8_bytes(const __m256i v[8], uint8_t *out) {
+    __m256i a[8], b[8];
+    for (int i = 0; i < 8; i += 2) {
+        a[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);
+        a[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        b[i + 0] = _mm256_unpacklo_epi64(a[i + 0], a[i + 2]);
+        b[i + 1] = _mm256_unpackhi_epi64(a[i + 0], a[i + 2]);
+        b[i + 2] = _mm256_unpacklo_epi64(a[i + 1], a[i + 3]);
+        b[i + 3] = _mm256_unpackhi_epi64(a[i + 1], a[i + 3]);
+    }
+    /* b[j] (j < 4, from rows 0..3) and b[j + 4] (rows 4..7): lane 0 = group j, lane 1 = group j + 4 */
+    for (int j = 0; j < 4; j++) {
+        _mm256_store_si256((__m256i *)(out + 64 * j), _mm256_permute2x128_si256(b[j], b[j + 4], 0x20));
+        _mm256_store_si256((__m256i *)(out + 64 * (j + 4)), _mm256_permute2x128_si256(b[j], b[j + 4], 0x31));
+    }
+}
+
+/* Q4_0 / Q4_K rows into the byte layout (512 B of quants, 16 scales, Q4_K: 16 mins per block). */
+static void g2__pack_bytes(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t nb, uint8_t *pack) {
+    const int bb = 512 + (t == DT_Q4_K ? 128 : 64);
+    const __m256i eight = _mm256_set1_epi8(t == DT_Q4_0 ? 8 : 0);
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *dst = pack + b * bb;
+        float *scale = (float *)(dst + 512), *mins = (float *)(dst + 576);
+        for (int h = 0; h < 2; h++) {
+            __m256i rows[8];
+            float sc[8][2] = {{0}}, mn[8] = {0};
+            for (int i = 0; i < 8; i++) {
+                const int64_t r = 8 * h + i;
+                rows[i] = r < nr ? _mm256_add_epi8(gemm__row_block(t, w + (size_t)r * rb, b, sc[i], &mn[i]), eight)
+                                 : _mm256_setzero_si256();
+            }
+            g2__pack8_bytes(rows, dst + 32 * h);
+            for (int i = 0; i < 8; i++) {
+                scale[8 * h + i] = sc[i][0];
+                if (t == DT_Q4_K) mins[8 * h + i] = mn[i];
+            }
+        }
+    }
+}
+
+/* ---- micro-kernels ---------------------------------------------------------------------------------------- */
+
+/* Stores a tile's 16 x C accumulators as Y[j0 + c][0..nr). */
+static inline __attribute__((always_inline)) void g2__store(__m256 accf[2][3], const int C, float *Y, int64_t j0,
+                                                            int64_t ldy, int64_t nr) {
+#pragma GCC unroll 3
+    for (int c = 0; c < C; c++) {
+        float *yr = Y + (j0 + c) * ldy;
+#pragma GCC unroll 2
+        for (int p = 0; p < 2; p++) {
+            const int64_t left = nr - 8 * p;
+            if (left >= 8) {
+                _mm256_storeu_ps(yr + 8 * p, accf[p][c]);
+            } else if (left > 0) {
+                const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left), idx);
+                _mm256_maskstore_ps(yr + 8 * p, mask, accf[p][c]);
+            }
+        }
+    }
+}
 
 /*
- * Y[j0 + c][0..nr) for c < C from a packed 16-row panel. Inlined with constant NS (sub-blocks per block), MIN
- * (Q4_K) and C so that the 2 x C float and int accumulators live in registers.
+ * The byte path's tile: Y[j0 + c][0..nr) for c < C from a packed 16-row panel of Q4_0 (Q40 = 1: subtract 8 *
+ * sum(x)) or Q4_K (mins).
  */
-static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, int64_t nb, const int NS, const int MIN,
-                                                           const int C, const kern__q8a_t *x, int64_t j0, float *Y,
-                                                           int64_t ldy, int64_t nr) {
-    const int BB = G2__Q_BYTES + (NS + MIN) * 64, P = 16 / NS; /* column pairs per sub-block */
+static inline __attribute__((always_inline)) void g2__tile_bytes(const uint8_t *pack, int64_t nb, const int Q40,
+                                                                 const int C, const kern__q8a_t *x, int64_t j0,
+                                                                 float *Y, int64_t ldy, int64_t nr) {
+    const int BB = 512 + (Q40 ? 64 : 128);
     const int64_t K = x->K;
+    const __m256i ones = _mm256_set1_epi16(1);
     __m256 accf[2][3];
     const int8_t *xq[3];
     const float *xd[3];
     const int32_t *xs[3];
-    int16_t xw[3][32] __attribute__((aligned(32))); /* this block's activations, widened */
 #pragma GCC unroll 3
     for (int c = 0; c < C; c++) {
         xq[c] = x->qs + (j0 + c) * K;
         xd[c] = x->d + (j0 + c) * (K / 32);
         xs[c] = x->s + (j0 + c) * (K / 32);
+        accf[0][c] = _mm256_setzero_ps();
+        accf[1][c] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = pack + b * BB;
+        __m256i acc[2][3];
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) {
+            acc[0][c] = _mm256_setzero_si256();
+            acc[1][c] = _mm256_setzero_si256();
+        }
+#pragma GCC unroll 2
+        for (int g = 0; g < 8; g++) {
+            const __m256i w0 = _mm256_load_si256((const __m256i *)(pb + 64 * g));
+            const __m256i w1 = _mm256_load_si256((const __m256i *)(pb + 64 * g + 32));
+#pragma GCC unroll 3
+            for (int c = 0; c < C; c++) {
+                int32_t quad;
+                memcpy(&quad, xq[c] + b * 32 + 4 * g, 4);
+                const __m256i xb = _mm256_set1_epi32(quad);
+                acc[0][c] = _mm256_add_epi16(acc[0][c], _mm256_maddubs_epi16(w0, xb));
+                acc[1][c] = _mm256_add_epi16(acc[1][c], _mm256_maddubs_epi16(w1, xb));
+            }
+        }
+        const float *scale = (const float *)(pb + 512);
+        const __m256 sc0 = _mm256_load_ps(scale), sc1 = _mm256_load_ps(scale + 8);
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) {
+            const __m256 dx = _mm256_set1_ps(xd[c][b]);
+            __m256i i0 = _mm256_madd_epi16(acc[0][c], ones), i1 = _mm256_madd_epi16(acc[1][c], ones);
+            if (Q40) { /* the weights were q, not q - 8 */
+                const __m256i corr = _mm256_set1_epi32(8 * xs[c][b]);
+                i0 = _mm256_sub_epi32(i0, corr);
+                i1 = _mm256_sub_epi32(i1, corr);
+            }
+            accf[0][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0), _mm256_mul_ps(sc0, dx), accf[0][c]);
+            accf[1][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_mul_ps(sc1, dx), accf[1][c]);
+        }
+        if (!Q40) { /* Q4_K: - min * sum(x) over the block, sum(x) = d_x * s_x */
+            const float *mins = (const float *)(pb + 576);
+            const __m256 m0 = _mm256_load_ps(mins), m1 = _mm256_load_ps(mins + 8);
+#pragma GCC unroll 3
+            for (int c = 0; c < C; c++) {
+                const __m256 sx = _mm256_set1_ps(xd[c][b] * (float)xs[c][b]);
+                accf[0][c] = _mm256_fnmadd_ps(m0, sx, accf[0][c]);
+                accf[1][c] = _mm256_fnmadd_ps(m1, sx, accf[1][c]);
+            }
+        }
+    }
+    g2__store(accf, C, Y, j0, ldy, nr);
+}
+
+/*
+ * The 16-bit path's tile (Q8_0, Q6_K): Y[j0 + c][0..nr) for c < C from a packed 16-row panel. Inlined with
+ * constant NS (sub-blocks per block) and C so that the 2 x C float and int accumulators live in registers.
+ */
+static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, int64_t nb, const int NS, const int C,
+                                                           const kern__q8a_t *x, int64_t j0, float *Y, int64_t ldy,
+                                                           int64_t nr) {
+    const int BB = G2__Q_BYTES + NS * 64, P = 16 / NS; /* column pairs per sub-block */
+    const int64_t K = x->K;
+    __m256 accf[2][3];
+    const int8_t *xq[3];
+    const float *xd[3];
+    int16_t xw[3][32] __attribute__((aligned(32))); /* this block's activations, widened */
+#pragma GCC unroll 3
+    for (int c = 0; c < C; c++) {
+        xq[c] = x->qs + (j0 + c) * K;
+        xd[c] = x->d + (j0 + c) * (K / 32);
         accf[0][c] = _mm256_setzero_ps();
         accf[1][c] = _mm256_setzero_ps();
     }
@@ -151,63 +289,57 @@ static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, 
                 accf[1][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acci[1][c]), _mm256_mul_ps(sc1, dx), accf[1][c]);
             }
         }
-        if (MIN) { /* - min * sum(x) over the block, sum(x) = d_x * s_x */
-            const float *mins = (const float *)(pb + G2__Q_BYTES + NS * 64);
-            const __m256 m0 = _mm256_load_ps(mins), m1 = _mm256_load_ps(mins + 8);
-#pragma GCC unroll 3
-            for (int c = 0; c < C; c++) {
-                const __m256 sx = _mm256_set1_ps(xd[c][b] * (float)xs[c][b]);
-                accf[0][c] = _mm256_fnmadd_ps(m0, sx, accf[0][c]);
-                accf[1][c] = _mm256_fnmadd_ps(m1, sx, accf[1][c]);
-            }
-        }
     }
-#pragma GCC unroll 3
-    for (int c = 0; c < C; c++) {
-        float *yr = Y + (j0 + c) * ldy;
-#pragma GCC unroll 2
-        for (int p = 0; p < 2; p++) {
-            const int64_t left = nr - 8 * p;
-            if (left >= 8) {
-                _mm256_storeu_ps(yr + 8 * p, accf[p][c]);
-            } else if (left > 0) {
-                const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-                const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left), idx);
-                _mm256_maskstore_ps(yr + 8 * p, mask, accf[p][c]);
-            }
-        }
-    }
+    g2__store(accf, C, Y, j0, ldy, nr);
 }
 
 /* All n tokens against one packed panel, 3 tokens per micro-tile and a narrower tile for the rest. */
-#define G2__PANEL_FN(NAME, NS, MIN)                                                                                    \
+#define G2__PANEL_FN(NAME, TILE)                                                                                       \
     static void NAME(const uint8_t *pack, int64_t nb, const kern__q8a_t *x, int64_t n, float *Y, int64_t ldy,          \
                      int64_t nr) {                                                                                     \
         int64_t j = 0;                                                                                                 \
-        for (; j + 3 <= n; j += 3)                                                                                     \
-            g2__tile(pack, nb, NS, MIN, 3, x, j, Y, ldy, nr);                                                          \
-        switch (n - j) {                                                                                               \
-        case 2: g2__tile(pack, nb, NS, MIN, 2, x, j, Y, ldy, nr); break;                                               \
-        case 1: g2__tile(pack, nb, NS, MIN, 1, x, j, Y, ldy, nr); break;                                               \
-        default: break;                                                                                                \
+        for (; j + 3 <= n; j += 3) {                                                                                   \
+            enum { C_ = 3 };                                                                                           \
+            TILE;                                                                                                      \
+        }                                                                                                              \
+        if (n - j == 2) {                                                                                              \
+            enum { C_ = 2 };                                                                                           \
+            TILE;                                                                                                      \
+        } else if (n - j == 1) {                                                                                       \
+            enum { C_ = 1 };                                                                                           \
+            TILE;                                                                                                      \
         }                                                                                                              \
     }
 
-G2__PANEL_FN(g2__panel_plain, 1, 0) /* Q8_0, Q4_0 */
-G2__PANEL_FN(g2__panel_min, 1, 1)   /* Q4_K */
-G2__PANEL_FN(g2__panel_sub16, 2, 0) /* Q6_K */
+G2__PANEL_FN(g2__panel_q8_0, g2__tile(pack, nb, 1, C_, x, j, Y, ldy, nr))       /* Q8_0 */
+G2__PANEL_FN(g2__panel_q6_k, g2__tile(pack, nb, 2, C_, x, j, Y, ldy, nr))       /* Q6_K */
+G2__PANEL_FN(g2__panel_q4_0, g2__tile_bytes(pack, nb, 1, C_, x, j, Y, ldy, nr)) /* Q4_0 */
+G2__PANEL_FN(g2__panel_q4_k, g2__tile_bytes(pack, nb, 0, C_, x, j, Y, ldy, nr)) /* Q4_K */
 
 void kern__gemm_q8_avx2(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
                         float *Y, int64_t ldy, void *pack) {
     const int64_t nb = x->K / 32;
     for (int64_t r0 = 0; r0 < nr; r0 += G2__ROWS) {
         const int64_t m = nr - r0 < G2__ROWS ? nr - r0 : G2__ROWS;
-        g2__pack(t, (const uint8_t *)w + r0 * row_bytes, row_bytes, m, nb, pack);
-        if (t == DT_Q6_K)
-            g2__panel_sub16(pack, nb, x, n, Y + r0, ldy, m);
-        else if (t == DT_Q4_K)
-            g2__panel_min(pack, nb, x, n, Y + r0, ldy, m);
-        else
-            g2__panel_plain(pack, nb, x, n, Y + r0, ldy, m);
+        const uint8_t *wr = (const uint8_t *)w + r0 * row_bytes;
+        float *yr = Y + r0;
+        switch (t) {
+        case DT_Q4_0:
+            g2__pack_bytes(t, wr, row_bytes, m, nb, pack);
+            g2__panel_q4_0(pack, nb, x, n, yr, ldy, m);
+            break;
+        case DT_Q4_K:
+            g2__pack_bytes(t, wr, row_bytes, m, nb, pack);
+            g2__panel_q4_k(pack, nb, x, n, yr, ldy, m);
+            break;
+        case DT_Q6_K:
+            g2__pack(t, wr, row_bytes, m, nb, pack);
+            g2__panel_q6_k(pack, nb, x, n, yr, ldy, m);
+            break;
+        default: /* DT_Q8_0 */
+            g2__pack(t, wr, row_bytes, m, nb, pack);
+            g2__panel_q8_0(pack, nb, x, n, yr, ldy, m);
+            break;
+        }
     }
 }
