@@ -46,6 +46,12 @@ typedef struct {
     int32_t n_batch;    /* most tokens per forward pass (decode tokens + prefill chunks) */
     int64_t kv_tokens;  /* KV cache pool size in tokens, shared by all sequences; 0 = default (see below) */
     int64_t kv_bytes;   /* alternatively its size in bytes (used when kv_tokens is 0); 0 = default */
+    /* Read the weights into memory before engine_create returns (gguf_prefault), so that the first requests do
+       not wait for the disk, reporting on_load(load_user, done, total) on the way (optional); false = pages are
+       read when first used. */
+    bool prefault;
+    void (*on_load)(void *user, uint64_t done_bytes, uint64_t total_bytes);
+    void *load_user;
 } engine_params_t;
 
 /*

@@ -680,6 +680,23 @@ int gguf_open_mem(const void *buf, size_t len, const char *name, gguf_t **out, c
     return gguf__open(buf ? buf : empty, len, NULL, name, out, err, err_len);
 }
 
+void gguf_prefault(const gguf_t *g, void (*progress)(void *user, uint64_t done, uint64_t total), void *user) {
+    const uint64_t total = g->size > g->data_start ? g->size - g->data_start : 0;
+    const uint8_t *p = g->base + g->data_start;
+    if (g->map && total) { /* the advice wants a page-aligned start */
+        const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p & ~(page - 1);
+        (void)posix_madvise((void *)a, (size_t)((uintptr_t)p + total - a), POSIX_MADV_WILLNEED);
+    }
+    const uint64_t step = 4096, report = 16u << 20;
+    uint8_t sink = 0;
+    for (uint64_t off = 0; off < total; off += step) {
+        sink ^= *(const volatile uint8_t *)(p + off);
+        if (progress && off && off % report == 0) progress(user, off, total);
+    }
+    (void)sink;
+    if (progress) progress(user, total, total);
+}
+
 void gguf_close(gguf_t *g) {
     if (!g) return;
     for (int64_t i = 0; i < g->n_kv; i++)

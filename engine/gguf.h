@@ -139,4 +139,12 @@ const gguf_tensor_t *gguf_find_tensor(const gguf_t *g, const char *name);
 /* The name the file was opened with (path or the name given to gguf_open_mem). */
 const char *gguf_name(const gguf_t *g);
 
+/*
+ * Reads the data section (the tensors) into memory: asks the kernel to read it ahead, then touches one byte of
+ * every page in file order, so that the first computations do not wait for the disk. progress(user, done,
+ * total), when given, is called about every 16 MiB and once at the end with done == total (the data section's
+ * bytes; 0 for a file without tensors). Any thread; the mapping is read-only.
+ */
+void gguf_prefault(const gguf_t *g, void (*progress)(void *user, uint64_t done, uint64_t total), void *user);
+
 #endif

@@ -154,9 +154,29 @@ static void loop__stats(void *self, engine_stats_t *out) {
 
 /* ---- startup ---------------------------------------------------------------------------------------------- */
 
+/* Reading the weights, on a terminal: "loading ID: 42% (160 of 386 MiB)", rewritten in place (worker thread). */
+static void loop__load_progress(void *user, uint64_t done, uint64_t total) {
+    srv_model_t *m = user;
+    const int pct = total ? (int)(done * 100 / total) : 100;
+    if (pct == m->load_pct) return;
+    m->load_pct = pct;
+    fprintf(stderr, "\rloading %s: %d%% (%llu of %llu MiB)%s", m->p->id, pct, (unsigned long long)(done >> 20),
+            (unsigned long long)(total >> 20), done == total ? "\n" : "");
+    fflush(stderr);
+}
+
+/* Loads a model and reads its weights into memory (so that /health turns 200 only once the first requests will
+ * not wait for the disk), with progress on a terminal. */
 static void loop__load_work(uv_work_t *w) {
     srv_model_t *m = w->data;
-    m->load_rc = engine_create(&m->p->engine, &m->engine, m->load_err, sizeof m->load_err);
+    engine_params_t ep = m->p->engine;
+    ep.prefault = true;
+    if (isatty(STDERR_FILENO)) {
+        m->load_pct = -1;
+        ep.on_load = loop__load_progress;
+        ep.load_user = m;
+    }
+    m->load_rc = engine_create(&ep, &m->engine, m->load_err, sizeof m->load_err);
 }
 
 static void loop__begin_stop(srv_t *s, int rc);

@@ -41,6 +41,7 @@ typedef struct srv_model {
     char load_err[512];
     uint64_t t_load_ns; /* when the work was queued */
     double load_ms;     /* how long it took */
+    int load_pct;       /* the loading progress last shown on a terminal (worker thread), -1 = none yet */
 } srv_model_t;
 
 /* One submitted engine request: the engine's `user` pointer. Freed by the loop after its END. */
