@@ -9,6 +9,11 @@
 float attn__dot_f16_avx2(const float *q, const uint16_t *k, int32_t n);
 void attn__axpy_f16_avx2(float a, const uint16_t *v, float *out, int32_t n);
 void attn__store_f16_avx2(const float *x, uint16_t *dst, int32_t n);
+void attn__round_f16_avx2(float *x, int32_t n);
+void attn__scores_heads_avx2(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd,
+                             float scale, float *scores, size_t ss);
+void attn__accum_heads_avx2(const float *p, size_t ps, int32_t g, const uint16_t *v, size_t stride, int32_t n,
+                            int32_t hd, float *out);
 
 static int attn__has_avx2(void) {
     static int cached = -1; /* benign race: every thread computes the same value */
@@ -43,6 +48,10 @@ void attn_store_f16(const float *x, uint16_t *dst, int32_t n) {
 }
 
 void attn_round_f16(float *x, int32_t n) {
+    if (attn__has_avx2()) {
+        attn__round_f16_avx2(x, n);
+        return;
+    }
     for (int32_t i = 0; i < n; i++) x[i] = kern_fp16_to_fp32(kern_fp32_to_fp16(x[i]));
 }
 
@@ -67,4 +76,28 @@ void attn_softmax(float *scores, int32_t n) {
 
 void attn_accum(const float *p, const uint16_t *v, size_t stride, int32_t n, int32_t hd, float *out) {
     for (int32_t t = 0; t < n; t++) attn__axpy_f16(p[t], v + (size_t)t * stride, out, hd);
+}
+
+void attn_scores_heads(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd, float scale,
+                       float *scores, size_t ss) {
+    for (int32_t j = 0; j < g; j += 4) { /* up to 4 heads at a time: their accumulators stay in registers */
+        const int32_t m = g - j < 4 ? g - j : 4;
+        if (attn__has_avx2())
+            attn__scores_heads_avx2(q + (size_t)j * hd, m, k, stride, n, hd, scale, scores + (size_t)j * ss, ss);
+        else
+            for (int32_t h = j; h < j + m; h++)
+                attn_scores(q + (size_t)h * hd, k, stride, n, hd, scale, scores + (size_t)h * ss);
+    }
+}
+
+void attn_accum_heads(const float *p, size_t ps, int32_t g, const uint16_t *v, size_t stride, int32_t n, int32_t hd,
+                      float *out) {
+    for (int32_t j = 0; j < g; j += 4) {
+        const int32_t m = g - j < 4 ? g - j : 4;
+        if (attn__has_avx2())
+            attn__accum_heads_avx2(p + (size_t)j * ps, ps, m, v, stride, n, hd, out + (size_t)j * hd);
+        else
+            for (int32_t h = j; h < j + m; h++)
+                attn_accum(p + (size_t)h * ps, v, stride, n, hd, out + (size_t)h * hd);
+    }
 }

@@ -1,11 +1,17 @@
 /* attn_avx2.c — AVX2/FMA/F16C inner loops for attn.c (compiled with -mavx2 -mfma -mf16c, called only after a
  * run-time CPU check). */
 #include <immintrin.h>
+#include <stddef.h>
 #include <stdint.h>
 
 float attn__dot_f16_avx2(const float *q, const uint16_t *k, int32_t n);
 void attn__axpy_f16_avx2(float a, const uint16_t *v, float *out, int32_t n);
 void attn__store_f16_avx2(const float *x, uint16_t *dst, int32_t n);
+void attn__round_f16_avx2(float *x, int32_t n);
+void attn__scores_heads_avx2(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd,
+                             float scale, float *scores, size_t ss);
+void attn__accum_heads_avx2(const float *p, size_t ps, int32_t g, const uint16_t *v, size_t stride, int32_t n,
+                            int32_t hd, float *out);
 
 static inline float attn__hsum(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
@@ -48,4 +54,98 @@ void attn__store_f16_avx2(const float *x, uint16_t *dst, int32_t n) {
     for (; i + 8 <= n; i += 8)
         _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++) dst[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+void attn__round_f16_avx2(float *x, int32_t n) {
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++)
+        x[i] = _cvtsh_ss(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
+}
+
+/*
+ * Several query heads that share a key/value head (G <= 4, inlined as a constant): each key and value row is
+ * loaded and widened once for all of them. Per head, every operation is the one the single-head functions above
+ * perform, in the same order, so the results are bitwise the same.
+ */
+static inline __attribute__((always_inline)) void attn__scores_g(const float *q, const int G, const uint16_t *k,
+                                                                 size_t stride, int32_t n, int32_t hd, float scale,
+                                                                 float *scores, size_t ss) {
+    for (int32_t t = 0; t < n; t++) {
+        const uint16_t *kt = k + (size_t)t * stride;
+        __m256 a0[4], a1[4];
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++)
+            a0[g] = a1[g] = _mm256_setzero_ps();
+        int32_t i = 0;
+        for (; i + 16 <= hd; i += 16) {
+            const __m256 k0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kt + i)));
+            const __m256 k1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kt + i + 8)));
+#pragma GCC unroll 4
+            for (int g = 0; g < G; g++) {
+                a0[g] = _mm256_fmadd_ps(_mm256_loadu_ps(q + (size_t)g * hd + i), k0, a0[g]);
+                a1[g] = _mm256_fmadd_ps(_mm256_loadu_ps(q + (size_t)g * hd + i + 8), k1, a1[g]);
+            }
+        }
+        for (; i + 8 <= hd; i += 8) {
+            const __m256 k0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kt + i)));
+#pragma GCC unroll 4
+            for (int g = 0; g < G; g++)
+                a0[g] = _mm256_fmadd_ps(_mm256_loadu_ps(q + (size_t)g * hd + i), k0, a0[g]);
+        }
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++) {
+            float s = attn__hsum(_mm256_add_ps(a0[g], a1[g]));
+            for (int32_t j = i; j < hd; j++) s += q[(size_t)g * hd + j] * _cvtsh_ss(kt[j]);
+            scores[(size_t)g * ss + t] = s * scale;
+        }
+    }
+}
+
+void attn__scores_heads_avx2(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd,
+                             float scale, float *scores, size_t ss) {
+    switch (g) {
+    case 1: attn__scores_g(q, 1, k, stride, n, hd, scale, scores, ss); break;
+    case 2: attn__scores_g(q, 2, k, stride, n, hd, scale, scores, ss); break;
+    case 3: attn__scores_g(q, 3, k, stride, n, hd, scale, scores, ss); break;
+    default: attn__scores_g(q, 4, k, stride, n, hd, scale, scores, ss); break;
+    }
+}
+
+/* out[g][i] += p[g][t] * v_t[i] over t in order, 8 columns at a time kept in registers across the rows. */
+static inline __attribute__((always_inline)) void attn__accum_g(const float *p, size_t ps, const int G,
+                                                                const uint16_t *v, size_t stride, int32_t n,
+                                                                int32_t hd, float *out) {
+    int32_t i = 0;
+    for (; i + 8 <= hd; i += 8) {
+        __m256 o[4];
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++)
+            o[g] = _mm256_loadu_ps(out + (size_t)g * hd + i);
+        for (int32_t t = 0; t < n; t++) {
+            const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + (size_t)t * stride + i)));
+#pragma GCC unroll 4
+            for (int g = 0; g < G; g++)
+                o[g] = _mm256_fmadd_ps(_mm256_set1_ps(p[(size_t)g * ps + t]), x, o[g]);
+        }
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++)
+            _mm256_storeu_ps(out + (size_t)g * hd + i, o[g]);
+    }
+    for (int32_t t = 0; t < n; t++)
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++)
+            for (int32_t j = i; j < hd; j++)
+                out[(size_t)g * hd + j] += p[(size_t)g * ps + t] * _cvtsh_ss(v[(size_t)t * stride + j]);
+}
+
+void attn__accum_heads_avx2(const float *p, size_t ps, int32_t g, const uint16_t *v, size_t stride, int32_t n,
+                            int32_t hd, float *out) {
+    switch (g) {
+    case 1: attn__accum_g(p, ps, 1, v, stride, n, hd, out); break;
+    case 2: attn__accum_g(p, ps, 2, v, stride, n, hd, out); break;
+    case 3: attn__accum_g(p, ps, 3, v, stride, n, hd, out); break;
+    default: attn__accum_g(p, ps, 4, v, stride, n, hd, out); break;
+    }
 }

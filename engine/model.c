@@ -60,7 +60,7 @@ struct model_ctx {
     float *kk, *vv;/* (max_batch, nkv) */
     float *att;    /* (max_batch, nq) attention output */
     float *hb, *hb2; /* (max_batch, f) */
-    float *scores; /* (n_threads, max_ctx) */
+    float *scores; /* (n_threads, n_head / n_head_kv, max_ctx) */
     float *tile;   /* (n_threads, MODEL_TILE_FLOATS) prefill attention: scores tile + K and V as F32 */
     size_t tile_floats;
     float *rope;   /* (max_batch, n_rot) cos/sin pairs */
@@ -393,7 +393,7 @@ int model_ctx_create(const model_t *m, int n_threads, int32_t max_batch, int32_t
     c->att = malloc(B * nq * sizeof(float));
     c->hb = malloc(B * f * sizeof(float));
     c->hb2 = malloc(B * f * sizeof(float));
-    c->scores = malloc((size_t)n_threads * (size_t)max_ctx * sizeof(float));
+    c->scores = malloc((size_t)n_threads * (size_t)(m->hp.n_head / m->hp.n_head_kv) * (size_t)max_ctx * sizeof(float));
     /* per thread: K and V of one head as F32 (max_ctx, hd) each, and a scores tile of at least 64 query rows */
     size_t qrows = (size_t)(max_batch < 64 ? max_batch : 64);
     c->tile_floats = 2 * (size_t)max_ctx * hp->head_dim + qrows * (size_t)max_ctx;
@@ -473,29 +473,35 @@ typedef struct {
     int32_t *first; /* (n_seqs,) index of each entry's first token in the batch */
 } model__attn_job_t;
 
-/* One (token, head): a token at position p attends to positions 0..p of its own sequence, block by block. */
-static void model__attn_token(const model__attn_job_t *job, int32_t i, int32_t h, float *scores) {
+/*
+ * One (token, key/value head): a token at position p attends to positions 0..p of its own sequence, block by
+ * block, for the G query heads that share the key/value head (grouped-query attention), each cache row read once
+ * for all G. scores holds G rows of max_ctx.
+ */
+static void model__attn_token(const model__attn_job_t *job, int32_t i, int32_t kvh, float *scores) {
     const model_hparams_t *hp = &job->c->m->hp;
-    const int32_t hd = hp->head_dim, nq = hp->n_head * hd;
+    const int32_t hd = hp->head_dim, nq = hp->n_head * hd, G = hp->n_head / hp->n_head_kv;
     const kv_params_t *kp = kv_params(job->kv);
     const int32_t bt = kp->block_tokens;
-    const size_t stride = (size_t)kp->kv_dim;
+    const size_t stride = (size_t)kp->kv_dim, ss = (size_t)job->c->max_ctx;
     const float scale = 1.0f / sqrtf((float)hd);
     const kv_seq_t *ks = job->seqs[job->c->tok_entry[i]].kv;
     const int32_t n_pos = job->c->tok_pos[i] + 1;
-    const size_t head_off = (size_t)(h / (hp->n_head / hp->n_head_kv)) * hd;
-    const float *q = job->c->q + (size_t)i * nq + (size_t)h * hd;
-    float *out = job->c->att + (size_t)i * nq + (size_t)h * hd;
+    const size_t head_off = (size_t)kvh * hd;
+    const float *q = job->c->q + (size_t)i * nq + (size_t)kvh * G * hd;
+    float *out = job->c->att + (size_t)i * nq + (size_t)kvh * G * hd;
     for (int32_t t0 = 0, b = 0; t0 < n_pos; t0 += bt, b++) {
         int32_t nb = n_pos - t0 < bt ? n_pos - t0 : bt;
-        attn_scores(q, kv_block_k(job->kv, ks->blocks[b], job->layer) + head_off, stride, nb, hd, scale,
-                    scores + t0);
+        attn_scores_heads(q, G, kv_block_k(job->kv, ks->blocks[b], job->layer) + head_off, stride, nb, hd, scale,
+                          scores + t0, ss);
     }
-    attn_softmax(scores, n_pos);
-    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int32_t g = 0; g < G; g++)
+        attn_softmax(scores + (size_t)g * ss, n_pos);
+    memset(out, 0, (size_t)G * hd * sizeof(float));
     for (int32_t t0 = 0, b = 0; t0 < n_pos; t0 += bt, b++) {
         int32_t nb = n_pos - t0 < bt ? n_pos - t0 : bt;
-        attn_accum(scores + t0, kv_block_v(job->kv, ks->blocks[b], job->layer) + head_off, stride, nb, hd, out);
+        attn_accum_heads(scores + t0, ss, G, kv_block_v(job->kv, ks->blocks[b], job->layer) + head_off, stride, nb,
+                         hd, out);
     }
 }
 
@@ -540,13 +546,13 @@ static void model__attn_chunk(const model__attn_job_t *job, int32_t e, int32_t h
 static void model__attn_worker(void *arg, int ith, int nth) {
     model__attn_job_t *job = arg;
     model_ctx_t *c = job->c;
-    const int32_t n_head = c->m->hp.n_head;
+    const int32_t n_head = c->m->hp.n_head, n_kv = c->m->hp.n_head_kv;
     int64_t n_chunk_items = 0, n_token_items = 0;
     for (int32_t e = 0; e < job->n_seqs; e++) {
         if (job->seqs[e].n >= MODEL_ATTN_GEMM_MIN) n_chunk_items += n_head;
-        else n_token_items += (int64_t)job->seqs[e].n * n_head;
+        else n_token_items += (int64_t)job->seqs[e].n * n_kv;
     }
-    float *scores = c->scores + (size_t)ith * c->max_ctx;
+    float *scores = c->scores + (size_t)ith * (size_t)(n_head / n_kv) * c->max_ctx;
     float *tile = c->tile + (size_t)ith * c->tile_floats;
     int64_t total = n_chunk_items + n_token_items;
     int64_t per = (total + nth - 1) / nth, lo = per * ith, hi = lo + per < total ? lo + per : total;
@@ -554,7 +560,7 @@ static void model__attn_worker(void *arg, int ith, int nth) {
     for (int32_t e = 0; e < job->n_seqs && w < hi; e++) {
         const model_batch_seq_t *bs = &job->seqs[e];
         bool chunk = bs->n >= MODEL_ATTN_GEMM_MIN;
-        int64_t items = chunk ? n_head : (int64_t)bs->n * n_head;
+        int64_t items = chunk ? n_head : (int64_t)bs->n * n_kv; /* chunks per query head, tokens per kv head */
         if (w + items <= lo) {
             w += items;
             continue;
@@ -563,7 +569,7 @@ static void model__attn_worker(void *arg, int ith, int nth) {
             if (w < lo) continue;
             if (w >= hi) break;
             if (chunk) model__attn_chunk(job, e, (int32_t)k, tile);
-            else model__attn_token(job, job->first[e] + (int32_t)(k / n_head), (int32_t)(k % n_head), scores);
+            else model__attn_token(job, job->first[e] + (int32_t)(k / n_kv), (int32_t)(k % n_kv), scores);
         }
     }
 }
