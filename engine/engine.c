@@ -417,7 +417,7 @@ int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t er
     pthread_cond_init(&e->cv, NULL);
     int rc = model_load(p->model_path, &e->model, err, err_len);
     if (rc) goto fail;
-    if (p->prefault) gguf_prefault(model_gguf(e->model), p->on_load, p->load_user);
+    if (p->prefault) model_prefault(e->model, p->on_load, p->load_user);
     const model_hparams_t *hp = model_hparams(e->model);
     if (e->p.n_batch < e->p.n_parallel) e->p.n_batch = e->p.n_parallel; /* one decode token each fits */
     int64_t tokens = 0;

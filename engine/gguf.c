@@ -680,18 +680,29 @@ int gguf_open_mem(const void *buf, size_t len, const char *name, gguf_t **out, c
     return gguf__open(buf ? buf : empty, len, NULL, name, out, err, err_len);
 }
 
-void gguf_prefault(const gguf_t *g, void (*progress)(void *user, uint64_t done, uint64_t total), void *user) {
-    const uint64_t total = g->size > g->data_start ? g->size - g->data_start : 0;
-    const uint8_t *p = g->base + g->data_start;
-    if (g->map && total) { /* the advice wants a page-aligned start */
-        const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p & ~(page - 1);
-        (void)posix_madvise((void *)a, (size_t)((uintptr_t)p + total - a), POSIX_MADV_WILLNEED);
-    }
+void gguf_prefault(const gguf_t *g, const char *skip,
+                   void (*progress)(void *user, uint64_t done, uint64_t total), void *user) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     const uint64_t step = 4096, report = 16u << 20;
+    uint64_t total = 0, done = 0;
+    for (int64_t i = 0; i < g->n_tensors; i++)
+        if (!skip || !gguf_str_eq(g->tensors[i].name, skip)) total += g->tensors[i].n_bytes;
     uint8_t sink = 0;
-    for (uint64_t off = 0; off < total; off += step) {
-        sink ^= *(const volatile uint8_t *)(p + off);
-        if (progress && off && off % report == 0) progress(user, off, total);
+    for (int64_t i = 0; i < g->n_tensors; i++) {
+        const gguf_tensor_t *t = &g->tensors[i];
+        if ((skip && gguf_str_eq(t->name, skip)) || t->n_bytes == 0) continue;
+        const uint8_t *p = t->data;
+        if (g->map) { /* the advice wants a page-aligned start */
+            const uintptr_t a = (uintptr_t)p & ~(page - 1);
+            (void)posix_madvise((void *)a, (size_t)((uintptr_t)p + t->n_bytes - a), POSIX_MADV_WILLNEED);
+        }
+        for (uint64_t off = 0; off < t->n_bytes; off += step) {
+            sink ^= *(const volatile uint8_t *)(p + off);
+            if (progress && off && off % report == 0) progress(user, done + off, total);
+        }
+        sink ^= *(const volatile uint8_t *)(p + t->n_bytes - 1); /* the last page, when step skipped into it */
+        done += t->n_bytes;
+        if (progress && done < total) progress(user, done, total);
     }
     (void)sink;
     if (progress) progress(user, total, total);

@@ -140,11 +140,13 @@ const gguf_tensor_t *gguf_find_tensor(const gguf_t *g, const char *name);
 const char *gguf_name(const gguf_t *g);
 
 /*
- * Reads the data section (the tensors) into memory: asks the kernel to read it ahead, then touches one byte of
- * every page in file order, so that the first computations do not wait for the disk. progress(user, done,
- * total), when given, is called about every 16 MiB and once at the end with done == total (the data section's
- * bytes; 0 for a file without tensors). Any thread; the mapping is read-only.
+ * Reads the tensors into memory, except the one named skip (NULL: none): for each, in file order, asks the kernel
+ * to read it ahead, then touches one byte of every page, so that the first computations do not wait for the disk.
+ * progress(user, done, total), when given, is called after each tensor (and every 16 MiB within a large one)
+ * with the bytes read so far, ending with done == total (the tensors' bytes). Any thread; the mapping is
+ * read-only.
  */
-void gguf_prefault(const gguf_t *g, void (*progress)(void *user, uint64_t done, uint64_t total), void *user);
+void gguf_prefault(const gguf_t *g, const char *skip,
+                   void (*progress)(void *user, uint64_t done, uint64_t total), void *user);
 
 #endif

@@ -314,6 +314,10 @@ void model_free(model_t *m) {
 const model_hparams_t *model_hparams(const model_t *m) { return &m->hp; }
 const tok_t *model_tok(const model_t *m) { return m->tok; }
 const gguf_t *model_gguf(const model_t *m) { return m->g; }
+
+void model_prefault(const model_t *m, void (*progress)(void *user, uint64_t done, uint64_t total), void *user) {
+    gguf_prefault(m->g, m->hp.tied_output ? NULL : "token_embd.weight", progress, user);
+}
 uint64_t model_weight_bytes(const model_t *m) { return m->weight_bytes; }
 const char *model_weight_type(const model_t *m) { return m->weight_type; }
 

@@ -64,6 +64,12 @@ const model_hparams_t *model_hparams(const model_t *m);
 const tok_t *model_tok(const model_t *m);
 const gguf_t *model_gguf(const model_t *m);
 
+/*
+ * Reads the weights every forward pass reads in full into memory (gguf_prefault): all tensors but the token
+ * embedding, of which only the rows of the tokens seen are read, unless the output projection reuses it.
+ */
+void model_prefault(const model_t *m, void (*progress)(void *user, uint64_t done, uint64_t total), void *user);
+
 /* Bytes of weights (the tensors the forward pass reads), and the most common weight type's name. */
 uint64_t model_weight_bytes(const model_t *m);
 const char *model_weight_type(const model_t *m);

@@ -154,14 +154,15 @@ static void loop__stats(void *self, engine_stats_t *out) {
 
 /* ---- startup ---------------------------------------------------------------------------------------------- */
 
-/* Reading the weights, on a terminal: "loading ID: 42% (160 of 386 MiB)", rewritten in place (worker thread). */
+/* Reading the weights, on a terminal: "loading ID: 42% (160.2 of 386.4 MiB)", rewritten in place (worker
+ * thread). */
 static void loop__load_progress(void *user, uint64_t done, uint64_t total) {
     srv_model_t *m = user;
     const int pct = total ? (int)(done * 100 / total) : 100;
     if (pct == m->load_pct) return;
     m->load_pct = pct;
-    fprintf(stderr, "\rloading %s: %d%% (%llu of %llu MiB)%s", m->p->id, pct, (unsigned long long)(done >> 20),
-            (unsigned long long)(total >> 20), done == total ? "\n" : "");
+    fprintf(stderr, "\rloading %s: %d%% (%.1f of %.1f MiB)%s", m->p->id, pct, (double)done / 1048576.0,
+            (double)total / 1048576.0, done == total ? "\n" : "");
     fflush(stderr);
 }
 

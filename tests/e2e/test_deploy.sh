@@ -24,24 +24,9 @@ if [ ! -f tests/e2e/deploy/node_modules/kubernetes-models/package.json ]; then
     (cd tests/e2e/deploy && npm ci --no-audit --no-fund --loglevel=error) >"$tmp/npm.log" 2>&1 ||
         { bad "npm ci in tests/e2e/deploy" "$(cat "$tmp/npm.log")"; finish; }
 fi
-reporter=()
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>18||(a===18&&b>=15)?0:1)' &&
-    reporter=(--test-reporter=tap)
-
+# shellcheck source=tests/e2e/node_suite.sh
+. tests/e2e/node_suite.sh
 for f in tests/e2e/deploy/*.test.mjs; do
-    name=$(basename "$f" .test.mjs)
-    node --test "${reporter[@]}" "$f" >"$tmp/node.log" 2>&1
-    rc=$?
-    p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$tmp/node.log" | tail -1)
-    x=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$tmp/node.log" | tail -1)
-    pass=$((pass + ${p:-0})); fail=$((fail + ${x:-0}))
-    if [ "${x:-0}" -gt 0 ] || [ $rc -ne 0 ] || [ "${p:-0}" -eq 0 ]; then
-        echo "FAIL node $name (${p:-0} passed, ${x:-0} failed, exit $rc)"
-        grep -E '^not ok|^ *(error|expected|actual|operator|code|message|stack):|^ +at |failureType|Error' \
-            "$tmp/node.log" | head -60 | sed 's/^/     /'
-        [ "${x:-0}" -eq 0 ] && fail=$((fail + 1))
-    else
-        echo "ok   node $name (${p:-0} tests)"
-    fi
+    node_suite "$f"
 done
 finish

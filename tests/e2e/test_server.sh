@@ -47,9 +47,8 @@ if [ ! -f tests/e2e/server/node_modules/openai/package.json ]; then
     (cd tests/e2e/server && npm ci --no-audit --no-fund --loglevel=error) >"$tmp/npm.log" 2>&1 ||
         { bad "npm ci in tests/e2e/server" "$(cat "$tmp/npm.log")"; finish; }
 fi
-reporter=()
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>18||(a===18&&b>=15)?0:1)' &&
-    reporter=(--test-reporter=tap)
+# shellcheck source=tests/e2e/node_suite.sh
+. tests/e2e/node_suite.sh
 
 # ---- servers ------------------------------------------------------------------------------------------------
 # start_server NAME ARGS...: starts `cinder serve` on a free port; sets URL_<NAME> and PID_<NAME>.
@@ -105,22 +104,7 @@ ROOT=${BASE_URL%/v1}
 
 # ---- the SDK suites, one node process per file (so timing checks never overlap) ------------------------------
 for f in tests/e2e/server/*.test.mjs; do
-    name=$(basename "$f" .test.mjs)
-    node --test "${reporter[@]}" "$f" >"$tmp/node.log" 2>&1
-    rc=$?
-    cp "$tmp/node.log" "$tmp/node-$name.log"
-    p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$tmp/node.log" | tail -1)
-    x=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$tmp/node.log" | tail -1)
-    pass=$((pass + ${p:-0})); fail=$((fail + ${x:-0}))
-    # a file whose node exited non-zero or ran no test at all fails too
-    if [ "${x:-0}" -gt 0 ] || [ $rc -ne 0 ] || [ "${p:-0}" -eq 0 ]; then
-        echo "FAIL node $name (${p:-0} passed, ${x:-0} failed, exit $rc)"
-        grep -E '^not ok|^ *(error|expected|actual|operator|code|message|stack):|^ +at |failureType|Error' \
-            "$tmp/node.log" | head -60 | sed 's/^/     /'
-        [ "${x:-0}" -eq 0 ] && fail=$((fail + 1))
-    else
-        echo "ok   node $name (${p:-0} tests)"
-    fi
+    node_suite "$f"
 done
 
 # ---- raw bytes with curl ------------------------------------------------------------------------------------
