@@ -10,6 +10,7 @@ float attn__dot_f16_avx2(const float *q, const uint16_t *k, int32_t n);
 void attn__axpy_f16_avx2(float a, const uint16_t *v, float *out, int32_t n);
 void attn__store_f16_avx2(const float *x, uint16_t *dst, int32_t n);
 void attn__round_f16_avx2(float *x, int32_t n);
+void attn__softmax_avx2(float *x, int32_t n);
 void attn__scores_heads_avx2(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd,
                              float scale, float *scores, size_t ss);
 void attn__accum_heads_avx2(const float *p, size_t ps, int32_t g, const uint16_t *v, size_t stride, int32_t n,
@@ -61,6 +62,10 @@ void attn_scores(const float *q, const uint16_t *k, size_t stride, int32_t n, in
 }
 
 void attn_softmax(float *scores, int32_t n) {
+    if (attn__has_avx2()) {
+        attn__softmax_avx2(scores, n);
+        return;
+    }
     float max = -INFINITY;
     for (int32_t t = 0; t < n; t++)
         if (scores[t] > max) max = scores[t];
