@@ -78,7 +78,12 @@ describe('limits', { skip }, () => {
     const ctl2 = new AbortController();
     const queued = c.completions.create({ model, prompt: 'Once', max_tokens: 2000 }, { signal: ctl2.signal })
       .catch((e) => e);
-    await new Promise((r) => setTimeout(r, 300));
+    // as soon as the second one waits (while the first still generates: a fixed delay raced the first's end)
+    for (let i = 0; i < 200; i++) {
+      const h = await (await fetch(root + '/health')).json();
+      if (h.queued >= 1 && h.running >= 1) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
     let err = null;
     try {
       await c.completions.create({ model, prompt: 'Once', max_tokens: 5 });
