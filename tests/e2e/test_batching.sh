@@ -24,6 +24,7 @@ if [ -z "$port" ]; then
     echo "FAIL server did not start"; cat "$tmp/err"; echo "batching: 0 passed, 1 failed"; exit 1
 fi
 CINDER_BASE_URL="http://127.0.0.1:$port/v1" CINDER_REFERENCE="$SHARED/models/reference/stories260K.greedy.jsonl" \
+    CINDER_SERVER_LOG="$tmp/err" \
     timeout 300 node tests/e2e/server/batching.mjs >"$tmp/node.log" 2>&1
 rc=$?
 grep -E '^(ok|FAIL) ' "$tmp/node.log"
