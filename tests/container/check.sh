@@ -84,7 +84,9 @@ hub_pid=$!
 for _ in $(seq 1 50); do [ -s "$tmp/hub.port" ] && break; sleep 0.1; done
 [ -s "$tmp/hub.port" ] || { bad "hub_server.py on $addr" "$(cat "$tmp/hub.err")"; finish; }
 endpoint=http://$addr:$(cut -d' ' -f1 "$tmp/hub.port")
-downloads() { cat "$tmp/hub.log" 2>/dev/null | grep -c "resolve/main/stories260K-Q8_0.gguf"; }
+downloads() { # how many times the model was asked for
+    if [ -f "$tmp/hub.log" ]; then grep -c "resolve/main/stories260K-Q8_0.gguf" "$tmp/hub.log" || true; else echo 0; fi
+}
 
 # ---- the Kubernetes pod template under podman kube play ------------------------------------------------------------
 if [ "$ENGINE" = podman ]; then

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # tmp, pass and fail are the caller's
 # Sourced by the end-to-end scripts that run `node --test` files (test_server.sh, test_deploy.sh).
 # node_suite FILE: runs FILE under node's test runner with the TAP reporter, adds its "# pass N" and "# fail N"
 # to the caller's pass and fail counters, and prints one "ok"/"FAIL" line (with the failures' details). A file
