@@ -28,7 +28,8 @@ static int attn__has_avx2(void) {
 static float attn__dot_f16(const float *q, const uint16_t *k, int32_t n) {
     if (attn__has_avx2()) return attn__dot_f16_avx2(q, k, n);
     float s = 0.0f;
-    for (int32_t i = 0; i < n; i++) s += q[i] * kern_fp16_to_fp32(k[i]);
+    for (int32_t i = 0; i < n; i++)
+        s += q[i] * kern_fp16_to_fp32(k[i]);
     return s;
 }
 
@@ -37,7 +38,8 @@ static void attn__axpy_f16(float a, const uint16_t *v, float *out, int32_t n) {
         attn__axpy_f16_avx2(a, v, out, n);
         return;
     }
-    for (int32_t i = 0; i < n; i++) out[i] += a * kern_fp16_to_fp32(v[i]);
+    for (int32_t i = 0; i < n; i++)
+        out[i] += a * kern_fp16_to_fp32(v[i]);
 }
 
 void attn_store_f16(const float *x, uint16_t *dst, int32_t n) {
@@ -45,7 +47,8 @@ void attn_store_f16(const float *x, uint16_t *dst, int32_t n) {
         attn__store_f16_avx2(x, dst, n);
         return;
     }
-    for (int32_t i = 0; i < n; i++) dst[i] = kern_fp32_to_fp16(x[i]);
+    for (int32_t i = 0; i < n; i++)
+        dst[i] = kern_fp32_to_fp16(x[i]);
 }
 
 void attn_round_f16(float *x, int32_t n) {
@@ -53,12 +56,13 @@ void attn_round_f16(float *x, int32_t n) {
         attn__round_f16_avx2(x, n);
         return;
     }
-    for (int32_t i = 0; i < n; i++) x[i] = kern_fp16_to_fp32(kern_fp32_to_fp16(x[i]));
+    for (int32_t i = 0; i < n; i++)
+        x[i] = kern_fp16_to_fp32(kern_fp32_to_fp16(x[i]));
 }
 
-void attn_scores(const float *q, const uint16_t *k, size_t stride, int32_t n, int32_t hd, float scale,
-                 float *scores) {
-    for (int32_t t = 0; t < n; t++) scores[t] = attn__dot_f16(q, k + (size_t)t * stride, hd) * scale;
+void attn_scores(const float *q, const uint16_t *k, size_t stride, int32_t n, int32_t hd, float scale, float *scores) {
+    for (int32_t t = 0; t < n; t++)
+        scores[t] = attn__dot_f16(q, k + (size_t)t * stride, hd) * scale;
 }
 
 void attn_softmax(float *scores, int32_t n) {
@@ -76,11 +80,13 @@ void attn_softmax(float *scores, int32_t n) {
         sum += e;
     }
     float inv = (float)(1.0 / sum);
-    for (int32_t t = 0; t < n; t++) scores[t] *= inv;
+    for (int32_t t = 0; t < n; t++)
+        scores[t] *= inv;
 }
 
 void attn_accum(const float *p, const uint16_t *v, size_t stride, int32_t n, int32_t hd, float *out) {
-    for (int32_t t = 0; t < n; t++) attn__axpy_f16(p[t], v + (size_t)t * stride, out, hd);
+    for (int32_t t = 0; t < n; t++)
+        attn__axpy_f16(p[t], v + (size_t)t * stride, out, hd);
 }
 
 void attn_scores_heads(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd, float scale,

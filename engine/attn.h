@@ -14,8 +14,7 @@
 #include <stddef.h>
 
 /* scores[t] = (q . k_t) * scale for n positions; k_t = k + t*stride holds hd F16 values. */
-void attn_scores(const float *q, const uint16_t *k, size_t stride, int32_t n, int32_t hd, float scale,
-                 float *scores);
+void attn_scores(const float *q, const uint16_t *k, size_t stride, int32_t n, int32_t hd, float scale, float *scores);
 
 /* In place: scores = softmax(scores), max-subtracted, with the sum taken in double. */
 void attn_softmax(float *scores, int32_t n);

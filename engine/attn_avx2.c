@@ -37,7 +37,8 @@ float attn__dot_f16_avx2(const float *q, const uint16_t *k, int32_t n) {
         acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), k0, acc0);
     }
     float s = attn__hsum(_mm256_add_ps(acc0, acc1));
-    for (; i < n; i++) s += q[i] * _cvtsh_ss(k[i]);
+    for (; i < n; i++)
+        s += q[i] * _cvtsh_ss(k[i]);
     return s;
 }
 
@@ -48,14 +49,16 @@ void attn__axpy_f16_avx2(float a, const uint16_t *v, float *out, int32_t n) {
         __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i)));
         _mm256_storeu_ps(out + i, _mm256_fmadd_ps(va, x, _mm256_loadu_ps(out + i)));
     }
-    for (; i < n; i++) out[i] += a * _cvtsh_ss(v[i]);
+    for (; i < n; i++)
+        out[i] += a * _cvtsh_ss(v[i]);
 }
 
 void attn__store_f16_avx2(const float *x, uint16_t *dst, int32_t n) {
     int32_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
-    for (; i < n; i++) dst[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
+    for (; i < n; i++)
+        dst[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
 /*
@@ -67,7 +70,7 @@ static inline __m256 attn__exp8(__m256 x) {
     x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
     const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x); /* ln2 high part: 16 bits */
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);  /* ln2 high part: 16 bits */
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860682030941723212e-6f), r); /* ln2 - high part */
     __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
@@ -157,7 +160,8 @@ static inline __attribute__((always_inline)) void attn__scores_g(const float *q,
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
             float s = attn__hsum(_mm256_add_ps(a0[g], a1[g]));
-            for (int32_t j = i; j < hd; j++) s += q[(size_t)g * hd + j] * _cvtsh_ss(kt[j]);
+            for (int32_t j = i; j < hd; j++)
+                s += q[(size_t)g * hd + j] * _cvtsh_ss(kt[j]);
             scores[(size_t)g * ss + t] = s * scale;
         }
     }
@@ -175,8 +179,8 @@ void attn__scores_heads_avx2(const float *q, int32_t g, const uint16_t *k, size_
 
 /* out[g][i] += p[g][t] * v_t[i] over t in order, 8 columns at a time kept in registers across the rows. */
 static inline __attribute__((always_inline)) void attn__accum_g(const float *p, size_t ps, const int G,
-                                                                const uint16_t *v, size_t stride, int32_t n,
-                                                                int32_t hd, float *out) {
+                                                                const uint16_t *v, size_t stride, int32_t n, int32_t hd,
+                                                                float *out) {
     int32_t i = 0;
     for (; i + 8 <= hd; i += 8) {
         __m256 o[4];

@@ -680,8 +680,8 @@ int gguf_open_mem(const void *buf, size_t len, const char *name, gguf_t **out, c
     return gguf__open(buf ? buf : empty, len, NULL, name, out, err, err_len);
 }
 
-void gguf_prefault(const gguf_t *g, const char *skip,
-                   void (*progress)(void *user, uint64_t done, uint64_t total), void *user) {
+void gguf_prefault(const gguf_t *g, const char *skip, void (*progress)(void *user, uint64_t done, uint64_t total),
+                   void *user) {
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     const uint64_t step = 4096, report = 16u << 20;
     uint64_t total = 0, done = 0;

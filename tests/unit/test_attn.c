@@ -170,8 +170,10 @@ static void test_softmax_accuracy(void **state) {
             for (int32_t t = 0; t < n; t++) {
                 const double w = want[t] / sum;
                 got_sum += x[t];
-                if (w > 1e-30) assert_true(fabs(x[t] - w) <= 5e-7 * w + 1e-38);
-                else assert_true(x[t] >= 0.0f && x[t] <= 1.001e-30); /* below exp(-87): exp(-87) / sum */
+                if (w > 1e-30)
+                    assert_true(fabs(x[t] - w) <= 5e-7 * w + 1e-38);
+                else
+                    assert_true(x[t] >= 0.0f && x[t] <= 1.001e-30); /* below exp(-87): exp(-87) / sum */
             }
             assert_true(fabs(got_sum - 1.0) <= 1e-5);
             free(x);
