@@ -493,6 +493,8 @@ void engine_free(engine_t *e) {
 const model_t *engine_model(const engine_t *e) { return e->model; }
 int32_t engine_n_ctx(const engine_t *e) { return e->p.n_ctx; }
 
+int engine_n_threads(const engine_t *e) { return model_ctx_n_threads(e->ctx); }
+
 int engine_submit(engine_t *e, const engine_req_t *r, uint64_t *id, char *err, size_t err_len) {
     const model_hparams_t *hp = model_hparams(e->model);
     if (!r->on_event) return err_set(err, err_len, ERR_INVAL, "on_event is required");

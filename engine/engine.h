@@ -84,6 +84,9 @@ const model_t *engine_model(const engine_t *e);
 /* The context size per sequence in effect (engine_params_t.n_ctx after defaults). */
 int32_t engine_n_ctx(const engine_t *e);
 
+/* The compute threads in use (engine_params_t.n_threads, 0 resolved to the number of online CPUs). */
+int engine_n_threads(const engine_t *e);
+
 typedef enum {
     ENGINE_EV_TOKEN = 1, /* one generated token */
     ENGINE_EV_END = 2,   /* the request is over; the last event it gets */

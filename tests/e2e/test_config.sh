@@ -292,9 +292,11 @@ expect_exit "memory check: KV caches beyond MemAvailable -> exit 1 before loadin
     "$BIN" serve -m "$M/stories260K.gguf" --kv-tokens 4294967296 --port 0
 
 # ---- loading progress on a terminal (and none in logs that are not: the JSON log check above) -----------------
-out=$(script -q -c "$BIN serve -m $M/stories260K.gguf --port 0 -t 1 & p=\$!; sleep 1.5; kill \$p; wait \$p" /dev/null 2>&1 | tr "\r" "\n")
+out=$(script -q -c "$BIN serve -m $M/stories260K.gguf --port 0 & p=\$!; sleep 1.5; kill \$p; wait \$p" /dev/null 2>&1 | tr "\r" "\n")
 check "serve on a terminal (script from util-linux): the weights are read in with a progress line before the model is ready" \
     'grep -qE "^loading stories260K: 100% \(([0-9.]+) of \1 MiB\)" <<<"$out" && sed -n "/^loading stories260K: 100%/,\$p" <<<"$out" | grep -q "model loaded"' "$out"
+check "without -t the model-loaded line shows the threads in use (one per online CPU), not 0" \
+    'grep "model loaded" <<<"$out" | grep -q " threads=$(nproc)\b"' "$(grep "model loaded" <<<"$out")"
 
 # ---- serve -m OWNER/REPO:QUANT pulls on demand (what `make run` does with its default model) ---------------
 if start pull -m test/stories260K-GGUF:Q4_0 -t 1; then
