@@ -6,8 +6,6 @@
 #include "kernels/kern.h"
 
 /* attn_avx2.c */
-float attn__dot_f16_avx2(const float *q, const uint16_t *k, int32_t n);
-void attn__axpy_f16_avx2(float a, const uint16_t *v, float *out, int32_t n);
 void attn__store_f16_avx2(const float *x, uint16_t *dst, int32_t n);
 void attn__round_f16_avx2(float *x, int32_t n);
 void attn__softmax_avx2(float *x, int32_t n);
@@ -26,7 +24,6 @@ static int attn__has_avx2(void) {
 }
 
 static float attn__dot_f16(const float *q, const uint16_t *k, int32_t n) {
-    if (attn__has_avx2()) return attn__dot_f16_avx2(q, k, n);
     float s = 0.0f;
     for (int32_t i = 0; i < n; i++)
         s += q[i] * kern_fp16_to_fp32(k[i]);
@@ -34,10 +31,6 @@ static float attn__dot_f16(const float *q, const uint16_t *k, int32_t n) {
 }
 
 static void attn__axpy_f16(float a, const uint16_t *v, float *out, int32_t n) {
-    if (attn__has_avx2()) {
-        attn__axpy_f16_avx2(a, v, out, n);
-        return;
-    }
     for (int32_t i = 0; i < n; i++)
         out[i] += a * kern_fp16_to_fp32(v[i]);
 }
@@ -61,6 +54,10 @@ void attn_round_f16(float *x, int32_t n) {
 }
 
 void attn_scores(const float *q, const uint16_t *k, size_t stride, int32_t n, int32_t hd, float scale, float *scores) {
+    if (attn__has_avx2()) {
+        attn__scores_heads_avx2(q, 1, k, stride, n, hd, scale, scores, 0);
+        return;
+    }
     for (int32_t t = 0; t < n; t++)
         scores[t] = attn__dot_f16(q, k + (size_t)t * stride, hd) * scale;
 }
@@ -85,6 +82,10 @@ void attn_softmax(float *scores, int32_t n) {
 }
 
 void attn_accum(const float *p, const uint16_t *v, size_t stride, int32_t n, int32_t hd, float *out) {
+    if (attn__has_avx2()) {
+        attn__accum_heads_avx2(p, 0, 1, v, stride, n, hd, out);
+        return;
+    }
     for (int32_t t = 0; t < n; t++)
         attn__axpy_f16(p[t], v + (size_t)t * stride, out, hd);
 }

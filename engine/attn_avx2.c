@@ -5,8 +5,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-float attn__dot_f16_avx2(const float *q, const uint16_t *k, int32_t n);
-void attn__axpy_f16_avx2(float a, const uint16_t *v, float *out, int32_t n);
 void attn__store_f16_avx2(const float *x, uint16_t *dst, int32_t n);
 void attn__round_f16_avx2(float *x, int32_t n);
 void attn__softmax_avx2(float *x, int32_t n);
@@ -21,36 +19,6 @@ static inline float attn__hsum(__m256 v) {
     lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
     lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
     return _mm_cvtss_f32(lo);
-}
-
-float attn__dot_f16_avx2(const float *q, const uint16_t *k, int32_t n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int32_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256 k0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i)));
-        __m256 k1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i + 8)));
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), k0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), k1, acc1);
-    }
-    for (; i + 8 <= n; i += 8) {
-        __m256 k0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i)));
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), k0, acc0);
-    }
-    float s = attn__hsum(_mm256_add_ps(acc0, acc1));
-    for (; i < n; i++)
-        s += q[i] * _cvtsh_ss(k[i]);
-    return s;
-}
-
-void attn__axpy_f16_avx2(float a, const uint16_t *v, float *out, int32_t n) {
-    __m256 va = _mm256_set1_ps(a);
-    int32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i)));
-        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(va, x, _mm256_loadu_ps(out + i)));
-    }
-    for (; i < n; i++)
-        out[i] += a * _cvtsh_ss(v[i]);
 }
 
 void attn__store_f16_avx2(const float *x, uint16_t *dst, int32_t n) {
@@ -112,11 +80,11 @@ void attn__softmax_avx2(float *x, int32_t n) {
         x[i] = e;
         sum += e;
     }
-    const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
+    const float inv = (float)(1.0 / sum);
     for (i = 0; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(inv)));
     for (; i < n; i++)
-        x[i] *= (float)(1.0 / sum);
+        x[i] *= inv;
 }
 
 void attn__round_f16_avx2(float *x, int32_t n) {
@@ -128,9 +96,9 @@ void attn__round_f16_avx2(float *x, int32_t n) {
 }
 
 /*
- * Several query heads that share a key/value head (G <= 4, inlined as a constant): each key and value row is
- * loaded and widened once for all of them. Per head, every operation is the one the single-head functions above
- * perform, in the same order, so the results are bitwise the same.
+ * Scores and value sums of G query heads that share a key/value head (G <= 4, inlined as a constant; one head is
+ * G = 1): each key and value row is loaded and widened once for all of them, and each head's operations are the
+ * same, in the same order, whatever G is, so the results do not depend on how heads are grouped.
  */
 static inline __attribute__((always_inline)) void attn__scores_g(const float *q, const int G, const uint16_t *k,
                                                                  size_t stride, int32_t n, int32_t hd, float scale,
