@@ -93,6 +93,7 @@ static const kern__isa_t isa__avx512 = {
             [DT_Q4_0] = kern__rowdot_multi_q4_0_avx512,
         },
     .gemm_q8 = kern__gemm_q8_avx512,
+    .gemm_xu = true,
     ISA__AVX2_COMMON,
 };
 

@@ -61,7 +61,7 @@ typedef struct {
     float *d;    /* (n, K/32) */
     int32_t *s;  /* (n, K/32) */
     int64_t K;   /* values per row, a multiple of 32 */
-    uint8_t *xu; /* (n, K) qs + 128 as unsigned bytes (qs ^ 0x80), made for the GEMM only; else NULL */
+    uint8_t *xu; /* (n, K) qs + 128 as unsigned bytes (qs ^ 0x80), made for a GEMM that reads it; else NULL */
 } kern__q8a_t;
 
 typedef struct {
@@ -116,9 +116,10 @@ typedef void (*kern__rowdot_multi_fn)(const void *w, size_t row_bytes, int64_t n
 typedef void (*kern__dequant_fn)(const void *src, float *dst, int64_t n);
 
 /*
- * The int8 GEMM (AVX-512 VNNI, or AVX2 with 16-bit products): Y[j][i] = dot(row i of W, X row j) for i < nr, j < n, where W is Q8_0, Q4_0,
- * Q4_K or Q6_K (rows row_bytes apart from w), X is n q8a rows with xu made, and Y has leading dimension ldy.
- * pack is scratch of kern__gemm_pack_bytes(K) bytes, 64-byte aligned.
+ * The int8 GEMM (gemm_avx512.c with VNNI, gemm_avx2.c without): Y[j][i] = dot(row i of W, X row j) for i < nr,
+ * j < n, where W is Q8_0, Q4_0, Q4_K or Q6_K (rows row_bytes apart from w), X is n q8a rows (with xu made when
+ * the ISA table's gemm_xu says the GEMM reads it), and Y has leading dimension ldy. pack is scratch of
+ * kern__gemm_pack_bytes(K) bytes, 64-byte aligned.
  */
 typedef void (*kern__gemm_fn)(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
                               float *Y, int64_t ldy, void *pack);
@@ -133,6 +134,7 @@ typedef struct {
     void (*quant_q8k)(const float *x, int64_t K, kern__q8k_t *y);
     void (*f32_to_f16)(const float *src, uint16_t *dst, int64_t n);
     kern__gemm_fn gemm_q8; /* NULL where there is no int8 GEMM */
+    bool gemm_xu;          /* gemm_q8 reads the activations' unsigned copy xu (AVX-512 VNNI's vpdpbusd does) */
     float (*dot_f32)(const float *a, const float *b, int64_t n);
     void (*axpy_f32)(float a, const float *x, float *y, int64_t n);
     double (*sumsq_f32)(const float *x, int64_t n);                                      /* in double, as ggml */

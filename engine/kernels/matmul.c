@@ -259,7 +259,8 @@ static void mm__gemm(mm__job_t *job, int i, int64_t r0, int64_t r1, int64_t j0, 
     const kern_weight_t *W = job->W[i];
     const kern_ctx_t *k = job->k;
     const int64_t K = job->K, nb = K / 32;
-    const kern__q8a_t xa = {k->xq + j0 * K, k->xd + j0 * nb, k->xs + j0 * nb, K, k->xu + j0 * K};
+    const kern__q8a_t xa = {k->xq + j0 * K, k->xd + j0 * nb, k->xs + j0 * nb, K,
+                            job->need_xu ? k->xu + j0 * K : NULL};
     job->isa->gemm_q8(W->type, (const uint8_t *)W->data + (size_t)r0 * W->row_bytes, W->row_bytes, r1 - r0, &xa,
                       j1 - j0, job->Y[i] + j0 * W->rows + r0, W->rows, k->packs + (size_t)ith * k->pack_bytes);
 }
@@ -378,7 +379,8 @@ int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, co
         job.first_chunk[i] = chunks;
         chunks += row_chunks * job.n_tok_groups[i];
         if (job.mode[i] == MM__GEMM) {
-            job.need_q8a = job.need_xu = true;
+            job.need_q8a = true;
+            job.need_xu = job.isa->gemm_xu;
         } else if (job.mode[i] == MM__MULTI) {
             job.need_q8a = job.need_q8t = true;
         } else if (job.mode[i] == MM__ROWDOT) {
