@@ -148,28 +148,25 @@ static void mx__family(jw_t *w, const char *name, const char *type, const char *
     mx__printf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* v in the fewest significant digits (up to 17) that read back as v: 0.000968156, not 0.00096815599999999996. */
+/* Ends a sample after its labels: `"} v` and the newline, v in the fewest significant digits (up to 17) that
+ * read back as v (0.000968156, not 0.00096815599999999996), and NaN / +Inf / -Inf as Prometheus spells them. */
 static void mx__value(jw_t *w, double v) {
     char buf[40];
-    if (isnan(v) || isinf(v)) { /* Prometheus' spellings */
-        const char *t = isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf";
-        jw_bytes(w, t, strlen(t));
-        return;
-    }
-    for (int digits = 6; digits <= 17; digits++) {
-        snprintf(buf, sizeof buf, "%.*g", digits, v);
-        if (strtod(buf, NULL) == v) break;
-    }
-    jw_bytes(w, buf, strlen(buf));
+    if (isnan(v) || isinf(v))
+        snprintf(buf, sizeof buf, "%s", isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+    else
+        for (int digits = 6; digits <= 17; digits++) {
+            snprintf(buf, sizeof buf, "%.*g", digits, v);
+            if (strtod(buf, NULL) == v) break;
+        }
+    mx__printf(w, "\"} %s\n", buf);
 }
 
 /* name{key="value"} v — the common one-label sample. */
 static void mx__sample(jw_t *w, const char *name, const char *key, const char *value, double v) {
     mx__printf(w, "%s{%s=\"", name, key);
     mx__label(w, value);
-    mx__printf(w, "\"} ");
     mx__value(w, v);
-    mx__printf(w, "\n");
 }
 
 static void mx__hist(jw_t *w, const char *name, const char *key, const char *value, const api_hist_t *h,
@@ -186,9 +183,7 @@ static void mx__hist(jw_t *w, const char *name, const char *key, const char *val
     }
     mx__printf(w, "%s_sum{%s=\"", name, key);
     mx__label(w, value);
-    mx__printf(w, "\"} ");
     mx__value(w, h->sum);
-    mx__printf(w, "\n");
     mx__printf(w, "%s_count{%s=\"", name, key);
     mx__label(w, value);
     mx__printf(w, "\"} %llu\n", (unsigned long long)h->count);
