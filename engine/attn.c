@@ -1,14 +1,11 @@
 /* attn.c — attention of one head over an F16 cache; scalar code with an AVX2/F16C path chosen at run time. */
 #include "attn.h"
 
-#include <math.h>
-
 #include "kernels/kern.h"
 
 /* attn_avx2.c */
 void attn__store_f16_avx2(const float *x, uint16_t *dst, int32_t n);
 void attn__round_f16_avx2(float *x, int32_t n);
-void attn__softmax_avx2(float *x, int32_t n);
 void attn__scores_heads_avx2(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd,
                              float scale, float *scores, size_t ss);
 void attn__accum_heads_avx2(const float *p, size_t ps, int32_t g, const uint16_t *v, size_t stride, int32_t n,
@@ -60,25 +57,6 @@ void attn_scores(const float *q, const uint16_t *k, size_t stride, int32_t n, in
     }
     for (int32_t t = 0; t < n; t++)
         scores[t] = attn__dot_f16(q, k + (size_t)t * stride, hd) * scale;
-}
-
-void attn_softmax(float *scores, int32_t n) {
-    if (attn__has_avx2()) {
-        attn__softmax_avx2(scores, n);
-        return;
-    }
-    float max = -INFINITY;
-    for (int32_t t = 0; t < n; t++)
-        if (scores[t] > max) max = scores[t];
-    double sum = 0.0;
-    for (int32_t t = 0; t < n; t++) {
-        float e = expf(scores[t] - max);
-        scores[t] = e;
-        sum += e;
-    }
-    float inv = (float)(1.0 / sum);
-    for (int32_t t = 0; t < n; t++)
-        scores[t] *= inv;
 }
 
 void attn_accum(const float *p, const uint16_t *v, size_t stride, int32_t n, int32_t hd, float *out) {

@@ -4,7 +4,8 @@
  * Owns nothing: pure functions over caller memory; the caller walks a sequence's cache blocks and calls
  * attn_scores / attn_accum once per block. Numerics follow llama.cpp's CPU path so that greedy output
  * agrees token for token: the query is rounded to F16 (as ggml converts it to the cache's type before the dot
- * product), scores and softmax are computed in F32 with a double-precision sum, values accumulate in F32.
+ * product), scores are computed in F32, the softmax between attn_scores and attn_accum is the kernels'
+ * kern_softmax (F32 with a double-precision sum), values accumulate in F32.
  * Thread-safe: callers give each thread its own scores buffer.
  */
 #ifndef CINDER_ATTN_H
@@ -15,9 +16,6 @@
 
 /* scores[t] = (q . k_t) * scale for n positions; k_t = k + t*stride holds hd F16 values. */
 void attn_scores(const float *q, const uint16_t *k, size_t stride, int32_t n, int32_t hd, float scale, float *scores);
-
-/* In place: scores = softmax(scores), max-subtracted, with the sum taken in double. */
-void attn_softmax(float *scores, int32_t n);
 
 /* out (hd,) += sum_t p[t] * v_t for n positions; v_t = v + t*stride holds hd F16 values. */
 void attn_accum(const float *p, const uint16_t *v, size_t stride, int32_t n, int32_t hd, float *out);

@@ -1,13 +1,11 @@
 /* attn_avx2.c — AVX2/FMA/F16C inner loops for attn.c (compiled with -mavx2 -mfma -mf16c, called only after a
  * run-time CPU check). */
 #include <immintrin.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
 void attn__store_f16_avx2(const float *x, uint16_t *dst, int32_t n);
 void attn__round_f16_avx2(float *x, int32_t n);
-void attn__softmax_avx2(float *x, int32_t n);
 void attn__scores_heads_avx2(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd,
                              float scale, float *scores, size_t ss);
 void attn__accum_heads_avx2(const float *p, size_t ps, int32_t g, const uint16_t *v, size_t stride, int32_t n,
@@ -27,64 +25,6 @@ void attn__store_f16_avx2(const float *x, uint16_t *dst, int32_t n) {
         _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++)
         dst[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
-}
-
-/*
- * exp(x) for 8 floats x <= 0 (inputs below -87 give exp(-87), about 1.6e-38: the smallest normal range is kept),
- * within about 1 ulp: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two for an exact reduction), exp(r) by its
- * Taylor series to r^7 (truncation below 1e-8 relative) in Horner form, times 2^n built in the exponent bits.
- */
-static inline __m256 attn__exp8(__m256 x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);  /* ln2 high part: 16 bits */
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860682030941723212e-6f), r); /* ln2 - high part */
-    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
-/* attn_softmax with 8 lanes: the maximum, exp(x - max) by attn__exp8, the sum in double, then the scaling. */
-void attn__softmax_avx2(float *x, int32_t n) {
-    int32_t i = 0;
-    __m256 vm = _mm256_set1_ps(-INFINITY);
-    for (; i + 8 <= n; i += 8)
-        vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vm), _mm256_extractf128_ps(vm, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    float max = _mm_cvtss_f32(m4);
-    for (; i < n; i++)
-        if (x[i] > max) max = x[i];
-    const __m256 vmax = _mm256_set1_ps(max);
-    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-    for (i = 0; i + 8 <= n; i += 8) {
-        const __m256 e = attn__exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
-        _mm256_storeu_ps(x + i, e);
-        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
-    }
-    double part[4], sum;
-    _mm256_storeu_pd(part, _mm256_add_pd(s0, s1));
-    sum = (part[0] + part[1]) + (part[2] + part[3]);
-    for (; i < n; i++) {
-        const float e = expf(x[i] - max);
-        x[i] = e;
-        sum += e;
-    }
-    const float inv = (float)(1.0 / sum);
-    for (i = 0; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(inv)));
-    for (; i < n; i++)
-        x[i] *= inv;
 }
 
 void attn__round_f16_avx2(float *x, int32_t n) {

@@ -500,7 +500,7 @@ static void model__attn_token(const model__attn_job_t *job, int32_t i, int32_t k
                           scores + t0, ss);
     }
     for (int32_t g = 0; g < G; g++)
-        attn_softmax(scores + (size_t)g * ss, n_pos);
+        kern_softmax(scores + (size_t)g * ss, n_pos);
     memset(out, 0, (size_t)G * hd * sizeof(float));
     for (int32_t t0 = 0, b = 0; t0 < n_pos; t0 += bt, b++) {
         int32_t nb = n_pos - t0 < bt ? n_pos - t0 : bt;
@@ -537,7 +537,7 @@ static void model__attn_chunk(const model__attn_job_t *job, int32_t e, int32_t h
         for (int32_t i = 0; i < m; i++) {
             float *row = sc + (size_t)i * n_cols;
             int32_t n_pos = p0 + r0 + i + 1;
-            attn_softmax(row, n_pos);
+            kern_softmax(row, n_pos);
             if (n_pos < n_cols) memset(row + n_pos, 0, (size_t)(n_cols - n_pos) * sizeof(float));
         }
         kern_sgemm_nn(m, hd, n_cols, 1.0f, sc, n_cols, vf, hd, 0.0f, c->att + (size_t)(first + r0) * nq + (size_t)h * hd,
