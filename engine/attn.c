@@ -4,7 +4,6 @@
 #include "kernels/kern.h"
 
 /* attn_avx2.c */
-void attn__store_f16_avx2(const float *x, uint16_t *dst, int32_t n);
 void attn__round_f16_avx2(float *x, int32_t n);
 void attn__scores_heads_avx2(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd,
                              float scale, float *scores, size_t ss);
@@ -30,15 +29,6 @@ static float attn__dot_f16(const float *q, const uint16_t *k, int32_t n) {
 static void attn__axpy_f16(float a, const uint16_t *v, float *out, int32_t n) {
     for (int32_t i = 0; i < n; i++)
         out[i] += a * kern_fp16_to_fp32(v[i]);
-}
-
-void attn_store_f16(const float *x, uint16_t *dst, int32_t n) {
-    if (attn__has_avx2()) {
-        attn__store_f16_avx2(x, dst, n);
-        return;
-    }
-    for (int32_t i = 0; i < n; i++)
-        dst[i] = kern_fp32_to_fp16(x[i]);
 }
 
 void attn_round_f16(float *x, int32_t n) {

@@ -33,7 +33,4 @@ void attn_accum_heads(const float *p, size_t ps, int32_t g, const uint16_t *v, s
 /* Rounds n floats to F16 precision and back, in place (round to nearest even, like F16C). */
 void attn_round_f16(float *x, int32_t n);
 
-/* Converts n floats to F16 (dst) with round-to-nearest-even. */
-void attn_store_f16(const float *x, uint16_t *dst, int32_t n);
-
 #endif

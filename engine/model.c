@@ -630,8 +630,8 @@ int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t 
             const kv_seq_t *ks = seqs[c->tok_entry[i]].kv;
             int32_t pos = c->tok_pos[i], blk = ks->blocks[pos / kp->block_tokens];
             size_t off = (size_t)(pos % kp->block_tokens) * nkv;
-            attn_store_f16(c->kk + (size_t)i * nkv, kv_block_k(kv, blk, l) + off, nkv);
-            attn_store_f16(c->vv + (size_t)i * nkv, kv_block_v(kv, blk, l) + off, nkv);
+            kern_f32_to_f16(c->kk + (size_t)i * nkv, kv_block_k(kv, blk, l) + off, nkv);
+            kern_f32_to_f16(c->vv + (size_t)i * nkv, kv_block_v(kv, blk, l) + off, nkv);
         }
         model__attn_job_t job = {.c = c, .kv = kv, .seqs = seqs, .n_seqs = n_seqs, .layer = l, .n = n,
                                  .first = c->entry_first};
