@@ -46,36 +46,11 @@ read -r HUB_PORT _ <"$tmp/hubport"
 unset HF_TOKEN
 export HF_ENDPOINT=http://127.0.0.1:$HUB_PORT XDG_CACHE_HOME=$tmp/cache
 
-# start NAME ARGS...: `cinder serve --port 0 ARGS` in the background; sets URL_<NAME> and PID_<NAME> once
-# /health answers 200. Extra variables for the server go in START_ENV (an array of NAME=VALUE).
+# serve_start NAME ARGS... / serve_stop NAME (serve_lib.sh); extra variables for the server go in START_ENV (an
+# array of NAME=VALUE).
 START_ENV=()
-start() {
-    local name=$1; shift
-    env "${START_ENV[@]+"${START_ENV[@]}"}" "$BIN" serve --port 0 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-    local pid=$! url=""
-    pids+=("$pid")
-    for _ in $(seq 1 300); do
-        url=$(sed -n 's/^listening on \(http:[^ ]*\)$/\1/p' "$tmp/$name.out" 2>/dev/null)
-        [ -n "$url" ] && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ -n "$url" ] || { bad "start server $name" "$(cat "$tmp/$name.err")"; return 1; }
-    for _ in $(seq 1 300); do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/health")" = 200 ] && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    eval "URL_$name=\$url; PID_$name=\$pid"
-}
-stop() { # SIGTERM, then it must exit 0
-    local pid; eval "pid=\${PID_$1:-}"
-    [ -n "$pid" ] || return
-    kill -TERM "$pid"
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    wait "$pid"; local rc=$?
-    [ $rc -eq 0 ] && ok "server $1: SIGTERM -> exit 0" || bad "server $1: SIGTERM -> exit $rc" "$(tail -5 "$tmp/$1.err")"
-}
+# shellcheck source=tests/e2e/serve_lib.sh
+. tests/e2e/serve_lib.sh
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; } # prints a Python expression of d
 
 # ---- two models from one file ------------------------------------------------------------------------------
@@ -89,7 +64,7 @@ cat >"$tmp/two.json" <<EOF
   ]
 }
 EOF
-start two --config "$tmp/two.json" || finish
+serve_start two --config "$tmp/two.json" || finish
 U=$URL_two
 check "the hub reference was pulled into the cache" \
     '[ -f "$XDG_CACHE_HOME/cinder/models/test/tiny-random-GGUF/llama-2-tiny-random.F16.gguf" ]' "$(cat "$tmp/two.err")"
@@ -210,39 +185,39 @@ assert sorted(l["model"] for l in loaded) == ["llama-2-tiny-random.F16", "storie
 e404 = [l for l in lines if l["msg"] == "request" and l["status"] == 404]
 assert len(e404) == 1 and "model" not in e404[0]
 PY' "$(tail -20 "$tmp/two.err")"
-stop two
+serve_stop two
 
 # ---- precedence on live servers: file < CINDER_* < flags (API keys decide who gets in) ----------------------
 cat >"$tmp/keys.json" <<EOF
 {"api_keys": ["sk-file"], "models": [{"model": "$M/stories260K.gguf", "threads": 1}], "log_format": "json"}
 EOF
 models_code() { curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $2" "$1/v1/models"; }
-if start kfile --config "$tmp/keys.json"; then
+if serve_start kfile --config "$tmp/keys.json"; then
     check "--config file: its API key is required" \
         '[ "$(models_code "$URL_kfile" sk-file)" = 200 ] && [ "$(models_code "$URL_kfile" sk-env)" = 401 ]'
-    stop kfile
+    serve_stop kfile
 fi
 START_ENV=(CINDER_API_KEYS=sk-env,sk-env2 CINDER_LOG_FORMAT=logfmt)
-if start kenv --config "$tmp/keys.json"; then
+if serve_start kenv --config "$tmp/keys.json"; then
     check "CINDER_API_KEYS overrides the file's keys" \
         '[ "$(models_code "$URL_kenv" sk-env2)" = 200 ] && [ "$(models_code "$URL_kenv" sk-file)" = 401 ]'
     check "CINDER_LOG_FORMAT=logfmt overrides the file's json" \
         'grep -q "^ts=.* level=info msg=ready" "$tmp/kenv.err" && ! grep -q "^{" "$tmp/kenv.err"' "$(cat "$tmp/kenv.err")"
-    stop kenv
+    serve_stop kenv
 fi
 START_ENV=(CINDER_API_KEYS=sk-env CINDER_CONFIG="$tmp/keys.json")
-if start kflag --api-key sk-flag --quiet; then
+if serve_start kflag --api-key sk-flag --quiet; then
     check "--api-key overrides CINDER_API_KEYS (and CINDER_CONFIG names the file)" \
         '[ "$(models_code "$URL_kflag" sk-flag)" = 200 ] && [ "$(models_code "$URL_kflag" sk-env)" = 401 ] && [ "$(models_code "$URL_kflag" sk-file)" = 401 ]'
     check "--quiet: startup lines, no request lines" \
         'grep -q "\"msg\":\"ready\"" "$tmp/kflag.err" && ! grep -q "\"msg\":\"request\"" "$tmp/kflag.err"' "$(cat "$tmp/kflag.err")"
-    stop kflag
+    serve_stop kflag
 fi
 START_ENV=()
-if start warn -m "$M/stories260K.gguf" -t 1 --log-level warn; then
+if serve_start warn -m "$M/stories260K.gguf" -t 1 --log-level warn; then
     curl -s -o /dev/null "$URL_warn/v1/models"
     check "--log-level warn: no info lines" '[ ! -s "$tmp/warn.err" ]' "$(cat "$tmp/warn.err")"
-    stop warn
+    serve_stop warn
 fi
 
 # ---- precedence and defaults with --print-config -------------------------------------------------------------
@@ -299,7 +274,7 @@ check "without -t the model-loaded line shows the threads in use (one per online
     'grep "model loaded" <<<"$out" | grep -q " threads=$(nproc)\b"' "$(grep "model loaded" <<<"$out")"
 
 # ---- serve -m OWNER/REPO:QUANT pulls on demand (what `make run` does with its default model) ---------------
-if start pull -m test/stories260K-GGUF:Q4_0 -t 1; then
+if serve_start pull -m test/stories260K-GGUF:Q4_0 -t 1; then
     id=$(curl -s "$URL_pull/v1/models" | json 'd["data"][0]["id"]')
     check "serve -m OWNER/REPO:QUANT: pulled with progress, served under the file's name" \
         '[ "$id" = stories260K-Q4_0 ] && grep -q "100%" "$tmp/pull.err" && cmp -s "$XDG_CACHE_HOME/cinder/models/test/stories260K-GGUF/stories260K-Q4_0.gguf" "$M/stories260K-Q4_0.gguf"' \
@@ -308,7 +283,7 @@ if start pull -m test/stories260K-GGUF:Q4_0 -t 1; then
         -d '{"model":"test/stories260K-GGUF:Q4_0","prompt":"Once","max_tokens":3}')
     check "serve -m OWNER/REPO:QUANT: requests may name the model by that reference too (answered as the id)" \
         '[ "$code" = 200 ] && grep -q "\"model\":\"stories260K-Q4_0\"" "$tmp/ref.json"' "$code $(cat "$tmp/ref.json")"
-    stop pull
+    serve_stop pull
 fi
 run_default=$(make -n --no-print-directory run 2>/dev/null | grep '^./cinder serve')
 run_model=$(make -n --no-print-directory run MODEL=some.gguf PORT=9 2>/dev/null | grep '^./cinder serve')

@@ -36,25 +36,10 @@ if [ ! -f tests/e2e/playground/node_modules/playwright-core/package.json ]; then
         { bad "npm ci in tests/e2e/playground" "$(cat "$tmp/npm.log")"; finish; }
 fi
 
-# start_server NAME ARGS...: starts `cinder serve` on a free port and waits for /health; sets URL_<NAME>, PID_<NAME>.
-start_server() {
-    local name=$1; shift
-    "$BIN" serve -m "$M" --port 0 -t 1 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-    local pid=$! url=""
-    pids+=("$pid")
-    for _ in $(seq 1 200); do
-        url=$(sed -n 's/^listening on \(http:[^ ]*\)$/\1/p' "$tmp/$name.out" 2>/dev/null)
-        [ -n "$url" ] && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ -n "$url" ] || { bad "start server $name" "$(cat "$tmp/$name.err")"; return 1; }
-    for _ in $(seq 1 300); do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/health")" = 200 ] && break
-        sleep 0.1
-    done
-    eval "URL_$name=\$url; PID_$name=\$pid"
-}
+# shellcheck source=tests/e2e/serve_lib.sh
+. tests/e2e/serve_lib.sh
+# start_server NAME ARGS...: the test model on one thread (serve_lib.sh).
+start_server() { local name=$1; shift; serve_start "$name" -m "$M" -t 1 "$@"; }
 
 URL_main="" URL_auth=""
 start_server main --parallel 1 || finish

@@ -51,39 +51,11 @@ fi
 . tests/e2e/node_suite.sh
 
 # ---- servers ------------------------------------------------------------------------------------------------
-# start_server NAME ARGS...: starts `cinder serve` on a free port; sets URL_<NAME> and PID_<NAME>.
-start_server() {
-    local name=$1; shift
-    "$BIN" serve -m "$M" --port 0 -t 1 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-    local pid=$! url=""
-    pids+=("$pid")
-    for _ in $(seq 1 200); do
-        url=$(sed -n 's/^listening on \(http:[^ ]*\)$/\1/p' "$tmp/$name.out" 2>/dev/null)
-        [ -n "$url" ] && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ -n "$url" ] || { bad "start server $name" "$(cat "$tmp/$name.err")"; return 1; }
-    for _ in $(seq 1 300); do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/health")" = 200 ] && break
-        sleep 0.1
-    done
-    eval "URL_$name=\$url; PID_$name=\$pid"
-}
-
-# stop_server NAME: SIGTERM, then it must exit 0 within 10 s.
-stop_server() {
-    local pid; eval "pid=\${PID_$1:-}"
-    [ -n "$pid" ] || return
-    kill -TERM "$pid"
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-        bad "server $1 exits after SIGTERM" "$(tail -5 "$tmp/$1.err")"
-        return
-    fi
-    wait "$pid"; local rc=$?
-    [ $rc -eq 0 ] && ok "server $1: SIGTERM -> exit 0" || bad "server $1: SIGTERM -> exit $rc" "$(tail -5 "$tmp/$1.err")"
-}
+# shellcheck source=tests/e2e/serve_lib.sh
+. tests/e2e/serve_lib.sh
+# start_server NAME ARGS...: the test model on one thread (serve_lib.sh); stop_server NAME: serve_stop.
+start_server() { local name=$1; shift; serve_start "$name" -m "$M" -t 1 "$@"; }
+stop_server() { serve_stop "$1"; }
 
 local_run=0
 if [ -z "$BASE_URL" ]; then
