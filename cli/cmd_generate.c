@@ -334,12 +334,16 @@ int cmd_info(int argc, char **argv) {
     gguf_get_str(g, "general.name", &name);
     printf("file:            %s (GGUF v%u)\n", path, gguf_version(g));
     printf("name:            %.*s\n", (int)(name.len > 200 ? 200 : name.len), name.ptr);
-    printf("architecture:    llama\n");
+    char desc[512];
+    printf("architecture:    %s\n", model_describe(m, desc, sizeof desc));
     printf("parameters:      n_vocab %d, n_ctx_train %d, n_embd %d, n_layer %d, n_head %d, n_head_kv %d, "
-           "head_dim %d, n_rot %d, n_ff %d\n",
+           "head_dim %d, head_dim_v %d, n_rot %d, n_ff %d\n",
            hp->n_vocab, hp->n_ctx_train, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->head_dim,
-           hp->n_rot, hp->n_ff);
-    printf("rope:            freq_base %g, freq_scale %g\n", hp->rope_freq_base, hp->rope_freq_scale);
+           hp->head_dim_v, hp->n_rot, hp->n_ff);
+    static const char *const scaling[] = {"none", "linear", "yarn", "longrope"};
+    printf("rope:            %s, freq_base %g, freq_scale %g, scaling %s\n",
+           hp->rope_neox ? "neox" : "normal", hp->rope_freq_base, hp->rope_freq_scale,
+           scaling[hp->rope_scaling]);
     printf("rms_norm_eps:    %g\n", hp->norm_eps);
     printf("output:          %s\n", hp->tied_output ? "tied to token_embd" : "separate output.weight");
     uint64_t count[DT_COUNT] = {0}, bytes[DT_COUNT] = {0};

@@ -38,17 +38,17 @@ struct kv_cache {
 };
 
 size_t kv_block_bytes(const kv_params_t *p) {
-    return (size_t)p->n_layer * 2u * (size_t)p->block_tokens * (size_t)p->kv_dim * sizeof(uint16_t);
+    return (size_t)p->n_layer * (size_t)p->block_tokens * ((size_t)p->k_dim + (size_t)p->v_dim) * sizeof(uint16_t);
 }
 
 int kv_create(const kv_params_t *p, kv_cache_t **out) {
     *out = NULL;
-    if (p->n_layer <= 0 || p->kv_dim <= 0 || p->block_tokens <= 0 || p->n_blocks <= 0 || p->block_tokens > 4096)
+    if (p->n_layer <= 0 || p->k_dim <= 0 || p->v_dim <= 0 || p->block_tokens <= 0 || p->n_blocks <= 0 || p->block_tokens > 4096)
         return ERR_INVAL;
     kv_cache_t *kv = calloc(1, sizeof *kv);
     if (!kv) return ERR_NOMEM;
     kv->p = *p;
-    kv->layer_bytes = 2u * (size_t)p->block_tokens * (size_t)p->kv_dim * sizeof(uint16_t);
+    kv->layer_bytes = (size_t)p->block_tokens * ((size_t)p->k_dim + (size_t)p->v_dim) * sizeof(uint16_t);
     kv->block_bytes = kv_block_bytes(p);
     uint64_t cap = 16;
     while (cap < 2u * (uint64_t)p->n_blocks) cap <<= 1;
@@ -91,7 +91,7 @@ uint16_t *kv_block_k(kv_cache_t *kv, int32_t block, int32_t layer) {
 }
 
 uint16_t *kv_block_v(kv_cache_t *kv, int32_t block, int32_t layer) {
-    return kv_block_k(kv, block, layer) + (size_t)kv->p.block_tokens * (size_t)kv->p.kv_dim;
+    return kv_block_k(kv, block, layer) + (size_t)kv->p.block_tokens * (size_t)kv->p.k_dim;
 }
 
 /* ---- prefix keys and the index ---------------------------------------------------------------------------- */

@@ -7,7 +7,8 @@
  * Does not: compute anything; the model writes keys and values into the blocks this module hands out.
  *
  * A block holds `block_tokens` consecutive positions of one sequence for every layer: per layer, keys
- * (block_tokens, kv_dim) then values (block_tokens, kv_dim), as F16. No sequence reserves memory up front:
+ * (block_tokens, k_dim) then values (block_tokens, v_dim), as F16. Sliding-window layers keep every position
+ * too (the model masks what lies outside the window), so prefix caching works for them unchanged. No sequence reserves memory up front:
  * blocks are taken as its tokens arrive (kv_seq_reserve) and returned when it ends (kv_seq_release).
  *
  * Prefix caching: when a block fills, it is keyed by a hash of its tokens and of everything before it (its
@@ -29,7 +30,8 @@ typedef struct kv_cache kv_cache_t;
 
 typedef struct {
     int32_t n_layer;
-    int32_t kv_dim;       /* n_head_kv * head_dim */
+    int32_t k_dim;        /* key values per position: n_head_kv * head_dim */
+    int32_t v_dim;        /* value values per position: n_head_kv * head_dim_v */
     int32_t block_tokens; /* positions per block, e.g. 16 */
     int32_t n_blocks;     /* blocks in the pool */
 } kv_params_t;
@@ -65,7 +67,7 @@ void kv_free(kv_cache_t *kv);
 
 const kv_params_t *kv_params(const kv_cache_t *kv);
 
-/* Keys (block_tokens, kv_dim) and values (block_tokens, kv_dim) of one layer of one block, F16. */
+/* Keys (block_tokens, k_dim) and values (block_tokens, v_dim) of one layer of one block, F16. */
 uint16_t *kv_block_k(kv_cache_t *kv, int32_t block, int32_t layer);
 uint16_t *kv_block_v(kv_cache_t *kv, int32_t block, int32_t layer);
 

@@ -1,8 +1,8 @@
 /*
- * model.h — a llama-architecture transformer loaded from GGUF, and its forward pass.
+ * model.h — a decoder-only transformer loaded from GGUF (any architecture of arch.h), and its forward pass.
  *
  * Owns: the GGUF mapping the weights live in (weights are used in place, never converted whole), the
- * hyperparameters read from `llama.*` metadata, the tokenizer, and the tensor table of every layer.
+ * hyperparameters read from `<arch>.*` metadata, the tokenizer, and the tensor table of every layer.
  * Does not: sample (sampler.h), schedule requests, or own any per-sequence state: keys and values live in a
  * paged cache (kvcache.h) that the caller owns, and scratch memory for a forward pass lives in a model_ctx_t.
  *
@@ -10,9 +10,10 @@
  * through one pass, so every weight matrix is read once per step for all of them; model_forward is the
  * one-sequence convenience over a private cache (model_seq_t) for the command line.
  *
- * The architecture as GGUF stores it for Llama 2/3, Mistral, TinyLlama and SmolLM: token embedding; per layer
- * RMSNorm -> grouped-query attention with rotary embeddings -> residual, RMSNorm -> SwiGLU FFN -> residual;
- * final RMSNorm; output matrix (or the embedding matrix when tied).
+ * The shape every architecture shares: token embedding; per layer RMSNorm -> grouped-query attention with rotary
+ * embeddings -> residual, RMSNorm -> gated FFN (dense, or a mixture of experts) -> residual; final RMSNorm; output
+ * matrix (or the embedding matrix when tied). The architecture's descriptor (arch.h) switches the optional steps
+ * on: biases, q/k norms, post norms, soft-caps, sliding-window layers, fused matrices, experts.
  *
  * Threads: a loaded model_t is immutable and may be shared by any number of threads. A model_ctx_t belongs to
  * one thread at a time (it drives the kernel thread pool). A model_seq_t is used by one forward pass at a time.
@@ -32,19 +33,42 @@ typedef struct model model_t;
 typedef struct model_ctx model_ctx_t;
 typedef struct model_seq model_seq_t;
 
+/* How the rotary frequencies are stretched for contexts beyond training (<arch>.rope.scaling.type). */
+typedef enum { MODEL_ROPE_SCALING_NONE, MODEL_ROPE_SCALING_LINEAR, MODEL_ROPE_SCALING_YARN,
+               MODEL_ROPE_SCALING_LONGROPE } model_rope_scaling_t;
+
 typedef struct {
+    const char *arch;      /* general.architecture (static storage, from the architecture table) */
+    uint32_t features;     /* ARCH_F_* (arch.h) this file uses: the descriptor's, less what its metadata turns off */
     int32_t n_vocab;       /* rows of the embedding / output matrices */
-    int32_t n_ctx_train;   /* llama.context_length: the context the model was trained with */
+    int32_t n_ctx_train;   /* <arch>.context_length: the context the model was trained with */
     int32_t n_embd;        /* width of the residual stream */
     int32_t n_layer;
     int32_t n_head;        /* query heads */
     int32_t n_head_kv;     /* key/value heads (n_head / n_head_kv queries share one) */
-    int32_t head_dim;      /* values per head */
-    int32_t n_rot;         /* rotated values per head (llama.rope.dimension_count) */
-    int32_t n_ff;          /* FFN hidden width */
+    int32_t head_dim;      /* query and key values per head (<arch>.attention.key_length) */
+    int32_t head_dim_v;    /* value values per head (<arch>.attention.value_length) */
+    int32_t n_rot;         /* rotated values per head (<arch>.rope.dimension_count) */
+    bool rope_neox;        /* RoPE rotates the two halves of the rotated part (else adjacent pairs) */
+    int32_t n_ff;          /* dense FFN hidden width */
+    int32_t n_expert;      /* experts per MoE layer (0: dense FFN) */
+    int32_t n_expert_used; /* experts each token is routed to */
+    int32_t n_ff_exp;      /* hidden width of one expert */
     float rope_freq_base;  /* theta base */
-    float rope_freq_scale; /* 1 / linear scaling factor */
+    float rope_freq_scale; /* 1 / scaling factor (linear and YaRN) */
+    float rope_freq_base_swa;  /* theta base of sliding-window layers */
+    float rope_freq_scale_swa; /* their frequency scale */
+    model_rope_scaling_t rope_scaling;
+    int32_t n_ctx_orig;    /* context before scaling (YaRN's correction range, LongRoPE's long/short choice) */
+    float yarn_beta_fast, yarn_beta_slow;
+    float rope_attn_factor; /* cos/sin magnitude factor (<arch>.rope.scaling.attn_factor; YaRN's mscale) */
     float norm_eps;        /* RMSNorm epsilon */
+    int32_t n_swa;         /* sliding window in positions (0: every layer attends to everything) */
+    float attn_softcap;    /* attention logits capped to (-c, c) by c * tanh(s / c); 0: none */
+    float final_softcap;   /* output logits likewise */
+    float q_scale;         /* queries multiplied by this before attention (Gemma, Phi-3), else 1 */
+    float kq_scale;        /* attention scores multiplied by this: 1 / sqrt(head_dim), or 1 after q_scale */
+    float embd_scale;      /* token embeddings multiplied by this (Gemma: sqrt(n_embd)), else 1 */
     bool tied_output;      /* output matrix is the token embedding */
 } model_hparams_t;
 
@@ -69,6 +93,13 @@ const gguf_t *model_gguf(const model_t *m);
  * embedding, of which only the rows of the tokens seen are read, unless the output projection reuses it.
  */
 void model_prefault(const model_t *m, void (*progress)(void *user, uint64_t done, uint64_t total), void *user);
+
+/*
+ * One line naming the architecture and every feature in use, e.g. "gemma3 (features: embd-scale, post-norms,
+ * qk-norm, sliding-window, q-prescale; sliding window 512 on 5 of 6 layers, local rope base 10000)", written to
+ * buf (always terminated, truncated to len). Returns buf.
+ */
+char *model_describe(const model_t *m, char *buf, size_t len);
 
 /* Bytes of weights (the tensors the forward pass reads), and the most common weight type's name. */
 uint64_t model_weight_bytes(const model_t *m);

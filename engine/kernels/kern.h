@@ -127,6 +127,10 @@ void kern_rmsnorm(const float *x, const float *w, float eps, float *y, int64_t n
 /* out (n,) = silu(gate) * up, silu(g) = g / (1 + exp(-g)); out may alias gate or up. */
 void kern_silu_mul(const float *gate, const float *up, float *out, int64_t n);
 
+/* out (n,) = gelu(gate) * up with the tanh approximation of GELU, the gate rounded to F16 and gelu's value
+ * too (as llama.cpp's CPU backend computes it); out may alias gate or up. */
+void kern_gelu_mul(const float *gate, const float *up, float *out, int64_t n);
+
 /* x (n,) = softmax(x) in place, computed as exp(x - max) / sum. n >= 1. */
 void kern_softmax(float *x, int64_t n);
 

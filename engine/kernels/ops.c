@@ -7,6 +7,7 @@
  * Pure functions over caller memory; any thread.
  */
 #include <math.h>
+#include <pthread.h>
 
 #include "kern_impl.h"
 
@@ -86,6 +87,33 @@ void kern_rmsnorm(const float *x, const float *w, float eps, float *y, int64_t n
 void kern_silu_mul(const float *gate, const float *up, float *out, int64_t n) {
     if (n <= 0) return;
     kern__isa()->silu_mul(gate, up, out, n);
+}
+
+/* gelu(h) for every half-precision h, rounded to half precision: the activation as llama.cpp's CPU backend
+ * evaluates it (input and output through F16), so that GeGLU models agree with it token for token. */
+static float kern__gelu_table[1 << 16];
+static pthread_once_t kern__gelu_once = PTHREAD_ONCE_INIT;
+
+static void kern__gelu_init(void) {
+    const float a = 0.044715f, s2pi = 0.79788456080286535587989211986876f;
+    for (uint32_t i = 0; i < (1u << 16); i++) {
+        float x = kern_fp16_to_fp32((uint16_t)i);
+        float g = 0.5f * x * (1.0f + tanhf(s2pi * x * (1.0f + a * x * x)));
+        kern__gelu_table[i] = kern_fp16_to_fp32(kern_fp32_to_fp16(g));
+    }
+}
+
+void kern_gelu_mul(const float *gate, const float *up, float *out, int64_t n) {
+    if (n <= 0) return;
+    pthread_once(&kern__gelu_once, kern__gelu_init);
+    for (int64_t i = 0; i < n; i++) {
+        float x = gate[i], g;
+        if (x <= -10.0f) g = 0.0f;
+        else if (x >= 10.0f) g = x;
+        else if (x != x) g = x; /* NaN stays NaN */
+        else g = kern__gelu_table[kern_fp32_to_fp16(x)];
+        out[i] = g * up[i];
+    }
 }
 
 void kern_softmax(float *x, int64_t n) {

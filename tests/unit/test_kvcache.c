@@ -17,7 +17,7 @@
 #define BT 4
 
 static kv_cache_t *make(int32_t n_blocks) {
-    kv_params_t p = {.n_layer = 2, .kv_dim = 8, .block_tokens = BT, .n_blocks = n_blocks};
+    kv_params_t p = {.n_layer = 2, .k_dim = 8, .v_dim = 8, .block_tokens = BT, .n_blocks = n_blocks};
     kv_cache_t *kv = NULL;
     assert_int_equal(kv_create(&p, &kv), 0);
     return kv;
@@ -45,7 +45,7 @@ static void run_seq(kv_cache_t *kv, kv_seq_t *s, int32_t *toks, int32_t n_prompt
 
 static void test_params_and_layout(void **state) {
     (void)state;
-    kv_params_t bad = {.n_layer = 0, .kv_dim = 8, .block_tokens = BT, .n_blocks = 4};
+    kv_params_t bad = {.n_layer = 0, .k_dim = 8, .v_dim = 8, .block_tokens = BT, .n_blocks = 4};
     kv_cache_t *kv = NULL;
     assert_int_equal(kv_create(&bad, &kv), ERR_INVAL);
     kv = make(4);
