@@ -117,11 +117,16 @@ $(BUILD)/cinder: $(CLI_OBJS) $(LIBCINDER)
 # Unit tests: one cmocka binary per tests/unit/test_<module>.c, linked against the library.
 $(BUILD)/tests/%: tests/unit/%.c $(LIBCINDER)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -DTEST_SHARED_DIR='"$(SHARED)"' $(LDSAN) -o $@ $< $(LIBCINDER) $(LDLIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -DTEST_SHARED_DIR='"$(SHARED)"' -DTEST_REPO_DIR='"$(CURDIR)"' $(LDSAN) -o $@ $< $(LIBCINDER) $(LDLIBS) -lcmocka
 
 # Run every unit test binary; print each one's cmocka report and a closing "N passed, N failed" line.
-unit: deps $(TEST_BINS) $(BUILD)/cinder
+unit: deps synth-models $(TEST_BINS) $(BUILD)/cinder
 	@./scripts/run-unit.sh $(TEST_BINS)
+
+# The synthetic models of tests/archs/models.tsv (one per architecture and type, random weights, seeded) in
+# build/synth/, for the architecture checks against llama.cpp's reference answers.
+synth-models: deps
+	@SHARED=$(SHARED) ./scripts/synth-models.sh
 
 # End-to-end tests against the real binary (tests/e2e/test_*.sh), with ../shared's models and references.
 e2e: deps all
@@ -191,7 +196,7 @@ docker:
 test-container:
 	bash tests/container/check.sh $(SHARED)
 
-.PHONY: all deps unit e2e test bench bench-serve run debug format clean install uninstall docker fuzz-template \
+.PHONY: all deps unit synth-models e2e test bench bench-serve run debug format clean install uninstall docker fuzz-template \
         test-container
 .SECONDARY:
 

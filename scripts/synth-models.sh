@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Writes the synthetic test models listed in tests/archs/models.tsv to build/synth/NAME.gguf (missing ones only),
+# with ../shared/tools/synth_gguf.py (seeded: the same arguments give the same bytes). SHARED overrides ../shared.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=${SHARED:-../shared}
+out=build/synth
+mkdir -p "$out"
+while IFS=$'\t' read -r name args; do
+    case "$name" in ''|'#'*) continue ;; esac
+    [ -s "$out/$name.gguf" ] && continue
+    donor="$shared/models/vocab/ggml-vocab-llama-spm.gguf"
+    # shellcheck disable=SC2086 # args is a list of options
+    /usr/bin/python3 "$shared/tools/synth_gguf.py" --donor "$donor" $args -o "$out/$name.gguf.tmp" >/dev/null
+    mv "$out/$name.gguf.tmp" "$out/$name.gguf"
+done < tests/archs/models.tsv
