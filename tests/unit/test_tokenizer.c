@@ -21,8 +21,8 @@
 
 #include "err.h"
 #include "gguf.h"
-#include "tok_internal.h"
-#include "tokenizer.h"
+#include "tokenizer/tok_internal.h"
+#include "tokenizer/tokenizer.h"
 
 #ifndef TEST_SHARED_DIR
 #define TEST_SHARED_DIR "/work/shared"

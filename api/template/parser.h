@@ -1,5 +1,5 @@
 /*
- * parser.h — state and helpers shared by the two halves of the parser (internal to engine/template):
+ * parser.h — state and helpers shared by the two halves of the parser (internal to api/template):
  * parser.c (statements, tree building helpers, tp_parse) and parser_expr.c (expressions).
  *
  * Every helper that can fail records the first error in ps_t (rc and the caller's message buffer) and returns

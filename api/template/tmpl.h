@@ -7,7 +7,7 @@
  * tojson filter with Python json.dumps output. Supported: {{ }}, {% %}, {# #}, whitespace control, if/elif/else,
  * for (else, loop.*, unpacking, filters, recursive), set and block set, namespace(), macro/call, filter blocks,
  * with, Python-like literals, operators, tests, filters and str/list/dict methods. See the files in
- * engine/template/ for each part.
+ * api/template/ for each part.
  *
  * Does not own: choosing which variables to pass (the caller builds the context: messages, tools,
  * add_generation_prompt, bos_token, eos_token, ...), reading files, the clock, or the environment — the time for

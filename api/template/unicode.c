@@ -1,6 +1,6 @@
 /*
  * unicode.c — the Unicode knowledge Python's str methods need: UTF-8 decoding, whitespace, printability, letters,
- * and simple case mapping (internal to engine/template).
+ * and simple case mapping (internal to api/template).
  *
  * Owns: tu_* from value.h. Case mapping covers ASCII, Latin-1, Latin Extended-A and Additional, Greek, Cyrillic,
  * Armenian and fullwidth Latin — the scripts chat templates meet in role names and schema types. Characters

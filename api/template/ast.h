@@ -1,5 +1,5 @@
 /*
- * ast.h — tokens, syntax tree and compiled-template layout (internal to engine/template).
+ * ast.h — tokens, syntax tree and compiled-template layout (internal to api/template).
  *
  * Owns: the token stream the lexer produces (lexer.c), the syntax tree the parser builds (parser.c), and the
  * arena both allocate from. A compiled template is the arena plus the root node; nothing in it changes after

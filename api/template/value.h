@@ -1,5 +1,5 @@
 /*
- * value.h — template values: the Python objects a Jinja template computes with (internal to engine/template).
+ * value.h — template values: the Python objects a Jinja template computes with (internal to api/template).
  *
  * Owns: the tagged value type (tval_t), reference counting, strings, lists/tuples, dicts, namespaces, the
  * Undefined object with its error hint, string buffers, UTF-8 helpers, and the Python semantics shared by every

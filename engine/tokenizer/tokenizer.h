@@ -5,7 +5,7 @@
  * scores, types, BPE merges, special ids, flags), the hash tables built over it (text -> id, merge pair -> rank),
  * the compiled pre-tokenizer regexes (PCRE2, UTF + UCP, JIT when available) and a cache of every token's bytes.
  * After tok_load returns, the gguf_t may be closed.
- * Does not: apply chat templates (template.c), decide when generation stops (the caller asks tok_is_eog), or
+ * Does not: apply chat templates (api/template/), decide when generation stops (the caller asks tok_is_eog), or
  * implement WordPiece (bert), Unigram (t5), RWKV or other tokenizer models: they are refused with ERR_UNSUPPORTED.
  *
  * Models (`tokenizer.ggml.model`):

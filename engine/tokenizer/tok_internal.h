@@ -2,7 +2,7 @@
  * tok_internal.h — what the tokenizer's files share: the tok_t layout, token attributes, the hash tables, the
  * growable scratch vectors, and the entry points of the SPM, BPE and pre-tokenizer parts.
  *
- * Owns nothing itself. Not for use outside engine/tok*.c (and the tokenizer's unit test).
+ * Owns nothing itself. Not for use outside engine/tokenizer/ (and the tokenizer's unit test).
  *
  * Files: tokenizer.c (load, special tokens, partition, encode dispatch), tok_spm.c (SentencePiece-style merges),
  * tok_bpe.c (byte-level BPE: byte alphabet, merge ranks), tok_pretok.c (pre-tokenizer regexes, PCRE2),
