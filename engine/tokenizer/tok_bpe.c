@@ -8,6 +8,7 @@
  *   1. The run is read as UTF-8 the way llama.cpp's unicode_cpts_from_utf8 reads it: a byte that does not start
  *      a complete sequence becomes U+FFFD, overlong forms are accepted and re-encoded in their shortest form
  *      (code points above U+10FFFF, which llama.cpp cannot re-encode, become U+FFFD too).
+ *      A tokenizer with an NFC normalizer (Qwen's) then puts the run in NFC (tok_nfc.c), as Hugging Face's does.
  *   2. The pre-tokenizer splits it into words.
  *   3. Each word's bytes are written in GPT-2's alphabet (byte b -> one printable code point), one symbol per byte.
  *      With ignore_merges (Llama 3 and some others), a word that is a token as a whole is that token.
@@ -302,6 +303,16 @@ int tok__bpe_encode(const tok_t *t, const char *text, size_t len, tok__ids_t *ou
     bpe_scratch_t w = {0};
     int rc = tok__bpe_sanitize(text, len, &u, &m);
     if (rc) goto cleanup;
+    if (t->nfc && tok__nfc_needed(u.p, u.n)) {
+        tok__buf_t v = {0};
+        rc = tok__nfc(u.p, u.n, &v);
+        if (rc == 0) {
+            m.n = 0;
+            rc = tok__bpe_sanitize(v.p, v.n, &u, &m); /* for m: NFC keeps surrogates where they were */
+        }
+        free(v.p);
+        if (rc) goto cleanup;
+    }
     rc = tok__pretok_split(t->pre, m.n ? m.p : u.p, u.n, &words);
     if (rc) goto cleanup;
     for (size_t i = 0; i < words.n; i++) {

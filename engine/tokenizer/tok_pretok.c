@@ -121,6 +121,11 @@ static const char *const re_chameleon[] = {
 static const char *const re_gpt4o[] = {
     "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
     NULL};
+/* gpt-oss (o200k): the Hugging Face tokenizer.json pattern itself, run with Unicode's categories
+   (PRE_HF_CATEGORIES): combining marks belong to words, and upper/lower case are told apart beyond ASCII. */
+static const char *const re_gpt4o_hf[] = {
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+    NULL};
 static const char *const re_granite_emb[] = {
     "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}\\p{M}])([^a-z]))*((?=[\\p{L}\\p{M}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}\\p{M}])([^a-z]))+((?=[\\p{L}\\p{M}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
     NULL};
@@ -150,6 +155,8 @@ enum {
     PRE_IGNORE_MERGES = 1, /* a word that is a whole token is not merged */
     PRE_ADD_BOS = 2,       /* add_bos_token defaults to true */
     PRE_NO_BOS = 4,        /* no default BOS id */
+    PRE_NFC = 8,           /* the Hugging Face tokenizer normalises to NFC first (llama.cpp does not) */
+    PRE_HF_CATEGORIES = 16, /* \p{Lu}, \p{Ll}, ... keep their meaning (llama.cpp folds them into \p{L}) */
 };
 
 typedef struct {
@@ -211,8 +218,8 @@ static const pretok_name_t pretok_names[] = {
     {"trillion", re_gpt2, 0},
     {"granite-docling", re_gpt2, 0},
     {"exaone4", re_gpt2, 0},
-    {"qwen2", re_qwen2, 0},
-    {"deepseek-r1-qwen", re_qwen2, 0},
+    {"qwen2", re_qwen2, PRE_NFC},
+    {"deepseek-r1-qwen", re_qwen2, PRE_NFC},
     {"kormo", re_qwen2, 0},
     {"f2llmv2", re_qwen2, 0},
     {"megrez", re_qwen2, 0},
@@ -220,14 +227,14 @@ static const pretok_name_t pretok_names[] = {
     {"hunyuan", re_qwen2, 0},
     {"solar-open", re_qwen2, 0},
     {"grok-2", re_qwen2, 0},
-    {"qwen35", re_qwen35, 0},
+    {"qwen35", re_qwen35, PRE_NFC},
     {"poro-chat", re_poro, 0},
     {"bloom", re_poro, 0},
     {"gpt3-finnish", re_poro, 0},
     {"viking", re_viking, 0},
     {"tekken", re_tekken, PRE_IGNORE_MERGES | PRE_ADD_BOS},
     {"chameleon", re_chameleon, PRE_ADD_BOS},
-    {"gpt-4o", re_gpt4o, 0},
+    {"gpt-4o", re_gpt4o_hf, PRE_HF_CATEGORIES},
     {"llama4", re_gpt4o, 0},
     {"kanana2", re_gpt4o, 0},
     {"talkie", re_gpt4o, 0},
@@ -299,11 +306,12 @@ static size_t pretok_escape(pretok_str_t *o, const char *e, size_t n, bool in_cl
  *   - a regex without: llama.cpp's std::wregex sees every non-ASCII white-space character as U+000B, so a class
  *     that holds non-ASCII characters must not match them (unless it holds \s or U+000B): such a class [X]
  *     becomes (?:(?![NAWS])[X]), and [^X] becomes (?:[NAWS]|[^X]).
- * Writes into o (counting only when o->p is NULL). Returns false for a construct the rewriter does not handle
+ * With hf_categories (a regex that must match what Hugging Face's tokenizer matches, not llama.cpp) only the \s
+ * rewrite applies: categories keep their meaning and classes are left alone. Writes into o (counting only when o->p is NULL). Returns false for a construct the rewriter does not handle
  * (\S inside a class).
  */
-static bool pretok_rewrite_into(const char *re, pretok_str_t *o) {
-    bool collapsed = pretok_is_collapsed(re);
+static bool pretok_rewrite_into(const char *re, bool hf_categories, pretok_str_t *o) {
+    bool collapsed = !hf_categories && pretok_is_collapsed(re);
     size_t n = strlen(re);
     for (size_t i = 0; i < n; i++) {
         char c = re[i];
@@ -330,7 +338,7 @@ static bool pretok_rewrite_into(const char *re, pretok_str_t *o) {
             }
             if ((unsigned char)re[j] >= 0x80) has_high = true;
         }
-        bool wrap = !collapsed && has_high && !has_ws;
+        bool wrap = !hf_categories && !collapsed && has_high && !has_ws;
         if (wrap) pretok_puts(o, negated ? "(?:[" PRETOK_NAWS "]|" : "(?:(?![" PRETOK_NAWS "])");
         for (size_t k = i; k <= j && k < n; k++) {
             if (re[k] == '\\' && k + 1 < j) k += pretok_escape(o, re + k, j - k, true, collapsed) - 1;
@@ -343,20 +351,20 @@ static bool pretok_rewrite_into(const char *re, pretok_str_t *o) {
 }
 
 /* The rewritten regex, malloc'd, or NULL (out of memory or not handled). */
-static char *pretok_rewrite(const char *re) {
+static char *pretok_rewrite(const char *re, bool hf_categories) {
     pretok_str_t o = {0};
-    if (!pretok_rewrite_into(re, &o)) return NULL;
+    if (!pretok_rewrite_into(re, hf_categories, &o)) return NULL;
     o.cap = o.n + 1;
     o.p = malloc(o.cap);
     if (!o.p) return NULL;
     o.n = 0;
-    pretok_rewrite_into(re, &o);
+    pretok_rewrite_into(re, hf_categories, &o);
     o.p[o.n] = '\0';
     return o.p;
 }
 
 int tok__pretok_create(const char *name, tok__pretok_t **out, bool *fallback, bool *ignore_merges, bool *add_bos,
-                       bool *no_bos, char *err, size_t err_len) {
+                       bool *no_bos, bool *nfc, char *err, size_t err_len) {
     const pretok_name_t *e = &pretok_names[0];
     *fallback = false;
     if (name) {
@@ -369,11 +377,12 @@ int tok__pretok_create(const char *name, tok__pretok_t **out, bool *fallback, bo
     *ignore_merges = (e->flags & PRE_IGNORE_MERGES) != 0;
     *add_bos = (e->flags & PRE_ADD_BOS) != 0;
     *no_bos = (e->flags & PRE_NO_BOS) != 0;
+    *nfc = (e->flags & PRE_NFC) != 0;
 
     tok__pretok_t *p = calloc(1, sizeof *p);
     if (!p) return err_set(err, err_len, ERR_NOMEM, "tokenizer: out of memory");
     for (int k = 0; e->regex[k] && k < PRETOK_MAX_REGEX; k++) {
-        char *re = pretok_rewrite(e->regex[k]);
+        char *re = pretok_rewrite(e->regex[k], (e->flags & PRE_HF_CATEGORIES) != 0);
         if (!re) {
             tok__pretok_free(p);
             return err_set(err, err_len, ERR_NOMEM, "tokenizer: out of memory");

@@ -532,7 +532,7 @@ int tok_load(const gguf_t *g, tok_t **out, char *err, size_t err_len) {
         char pre[64];
         bool have_pre = tok__read_str(g, "tokenizer.ggml.pre", pre, sizeof pre);
         rc = tok__pretok_create(have_pre ? pre : NULL, &t->pre, &t->pre_fallback, &t->ignore_merges, &t->add_bos,
-                                &no_bos, err, err_len);
+                                &no_bos, &t->nfc, err, err_len);
         if (rc) goto cleanup;
         snprintf(t->pre_name, sizeof t->pre_name, "%s", have_pre && !t->pre_fallback ? pre : "default");
         t->add_space_prefix = false;
