@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "log.h"
 #include "tok_internal.h"
 
 /* ---------- small vectors ---------- */
@@ -168,10 +169,45 @@ static void tok__vocab_insert(tok_t *t, int32_t id) {
 
 /* ---------- metadata helpers ---------- */
 
-/* Reads a special id: a present, in-range value replaces *id; anything else leaves the default. */
-static void tok__read_id(const gguf_t *g, const char *key, int32_t n_vocab, int32_t *id) {
-    uint32_t v;
-    if (gguf_get_u32(g, key, &v) == 0 && v < (uint32_t)n_vocab) *id = (int32_t)v;
+/*
+ * Reads a special id. Absent: *id keeps its default. -1 or 0xFFFFFFFF (what converters write for "no such
+ * token"): *id = -1. In the vocabulary: *id = the value. Anything else (an id >= n_vocab, another negative value,
+ * a non-integer type) is a broken file: with `required` (an id that changes the tokens cinder produces or when
+ * it stops: BOS, EOS, EOT, EOM, UNK) the load fails with ERR_FORMAT and one line in err; otherwise (ids cinder
+ * only marks, such as FIM, or does not use, such as padding) one warning line is logged and *id keeps its
+ * default. llama.cpp silently keeps the default in both cases.
+ */
+static int tok__read_id(const gguf_t *g, const char *key, int32_t n_vocab, bool required, int32_t *id, char *err,
+                        size_t err_len) {
+    if (gguf_find_key(g, key) < 0) return 0;
+    uint64_t u;
+    int32_t i;
+    char val[32];
+    if (gguf_get_u64(g, key, &u) == 0) {
+        if (u < (uint64_t)n_vocab) {
+            *id = (int32_t)u;
+            return 0;
+        }
+        if (u == UINT32_MAX || u == UINT64_MAX) {
+            *id = -1;
+            return 0;
+        }
+        snprintf(val, sizeof val, "%llu", (unsigned long long)u);
+    } else if (gguf_get_i32(g, key, &i) == 0) { /* negative */
+        if (i == -1) {
+            *id = -1;
+            return 0;
+        }
+        snprintf(val, sizeof val, "%d", i);
+    } else {
+        snprintf(val, sizeof val, "(not an integer)");
+    }
+    if (required)
+        return err_set(err, err_len, ERR_FORMAT, "tokenizer: %s: %s = %s is not a token id (the vocabulary has %d)",
+                       gguf_name(g), key, val, n_vocab);
+    log_msg(LOG_WARN, "tokenizer: %s: %s = %s is not a token id (the vocabulary has %d); ignored", gguf_name(g),
+            key, val, n_vocab);
+    return 0;
 }
 
 static void tok__read_bool(const gguf_t *g, const char *key, bool *b) {
@@ -285,8 +321,9 @@ static int tok__load_tokens(tok_t *t, const gguf_t *g, char *err, size_t err_len
     return 0;
 }
 
-/* Special ids: llama.cpp's per-model defaults, dropped when outside the vocabulary, then the metadata. */
-static void tok__load_special_ids(tok_t *t, const gguf_t *g, bool no_bos, int32_t fim[6]) {
+/* Special ids: llama.cpp's per-model defaults, dropped when outside the vocabulary, then the metadata (see
+   tok__read_id for values outside the vocabulary). ERR_FORMAT with one line in err. */
+static int tok__load_special_ids(tok_t *t, const gguf_t *g, bool no_bos, int32_t fim[6], char *err, size_t err_len) {
     int32_t n = t->n_vocab;
     if (t->kind == TOK__SPM) {
         t->bos = 1, t->eos = 2, t->unk = 0;
@@ -300,20 +337,34 @@ static void tok__load_special_ids(tok_t *t, const gguf_t *g, bool no_bos, int32_
     if (t->eos >= n) t->eos = -1;
     if (t->unk >= n) t->unk = -1;
 
-    tok__read_id(g, "tokenizer.ggml.bos_token_id", n, &t->bos);
-    tok__read_id(g, "tokenizer.ggml.eos_token_id", n, &t->eos);
-    tok__read_id(g, "tokenizer.ggml.eot_token_id", n, &t->eot);
-    tok__read_id(g, "tokenizer.ggml.eom_token_id", n, &t->eom);
-    tok__read_id(g, "tokenizer.ggml.unknown_token_id", n, &t->unk);
-    tok__read_id(g, "tokenizer.ggml.fim_pre_token_id", n, &fim[0]);
-    tok__read_id(g, "tokenizer.ggml.fim_suf_token_id", n, &fim[1]);
-    tok__read_id(g, "tokenizer.ggml.fim_mid_token_id", n, &fim[2]);
-    tok__read_id(g, "tokenizer.ggml.fim_pad_token_id", n, &fim[3]);
-    tok__read_id(g, "tokenizer.ggml.fim_rep_token_id", n, &fim[4]);
-    tok__read_id(g, "tokenizer.ggml.fim_sep_token_id", n, &fim[5]);
-    tok__read_id(g, "tokenizer.ggml.prefix_token_id", n, &fim[0]); /* deprecated names, read last as llama.cpp */
-    tok__read_id(g, "tokenizer.ggml.suffix_token_id", n, &fim[1]);
-    tok__read_id(g, "tokenizer.ggml.middle_token_id", n, &fim[2]);
+    struct {
+        const char *key;
+        int32_t *id;
+    } used[] = {
+        {"tokenizer.ggml.bos_token_id", &t->bos},      {"tokenizer.ggml.eos_token_id", &t->eos},
+        {"tokenizer.ggml.eot_token_id", &t->eot},      {"tokenizer.ggml.eom_token_id", &t->eom},
+        {"tokenizer.ggml.unknown_token_id", &t->unk},
+    };
+    int32_t unused = -1;
+    struct {
+        const char *key;
+        int32_t *id;
+    } marked[] = {
+        {"tokenizer.ggml.fim_pre_token_id", &fim[0]}, {"tokenizer.ggml.fim_suf_token_id", &fim[1]},
+        {"tokenizer.ggml.fim_mid_token_id", &fim[2]}, {"tokenizer.ggml.fim_pad_token_id", &fim[3]},
+        {"tokenizer.ggml.fim_rep_token_id", &fim[4]}, {"tokenizer.ggml.fim_sep_token_id", &fim[5]},
+        {"tokenizer.ggml.prefix_token_id", &fim[0]}, /* deprecated names, read last as llama.cpp */
+        {"tokenizer.ggml.suffix_token_id", &fim[1]},  {"tokenizer.ggml.middle_token_id", &fim[2]},
+        {"tokenizer.ggml.padding_token_id", &unused}, {"tokenizer.ggml.seperator_token_id", &unused},
+        {"tokenizer.ggml.cls_token_id", &unused},     {"tokenizer.ggml.mask_token_id", &unused},
+    };
+    for (size_t k = 0; k < sizeof used / sizeof used[0]; k++) {
+        int rc = tok__read_id(g, used[k].key, n, true, used[k].id, err, err_len);
+        if (rc) return rc;
+    }
+    for (size_t k = 0; k < sizeof marked / sizeof marked[0]; k++)
+        tok__read_id(g, marked[k].key, n, false, marked[k].id, err, err_len);
+    return 0;
 }
 
 /* Texts by which llama.cpp recognises special tokens the metadata did not name. */
@@ -545,7 +596,8 @@ int tok_load(const gguf_t *g, tok_t **out, char *err, size_t err_len) {
     tok__read_bool(g, "tokenizer.ggml.add_space_prefix", &t->add_space_prefix);
 
     int32_t fim[6];
-    tok__load_special_ids(t, g, no_bos, fim);
+    rc = tok__load_special_ids(t, g, no_bos, fim, err, err_len);
+    if (rc) goto cleanup;
     tok__read_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos);
     tok__read_bool(g, "tokenizer.ggml.add_eos_token", &t->add_eos);
     tok__load_eog(t, fim);

@@ -63,9 +63,11 @@ typedef struct tok tok_t;
  * this returns. On success *out owns the tokenizer (free with tok_free). On failure returns ERR_FORMAT (missing or
  * malformed keys: no token list, scores or types shorter than the token list, no merges for "gpt2"),
  * ERR_UNSUPPORTED (a tokenizer model other than "llama" and "gpt2") or ERR_NOMEM, with one line in err.
- * Special ids (`bos_token_id`, `eos_token_id`, `eot_token_id`, `eom_token_id`, `unknown_token_id`, ...) that lie
- * outside the vocabulary are ignored, as llama.cpp does; the defaults are llama.cpp's (SPM: BOS 1, EOS 2, UNK 0;
- * BPE: BOS = EOS = 11), each dropped when outside the vocabulary. `add_bos_token` defaults to true for SPM and for
+ * Special ids: a `bos_token_id`, `eos_token_id`, `eot_token_id`, `eom_token_id` or `unknown_token_id` outside
+ * the vocabulary is ERR_FORMAT (a line naming the key and value); -1 and 0xFFFFFFFF mean "none". Other special
+ * ids outside it (FIM, padding, separator, cls, mask) are ignored with one warning line (log.h). (llama.cpp keeps
+ * its default silently in both cases.) The defaults are llama.cpp's (SPM: BOS 1, EOS 2, UNK 0; BPE: BOS = EOS =
+ * 11), each dropped when outside the vocabulary. `add_bos_token` defaults to true for SPM and for
  * the Llama-3-style BPE pre-tokenizers, false otherwise; `add_eos_token` defaults to false.
  */
 int tok_load(const gguf_t *g, tok_t **out, char *err, size_t err_len);

@@ -21,6 +21,7 @@
 
 #include "err.h"
 #include "gguf.h"
+#include "log.h"
 #include "tokenizer/tok_internal.h"
 #include "tokenizer/tokenizer.h"
 
@@ -768,7 +769,6 @@ static void test_synthetic(void **state) {
     gb_kv_strs(&g, "tokenizer.ggml.tokens", toks, 9);
     gb_kv_f32s(&g, "tokenizer.ggml.scores", scores, 9);
     gb_kv_i32s(&g, "tokenizer.ggml.token_type", types, 9);
-    gb_kv_u32(&g, "tokenizer.ggml.bos_token_id", 999); /* out of range: the default (1) stays */
     assert_int_equal(gb_load(&g, &t, err, sizeof err), 0);
     assert_int_equal(tok_bos(t), 1);
     assert_int_equal(tok_encode(t, "ab", 2, 0, ids, 16, &n), 0);
@@ -799,6 +799,83 @@ static void test_synthetic(void **state) {
     assert_int_equal(n, 4);
     assert_memory_equal(ids, bwant, sizeof bwant);
     tok_free(t);
+}
+
+static void gb_kv_i32(gb_t *g, const char *key, int32_t v) {
+    gb_key(g, key, GGUF_INT32);
+    gb_put(g, &v, 4);
+}
+
+/* A small SPM vocab plus one integer key (NULL: none) holding v, as UINT32 or (as_i32) INT32. */
+static int gb_load_with(const char *key, int64_t v, bool as_i32, tok_t **t, char *err, size_t err_len) {
+    static const char *const toks[] = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b"};
+    static const float scores[] = {0, 0, 0, -1, -2, -3};
+    gb_t g = {0};
+    gb_kv_str(&g, "tokenizer.ggml.model", "llama");
+    gb_kv_strs(&g, "tokenizer.ggml.tokens", toks, 6);
+    gb_kv_f32s(&g, "tokenizer.ggml.scores", scores, 6);
+    if (key && as_i32) gb_kv_i32(&g, key, (int32_t)v);
+    else if (key) gb_kv_u32(&g, key, (uint32_t)v);
+    return gb_load(&g, t, err, err_len);
+}
+
+/*
+ * Special ids outside the vocabulary: the ones that change tokens or stopping (BOS, EOS, EOT, EOM, UNK) make the
+ * load fail with a line naming the key and the value; the others (padding, FIM, ...) load with one warning line;
+ * -1 and 0xFFFFFFFF mean "no such token".
+ */
+static void test_special_id_range(void **state) {
+    (void)state;
+    char err[256];
+    tok_t *t = NULL;
+    static const char *const required[] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                                           "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id",
+                                           "tokenizer.ggml.unknown_token_id"};
+    for (size_t k = 0; k < 5; k++) {
+        err[0] = '\0';
+        assert_int_equal(gb_load_with(required[k], 6, false, &t, err, sizeof err), ERR_FORMAT);
+        assert_null(t);
+        assert_non_null(strstr(err, required[k]));
+        assert_non_null(strstr(err, "= 6 is not a token id (the vocabulary has 6)"));
+        assert_null(strchr(err, '\n'));
+        assert_int_equal(gb_load_with(required[k], -7, true, &t, err, sizeof err), ERR_FORMAT);
+        assert_non_null(strstr(err, "= -7 is not a token id"));
+    }
+
+    /* in range, and the two spellings of "none" */
+    assert_int_equal(gb_load_with("tokenizer.ggml.eos_token_id", 5, false, &t, err, sizeof err), 0);
+    assert_int_equal(tok_eos(t), 5);
+    tok_free(t);
+    assert_int_equal(gb_load_with("tokenizer.ggml.bos_token_id", 0xFFFFFFFFu, false, &t, err, sizeof err), 0);
+    assert_int_equal(tok_bos(t), -1);
+    tok_free(t);
+    assert_int_equal(gb_load_with("tokenizer.ggml.bos_token_id", -1, true, &t, err, sizeof err), 0);
+    assert_int_equal(tok_bos(t), -1);
+    assert_int_equal(tok_eos(t), 2);
+    tok_free(t);
+
+    /* ids cinder does not act on: a warning line each, on the log */
+    static const char *const warned[] = {"tokenizer.ggml.padding_token_id", "tokenizer.ggml.fim_pre_token_id",
+                                         "tokenizer.ggml.mask_token_id"};
+    for (size_t k = 0; k < 3; k++) {
+        FILE *logf = tmpfile();
+        assert_non_null(logf);
+        log_setup(LOG_INFO, LOG_FORMAT_LOGFMT, logf);
+        int rc = gb_load_with(warned[k], 1000, false, &t, err, sizeof err);
+        log_setup(LOG_INFO, LOG_FORMAT_LOGFMT, NULL);
+        assert_int_equal(rc, 0);
+        assert_int_equal(tok_bos(t), 1);
+        tok_free(t);
+        char line[1024] = "";
+        rewind(logf);
+        size_t n = fread(line, 1, sizeof line - 1, logf);
+        line[n] = '\0';
+        fclose(logf);
+        assert_non_null(strstr(line, "level=warn"));
+        assert_non_null(strstr(line, warned[k]));
+        assert_non_null(strstr(line, "= 1000 is not a token id (the vocabulary has 6); ignored"));
+        assert_ptr_equal(strchr(line, '\n'), line + n - 1); /* one line */
+    }
 }
 
 /* ---------- pre-tokenizers without a vocab file here ---------- */
@@ -968,6 +1045,7 @@ int main(void) {
         cmocka_unit_test(test_stream_utf8),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_synthetic),
+        cmocka_unit_test(test_special_id_range),
         cmocka_unit_test(test_pretokenizers),
         cmocka_unit_test(test_nfc),
         cmocka_unit_test(test_threads),
