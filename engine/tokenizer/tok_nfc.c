@@ -12,7 +12,7 @@
  * own tokenizer there.
  *
  * Algorithm: decode to code points, replace each by its full canonical decomposition, put every run of
- * non-starters in canonical order (a stable sort by combining class), then compose: each character joins the
+ * non-starters in canonical order (a stable sort by combining class, linear for long runs), then compose: each character joins the
  * last starter when a primary composite exists for the pair and no character between them blocks it (one with
  * class 0 or a class not below its own). Text whose bytes are all below 0xCC (code points below U+0300, which are
  * all starters in NFC already) is returned unchanged without this work.
@@ -107,6 +107,28 @@ static size_t nfc_put_decomposed(uint32_t cp, uint32_t *d) {
     return n;
 }
 
+/* Sorts cp[0..n) stably by class cc[0..n) (all non-zero): insertion sort for the usual short runs, a counting
+   sort through tmp (n entries) for long ones, so that a text of nothing but combining marks stays linear. */
+static void nfc_sort_run(uint32_t *cp, unsigned char *cc, size_t n, uint32_t *tmp) {
+    if (n <= 32) {
+        for (size_t i = 1; i < n; i++) {
+            for (size_t j = i; j > 0 && cc[j - 1] > cc[j]; j--) {
+                uint32_t tc = cp[j];
+                unsigned char tk = cc[j];
+                cp[j] = cp[j - 1], cc[j] = cc[j - 1];
+                cp[j - 1] = tc, cc[j - 1] = tk;
+            }
+        }
+        return;
+    }
+    size_t start[257] = {0};
+    for (size_t i = 0; i < n; i++) start[cc[i] + 1]++;
+    for (int k = 1; k < 257; k++) start[k] += start[k - 1];
+    for (size_t i = 0; i < n; i++) tmp[start[cc[i]]++] = cp[i];
+    memcpy(cp, tmp, n * sizeof *cp);
+    for (size_t i = 0; i < n; i++) cc[i] = (unsigned char)nfc_ccc(cp[i]);
+}
+
 bool tok__nfc_needed(const char *text, size_t len) {
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)text[i] >= 0xCC) return true;
@@ -116,9 +138,10 @@ bool tok__nfc_needed(const char *text, size_t len) {
 int tok__nfc(const char *text, size_t len, tok__buf_t *out) {
     /* every code point decomposes into at most 4 (the pool's longest entry is 4; Hangul 3) */
     uint32_t *cp = malloc((len * 4 + 1) * sizeof *cp);
+    uint32_t *tmp = malloc((len * 4 + 1) * sizeof *tmp);
     unsigned char *cc = malloc(len * 4 + 1);
     int rc = ERR_NOMEM;
-    if (!cp || !cc) goto cleanup;
+    if (!cp || !tmp || !cc) goto cleanup;
 
     /* decode (the input is the sanitised UTF-8 of tok__bpe_sanitize: well formed, surrogates possible) and
        decompose */
@@ -134,17 +157,16 @@ int tok__nfc(const char *text, size_t len, tok__buf_t *out) {
     }
     for (size_t i = 0; i < n; i++) cc[i] = (unsigned char)nfc_ccc(cp[i]);
 
-    /* canonical ordering: insertion sort of each run of non-starters, stable */
-    for (size_t i = 1; i < n; i++) {
-        if (cc[i] == 0) continue;
-        size_t j = i;
-        while (j > 0 && cc[j - 1] > cc[j]) {
-            uint32_t tc = cp[j];
-            unsigned char tk = cc[j];
-            cp[j] = cp[j - 1], cc[j] = cc[j - 1];
-            cp[j - 1] = tc, cc[j - 1] = tk;
-            j--;
+    /* canonical ordering: a stable sort by class of each run of non-starters */
+    for (size_t i = 0; i < n;) {
+        if (cc[i] == 0) {
+            i++;
+            continue;
         }
+        size_t end = i;
+        while (end < n && cc[end] != 0) end++;
+        nfc_sort_run(cp + i, cc + i, end - i, tmp);
+        i = end;
     }
 
     /* composition, in place: o is the output length, starter the index of the last starter in the output */
@@ -181,6 +203,7 @@ int tok__nfc(const char *text, size_t len, tok__buf_t *out) {
 
 cleanup:
     free(cp);
+    free(tmp);
     free(cc);
     return rc;
 }
