@@ -21,6 +21,10 @@
  * With these, every regex set below gave llama.cpp's unicode_regex_split output on many thousands of random
  * strings. What remains different: PCRE2's Unicode tables (Unicode 14 in Debian 12's PCRE2 10.42) versus
  * llama.cpp's newer generated ones, for characters assigned after Unicode 14.
+ * One exception, where llama.cpp departs from the model's own tokenizer: "gpt-4o" (gpt-oss) runs o200k's
+ * tokenizer.json pattern as written, with real Unicode categories (PRE_HF_CATEGORIES): llama.cpp's version
+ * drops \p{M} from the letter classes and tells case apart by [^a-z] / [^A-Z], which splits Devanagari, Khmer
+ * and other scripts at every combining mark and gives ids that Hugging Face's tokenizer does not.
  * Not here (unknown names fall back to "default"): llama.cpp's hand-written splitters without a regex form
  * (kimi-k2, afmoe, tiny_aya, superbpe) and the SPM-style BPE pre-tokenizers (gemma4, sarvam-moe).
  *

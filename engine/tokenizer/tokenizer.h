@@ -1,5 +1,8 @@
 /*
- * tokenizer.h — text <-> token ids for the vocabularies GGUF files carry, matching llama.cpp token for token.
+ * tokenizer.h — text <-> token ids for the vocabularies GGUF files carry, matching the model's own Hugging Face
+ * tokenizer token for token (and llama.cpp, except where llama.cpp departs from Hugging Face: Qwen's NFC
+ * normalisation and gpt-oss's o200k pre-tokenizer, which keeps combining marks in words; see tok_nfc.c and
+ * tok_pretok.c).
  *
  * Owns: a private copy of everything tokenization needs from a GGUF's `tokenizer.ggml.*` metadata (token texts,
  * scores, types, BPE merges, special ids, flags), the hash tables built over it (text -> id, merge pair -> rank),
@@ -18,6 +21,8 @@
  *             mapped to GPT-2's printable byte alphabet, and merges apply by rank. A missing or unknown `pre`
  *             name uses llama.cpp's "default" regexes; tok_pre_name then says "default" and tok_pre_is_fallback
  *             is true. (llama.cpp itself refuses an unknown name; we keep going, as it does for a missing one.)
+ *             For the Qwen names ("qwen2", "deepseek-r1-qwen", "qwen35") each text run is first put in Unicode
+ *             NFC, as Qwen's tokenizer.json normalizer does.
  *
  * Special tokens: token types come from `tokenizer.ggml.token_type` (1 normal, 2 unknown, 3 control,
  * 4 user-defined, 5 unused, 6 byte). Before the model runs, the input is cut at special-token texts, longest token
