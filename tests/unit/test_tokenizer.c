@@ -216,6 +216,67 @@ static void test_vocab_llama3_1(void **state) { (void)state; check_vocab_n("ggml
 static void test_vocab_gemma3(void **state) { (void)state; check_vocab_n("ggml-vocab-gemma3.gguf", 63); }
 static void test_vocab_gptoss(void **state) { (void)state; check_vocab_n("ggml-vocab-gptoss.gguf", 63); }
 
+/* The repository's tests/tokenizer/NAME, found from this file's path (tests/unit/test_tokenizer.c). */
+static void repo_tokenizer_path(char *out, size_t cap, const char *name) {
+    const char *me = __FILE__, *p = strstr(me, "tests/unit/");
+    snprintf(out, cap, "%.*stests/tokenizer/%s", (int)(p ? p - me : 0), me, name);
+}
+
+/*
+ * tests/tokenizer/hf-<vocab>.jsonl: 500 seeded random strings over many scripts (combining marks, decomposed
+ * accents, Hangul jamo, emoji sequences, white space of every kind; the last 100 with the vocabulary's special
+ * tokens, encoded with TOK_PARSE_SPECIAL) and the ids the Hugging Face tokenizer gave them
+ * (tests/tokenizer/gen_hf_vectors.mjs). Every one must match.
+ */
+static void check_hf_random(const char *vocab) {
+    char rel[256], path[512];
+    snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", vocab);
+    tok_t *t = load_tok(rel);
+    snprintf(rel, sizeof rel, "hf-%s.jsonl", vocab);
+    repo_tokenizer_path(path, sizeof path, rel);
+    size_t n_file;
+    char *file = slurp(path, &n_file);
+    if (!file) fail_msg("cannot read %s", path);
+    int n_tests = 0, n_failed = 0, n_special = 0;
+    for (char *line = file; *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = '\0';
+        cJSON *j = cJSON_Parse(line);
+        assert_non_null(j);
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(j, "text");
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(j, "ids");
+        assert_true(cJSON_IsString(text) && cJSON_IsArray(ids));
+        bool special = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "special"));
+        size_t n;
+        int32_t *got = encode(t, text->valuestring, strlen(text->valuestring), special ? TOK_PARSE_SPECIAL : 0, &n);
+        bool ok = n == (size_t)cJSON_GetArraySize(ids);
+        for (size_t k = 0; ok && k < n; k++) ok = got[k] == (int32_t)cJSON_GetArrayItem(ids, (int)k)->valuedouble;
+        if (!ok) {
+            n_failed++;
+            print_message("%s: mismatch for [%s]%s: got %zu ids, want %d\n", vocab, text->valuestring,
+                          special ? " (special)" : "", n, cJSON_GetArraySize(ids));
+        }
+        n_special += special;
+        n_tests++;
+        free(got);
+        cJSON_Delete(j);
+        line = nl ? nl + 1 : line + strlen(line);
+    }
+    assert_int_equal(n_tests, 500);
+    assert_int_equal(n_special, 100);
+    assert_int_equal(n_failed, 0);
+    free(file);
+    tok_free(t);
+}
+
+static void test_vocab_hf_random(void **state) {
+    (void)state;
+    check_hf_random("qwen3");
+    check_hf_random("llama3_1");
+    check_hf_random("gemma3");
+    check_hf_random("gptoss");
+}
+
 /* llama.cpp's vectors whose vocab file is not here but has the same tokens and merges as one that is: Qwen2's
    (and DeepSeek-R1-Distill-Qwen's) as Qwen3's, Llama 3's as Llama 3.1's. */
 static void test_vocab_no_gguf(void **state) {
@@ -1039,6 +1100,7 @@ int main(void) {
         cmocka_unit_test(test_vocab_gemma3),
         cmocka_unit_test(test_vocab_gptoss),
         cmocka_unit_test(test_vocab_no_gguf),
+        cmocka_unit_test(test_vocab_hf_random),
         cmocka_unit_test(test_stories_reference),
         cmocka_unit_test(test_accessors),
         cmocka_unit_test(test_special_tokens),
