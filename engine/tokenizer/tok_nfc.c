@@ -12,10 +12,10 @@
  * own tokenizer there.
  *
  * Algorithm: decode to code points, replace each by its full canonical decomposition, put every run of
- * non-starters in canonical order (a stable sort by combining class, linear for long runs), then compose: each character joins the
- * last starter when a primary composite exists for the pair and no character between them blocks it (one with
- * class 0 or a class not below its own). Text whose bytes are all below 0xCC (code points below U+0300, which are
- * all starters in NFC already) is returned unchanged without this work.
+ * non-starters in canonical order (a stable sort by combining class, linear for long runs), then compose: each
+ * character joins the last starter when a primary composite exists for the pair and no character between them
+ * blocks it (one with class 0 or a class not below its own). Text whose bytes are all below 0xCC (code points
+ * below U+0300, which are all starters in NFC already) does not need this (tok__nfc_needed).
  *
  * Threads: pure function of its input; scratch per call.
  */
