@@ -65,7 +65,7 @@ AVX2_FLAGS := -mavx2 -mfma -mf16c
 AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 
 # Everything but main() goes into the library, so unit tests can link any module (cli/ helpers included).
-LIB_SRCS := $(sort $(wildcard common/*.c engine/*.c engine/*/*.c api/*.c server/*.c config/*.c hub/*.c) \
+LIB_SRCS := $(sort $(wildcard common/*.c engine/*.c engine/*/*.c api/*.c api/*/*.c server/*.c config/*.c hub/*.c) \
               $(filter-out cli/main.c,$(wildcard cli/*.c)))
 CLI_SRCS := cli/main.c
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
@@ -164,8 +164,8 @@ fuzz-template:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev; }
 	@mkdir -p build/fuzz/corpus
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE \
-	  -I. -Icommon -Iengine $(shell pkg-config --cflags libcjson) tests/fuzz/fuzz_template.c \
-	  $(wildcard engine/template/*.c) common/err.c $(shell pkg-config --libs libcjson) -lm -o build/fuzz/fuzz_template
+	  -I. -Icommon -Iapi $(shell pkg-config --cflags libcjson) tests/fuzz/fuzz_template.c \
+	  $(wildcard api/template/*.c) common/err.c $(shell pkg-config --libs libcjson) -lm -o build/fuzz/fuzz_template
 	build/fuzz/fuzz_template build/fuzz/corpus $(SHARED)/templates/jinja -dict=tests/fuzz/template.dict \
 	  -max_total_time=$(FUZZ_TIME) -max_len=16384 -timeout=10 -rss_limit_mb=2048 -artifact_prefix=build/fuzz/
 
@@ -173,7 +173,7 @@ debug:
 	@$(MAKE) --no-print-directory DEBUG=1 all
 
 format:
-	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(TEST_SRCS) $(wildcard common/*.h engine/*.h engine/*/*.h api/*.h server/*.h config/*.h hub/*.h cli/*.h)
+	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(TEST_SRCS) $(wildcard common/*.h engine/*.h engine/*/*.h api/*.h api/*/*.h server/*.h config/*.h hub/*.h cli/*.h)
 
 clean:
 	rm -rf build cinder

@@ -28,7 +28,7 @@ typedef enum { API_CHAT = 1, API_TEXT = 2 } api_kind_t;
 #define API_MAX_STOP_BYTES    256 /* longest stop string accepted */
 #define API_MAX_TEXT_LOGPROBS 5   /* legacy completions: OpenAI's limit on `logprobs` */
 
-typedef struct tmpl tmpl_t; /* engine/template/tmpl.h */
+typedef struct tmpl tmpl_t; /* api/template/tmpl.h */
 
 /* ---- metrics (metrics.c) ---- */
 

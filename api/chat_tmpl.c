@@ -1,6 +1,6 @@
 /*
- * chat_tmpl.c — the chat template seam between api/ and engine/template: compile once at attach, render the
- * normalised messages per request.
+ * chat_tmpl.c — the chat template seam between the api handlers and api/template: compile once at attach,
+ * render the normalised messages per request.
  *
  * The context a template sees: messages (role, content as a string, and name / tool_call_id / tool_calls when
  * given), add_generation_prompt = true, bos_token and eos_token (the tokenizer's texts, "" when the model has

@@ -27,7 +27,7 @@
 
 #include "gguf.h"
 #include "kvcache.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 typedef struct model model_t;
 typedef struct model_ctx model_ctx_t;

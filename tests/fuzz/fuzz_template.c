@@ -8,7 +8,7 @@
  * runaway loops end quickly.
  *
  * Build (`make fuzz-template`): clang with -fsanitize=fuzzer,address,undefined over this file, every .c file of
- * engine/template and common/err.c, linked with libcjson and -lm. Run with the real templates as seeds and
+ * api/template and common/err.c, linked with libcjson and -lm. Run with the real templates as seeds and
  * tests/fuzz/template.dict as the dictionary:
  *   build/fuzz/fuzz_template build/fuzz/corpus TEST_SHARED_DIR/templates/jinja -dict=tests/fuzz/template.dict
  */

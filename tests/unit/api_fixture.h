@@ -20,7 +20,7 @@
 #include "api_int.h"
 #include "err.h"
 #include "gguf.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #define FX_MODEL   TEST_SHARED_DIR "/models/stories260K.gguf"
 #define FX_MAX_REQ 64

@@ -1,5 +1,5 @@
 /*
- * test_template.c — per-construct tests of the Jinja chat-template engine (engine/template).
+ * test_template.c — per-construct tests of the Jinja chat-template engine (api/template).
  *
  * Each table row is a template, a context and the exact output Jinja2 produces under Hugging Face's settings
  * (trim_blocks, lstrip_blocks, loopcontrols, ImmutableSandboxedEnvironment, HF's tojson). The expected strings

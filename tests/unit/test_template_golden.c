@@ -5,6 +5,12 @@
  * requests) and expected/NAME/CTX.txt (what Python's Jinja2 rendered, with SOURCE_DATE_EPOCH=1795651200) or
  * expected/NAME/CTX.error (Jinja2 raised). Every .txt must be reproduced byte for byte and every .error case
  * must fail. Failures are listed with the first differing byte and a snippet of both sides, then counted.
+ *
+ * The chat templates carried in the vocab GGUFs of current model families (TEST_SHARED_DIR/models/vocab/
+ * ggml-vocab-VOCAB.gguf: Qwen3, Llama 3.1, Gemma 3, gpt-oss) are read from the files themselves and rendered with
+ * the shared contexts and ours (tests/templates/contexts: builtin tools, training turns, parallel calls, content
+ * parts, ...), against tests/templates/expected/VOCAB/CTX.{txt,error}, which tests/templates/gen_expected.py
+ * rendered with Jinja2 in Hugging Face's environment (its --check mode reproduces the whole shared corpus).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +27,7 @@
 
 #include <cJSON.h>
 
+#include "gguf.h"
 #include "template/tmpl.h"
 
 #ifndef TEST_SHARED_DIR
@@ -102,19 +109,21 @@ typedef struct {
     int passed, failed, skipped;
 } tally_t;
 
-static void check_pair(const char *name, const tmpl_t *t, const char *compile_err, const char *cname, tally_t *tally) {
+/* Renders t with CONTEXT_DIR/cname.json and compares with EXPECTED_DIR/name/cname.{txt,error}. */
+static void check_pair(const char *context_dir, const char *expected_dir, const char *name, const tmpl_t *t,
+                       const char *compile_err, const char *cname, tally_t *tally) {
     char path[1024], err[1024] = "";
     size_t want_len = 0, got_len = 0;
-    snprintf(path, sizeof(path), GOLDEN_DIR "/expected/%s/%s.txt", name, cname);
+    snprintf(path, sizeof(path), "%s/%s/%s.txt", expected_dir, name, cname);
     char *want = slurp(path, &want_len);
-    snprintf(path, sizeof(path), GOLDEN_DIR "/expected/%s/%s.error", name, cname);
+    snprintf(path, sizeof(path), "%s/%s/%s.error", expected_dir, name, cname);
     struct stat st;
     bool want_error = !want && stat(path, &st) == 0;
     if (!want && !want_error) {
         tally->skipped++;
         return;
     }
-    snprintf(path, sizeof(path), GOLDEN_DIR "/contexts/%s.json", cname);
+    snprintf(path, sizeof(path), "%s/%s.json", context_dir, cname);
     char *ctx_text = slurp(path, NULL);
     cJSON *ctx = ctx_text ? cJSON_Parse(ctx_text) : NULL;
     char *got = NULL;
@@ -172,7 +181,7 @@ static void test_golden_corpus(void **state) {
         else if (tmpl_compile(src, len, &t, err, sizeof(err)) != 0)
             t = NULL;
         for (size_t j = 0; j < nc; j++)
-            check_pair(tnames[i], t, err, cnames[j], &tally);
+            check_pair(GOLDEN_DIR "/contexts", GOLDEN_DIR "/expected", tnames[i], t, err, cnames[j], &tally);
         tmpl_free(t);
         free(src);
     }
@@ -184,9 +193,55 @@ static void test_golden_corpus(void **state) {
     assert_int_equal(tally.failed, 0);
 }
 
+/* The repository's tests/templates/SUB, found from this file's path (tests/unit/test_template_golden.c). */
+static void repo_templates_dir(char *out, size_t cap, const char *sub) {
+    const char *me = __FILE__, *p = strstr(me, "tests/unit/");
+    snprintf(out, cap, "%.*stests/templates/%s", (int)(p ? p - me : 0), me, sub);
+}
+
+static const char *const vocab_names[] = {"qwen3", "llama3_1", "gemma3", "gptoss"};
+
+static void test_vocab_templates(void **state) {
+    (void)state;
+    char dir[512], ours[512];
+    repo_templates_dir(dir, sizeof dir, "expected");
+    repo_templates_dir(ours, sizeof ours, "contexts");
+    char **cnames, **onames;
+    size_t nc = list_dir(GOLDEN_DIR "/contexts", ".json", &cnames);
+    size_t no = list_dir(ours, ".json", &onames);
+    tally_t tally = {0};
+    for (size_t i = 0; i < sizeof vocab_names / sizeof vocab_names[0]; i++) {
+        char path[1024], err[1024] = "";
+        snprintf(path, sizeof(path), TEST_SHARED_DIR "/models/vocab/ggml-vocab-%s.gguf", vocab_names[i]);
+        gguf_t *g = NULL;
+        gguf_str_t src;
+        tmpl_t *t = NULL;
+        if (gguf_open(path, &g, err, sizeof err) != 0)
+            ;
+        else if (gguf_get_str(g, "tokenizer.chat_template", &src) != 0)
+            snprintf(err, sizeof(err), "%.900s has no tokenizer.chat_template", path);
+        else if (tmpl_compile(src.ptr, (size_t)src.len, &t, err, sizeof(err)) != 0)
+            t = NULL;
+        for (size_t j = 0; j < nc; j++)
+            check_pair(GOLDEN_DIR "/contexts", dir, vocab_names[i], t, err, cnames[j], &tally);
+        for (size_t j = 0; j < no; j++)
+            check_pair(ours, dir, vocab_names[i], t, err, onames[j], &tally);
+        tmpl_free(t);
+        gguf_close(g);
+    }
+    print_message("vocab templates: %d passed, %d failed, %d without expectation (%zu templates x %zu contexts)\n",
+                  tally.passed, tally.failed, tally.skipped, sizeof vocab_names / sizeof vocab_names[0], nc + no);
+    free_names(cnames, nc);
+    free_names(onames, no);
+    assert_true(no > 0);
+    assert_int_equal(tally.skipped, 0);
+    assert_int_equal(tally.passed, (int)((nc + no) * (sizeof vocab_names / sizeof vocab_names[0])));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_corpus),
+        cmocka_unit_test(test_vocab_templates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,8 +21,9 @@
 
 #include "err.h"
 #include "gguf.h"
-#include "tok_internal.h"
-#include "tokenizer.h"
+#include "log.h"
+#include "tokenizer/tok_internal.h"
+#include "tokenizer/tokenizer.h"
 
 #ifndef TEST_SHARED_DIR
 #define TEST_SHARED_DIR "/work/shared"
@@ -118,11 +119,12 @@ static bool utf8_valid(const unsigned char *s, size_t n) {
 /*
  * Every string of models/vocab/<name>.inp (strings separated by "\n__ggml_vocab_test__\n", as test-tokenizer-0
  * reads them) must give the ids on the matching line of <name>.out, with add-special and parse-special off.
- * Decoding must give the string back (SPM: after the space the encoder prefixed).
+ * Decoding must give the string back (SPM: after the space the encoder prefixed; an NFC tokenizer: its normal
+ * form, which must encode to the same ids).
  */
-static void check_vocab(const char *name) {
+static void check_vectors(const char *vocab, const char *name, int n_strings) {
     char rel[256], path[512];
-    snprintf(rel, sizeof rel, "vocab/%s", name);
+    snprintf(rel, sizeof rel, "vocab/%s", vocab);
     tok_t *t = load_tok(rel);
     bool spm = strcmp(tok_model_name(t), "llama") == 0;
 
@@ -165,14 +167,20 @@ static void check_vocab(const char *name) {
 
         size_t dlen;
         char *text = decode(t, ids, n, false, &dlen);
-        if (spm && len > 0) {
+        if (spm && t->add_space_prefix && len > 0) {
             assert_true(dlen == len + 1 && text[0] == ' ' && memcmp(text + 1, p, len) == 0);
             free(text);
             text = decode(t, ids, n, true, &dlen); /* llama.cpp's detokenizer drops the prefixed space */
         }
         if (dlen != len || memcmp(text, p, len) != 0) {
-            n_failed++;
-            print_message("%s: round trip of [%.*s] gave [%s]\n", name, (int)len, p, text);
+            /* a normalising tokenizer gives the normal form back: it must encode to the same ids */
+            size_t n2 = 0;
+            int32_t *ids2 = t->nfc ? encode(t, text, dlen, 0, &n2) : NULL;
+            if (!ids2 || n2 != n || memcmp(ids2, ids, n * sizeof *ids) != 0) {
+                n_failed++;
+                print_message("%s: round trip of [%.*s] gave [%s]\n", name, (int)len, p, text);
+            }
+            free(ids2);
         }
         free(text);
         free(ids);
@@ -181,12 +189,15 @@ static void check_vocab(const char *name) {
         line = nl ? nl + 1 : line + strlen(line);
         p = end ? end + sep_len : inp + n_inp;
     }
-    assert_int_equal(n_tests, 46);
+    assert_int_equal(n_tests, n_strings);
     assert_int_equal(n_failed, 0);
     free(inp);
     free(out);
     tok_free(t);
 }
+
+static void check_vocab(const char *name) { check_vectors(name, name, 46); }
+static void check_vocab_n(const char *name, int n_strings) { check_vectors(name, name, n_strings); }
 
 static void test_vocab_llama_spm(void **state) { (void)state; check_vocab("ggml-vocab-llama-spm.gguf"); }
 static void test_vocab_phi3(void **state) { (void)state; check_vocab("ggml-vocab-phi-3.gguf"); }
@@ -197,6 +208,83 @@ static void test_vocab_starcoder(void **state) { (void)state; check_vocab("ggml-
 static void test_vocab_refact(void **state) { (void)state; check_vocab("ggml-vocab-refact.gguf"); }
 static void test_vocab_deepseek_coder(void **state) { (void)state; check_vocab("ggml-vocab-deepseek-coder.gguf"); }
 static void test_vocab_deepseek_llm(void **state) { (void)state; check_vocab("ggml-vocab-deepseek-llm.gguf"); }
+
+/* The vocabularies of current model families, against their Hugging Face tokenizer's ids (63 strings each, the
+   ones llama.cpp gets wrong included: models/vocab/X.llamacpp-differs.json). */
+static void test_vocab_qwen3(void **state) { (void)state; check_vocab_n("ggml-vocab-qwen3.gguf", 63); }
+static void test_vocab_llama3_1(void **state) { (void)state; check_vocab_n("ggml-vocab-llama3_1.gguf", 63); }
+static void test_vocab_gemma3(void **state) { (void)state; check_vocab_n("ggml-vocab-gemma3.gguf", 63); }
+static void test_vocab_gptoss(void **state) { (void)state; check_vocab_n("ggml-vocab-gptoss.gguf", 63); }
+
+/* The repository's tests/tokenizer/NAME, found from this file's path (tests/unit/test_tokenizer.c). */
+static void repo_tokenizer_path(char *out, size_t cap, const char *name) {
+    const char *me = __FILE__, *p = strstr(me, "tests/unit/");
+    snprintf(out, cap, "%.*stests/tokenizer/%s", (int)(p ? p - me : 0), me, name);
+}
+
+/*
+ * tests/tokenizer/hf-<vocab>.jsonl: 500 seeded random strings over many scripts (combining marks, decomposed
+ * accents, Hangul jamo, emoji sequences, white space of every kind; the last 100 with the vocabulary's special
+ * tokens, encoded with TOK_PARSE_SPECIAL) and the ids the Hugging Face tokenizer gave them
+ * (tests/tokenizer/gen_hf_vectors.mjs). Every one must match.
+ */
+static void check_hf_random(const char *vocab) {
+    char rel[256], path[512];
+    snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", vocab);
+    tok_t *t = load_tok(rel);
+    snprintf(rel, sizeof rel, "hf-%s.jsonl", vocab);
+    repo_tokenizer_path(path, sizeof path, rel);
+    size_t n_file;
+    char *file = slurp(path, &n_file);
+    if (!file) fail_msg("cannot read %s", path);
+    int n_tests = 0, n_failed = 0, n_special = 0;
+    for (char *line = file; *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = '\0';
+        cJSON *j = cJSON_Parse(line);
+        assert_non_null(j);
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(j, "text");
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(j, "ids");
+        assert_true(cJSON_IsString(text) && cJSON_IsArray(ids));
+        bool special = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "special"));
+        size_t n;
+        int32_t *got = encode(t, text->valuestring, strlen(text->valuestring), special ? TOK_PARSE_SPECIAL : 0, &n);
+        bool ok = n == (size_t)cJSON_GetArraySize(ids);
+        for (size_t k = 0; ok && k < n; k++) ok = got[k] == (int32_t)cJSON_GetArrayItem(ids, (int)k)->valuedouble;
+        if (!ok) {
+            n_failed++;
+            print_message("%s: mismatch for [%s]%s: got %zu ids, want %d\n", vocab, text->valuestring,
+                          special ? " (special)" : "", n, cJSON_GetArraySize(ids));
+        }
+        n_special += special;
+        n_tests++;
+        free(got);
+        cJSON_Delete(j);
+        line = nl ? nl + 1 : line + strlen(line);
+    }
+    assert_int_equal(n_tests, 500);
+    assert_int_equal(n_special, 100);
+    assert_int_equal(n_failed, 0);
+    free(file);
+    tok_free(t);
+}
+
+static void test_vocab_hf_random(void **state) {
+    (void)state;
+    check_hf_random("qwen3");
+    check_hf_random("llama3_1");
+    check_hf_random("gemma3");
+    check_hf_random("gptoss");
+}
+
+/* llama.cpp's vectors whose vocab file is not here but has the same tokens and merges as one that is: Qwen2's
+   (and DeepSeek-R1-Distill-Qwen's) as Qwen3's, Llama 3's as Llama 3.1's. */
+static void test_vocab_no_gguf(void **state) {
+    (void)state;
+    check_vectors("ggml-vocab-qwen3.gguf", "no-gguf/ggml-vocab-qwen2.gguf", 46);
+    check_vectors("ggml-vocab-qwen3.gguf", "no-gguf/ggml-vocab-deepseek-r1-qwen.gguf", 46);
+    check_vectors("ggml-vocab-llama3_1.gguf", "no-gguf/ggml-vocab-llama-bpe.gguf", 46);
+}
 
 /* ---------- stories260K: BOS, llama.cpp's prompts and generated text ---------- */
 
@@ -742,7 +830,6 @@ static void test_synthetic(void **state) {
     gb_kv_strs(&g, "tokenizer.ggml.tokens", toks, 9);
     gb_kv_f32s(&g, "tokenizer.ggml.scores", scores, 9);
     gb_kv_i32s(&g, "tokenizer.ggml.token_type", types, 9);
-    gb_kv_u32(&g, "tokenizer.ggml.bos_token_id", 999); /* out of range: the default (1) stays */
     assert_int_equal(gb_load(&g, &t, err, sizeof err), 0);
     assert_int_equal(tok_bos(t), 1);
     assert_int_equal(tok_encode(t, "ab", 2, 0, ids, 16, &n), 0);
@@ -775,14 +862,92 @@ static void test_synthetic(void **state) {
     tok_free(t);
 }
 
+static void gb_kv_i32(gb_t *g, const char *key, int32_t v) {
+    gb_key(g, key, GGUF_INT32);
+    gb_put(g, &v, 4);
+}
+
+/* A small SPM vocab plus one integer key (NULL: none) holding v, as UINT32 or (as_i32) INT32. */
+static int gb_load_with(const char *key, int64_t v, bool as_i32, tok_t **t, char *err, size_t err_len) {
+    static const char *const toks[] = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b"};
+    static const float scores[] = {0, 0, 0, -1, -2, -3};
+    gb_t g = {0};
+    gb_kv_str(&g, "tokenizer.ggml.model", "llama");
+    gb_kv_strs(&g, "tokenizer.ggml.tokens", toks, 6);
+    gb_kv_f32s(&g, "tokenizer.ggml.scores", scores, 6);
+    if (key && as_i32) gb_kv_i32(&g, key, (int32_t)v);
+    else if (key) gb_kv_u32(&g, key, (uint32_t)v);
+    return gb_load(&g, t, err, err_len);
+}
+
+/*
+ * Special ids outside the vocabulary: the ones that change tokens or stopping (BOS, EOS, EOT, EOM, UNK) make the
+ * load fail with a line naming the key and the value; the others (padding, FIM, ...) load with one warning line;
+ * -1 and 0xFFFFFFFF mean "no such token".
+ */
+static void test_special_id_range(void **state) {
+    (void)state;
+    char err[256];
+    tok_t *t = NULL;
+    static const char *const required[] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                                           "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id",
+                                           "tokenizer.ggml.unknown_token_id"};
+    for (size_t k = 0; k < 5; k++) {
+        err[0] = '\0';
+        assert_int_equal(gb_load_with(required[k], 6, false, &t, err, sizeof err), ERR_FORMAT);
+        assert_null(t);
+        assert_non_null(strstr(err, required[k]));
+        assert_non_null(strstr(err, "= 6 is not a token id (the vocabulary has 6)"));
+        assert_null(strchr(err, '\n'));
+        assert_int_equal(gb_load_with(required[k], -7, true, &t, err, sizeof err), ERR_FORMAT);
+        assert_non_null(strstr(err, "= -7 is not a token id"));
+    }
+
+    /* in range, and the two spellings of "none" */
+    assert_int_equal(gb_load_with("tokenizer.ggml.eos_token_id", 5, false, &t, err, sizeof err), 0);
+    assert_int_equal(tok_eos(t), 5);
+    tok_free(t);
+    assert_int_equal(gb_load_with("tokenizer.ggml.bos_token_id", 0xFFFFFFFFu, false, &t, err, sizeof err), 0);
+    assert_int_equal(tok_bos(t), -1);
+    tok_free(t);
+    assert_int_equal(gb_load_with("tokenizer.ggml.bos_token_id", -1, true, &t, err, sizeof err), 0);
+    assert_int_equal(tok_bos(t), -1);
+    assert_int_equal(tok_eos(t), 2);
+    tok_free(t);
+
+    /* ids cinder does not act on: a warning line each, on the log */
+    static const char *const warned[] = {"tokenizer.ggml.padding_token_id", "tokenizer.ggml.fim_pre_token_id",
+                                         "tokenizer.ggml.mask_token_id"};
+    for (size_t k = 0; k < 3; k++) {
+        FILE *logf = tmpfile();
+        assert_non_null(logf);
+        log_setup(LOG_INFO, LOG_FORMAT_LOGFMT, logf);
+        int rc = gb_load_with(warned[k], 1000, false, &t, err, sizeof err);
+        log_setup(LOG_INFO, LOG_FORMAT_LOGFMT, NULL);
+        assert_int_equal(rc, 0);
+        assert_int_equal(tok_bos(t), 1);
+        tok_free(t);
+        char line[1024] = "";
+        rewind(logf);
+        size_t n = fread(line, 1, sizeof line - 1, logf);
+        line[n] = '\0';
+        fclose(logf);
+        assert_non_null(strstr(line, "level=warn"));
+        assert_non_null(strstr(line, warned[k]));
+        assert_non_null(strstr(line, "= 1000 is not a token id (the vocabulary has 6); ignored"));
+        assert_ptr_equal(strchr(line, '\n'), line + n - 1); /* one line */
+    }
+}
+
 /* ---------- pre-tokenizers without a vocab file here ---------- */
 
 /* Splits text with the named pre-tokenizer and compares with want (words joined by '|'). */
 static void check_split(const char *pre, const char *text, const char *want) {
     tok__pretok_t *p = NULL;
-    bool fallback, ignore_merges, add_bos, no_bos;
+    bool fallback, ignore_merges, add_bos, no_bos, nfc;
     char err[256];
-    assert_int_equal(tok__pretok_create(pre, &p, &fallback, &ignore_merges, &add_bos, &no_bos, err, sizeof err), 0);
+    assert_int_equal(
+        tok__pretok_create(pre, &p, &fallback, &ignore_merges, &add_bos, &no_bos, &nfc, err, sizeof err), 0);
     assert_false(fallback);
     tok__spans_t w = {0};
     assert_int_equal(tok__pretok_split(p, text, strlen(text), &w), 0);
@@ -820,6 +985,56 @@ static void test_pretokenizers(void **state) {
     check_split("gpt-2", "!\xC2\x85!", "!|\xC2\x85|!");         /* U+0085: white space */
     check_split("default", "a+=1000", "a|+=|100|0");
     check_split("default", "x 1000", "x| |100|0");
+}
+
+/* ---------- NFC ---------- */
+
+static void check_nfc(const char *in, const char *want) {
+    tok__buf_t o = {0};
+    assert_int_equal(tok__nfc(in, strlen(in), &o), 0);
+    if (o.n != strlen(want) || memcmp(o.p, want, o.n) != 0)
+        fail_msg("NFC of [%s] gave [%.*s], want [%s]", in, (int)o.n, o.p, want);
+    free(o.p);
+}
+
+/*
+ * Normalization Form C on cases that follow from UAX #15's definitions (its examples, Hangul arithmetic,
+ * composition exclusions, singletons, blocking); the tables were also compared with Python's unicodedata on
+ * every code point that decomposes or combines and on 20,000 random strings of them when they were generated.
+ */
+static void test_nfc(void **state) {
+    (void)state;
+    check_nfc("plain ASCII", "plain ASCII");
+    check_nfc("cafe\xCC\x81", "caf\xC3\xA9");                      /* e + U+0301 -> U+00E9 */
+    check_nfc("caf\xC3\xA9", "caf\xC3\xA9");                       /* already composed */
+    check_nfc("\xE1\xB8\x8B\xCC\xA3", "\xE1\xB8\x8D\xCC\x87");    /* U+1E0B U+0323 -> U+1E0D U+0307 */
+    check_nfc("q\xCC\x87\xCC\xA3", "q\xCC\xA3\xCC\x87");            /* reordered by class, nothing composes */
+    check_nfc("\xE2\x84\xAB", "\xC3\x85");                         /* U+212B ANGSTROM SIGN -> U+00C5 */
+    check_nfc("\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8", "\xEA\xB0\x81"); /* Hangul L V T -> U+AC01 */
+    check_nfc("\xEA\xB0\x80\xE1\x86\xA8", "\xEA\xB0\x81");          /* LV + T -> LVT */
+    check_nfc("\xE0\xA5\x98", "\xE0\xA4\x95\xE0\xA4\xBC");          /* U+0958: excluded, stays decomposed */
+    check_nfc("a\xCC\x8A\xCC\x81", "\xC7\xBB");                    /* a + ring + acute -> U+01FB, two steps */
+    check_nfc("a\xCC\x81\xCC\x81", "\xC3\xA1\xCC\x81");             /* the second acute is blocked */
+    check_nfc("\xCC\x81" "a", "\xCC\x81" "a");                         /* a leading mark has no starter */
+    check_nfc("\xED\xA0\x80\xCC\x81", "\xED\xA0\x80\xCC\x81");       /* a surrogate (sanitised input) is kept */
+
+    /* the tokenizer applies it to Qwen's runs only: "e" + U+0301 and U+00E9 give the same ids there */
+    tok_t *t = load_tok("vocab/ggml-vocab-qwen3.gguf");
+    size_t n1, n2;
+    int32_t *a = encode(t, "Am\xC3\xA9lie", 7, 0, &n1);
+    int32_t *b = encode(t, "Ame\xCC\x81lie", 8, 0, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(a, b, n1 * sizeof *a);
+    free(a);
+    free(b);
+    tok_free(t);
+    t = load_tok("vocab/ggml-vocab-llama3_1.gguf");
+    a = encode(t, "Am\xC3\xA9lie", 7, 0, &n1);
+    b = encode(t, "Ame\xCC\x81lie", 8, 0, &n2);
+    assert_false(n1 == n2 && memcmp(a, b, n1 * sizeof *a) == 0);
+    free(a);
+    free(b);
+    tok_free(t);
 }
 
 /* ---------- threads ---------- */
@@ -880,13 +1095,21 @@ int main(void) {
         cmocka_unit_test(test_vocab_refact),
         cmocka_unit_test(test_vocab_deepseek_coder),
         cmocka_unit_test(test_vocab_deepseek_llm),
+        cmocka_unit_test(test_vocab_qwen3),
+        cmocka_unit_test(test_vocab_llama3_1),
+        cmocka_unit_test(test_vocab_gemma3),
+        cmocka_unit_test(test_vocab_gptoss),
+        cmocka_unit_test(test_vocab_no_gguf),
+        cmocka_unit_test(test_vocab_hf_random),
         cmocka_unit_test(test_stories_reference),
         cmocka_unit_test(test_accessors),
         cmocka_unit_test(test_special_tokens),
         cmocka_unit_test(test_stream_utf8),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_synthetic),
+        cmocka_unit_test(test_special_id_range),
         cmocka_unit_test(test_pretokenizers),
+        cmocka_unit_test(test_nfc),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
