@@ -95,6 +95,8 @@ typedef struct {
     uint64_t seed;                  /* seeds response ids and default sampling seeds; 0 = from the clock */
     int64_t fixed_created;          /* tests: every response's `created`; 0 = the clock */
     int32_t max_n;                  /* most choices per request (n x prompts); 0 = 128 */
+    uint64_t max_body_bytes;        /* a declared body larger gets 413 from api_check_headers; 0 = no limit */
+    const char *metrics_api_key;    /* when set, GET /metrics needs "Authorization: Bearer" this key (copied) */
 } api_params_t;
 
 /*
@@ -141,6 +143,15 @@ void api_shutdown(api_ctx_t *c);
 
 /* Calls not yet freed (started and still waiting for END events or for api_call_release). */
 size_t api_live_calls(const api_ctx_t *c);
+
+/*
+ * Decides what can be decided from a request's method, path and Authorization header alone, before its body is
+ * read: an unknown route (404), a wrong method (405 with Allow), a missing or wrong API key (401) and a declared
+ * body over max_body_bytes (413, content_length < 0 = not declared). Returns true when it answered through
+ * sink->respond (the HTTP side then sends that answer without reading the body, and closes the connection when a
+ * body was announced), false when the request may go on to api_handle once its body is in. req->body is ignored.
+ */
+bool api_check_headers(api_ctx_t *c, const api_request_t *req, int64_t content_length, api_sink_t *sink);
 
 /*
  * Handles one HTTP request. Either answers at once through sink->respond (and returns 0 with *call_out NULL), or

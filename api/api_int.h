@@ -97,6 +97,8 @@ struct api_ctx {
     char *owned_by;
     char **keys;
     size_t n_keys;
+    char *metrics_key;       /* NULL = /metrics is open */
+    uint64_t max_body_bytes; /* 0 = no limit checked here */
     int64_t created;
     int64_t fixed_created;
     int32_t max_n;

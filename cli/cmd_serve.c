@@ -128,6 +128,11 @@ static int serve_run(const config_t *cfg) {
     p.max_header_bytes = (size_t)cfg->max_header_bytes;
     p.max_connections = (unsigned)cfg->max_connections;
     p.idle_timeout_s = (unsigned)cfg->timeout_s;
+    p.header_timeout_s = (unsigned)cfg->header_timeout_s;
+    p.min_body_rate = (unsigned)cfg->min_body_rate;
+    p.max_connections_per_ip = (unsigned)cfg->max_connections_per_ip;
+    p.stream_buffer_bytes = (size_t)cfg->stream_buffer_bytes;
+    p.metrics_api_key = cfg->metrics_api_key;
     p.quiet = cfg->quiet;
     char err[1024] = "";
     if (server_run(&p, err, sizeof err)) {

@@ -69,6 +69,11 @@ typedef struct {
     int64_t max_header_bytes; /* "max_header_bytes": memory per connection for the request line and headers */
     int32_t max_connections;  /* "max_connections": open connections at once */
     int32_t timeout_s;        /* "timeout": seconds before an idle connection is closed */
+    int32_t header_timeout_s; /* "header_timeout": seconds a request head may take (0 = no deadline) */
+    int32_t min_body_rate;    /* "min_body_rate": bytes/s a request body must average (0 = no minimum) */
+    int32_t max_connections_per_ip; /* "max_connections_per_ip": open connections per address (0 = no limit) */
+    int64_t stream_buffer_bytes;    /* "stream_buffer_bytes": unsent stream output that pauses generation */
+    char *metrics_api_key;          /* "metrics_api_key": the Bearer key GET /metrics needs; NULL = open */
     bool quiet;               /* "quiet": no per-request log lines */
     log_level_t log_level;    /* "log_level" */
     log_format_t log_format;  /* "log_format" */

@@ -244,7 +244,7 @@ static cJSON *cfgj__value(const cfg_opt_t *o, const void *f, bool redact) {
     case CFG_STR:
     case CFG_OPTSTR: {
         const char *s = *(char *const *)f;
-        return s ? cJSON_CreateString(s) : cJSON_CreateNull();
+        return s ? cJSON_CreateString(redact ? "<redacted>" : s) : cJSON_CreateNull();
     }
     case CFG_INT: return cJSON_CreateNumber(o->wide ? (double)*(const int64_t *)f : (double)*(const int32_t *)f);
     case CFG_BOOL: return cJSON_CreateBool(*(const bool *)f);
@@ -275,7 +275,8 @@ char *config_to_json(const config_t *c) {
     for (size_t i = 0; ok && i < cfg__n_opts; i++) {
         const cfg_opt_t *o = &cfg__opts[i];
         if (!o->key || o->scope != CFG_GLOBAL) continue;
-        cJSON *v = cfgj__value(o, cfg__field(o, (config_t *)c, NULL), !strcmp(o->key, "api_keys"));
+        cJSON *v = cfgj__value(o, cfg__field(o, (config_t *)c, NULL), 
+                                 !strcmp(o->key, "api_keys") || !strcmp(o->key, "metrics_api_key"));
         ok = v && cJSON_AddItemToObject(root, o->key, v);
         if (!ok) cJSON_Delete(v);
     }

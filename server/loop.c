@@ -26,6 +26,10 @@ server_params_t server_default_params(void) {
     p.max_header_bytes = (size_t)32 << 10;
     p.max_connections = 256;
     p.idle_timeout_s = 30;
+    p.header_timeout_s = 10;
+    p.min_body_rate = 1024;
+    p.max_connections_per_ip = 64;
+    p.stream_buffer_bytes = (size_t)256 << 10;
     p.grace_ms = 3000;
     return p;
 }
@@ -346,6 +350,8 @@ int server_run(const server_params_t *p, char *err, size_t err_len) {
         .created = (int64_t)time(NULL),
         .api_keys = p->api_keys,
         .n_api_keys = p->n_api_keys,
+        .max_body_bytes = p->max_body_bytes,
+        .metrics_api_key = p->metrics_api_key,
     };
     if ((rc = api_create(&ap, &s->api, err, err_len))) goto cleanup;
     if (pthread_mutex_init(&s->q_mu, NULL) != 0) {

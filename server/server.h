@@ -69,19 +69,26 @@ typedef struct {
     int port;                    /* 0 = any free port (printed on stdout) */
     const char *const *api_keys; /* n_api_keys Bearer keys; none = no authentication */
     size_t n_api_keys;
+    const char *metrics_api_key;     /* GET /metrics needs this Bearer key; NULL = open */
     const char *const *cors_origins; /* n_cors_origins allowed origins ("*" = any); none = CORS off */
     size_t n_cors_origins;
     size_t max_body_bytes;    /* request bodies larger get 413 */
     size_t max_header_bytes;  /* per-connection memory for the request line and headers (431 past it) */
     unsigned max_connections; /* open connections at once (more are refused at accept) */
     unsigned idle_timeout_s;  /* an idle (not generating) connection is closed after this */
+    unsigned header_timeout_s;       /* a request head must be complete this long after the accept, or after its
+                                        first byte on a kept-alive connection (0 = no deadline) */
+    unsigned min_body_rate;          /* bytes/s a request body must average after a 5 s grace (0 = no minimum) */
+    unsigned max_connections_per_ip; /* open connections from one address (0 = no limit) */
+    size_t stream_buffer_bytes;      /* a stream's unsent output past this pauses its generation */
     unsigned grace_ms;        /* shutdown: how long in-flight responses may take to be written */
     bool quiet;               /* no per-request log lines (common/log.h writes them; log_setup sets the format) */
 } server_params_t;
 
 /*
- * Defaults: no models, memory check on, 127.0.0.1:8080, bodies up to 8 MiB, 32 KiB of headers, 256 connections,
- * 30 s idle, 3 s grace.
+ * Defaults: no models, memory check on, 127.0.0.1:8080, bodies up to 8 MiB, 32 KiB of headers, 256 connections
+ * (64 per address), 30 s idle, request heads within 10 s, bodies at 1024 bytes/s or faster, 256 KiB of unsent
+ * stream output, 3 s grace.
  */
 server_params_t server_default_params(void);
 

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Raw-socket HTTP checks of `cinder serve` (127.0.0.1 only), for tests/e2e/test_http.sh.
+
+Each case writes bytes no well-behaved client library would send (repeated Content-Length, smuggling shapes,
+a body that never comes, headers one byte a second) and checks the status line(s) that come back and whether the
+server closed the connection. Prints "ok   NAME" or "FAIL NAME" plus detail per case; exits 0.
+
+Usage: http_raw.py GROUP PORT [KEY] [PID]
+  GROUP framing  strict framing (RFC 9112): 400/501 and the connection closed     (needs KEY: a valid API key)
+  GROUP early    answers from the headers alone, before any body is read          (server with --api-key; PID for RSS)
+"""
+import socket
+import sys
+import threading
+import time
+
+PORT = int(sys.argv[2])
+KEY = sys.argv[3] if len(sys.argv) > 3 else ""
+PID = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+
+
+def ok(name):
+    print(f"ok   {name}", flush=True)
+
+
+def bad(name, detail=""):
+    print(f"FAIL {name}", flush=True)
+    if detail:
+        print(f"     {detail}", flush=True)
+
+
+def connect(timeout=5.0):
+    s = socket.create_connection(("127.0.0.1", PORT), timeout=timeout)
+    return s
+
+
+def read_until_close(s, wait):
+    """Reads for at most `wait` seconds. Returns (bytes, closed)."""
+    buf = b""
+    end = time.time() + wait
+    s.settimeout(0.2)
+    while time.time() < end:
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            continue
+        except (ConnectionResetError, BrokenPipeError):
+            return buf, True
+        if not b:
+            return buf, True
+        buf += b
+    return buf, False
+
+
+def statuses(buf):
+    return [int(l.split(b" ")[1]) for l in buf.split(b"\r\n") if l.startswith(b"HTTP/1.") and len(l.split(b" ")) > 1]
+
+
+def expect(name, data, want_status, want_closed=True, wait=3.0):
+    """Sends data on a new connection; the first status must be want_status, and the connection must be closed
+    (want_closed) within `wait` seconds without any other response."""
+    s = connect()
+    try:
+        s.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    buf, closed = read_until_close(s, wait if want_closed else 0.8)
+    s.close()
+    st = statuses(buf)
+    # (libmicrohttpd's own 400 pages repeat their status line: every status must be the one expected)
+    if st and all(x == want_status for x in st) and closed == want_closed:
+        ok(name)
+    else:
+        bad(name, f"statuses {st}, closed {closed}; got {buf[:300]!r}")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+AUTH = f"Authorization: Bearer {KEY}\r\n".encode()
+BODY = b'{"model":"x","prompt":"a","max_tokens":1}'
+CL = f"Content-Length: {len(BODY)}\r\n".encode()
+POST = b"POST /v1/completions HTTP/1.1\r\nHost: t\r\n"
+
+
+def framing():
+    # the server answers a well-framed request (the baseline the rest differ from): 404 model_not_found
+    expect("framing: a well-framed POST is answered and kept alive", POST + AUTH + CL + b"\r\n" + BODY, 404,
+           want_closed=False)
+    expect("framing: two different Content-Length -> 400, closed",
+           POST + AUTH + CL + b"Content-Length: 5\r\n\r\n" + BODY, 400)
+    expect("framing: the same Content-Length twice -> 400, closed", POST + AUTH + CL + CL + b"\r\n" + BODY, 400)
+    expect("framing: Content-Length with Transfer-Encoding: chunked -> 400, closed",
+           POST + AUTH + CL + b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(BODY) + BODY + b"\r\n0\r\n\r\n",
+           400)
+    expect("framing: whitespace before the colon (Content-Length : N) -> 400, closed",
+           POST + AUTH + b"Content-Length : %d\r\n\r\n" % len(BODY) + BODY, 400)
+    expect("framing: Transfer-Encoding: gzip -> 501, closed", POST + AUTH + b"Transfer-Encoding: gzip\r\n\r\n" + BODY,
+           501)
+    expect("framing: Transfer-Encoding: chunked, chunked -> 501, closed",
+           POST + AUTH + b"Transfer-Encoding: chunked, chunked\r\n\r\n" + b"%x\r\n" % len(BODY) + BODY +
+           b"\r\n0\r\n\r\n", 501)
+    expect("framing: Transfer-Encoding twice -> 501, closed",
+           POST + AUTH + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" +
+           b"%x\r\n" % len(BODY) + BODY + b"\r\n0\r\n\r\n", 501)
+    expect("framing: HTTP/1.1 without Host -> 400, closed", b"GET /health HTTP/1.1\r\n\r\n", 400)
+    expect("framing: Content-Length that is not a number -> 400, closed",
+           POST + AUTH + b"Content-Length: 4x\r\n\r\n" + BODY, 400)
+    expect("framing: HTTP/1.0 without Host is served", b"GET /health HTTP/1.0\r\n\r\n", 200)
+    # chunked alone is fine: the body is read and the request answered (404: no such model)
+    expect("framing: a chunked body alone is read and answered",
+           POST + AUTH + b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(BODY) + BODY + b"\r\n0\r\n\r\n", 404,
+           want_closed=False)
+
+
+def early():
+    big = b"Content-Length: 8000000\r\n"
+    for what, head, st in [
+        ("no key", b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n" + big, 401),
+        ("a wrong key", b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer nope\r\n" + big, 401),
+        ("an unknown route", b"POST /v1/nope HTTP/1.1\r\nHost: t\r\n" + big, 404),
+        ("a wrong method", b"PUT /v1/chat/completions HTTP/1.1\r\nHost: t\r\n" + big, 405),
+        ("a body over the limit", b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n" + AUTH +
+         b"Content-Length: 900000000\r\n", 413),
+    ]:
+        # Expect: 100-continue: the answer comes instead of "100 Continue", and no body is ever sent
+        expect(f"early: {what} with Expect: 100-continue -> {st} at once, no 100", head +
+               b"Expect: 100-continue\r\n\r\n", st, wait=2.0)
+        # a client that sends its body anyway gets the answer before it has sent it all
+        s = connect()
+        s.sendall(head + b"\r\n" + b"x" * 65536)
+        buf, closed = read_until_close(s, 1.5)
+        s.close()
+        if statuses(buf)[:1] == [st] and closed:
+            ok(f"early: {what} -> {st} before the body, closed")
+        else:
+            bad(f"early: {what} -> {st} before the body, closed", f"{buf[:200]!r} closed {closed}")
+    if not PID:
+        return
+    # 20 unauthenticated uploads of 8 MB minus a byte pin no memory: each is answered and closed at the headers
+    before = rss_kib(PID)
+    socks = []
+    answered = 0
+    for _ in range(20):
+        s = connect()
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 8388608\r\n\r\n")
+        socks.append(s)
+
+    def push(s):
+        try:
+            for _ in range(128):
+                s.sendall(b"x" * 65536)
+        except OSError:
+            pass
+
+    threads = [threading.Thread(target=push, args=(s,)) for s in socks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    for s in socks:
+        buf, _ = read_until_close(s, 0.3)
+        answered += statuses(buf)[:1] == [401]
+        s.close()
+    grew = rss_kib(PID) - before
+    if answered == 20 and grew < 16 * 1024:
+        ok(f"early: 20 unauthenticated 8 MB uploads: all 401, RSS grew {grew} KiB")
+    else:
+        bad("early: 20 unauthenticated 8 MB uploads pin no memory", f"{answered} answered 401, RSS grew {grew} KiB")
+
+
+if __name__ == "__main__":
+    {"framing": framing, "early": early}[sys.argv[1]]()
