@@ -105,18 +105,15 @@ void srv__guard_on_connection(void *cls, struct MHD_Connection *mc, void **socke
         s->n_socks++;
         *socket_context = k;
         guard__poll_start(k);
-        if (s->n_socks >= s->p.max_connections) { /* full: the oldest idle connection makes room */
-            for (srv_sock_t *o = s->socks; o; o = o->next)
-                if (o != k && !o->req && !o->seen_byte && !o->closing) {
-                    guard__close(o, "idle at the connection limit");
-                    break;
-                }
-        }
+        /* full: the oldest idle connection makes room, once MHD_run returned (a connection shut down from
+           inside libmicrohttpd's accept is not noticed until its next timeout) */
+        if (s->n_socks >= s->p.max_connections) s->kick_idle = k;
         return;
     }
     srv_sock_t *k = *socket_context;
     if (!k) return;
     *socket_context = NULL;
+    if (s->kick_idle == k) s->kick_idle = NULL;
     guard__poll_stop(k); /* before libmicrohttpd closes the descriptor */
     if (k->req) k->req->sock = NULL;
     if (k->prev)
@@ -129,6 +126,19 @@ void srv__guard_on_connection(void *cls, struct MHD_Connection *mc, void **socke
         s->socks_tail = k->prev;
     s->n_socks--;
     free(k);
+}
+
+bool srv__guard_after_run(srv_t *s) {
+    srv_sock_t *k = s->kick_idle;
+    if (!k) return false;
+    s->kick_idle = NULL;
+    if (s->n_socks < s->p.max_connections) return false;
+    for (srv_sock_t *o = s->socks; o; o = o->next)
+        if (o != k && !o->req && !o->seen_byte && !o->closing) {
+            guard__close(o, "idle at the connection limit");
+            return true;
+        }
+    return false;
 }
 
 void srv__guard_request_begin(srv_conn_t *c, struct MHD_Connection *mc) {

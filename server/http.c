@@ -479,7 +479,15 @@ static void http__poll_cb(uv_poll_t *h, int status, int events) { srv__mhd_run(h
 
 void srv__mhd_run(srv_t *s) {
     if (!s->mhd) return;
-    MHD_run(s->mhd);
+    /* Again when a connection closed: libmicrohttpd puts its listening socket back into epoll (after being at
+       --max-connections) only at the start of a run, and would not accept a waiting client until the next
+       event. And again when guard.c closed an idle connection to make room, so that it is seen now. */
+    for (int i = 0; i < 4; i++) {
+        size_t before = s->n_socks;
+        MHD_run(s->mhd);
+        bool kicked = srv__guard_after_run(s);
+        if (!kicked && s->n_socks >= before) break;
+    }
     MHD_UNSIGNED_LONG_LONG ms = 0;
     if (MHD_get_timeout(s->mhd, &ms) == MHD_YES)
         uv_timer_start(&s->mhd_timer, http__timer_cb, ms, 0);

@@ -132,6 +132,7 @@ struct srv {
     /* open connections, oldest first (guard.c) */
     srv_sock_t *socks, *socks_tail;
     size_t n_socks;
+    srv_sock_t *kick_idle; /* the connection that reached max_connections: close an idle one after MHD_run */
     uv_timer_t guard_timer;
     bool guard_timer_init;
     uint64_t n_requests;
@@ -153,6 +154,8 @@ void srv__guard_on_connection(void *cls, struct MHD_Connection *mc, void **socke
 void srv__guard_request_begin(srv_conn_t *c, struct MHD_Connection *mc);
 /* The request completed: its connection waits for the next request (or closes). */
 void srv__guard_request_end(srv_conn_t *c);
+/* After MHD_run: closes the oldest idle connection when a new one reached the limit. True when it closed one. */
+bool srv__guard_after_run(srv_t *s);
 void srv__guard_start(srv_t *s);
 void srv__guard_stop(srv_t *s);
 

@@ -8,6 +8,8 @@ server closed the connection. Prints "ok   NAME" or "FAIL NAME" plus detail per 
 Usage: http_raw.py GROUP PORT [KEY] [PID]
   GROUP framing  strict framing (RFC 9112): 400/501 and the connection closed     (needs KEY: a valid API key)
   GROUP early    answers from the headers alone, before any body is read          (server with --api-key; PID for RSS)
+  GROUP slow     deadlines: --header-timeout 2 --min-body-rate 1000 --max-connections 8 --max-connections-per-ip 0
+  GROUP perip    --max-connections-per-ip 4
 """
 import socket
 import sys
@@ -174,5 +176,125 @@ def early():
         bad("early: 20 unauthenticated 8 MB uploads pin no memory", f"{answered} answered 401, RSS grew {grew} KiB")
 
 
+def closed_within(s, limit):
+    """Seconds until the server closed s (reading and dropping what it sends), or None within limit."""
+    t0 = time.time()
+    _, closed = read_until_close(s, limit)
+    return time.time() - t0 if closed else None
+
+
+def trickle(s, data, every, stop):
+    """Sends data one byte per `every` seconds until it is sent, the socket fails, or stop is set."""
+    for b in data:
+        if stop.is_set():
+            return
+        try:
+            s.sendall(bytes([b]))
+        except OSError:
+            return
+        time.sleep(every)
+
+
+def get_health(timeout):
+    """A fresh client's GET /health: seconds until it was answered 200, or None."""
+    t0 = time.time()
+    try:
+        s = connect(timeout)
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        buf, _ = read_until_close(s, timeout)
+        s.close()
+    except OSError:
+        return None
+    return time.time() - t0 if statuses(buf)[:1] == [200] else None
+
+
+def slow():
+    endless = b"GET /health HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"a" * 10000
+    # a head trickled one byte every 0.2 s is cut at the header deadline (2 s), not kept alive by every byte
+    stop = threading.Event()
+    s = connect()
+    threading.Thread(target=trickle, args=(s, endless, 0.2, stop), daemon=True).start()
+    t = closed_within(s, 6)
+    stop.set()
+    s.close()
+    if t is not None and 1.5 <= t <= 4.5:
+        ok(f"slow: a trickled request head is closed at the header deadline ({t:.1f} s)")
+    else:
+        bad("slow: a trickled request head is closed at the header deadline", f"closed after {t}")
+    # a body trickled at 20 bytes/s (under 1000) is cut after its 5 s grace
+    stop = threading.Event()
+    s = connect()
+    s.sendall(POST + AUTH + b"Content-Length: 100000\r\n\r\n")
+    threading.Thread(target=trickle, args=(s, b"x" * 1000, 0.05, stop), daemon=True).start()
+    t = closed_within(s, 12)
+    stop.set()
+    s.close()
+    if t is not None and 4.5 <= t <= 8.5:
+        ok(f"slow: a body under --min-body-rate is cut after the grace ({t:.1f} s)")
+    else:
+        bad("slow: a body under --min-body-rate is cut after the grace", f"closed after {t}")
+    # a kept-alive connection idle longer than the header deadline still gets its next request served: the
+    # deadline runs from the next request's first byte
+    s = connect()
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+    buf1, _ = read_until_close(s, 0.5)
+    time.sleep(3)
+    try:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        buf2, _ = read_until_close(s, 1.0)
+    except OSError:
+        buf2 = b""
+    s.close()
+    if statuses(buf1) == [200] and statuses(buf2) == [200]:
+        ok("slow: a kept-alive connection idle past the header deadline serves its next request")
+    else:
+        bad("slow: a kept-alive connection idle past the header deadline serves its next request",
+            f"{statuses(buf1)} then {statuses(buf2)}")
+    # 8 idle connections (the limit) do not lock a new client out: the oldest idle one makes room
+    idle = [connect() for _ in range(8)]
+    time.sleep(0.3)
+    t = get_health(3)
+    n_closed = sum(1 for x in idle if closed_within(x, 0.05) is not None)
+    for x in idle:
+        x.close()
+    if t is not None and n_closed >= 1:
+        ok(f"slow: at --max-connections, idle connections are closed first: a new client served in {t:.2f} s")
+    else:
+        bad("slow: at --max-connections, idle connections are closed first", f"served {t}, {n_closed} idle closed")
+    time.sleep(0.3)
+    # 8 trickling heads (the limit; not idle) hold the server at most until the header deadline
+    stop = threading.Event()
+    held = []
+    for _ in range(8):
+        held.append(connect())
+        threading.Thread(target=trickle, args=(held[-1], endless, 0.2, stop), daemon=True).start()
+        time.sleep(0.1)
+    time.sleep(0.5)
+    t = get_health(6)
+    stop.set()
+    for x in held:
+        x.close()
+    if t is not None and 0.5 <= t <= 4:
+        ok(f"slow: 8 slowloris connections at the limit delay a new client by {t:.1f} s at most the deadline")
+    else:
+        bad("slow: slowloris connections at the limit are cut at the header deadline", f"served after {t}")
+
+
+def perip():
+    held = [connect() for _ in range(4)]
+    time.sleep(0.3)
+    extra = connect()
+    t = closed_within(extra, 2)
+    for x in held + [extra]:
+        x.close()
+    if t is not None:
+        ok(f"perip: a 5th connection from one address past --max-connections-per-ip 4 is refused ({t:.2f} s)")
+    else:
+        bad("perip: a 5th connection from one address is refused", "still open after 2 s")
+    time.sleep(0.3)
+    t = get_health(3)
+    ok("perip: served again once the four close") if t is not None else bad("perip: served again once the four close")
+
+
 if __name__ == "__main__":
-    {"framing": framing, "early": early}[sys.argv[1]]()
+    {"framing": framing, "early": early, "slow": slow, "perip": perip}[sys.argv[1]]()

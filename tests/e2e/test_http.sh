@@ -3,7 +3,8 @@
 # (tests/e2e/http_raw.py): strict framing (repeated or conflicting Content-Length, Content-Length with
 # Transfer-Encoding, whitespace before a colon, unknown transfer codings, HTTP/1.1 without Host: 400/501 and the
 # connection closed), answers decided from the headers alone before any body is read (401, 404, 405, 413, with
-# Expect: 100-continue honoured, and no memory pinned by unauthenticated uploads). Ends with
+# Expect: 100-continue honoured, and no memory pinned by unauthenticated uploads), slowloris heads and bodies cut
+# at their deadlines, idle connections closed first at --max-connections, --max-connections-per-ip. Ends with
 # "http: N passed, N failed"; exits non-zero on failure.
 #
 # Usage: tests/e2e/test_http.sh [SHARED_DIR]   (CINDER_BIN=build/address/cinder for a sanitizer build)
@@ -51,5 +52,16 @@ raw early keyed sk-raw "$PID_keyed"
 grep -q 'level=warn' "$tmp/keyed.err" &&
     bad "no warnings logged for refused requests" "$(grep 'level=warn' "$tmp/keyed.err" | head -5)"
 serve_stop keyed
+
+# ---- deadlines a trickling client cannot extend, idle connections first at the limit, the per-IP limit ---------
+serve_start slow -m "$M" -t 1 --api-key sk-raw --header-timeout 2 --min-body-rate 1000 --max-connections 8 \
+    --max-connections-per-ip 0 || finish
+raw slow slow sk-raw
+grep -q 'outcome="request body too slow"' "$tmp/slow.err" && ok "the cut upload's log line says why" ||
+    bad "the cut upload's log line says why" "$(grep 'msg=request' "$tmp/slow.err" | tail -5)"
+serve_stop slow
+serve_start perip -m "$M" -t 1 --max-connections-per-ip 4 || finish
+raw perip perip
+serve_stop perip
 
 finish
