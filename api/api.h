@@ -69,12 +69,13 @@ typedef struct {
 /*
  * The engine as the api sees it. submit: as engine_submit, except that on_event in the request is NULL: the
  * backend installs its own callback and must, on the loop thread, call api_event(r->user, event) for every event
- * of that request, in order. cancel: as engine_cancel. stats (optional, NULL = none): as engine_stats, for
+ * of that request, in order. cancel: as engine_cancel. pause (optional): as engine_pause. stats (optional, NULL = none): as engine_stats, for
  * /health and /metrics.
  */
 typedef struct {
     int (*submit)(void *self, const engine_req_t *r, uint64_t *id, char *err, size_t err_len);
     int (*cancel)(void *self, uint64_t id);
+    int (*pause)(void *self, uint64_t id, bool paused); /* optional: as engine_pause (backpressure) */
     void (*stats)(void *self, engine_stats_t *out);
     void *self;
 } api_backend_t;
@@ -162,6 +163,13 @@ int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_cal
 
 /* Delivers one engine event of the request whose `user` pointer was `user` (loop thread). */
 void api_event(void *user, const engine_event_t *ev);
+
+/*
+ * Backpressure: the HTTP side pauses a streaming call whose client stopped reading (its unsent output passed a
+ * bound) and resumes it once the client has read; every choice still generating is paused or resumed through
+ * the backend's pause (a no-op without one). The engine keeps the choices' places, so output is unchanged.
+ */
+void api_call_pause(api_call_t *call, bool paused);
 
 /* The HTTP side is done with the call (see Lifetimes). */
 void api_call_release(api_call_t *call);

@@ -212,6 +212,7 @@ struct api_call {
     bool released;
     bool finished;  /* the response is complete (responded, or stream closed) */
     bool cancelled; /* shutdown: end with an error */
+    bool paused;    /* api_call_pause: its client is not reading */
     bool failed;    /* an engine error */
     char fail_msg[256];
 };

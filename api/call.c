@@ -83,6 +83,13 @@ static void call__cancel_running(api_call_t *call) {
         if (call->gens[i].running) call->backend.cancel(call->backend.self, call->gens[i].id);
 }
 
+void api_call_pause(api_call_t *call, bool paused) {
+    if (!call || call->released || !call->backend.pause || call->paused == paused) return;
+    call->paused = paused;
+    for (int32_t i = 0; i < call->n_gens; i++)
+        if (call->gens[i].running) call->backend.pause(call->backend.self, call->gens[i].id, paused);
+}
+
 void api__call_cancel(api_call_t *call) {
     call->cancelled = true;
     call__cancel_running(call);

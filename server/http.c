@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -117,6 +118,11 @@ static void sink__stream_write(api_sink_t *sk, const char *data, size_t len) {
     srv_conn_t *c = (srv_conn_t *)sk;
     if (c->stream_closed || c->oom) return;
     if (c->out_off > 0 && c->out_off == c->out_len) c->out_off = c->out_len = 0;
+    if (c->out_off > 0 && c->out_len + len > c->out_cap) { /* keep only what is unsent: memory stays bounded */
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
     if (c->out_len + len > c->out_cap) {
         size_t cap = c->out_cap ? c->out_cap : 4096;
         while (cap < c->out_len + len)
@@ -132,6 +138,12 @@ static void sink__stream_write(api_sink_t *sk, const char *data, size_t len) {
     }
     memcpy(c->out + c->out_len, data, len);
     c->out_len += len;
+    /* backpressure: a client that does not read pauses its generation (resumed by the reader) */
+    if (!c->paused && c->out_len - c->out_off > c->srv->p.stream_buffer_bytes && c->call) {
+        c->paused = true;
+        c->srv->n_paused++;
+        api_call_pause(c->call, true);
+    }
     http__resume(c);
 }
 
@@ -195,6 +207,10 @@ static ssize_t http__reader(void *cls, uint64_t pos, char *buf, size_t max) {
         if (n > max) n = max;
         memcpy(buf, c->out + c->out_off, n);
         c->out_off += n;
+        if (c->paused && c->out_len - c->out_off <= c->srv->p.stream_buffer_bytes / 2) {
+            c->paused = false;
+            api_call_pause(c->call, false);
+        }
         return (ssize_t)n;
     }
     if (c->stream_closed) return MHD_CONTENT_READER_END_OF_STREAM;
@@ -209,6 +225,10 @@ static enum MHD_Result http__queue_stream(srv_conn_t *c) {
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SRV_STREAM_BLOCK, http__reader, c, http__reader_free);
     if (!r) return MHD_NO;
     c->refs++;
+    /* the kernel's send buffer counts too: cap it near the stream's own bound (it autotunes to megabytes) */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int sndbuf = c->srv->p.stream_buffer_bytes < ((size_t)1 << 20) ? (int)c->srv->p.stream_buffer_bytes : 1 << 20;
+    if (ci) setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
@@ -509,7 +529,8 @@ static void http__mhd_log(void *cls, const char *fmt, va_list ap) {
         msg[--n] = '\0';
     static const char *const client[] = {"request", "Request", "remote", "send data", "receive", "reset",
                                          "header",  "Header",  "timed out", "Content-Length", "chunk",
-                                         "Closing connection", "Broken pipe", "closed by"};
+                                         "Closing connection", "Broken pipe", "closed by",
+                                         "Application reported" /* our own MHD_NO: the line says why */};
     log_level_t lvl = LOG_WARN;
     for (size_t i = 0; i < sizeof client / sizeof client[0]; i++)
         if (strstr(msg, client[i])) lvl = LOG_DEBUG;

@@ -148,6 +148,11 @@ static int loop__cancel(void *self, uint64_t id) {
     return m->engine ? engine_cancel(m->engine, id) : ERR_STATE;
 }
 
+static int loop__pause(void *self, uint64_t id, bool paused) {
+    srv_model_t *m = self;
+    return m->engine ? engine_pause(m->engine, id, paused) : ERR_STATE;
+}
+
 static void loop__stats(void *self, engine_stats_t *out) {
     srv_model_t *m = self;
     if (m->engine)
@@ -207,7 +212,11 @@ static int loop__attach(srv_t *s, srv_model_t *m) {
         .n_ctx = engine_n_ctx(m->engine),
         .chat_template = tmpl,
         .strict_template = m->p->chat_template != NULL,
-        .backend = {.submit = loop__submit, .cancel = loop__cancel, .stats = loop__stats, .self = m},
+        .backend = {.submit = loop__submit,
+                    .cancel = loop__cancel,
+                    .pause = loop__pause,
+                    .stats = loop__stats,
+                    .self = m},
     };
     char err[512] = "";
     int rc = api_attach(s->api, &am, err, sizeof err);

@@ -88,7 +88,8 @@ typedef struct srv_conn {
     bool streaming, stream_closed;
     char *out;
     size_t out_len, out_off, out_cap;
-    bool oom; /* a write could not be buffered: the stream is cut */
+    bool oom;    /* a write could not be buffered: the stream is cut */
+    bool paused; /* its unsent output passed stream_buffer_bytes: the call is paused until the client reads */
     /* suspension and disconnects */
     bool suspended;
     bool client_gone;
@@ -136,6 +137,7 @@ struct srv {
     uv_timer_t guard_timer;
     bool guard_timer_init;
     uint64_t n_requests;
+    uint64_t n_paused; /* streams paused for backpressure since start */
     uint64_t rng;
 };
 

@@ -10,6 +10,9 @@ Usage: http_raw.py GROUP PORT [KEY] [PID]
   GROUP early    answers from the headers alone, before any body is read          (server with --api-key; PID for RSS)
   GROUP slow     deadlines: --header-timeout 2 --min-body-rate 1000 --max-connections 8 --max-connections-per-ip 0
   GROUP perip    --max-connections-per-ip 4
+  GROUP abort    clients that leave mid-stream, while waiting, mid-body (test_http.sh then reads the log lines)
+  GROUP stall    a stream whose client stops reading (--stream-buffer-bytes 16384 --timeout 3): test_http.sh then
+                 reads the request's log line (outcome=timeout, few tokens generated)
 """
 import socket
 import sys
@@ -296,5 +299,59 @@ def perip():
     ok("perip: served again once the four close") if t is not None else bad("perip: served again once the four close")
 
 
+def stall():
+    import json
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel buffers little on our side
+    s.connect(("127.0.0.1", PORT))
+    body = json.dumps({"model": "stories260K", "prompt": "Once upon a time", "max_tokens": 2000, "n": 8,
+                       "temperature": 1, "stream": True}).encode()
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    time.sleep(1.0)
+    got = s.recv(1024)  # the stream began
+    t = closed_within_noread(s, 8)
+    s.close()
+    if got.startswith(b"HTTP/1.1 200") and t is not None:
+        ok(f"stall: a stream whose client stopped reading is closed after --timeout ({t + 1:.1f} s)")
+    else:
+        bad("stall: a stream whose client stopped reading is closed after --timeout", f"{got[:60]!r}, {t}")
+    ok("stall: the server still answers") if get_health(3) is not None else bad("stall: the server still answers")
+
+
+def abort():
+    import json
+    body = json.dumps({"model": "stories260K", "prompt": "Once upon a time", "max_tokens": 1500, "n": 4,
+                       "temperature": 1, "stream": True}).encode()
+    head = b"POST /v1/completions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    s = connect()
+    s.sendall(head % len(body) + body)
+    got = s.recv(2048)
+    s.close()  # mid-stream
+    s = connect()
+    nb = body.replace(b'"stream": true', b'"stream": false')
+    s.sendall(head % len(nb) + nb)
+    time.sleep(0.2)
+    s.close()  # while waiting for a whole response
+    s = connect()
+    s.sendall(head % len(body) + body[:10])
+    time.sleep(0.2)
+    s.close()  # mid-body
+    time.sleep(0.5)
+    ok("abort: three clients left") if got.startswith(b"HTTP/1.1 200") else bad("abort: three clients left", got[:80])
+
+
+def closed_within_noread(s, limit):
+    """Seconds until the server closed s, noticed without reading its data (a write fails), or None."""
+    t0 = time.time()
+    while time.time() - t0 < limit:
+        try:
+            s.send(b"x")  # past the request: the server ignores it, but a closed connection makes this fail
+        except OSError:
+            return time.time() - t0
+        time.sleep(0.2)
+    return None
+
+
 if __name__ == "__main__":
-    {"framing": framing, "early": early, "slow": slow, "perip": perip}[sys.argv[1]]()
+    {"framing": framing, "early": early, "slow": slow, "perip": perip, "stall": stall, "abort": abort}[sys.argv[1]]()

@@ -4,7 +4,9 @@
 # Transfer-Encoding, whitespace before a colon, unknown transfer codings, HTTP/1.1 without Host: 400/501 and the
 # connection closed), answers decided from the headers alone before any body is read (401, 404, 405, 413, with
 # Expect: 100-continue honoured, and no memory pinned by unauthenticated uploads), slowloris heads and bodies cut
-# at their deadlines, idle connections closed first at --max-connections, --max-connections-per-ip. Ends with
+# at their deadlines, idle connections closed first at --max-connections, --max-connections-per-ip, backpressure
+# (a stream whose client stops reading pauses its generation and is cancelled at --timeout), and clients that
+# leave logged as cancellations, not warnings. Ends with
 # "http: N passed, N failed"; exits non-zero on failure.
 #
 # Usage: tests/e2e/test_http.sh [SHARED_DIR]   (CINDER_BIN=build/address/cinder for a sanitizer build)
@@ -63,5 +65,30 @@ serve_stop slow
 serve_start perip -m "$M" -t 1 --max-connections-per-ip 4 || finish
 raw perip perip
 serve_stop perip
+
+# ---- backpressure: a stream whose client stops reading pauses, then is cancelled at the timeout -----------------
+serve_start stall -m "$M" -t 1 --stream-buffer-bytes 16384 --timeout 3 || finish
+raw stall stall
+line=$(grep 'msg=request' "$tmp/stall.err" | grep 'path=/v1/completions' | head -1)
+toks=$(sed -n 's/.*completion_tokens=\([0-9]*\).*/\1/p' <<<"$line")
+# unpaused, the 8 x 2000 tokens are mostly generated into memory before the timeout (12000+ here); paused, a few
+# hundred (what fits the 16 KiB bound and the socket buffers)
+if grep -q 'outcome=timeout' <<<"$line" && [ -n "$toks" ] && [ "$toks" -lt 4000 ]; then
+    ok "stall: generation paused at the stream bound ($toks of 16000 tokens), cancelled at the timeout"
+else
+    bad "stall: generation paused at the stream bound, cancelled at the timeout" "$line"
+fi
+serve_stop stall
+
+# ---- a client that leaves is a cancellation: logged at info as outcome=cancelled, no warning -----------------
+serve_start abort -m "$M" -t 1 || finish
+raw abort abort
+sleep 0.3
+n=$(grep 'msg=request' "$tmp/abort.err" | grep -c 'outcome=cancelled')
+[ "$n" -eq 3 ] && ok "abort: the three requests are logged with outcome=cancelled" ||
+    bad "abort: the three requests are logged with outcome=cancelled" "$(grep 'msg=request' "$tmp/abort.err")"
+grep -qE 'level=(warn|error)' "$tmp/abort.err" && bad "abort: no warning logged for a client that left" \
+    "$(grep -E 'level=(warn|error)' "$tmp/abort.err" | head -5)" || ok "abort: no warning logged for a client that left"
+serve_stop abort
 
 finish
