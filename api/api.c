@@ -113,7 +113,17 @@ int api_create(const api_params_t *p, api_ctx_t **out, char *err, size_t err_len
     ok = ok && c->owned_by;
     if (ok && p->n_api_keys) {
         c->keys = calloc(p->n_api_keys, sizeof *c->keys);
-        ok = c->keys != NULL;
+        c->quotas = calloc(p->n_api_keys, sizeof *c->quotas);
+        ok = c->keys != NULL && c->quotas != NULL;
+        for (size_t i = 0; ok && i < p->n_api_keys; i++)
+            for (size_t j = 0; j < p->n_key_limits; j++)
+                if (p->api_keys[i] && p->key_limits[j].key && !strcmp(p->api_keys[i], p->key_limits[j].key)) {
+                    api_quota_t *q = &c->quotas[i];
+                    q->rpm = p->key_limits[j].rpm > 0 ? p->key_limits[j].rpm : 0;
+                    q->tpm = p->key_limits[j].tpm > 0 ? p->key_limits[j].tpm : 0;
+                    q->req_left = (double)q->rpm; /* a key starts with its whole minute */
+                    q->tok_left = (double)q->tpm;
+                }
         for (size_t i = 0; ok && i < p->n_api_keys; i++) {
             c->keys[i] = strdup(p->api_keys[i] ? p->api_keys[i] : "");
             ok = c->keys[i] != NULL;
@@ -140,6 +150,7 @@ void api_free(api_ctx_t *c) {
     for (size_t i = 0; i < c->n_keys; i++)
         free(c->keys[i]);
     free(c->keys);
+    free(c->quotas);
     free(c);
 }
 
@@ -218,26 +229,27 @@ static bool api__ct_equal(const char *a, size_t an, const char *b, size_t bn) {
     return diff == 0;
 }
 
-/* Whether auth ("Bearer KEY") carries one of the n keys; with no keys, anything (NULL included) does. */
-static bool api__key_ok(char *const *keys, size_t n_keys, const char *auth) {
-    if (n_keys == 0) return true;
-    if (!auth) return false;
+/* Which of the n keys auth ("Bearer KEY") carries: its index, API_KEY_OPEN when there are no keys (anything,
+   NULL included, passes), or API_KEY_NONE. */
+#define API_KEY_OPEN (-2)
+#define API_KEY_NONE (-1)
+static int api__key_index(char *const *keys, size_t n_keys, const char *auth) {
+    if (n_keys == 0) return API_KEY_OPEN;
+    if (!auth) return API_KEY_NONE;
     while (*auth == ' ')
         auth++;
-    if (strncasecmp(auth, "Bearer ", 7)) return false;
+    if (strncasecmp(auth, "Bearer ", 7)) return API_KEY_NONE;
     const char *key = auth + 7;
     while (*key == ' ')
         key++;
     size_t kn = strlen(key);
     while (kn && key[kn - 1] == ' ')
         kn--;
-    bool ok = false;
-    for (size_t i = 0; i < n_keys; i++)
-        ok |= api__ct_equal(key, kn, keys[i], strlen(keys[i]));
-    return ok;
+    int hit = API_KEY_NONE;
+    for (size_t i = 0; i < n_keys; i++) /* every key is compared, whichever matches */
+        hit = api__ct_equal(key, kn, keys[i], strlen(keys[i])) ? (int)i : hit;
+    return hit;
 }
-
-static bool api__authorized(const api_ctx_t *c, const char *auth) { return api__key_ok(c->keys, c->n_keys, auth); }
 
 /* ---- routes ----------------------------------------------------------------------------------------------- */
 
@@ -293,7 +305,7 @@ static bool api__unescape(const char *s, char *out, size_t cap) {
     return true;
 }
 
-static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *req, api_sink_t *sink,
+static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *req, int key, api_sink_t *sink,
                           api_call_t **call_out) {
     api_err_t e;
     api_spec_t spec;
@@ -340,7 +352,42 @@ static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *re
         rc = api_err_set(&e, ERR_RANGE, 400, "invalid_request_error", "invalid_value", "n",
                          "Invalid 'n': %zu prompts x n = %d asks for more than %d choices.", spec.n_prompts, spec.n,
                          c->max_n);
+    /* the key's quota: one request, and the most tokens this one can use (prompts + max_tokens per choice) */
+    int64_t reserve = 0;
+    bool quota = !rc && api__quota_limited(c, key);
+    if (quota) {
+        for (size_t i = 0; i < spec.n_prompts; i++)
+            reserve += (int64_t)spec.n * ((int64_t)spec.prompts[i].n +
+                                          (spec.max_tokens ? spec.max_tokens : n_ctx - (int64_t)spec.prompts[i].n));
+        api_quota_hdrs_t qh;
+        int retry_s = 1;
+        rc = api__quota_take(c, key, reserve, &qh, &e, &retry_s);
+        if (rc) { /* 429 with Retry-After and the x-ratelimit-* headers */
+            api_header_t h[API_QUOTA_MAX_HDRS + 1];
+            char ra[16];
+            snprintf(ra, sizeof ra, "%d", retry_s);
+            h[0] = (api_header_t){"Retry-After", ra};
+            memcpy(h + 1, qh.h, qh.n * sizeof *h);
+            size_t n = 0;
+            char *body = api_err_json(&e, &n);
+            if (body)
+                sink->respond(sink, 429, h, qh.n + 1, body, n);
+            else
+                api_respond_error(sink, 503, "server_error", NULL, NULL, "Out of memory.");
+            free(body);
+            api__spec_free(&spec);
+            cJSON_Delete(root);
+            return;
+        }
+        if (sink->headers) sink->headers(sink, qh.h, qh.n);
+    }
     if (!rc) rc = api__call_start(c, &spec, sink, call_out, &e); /* takes over spec, even on failure */
+    if (!rc && quota && *call_out) {
+        (*call_out)->quota_key = key;
+        (*call_out)->quota_reserved = reserve;
+    } else if (quota) {
+        api__quota_refund(c, key, reserve); /* not started: nothing used */
+    }
     if (rc) api__send_error(sink, &e);
     api__spec_free(&spec);
     cJSON_Delete(root);
@@ -369,7 +416,7 @@ static api_route_t api__route(const char *path, const char **allow) {
  * returns false when the request may go on. content_length < 0: unknown (not declared, or chunked).
  */
 static bool api__precheck(api_ctx_t *c, const api_request_t *req, int64_t content_length, api_sink_t *sink,
-                          api_route_t *route_out) {
+                          api_route_t *route_out, int *key_out) {
     const char *m = req->method ? req->method : "";
     const char *path = req->path ? req->path : "";
     bool get = !strcmp(m, "GET") || !strcmp(m, "HEAD"), post = !strcmp(m, "POST");
@@ -399,9 +446,12 @@ static bool api__precheck(api_ctx_t *c, const api_request_t *req, int64_t conten
         free(body);
         return true;
     }
+    *key_out = API_KEY_OPEN;
     if (route == API_RT_HEALTH) return false;
-    if (route == API_RT_METRICS ? !api__key_ok(&c->metrics_key, c->metrics_key ? 1 : 0, req->authorization)
-                                : !api__authorized(c, req->authorization)) {
+    int key = route == API_RT_METRICS ? api__key_index(&c->metrics_key, c->metrics_key ? 1 : 0, req->authorization)
+                                      : api__key_index(c->keys, c->n_keys, req->authorization);
+    *key_out = route == API_RT_METRICS ? API_KEY_OPEN : key;
+    if (key == API_KEY_NONE) {
         api_err_t e;
         api_err_set(&e, 0, 401, "invalid_request_error", "invalid_api_key", NULL,
                     req->authorization
@@ -423,13 +473,15 @@ static bool api__precheck(api_ctx_t *c, const api_request_t *req, int64_t conten
 
 bool api_check_headers(api_ctx_t *c, const api_request_t *req, int64_t content_length, api_sink_t *sink) {
     api_route_t route;
-    return api__precheck(c, req, content_length, sink, &route);
+    int key;
+    return api__precheck(c, req, content_length, sink, &route, &key);
 }
 
 int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_call_t **call_out) {
     *call_out = NULL;
     api_route_t route;
-    if (api__precheck(c, req, (int64_t)req->body_len, sink, &route)) return 0;
+    int key;
+    if (api__precheck(c, req, (int64_t)req->body_len, sink, &route, &key)) return 0;
     const char *path = req->path ? req->path : "";
     static const char models_prefix[] = "/v1/models/";
     if (route == API_RT_HEALTH) {
@@ -459,7 +511,7 @@ int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_cal
         char *body = api__render_models(c, one, &n);
         api__respond_json(sink, 200, body, n);
     } else {
-        api__generate(c, route == API_RT_CHAT ? API_CHAT : API_TEXT, req, sink, call_out);
+        api__generate(c, route == API_RT_CHAT ? API_CHAT : API_TEXT, req, key, sink, call_out);
     }
     return 0;
 }

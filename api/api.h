@@ -55,6 +55,9 @@ struct api_sink {
     void (*stream_open)(api_sink_t *s);
     void (*stream_write)(api_sink_t *s, const char *data, size_t len);
     void (*stream_close)(api_sink_t *s);
+    /* Optional (NULL = dropped): extra headers for the response that follows (respond or stream_open), such as
+       the x-ratelimit-* ones; called before it. */
+    void (*headers)(api_sink_t *s, const api_header_t *hdrs, size_t n_hdrs);
 };
 
 /* What the api needs from the HTTP request. All borrowed for the duration of api_handle. */
@@ -80,6 +83,13 @@ typedef struct {
     void *self;
 } api_backend_t;
 
+/* Rate limits of one API key (0 = none); see api_params_t.key_limits. */
+typedef struct {
+    const char *key; /* one of api_keys */
+    int64_t rpm;     /* requests per minute */
+    int64_t tpm;     /* tokens per minute (prompt + max_tokens per choice, taken when a request starts) */
+} api_key_limit_t;
+
 typedef struct {
     const char *model_id;         /* one model: the id clients send and /v1/models lists (copied) */
     const char *const *model_ids; /* several models: n_models distinct ids (copied); used when n_models > 0 */
@@ -98,6 +108,11 @@ typedef struct {
     int32_t max_n;                  /* most choices per request (n x prompts); 0 = 128 */
     uint64_t max_body_bytes;        /* a declared body larger gets 413 from api_check_headers; 0 = no limit */
     const char *metrics_api_key;    /* when set, GET /metrics needs "Authorization: Bearer" this key (copied) */
+    /* Per-key quotas (quota.c): generation requests with a key listed here are limited to rpm requests and tpm
+       tokens a minute, answered with OpenAI's x-ratelimit-* headers, and 429 rate_limit_exceeded (with
+       Retry-After) past them. Keys are matched to api_keys by value; others are unlimited. */
+    const api_key_limit_t *key_limits;
+    size_t n_key_limits;
 } api_params_t;
 
 /*

@@ -202,6 +202,14 @@ void cfg__list_clear(char ***list, size_t *n) {
     *n = 0;
 }
 
+void cfg__key_limits_clear(config_t *c) {
+    for (size_t i = 0; i < c->n_key_limits; i++)
+        free(c->key_limits[i].key);
+    free(c->key_limits);
+    c->key_limits = NULL;
+    c->n_key_limits = 0;
+}
+
 static void cfg__model_free(config_model_t *m) {
     free(m->model);
     free(m->alias);
@@ -215,6 +223,7 @@ void config_free(config_t *c) {
     free(c->host);
     free(c->metrics_api_key);
     cfg__list_clear(&c->api_keys, &c->n_api_keys);
+    cfg__key_limits_clear(c);
     cfg__list_clear(&c->cors_origins, &c->n_cors_origins);
     for (size_t i = 0; i < c->n_models; i++)
         cfg__model_free(&c->models[i]);

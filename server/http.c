@@ -112,6 +112,16 @@ static void sink__respond(api_sink_t *sk, int status, const api_header_t *hdrs, 
     http__resume(c); /* an answer that came later than api_handle */
 }
 
+static void sink__headers(api_sink_t *sk, const api_header_t *hdrs, size_t n_hdrs) {
+    srv_conn_t *c = (srv_conn_t *)sk;
+    c->n_xhdrs = 0;
+    for (size_t i = 0; i < n_hdrs && i < SRV_MAX_HDRS; i++) {
+        snprintf(c->xhdr_name[i], sizeof c->xhdr_name[i], "%s", hdrs[i].name);
+        snprintf(c->xhdr_value[i], sizeof c->xhdr_value[i], "%s", hdrs[i].value);
+        c->n_xhdrs++;
+    }
+}
+
 static void sink__stream_open(api_sink_t *sk) { ((srv_conn_t *)sk)->streaming = true; }
 
 static void sink__stream_write(api_sink_t *sk, const char *data, size_t len) {
@@ -172,6 +182,8 @@ static void http__common_headers(srv_conn_t *c, struct MHD_Response *r) {
 static enum MHD_Result http__queue(srv_conn_t *c, struct MHD_Response *r, int status) {
     http__common_headers(c, r);
     if (c->close_after) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    for (int i = 0; i < c->n_xhdrs; i++) /* x-ratelimit-* (sink->headers) */
+        MHD_add_response_header(r, c->xhdr_name[i], c->xhdr_value[i]);
     enum MHD_Result ret = MHD_queue_response(c->mc, (unsigned)status, r);
     MHD_destroy_response(r);
     c->queued = true;
@@ -282,6 +294,7 @@ static srv_conn_t *http__conn_new(srv_t *s, struct MHD_Connection *mc, const cha
     c->sink.stream_open = sink__stream_open;
     c->sink.stream_write = sink__stream_write;
     c->sink.stream_close = sink__stream_close;
+    c->sink.headers = sink__headers;
     c->srv = s;
     c->mc = mc;
     c->refs = 1;

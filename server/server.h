@@ -48,6 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api.h"
 #include "engine.h"
 
 /* One served model. */
@@ -70,6 +71,8 @@ typedef struct {
     const char *const *api_keys; /* n_api_keys Bearer keys; none = no authentication */
     size_t n_api_keys;
     const char *metrics_api_key;     /* GET /metrics needs this Bearer key; NULL = open */
+    const api_key_limit_t *key_limits; /* n_key_limits per-key quotas (rpm, tpm) of some api_keys */
+    size_t n_key_limits;
     const char *const *cors_origins; /* n_cors_origins allowed origins ("*" = any); none = CORS off */
     size_t n_cors_origins;
     size_t max_body_bytes;    /* request bodies larger get 413 */

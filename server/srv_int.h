@@ -84,6 +84,8 @@ typedef struct srv_conn {
     char hdr_name[SRV_MAX_HDRS][32], hdr_value[SRV_MAX_HDRS][64]; /* extra response headers (Allow, Content-Type,
                                                                     WWW-Authenticate, Retry-After, x-ratelimit-*) */
     int n_hdrs;
+    char xhdr_name[SRV_MAX_HDRS][32], xhdr_value[SRV_MAX_HDRS][32]; /* sink->headers: for whichever response */
+    int n_xhdrs;
     /* a stream */
     bool streaming, stream_closed;
     char *out;

@@ -6,7 +6,7 @@
 # Expect: 100-continue honoured, and no memory pinned by unauthenticated uploads), slowloris heads and bodies cut
 # at their deadlines, idle connections closed first at --max-connections, --max-connections-per-ip, backpressure
 # (a stream whose client stops reading pauses its generation and is cancelled at --timeout), and clients that
-# leave logged as cancellations, not warnings. Ends with
+# leave logged as cancellations, not warnings; per-key quotas and metrics_api_key. Ends with
 # "http: N passed, N failed"; exits non-zero on failure.
 #
 # Usage: tests/e2e/test_http.sh [SHARED_DIR]   (CINDER_BIN=build/address/cinder for a sanitizer build)
@@ -90,5 +90,41 @@ n=$(grep 'msg=request' "$tmp/abort.err" | grep -c 'outcome=cancelled')
 grep -qE 'level=(warn|error)' "$tmp/abort.err" && bad "abort: no warning logged for a client that left" \
     "$(grep -E 'level=(warn|error)' "$tmp/abort.err" | head -5)" || ok "abort: no warning logged for a client that left"
 serve_stop abort
+
+# ---- per-key quotas (OpenAI's x-ratelimit-* headers, 429 rate_limit_exceeded) and /metrics behind a key ------
+printf '{"api_keys": ["sk-free", {"key": "sk-q", "rpm": 2, "tpm": 100000}], "metrics_api_key": "sk-metrics"}' \
+    >"$tmp/quota.json"
+serve_start quota -m "$M" -t 1 --config "$tmp/quota.json" || finish
+U=$URL_quota
+req() { # KEY STREAM: a completion's status line and headers
+    curl -s -D - -o /dev/null -H "Authorization: Bearer $1" "$U/v1/completions" \
+        -d "{\"model\":\"stories260K\",\"prompt\":\"Once\",\"max_tokens\":4,\"stream\":$2}" | tr -d '\r'
+}
+h1=$(req sk-q false); h2=$(req sk-q true); h3=$(req sk-q false)
+if grep -q '^HTTP/1.1 200' <<<"$h1" && grep -q '^x-ratelimit-limit-requests: 2$' <<<"$h1" &&
+    grep -q '^x-ratelimit-remaining-requests: 1$' <<<"$h1" && grep -q '^x-ratelimit-limit-tokens: 100000$' <<<"$h1" &&
+    grep -q '^x-ratelimit-reset-requests: ' <<<"$h1" && grep -q '^x-ratelimit-remaining-tokens: ' <<<"$h1" &&
+    grep -q '^x-ratelimit-reset-tokens: ' <<<"$h1"; then
+    ok "quota: a limited key's response carries the six x-ratelimit-* headers"
+else
+    bad "quota: a limited key's response carries the six x-ratelimit-* headers" "$h1"
+fi
+grep -q '^x-ratelimit-remaining-requests: 0$' <<<"$h2" && grep -q 'text/event-stream' <<<"$h2" &&
+    ok "quota: a stream carries them too" || bad "quota: a stream carries them too" "$h2"
+grep -q '^HTTP/1.1 429' <<<"$h3" && grep -qE '^Retry-After: (29|30)$' <<<"$h3" &&
+    ok "quota: the third request in a minute of an rpm-2 key is 429 with Retry-After" ||
+    bad "quota: the third request in a minute of an rpm-2 key is 429 with Retry-After" "$h3"
+b=$(curl -s -H "Authorization: Bearer sk-q" "$U/v1/completions" -d '{"model":"stories260K","prompt":"a"}')
+grep -q '"code":"rate_limit_exceeded"' <<<"$b" && ok "quota: the 429 body is rate_limit_exceeded" ||
+    bad "quota: the 429 body is rate_limit_exceeded" "$b"
+h=$(req sk-free false)
+grep -q '^HTTP/1.1 200' <<<"$h" && ! grep -qi 'x-ratelimit' <<<"$h" && ok "quota: a key without limits is not limited" ||
+    bad "quota: a key without limits is not limited" "$h"
+m0=$(curl -s -o /dev/null -w '%{http_code}' "$U/metrics")
+m1=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer sk-free' "$U/metrics")
+m2=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer sk-metrics' "$U/metrics")
+[ "$m0$m1$m2" = 401401200 ] && ok "metrics_api_key: /metrics needs that key (401, 401, 200)" ||
+    bad "metrics_api_key: /metrics needs that key" "no key $m0, an api key $m1, the metrics key $m2"
+serve_stop quota
 
 finish
