@@ -3,8 +3,10 @@
  * sink, streaming with suspend/resume, disconnect watching, and the per-request headers and log line.
  *
  * A request's life (MHD calls the access handler several times per request):
- *   1st call      headers only: allocate srv_conn_t, answer OPTIONS (CORS preflight) and an oversized
- *                 Content-Length (413) at once.
+ *   1st call      headers only: allocate srv_conn_t; refuse bad framing (400/501, http__framing_check); answer
+ *                 OPTIONS (CORS preflight); let the api decide what needs no body (api_check_headers: 404, 405,
+ *                 401, 413 from Content-Length). Such an early answer means no 100 Continue is sent, and the
+ *                 connection closes after it when a body was announced (it is never read).
  *   body calls    append to the body (up to max_body_bytes; the rest is counted and dropped -> 413).
  *   last call     GET or HEAD / gets the playground page (playground.h), from here; everything else goes to
  *                 api_handle. Its answer is either already in the connection (respond -> queue it), or a stream

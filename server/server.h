@@ -36,6 +36,13 @@
  * (libmicrohttpd's request-completed callback with any termination code) releases the api call, which cancels
  * whatever still runs.
  *
+ * Hostile clients (see README, "On a public address"). http.c answers from the headers alone what needs no body
+ * (api_check_headers: 404, 405, 401, 413; strict framing: 400/501), before any body is read and with the
+ * connection closed. guard.c keeps per-connection deadlines libmicrohttpd's idle timeout cannot give (request
+ * head, body rate) and closes the oldest idle connection when a new one reaches max_connections. A stream whose
+ * unsent output passes stream_buffer_bytes pauses its call (api_call_pause -> engine_pause) until the client
+ * reads; a client stalled past the idle timeout is closed by libmicrohttpd, which cancels the call.
+ *
  * Shutdown on SIGINT/SIGTERM: stop accepting (MHD_quiesce_daemon), /health says shutting_down, cancel every
  * running request (streams end with an SSE error event, waiting requests get 503), wait for their responses to
  * be written (at most `grace_ms`), resume anything still suspended, stop the daemon, free the engines, exit 0.
