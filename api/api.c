@@ -394,7 +394,15 @@ static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *re
 }
 
 /* The routes: every request is matched here, both by api_check_headers and by api_handle. */
-typedef enum { API_RT_NONE, API_RT_HEALTH, API_RT_MODELS, API_RT_MODEL, API_RT_CHAT, API_RT_TEXT, API_RT_METRICS } api_route_t;
+typedef enum {
+    API_RT_NONE,
+    API_RT_HEALTH,
+    API_RT_MODELS,
+    API_RT_MODEL,
+    API_RT_CHAT,
+    API_RT_TEXT,
+    API_RT_METRICS
+} api_route_t;
 
 static api_route_t api__route(const char *path, const char **allow) {
     static const char models_prefix[] = "/v1/models/";

@@ -72,8 +72,8 @@ typedef struct {
 /*
  * The engine as the api sees it. submit: as engine_submit, except that on_event in the request is NULL: the
  * backend installs its own callback and must, on the loop thread, call api_event(r->user, event) for every event
- * of that request, in order. cancel: as engine_cancel. pause (optional): as engine_pause. stats (optional, NULL = none): as engine_stats, for
- * /health and /metrics.
+ * of that request, in order. cancel: as engine_cancel. pause (optional): as engine_pause. stats (optional, NULL =
+ * none): as engine_stats, for /health and /metrics.
  */
 typedef struct {
     int (*submit)(void *self, const engine_req_t *r, uint64_t *id, char *err, size_t err_len);

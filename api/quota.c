@@ -93,8 +93,8 @@ int api__quota_take(api_ctx_t *c, int key, int64_t tokens, api_quota_hdrs_t *h, 
                            "Rate limit reached for %s per minute (%s): Limit %lld, Remaining %lld, Requested %lld. "
                            "Please try again in %ds.",
                            what, req ? "rpm" : "tpm", (long long)(req ? q->rpm : q->tpm),
-                           (long long)floor(fmax(req ? q->req_left : q->tok_left, 0)),
-                           (long long)(req ? 1 : tokens), *retry_s);
+                           (long long)floor(fmax(req ? q->req_left : q->tok_left, 0)), (long long)(req ? 1 : tokens),
+                           *retry_s);
     }
     if (q->rpm) q->req_left -= 1.0;
     if (q->tpm) q->tok_left -= (double)tokens;

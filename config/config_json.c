@@ -335,7 +335,7 @@ char *config_to_json(const config_t *c) {
         const cfg_opt_t *o = &cfg__opts[i];
         if (!o->key || o->scope != CFG_GLOBAL) continue;
         cJSON *v = cfgj__value(o, cfg__field(o, (config_t *)c, NULL),
-                                 !strcmp(o->key, "api_keys") || !strcmp(o->key, "metrics_api_key"));
+                               !strcmp(o->key, "api_keys") || !strcmp(o->key, "metrics_api_key"));
         if (v && !strcmp(o->key, "api_keys")) /* keys with quotas print as objects, redacted too */
             for (size_t k = 0; k < c->n_api_keys; k++)
                 for (size_t j = 0; j < c->n_key_limits; j++) {

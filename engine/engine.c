@@ -457,7 +457,8 @@ int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t er
     e->text_cap = tok_stream_cap(model_tok(e->model));
     e->text = malloc(e->text_cap);
     e->smp_scratch = malloc(sampler_scratch_bytes(hp->n_vocab));
-    if (!e->smp_scratch || !e->slots || !e->batch || !e->batch_slot || !e->logits || !e->cancel || !e->paused || !e->text) {
+    if (!e->smp_scratch || !e->slots || !e->batch || !e->batch_slot || !e->logits || !e->cancel || !e->paused ||
+        !e->text) {
         rc = err_set(err, err_len, ERR_NOMEM, "out of memory");
         goto fail;
     }

@@ -172,8 +172,7 @@ static void guard__tick(uv_timer_t *t) {
         if (k->closing) continue;
         srv_conn_t *c = k->req;
         if (!c) {
-            if (head_ns && k->t_first_ns && now - k->t_first_ns > head_ns)
-                guard__close(k, "request head too slow");
+            if (head_ns && k->t_first_ns && now - k->t_first_ns > head_ns) guard__close(k, "request head too slow");
             continue;
         }
         if (c->body_done || !s->p.min_body_rate) continue;

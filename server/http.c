@@ -344,8 +344,10 @@ static enum MHD_Result http__framing_cb(void *cls, enum MHD_ValueKind kind, cons
         while (*rest == ' ' || *rest == '\t')
             rest++;
         int64_t x = -1;
-        if (n == 0 || n > 18 || *rest) f->cl_bad = true;
-        else x = strtoll(v, NULL, 10);
+        if (n == 0 || n > 18 || *rest)
+            f->cl_bad = true;
+        else
+            x = strtoll(v, NULL, 10);
         if (f->n_cl == 0) f->content_length = x;
         f->n_cl++;
     } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
@@ -542,10 +544,12 @@ static void http__mhd_log(void *cls, const char *fmt, va_list ap) {
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    static const char *const client[] = {"request", "Request", "remote", "send data", "receive", "reset",
-                                         "header",  "Header",  "timed out", "Content-Length", "chunk",
-                                         "Closing connection", "Broken pipe", "closed by",
-                                         "Application reported" /* our own MHD_NO: the line says why */};
+    static const char *const client[] = {
+        "request",        "Request",   "remote",
+        "send data",      "receive",   "reset",
+        "header",         "Header",    "timed out",
+        "Content-Length", "chunk",     "Closing connection",
+        "Broken pipe",    "closed by", "Application reported" /* our own MHD_NO: the line says why */};
     log_level_t lvl = LOG_WARN;
     for (size_t i = 0; i < sizeof client / sizeof client[0]; i++)
         if (strstr(msg, client[i])) lvl = LOG_DEBUG;

@@ -212,11 +212,8 @@ static int loop__attach(srv_t *s, srv_model_t *m) {
         .n_ctx = engine_n_ctx(m->engine),
         .chat_template = tmpl,
         .strict_template = m->p->chat_template != NULL,
-        .backend = {.submit = loop__submit,
-                    .cancel = loop__cancel,
-                    .pause = loop__pause,
-                    .stats = loop__stats,
-                    .self = m},
+        .backend =
+            {.submit = loop__submit, .cancel = loop__cancel, .pause = loop__pause, .stats = loop__stats, .self = m},
     };
     char err[512] = "";
     int rc = api_attach(s->api, &am, err, sizeof err);

@@ -77,22 +77,22 @@ typedef struct {
     int port;                    /* 0 = any free port (printed on stdout) */
     const char *const *api_keys; /* n_api_keys Bearer keys; none = no authentication */
     size_t n_api_keys;
-    const char *metrics_api_key;     /* GET /metrics needs this Bearer key; NULL = open */
+    const char *metrics_api_key;       /* GET /metrics needs this Bearer key; NULL = open */
     const api_key_limit_t *key_limits; /* n_key_limits per-key quotas (rpm, tpm) of some api_keys */
     size_t n_key_limits;
     const char *const *cors_origins; /* n_cors_origins allowed origins ("*" = any); none = CORS off */
     size_t n_cors_origins;
-    size_t max_body_bytes;    /* request bodies larger get 413 */
-    size_t max_header_bytes;  /* per-connection memory for the request line and headers (431 past it) */
-    unsigned max_connections; /* open connections at once (more are refused at accept) */
-    unsigned idle_timeout_s;  /* an idle (not generating) connection is closed after this */
+    size_t max_body_bytes;           /* request bodies larger get 413 */
+    size_t max_header_bytes;         /* per-connection memory for the request line and headers (431 past it) */
+    unsigned max_connections;        /* open connections at once (more are refused at accept) */
+    unsigned idle_timeout_s;         /* an idle (not generating) connection is closed after this */
     unsigned header_timeout_s;       /* a request head must be complete this long after the accept, or after its
                                         first byte on a kept-alive connection (0 = no deadline) */
     unsigned min_body_rate;          /* bytes/s a request body must average after a 5 s grace (0 = no minimum) */
     unsigned max_connections_per_ip; /* open connections from one address (0 = no limit) */
     size_t stream_buffer_bytes;      /* a stream's unsent output past this pauses its generation */
-    unsigned grace_ms;        /* shutdown: how long in-flight responses may take to be written */
-    bool quiet;               /* no per-request log lines (common/log.h writes them; log_setup sets the format) */
+    unsigned grace_ms;               /* shutdown: how long in-flight responses may take to be written */
+    bool quiet; /* no per-request log lines (common/log.h writes them; log_setup sets the format) */
 } server_params_t;
 
 /*

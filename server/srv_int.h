@@ -61,7 +61,7 @@ typedef struct srv_conn {
     srv_t *srv;
     struct MHD_Connection *mc; /* NULL once the request completed */
     struct srv_conn *prev, *next;
-    uint64_t t0_ns; /* uv_hrtime at the first access-handler call */
+    uint64_t t0_ns;     /* uv_hrtime at the first access-handler call */
     uint64_t t_head_ns; /* the same, for guard.c's body rate */
     srv_sock_t *sock;   /* its connection (guard.c), NULL once the request completed */
     bool body_done;     /* the whole body is in (the last access-handler call came) */
@@ -73,8 +73,8 @@ typedef struct srv_conn {
     uint64_t discarded; /* bytes dropped after the body limit */
     bool too_large;
     bool close_after; /* answered before a body that was announced was read: "Connection: close" */
-    bool handled; /* api_handle called */
-    bool queued;  /* a response is queued with MHD */
+    bool handled;     /* api_handle called */
+    bool queued;      /* a response is queued with MHD */
     api_call_t *call;
     /* a whole response waiting to be queued */
     bool have_resp;

@@ -96,8 +96,8 @@ static void test_check_headers(void **state) {
     const char *keys[] = {"sk-one"};
     char err[256];
     api_ctx_t *api = NULL;
-    api_params_t p = {.model_id = "m", .api_keys = keys, .n_api_keys = 1, .max_body_bytes = 1000,
-                      .metrics_api_key = "sk-metrics"};
+    api_params_t p = {
+        .model_id = "m", .api_keys = keys, .n_api_keys = 1, .max_body_bytes = 1000, .metrics_api_key = "sk-metrics"};
     assert_int_equal(api_create(&p, &api, err, sizeof err), 0);
     struct {
         const char *method, *path, *auth;

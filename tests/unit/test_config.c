@@ -331,11 +331,11 @@ static void test_example_file(void **state) {
 static void test_print_config(void **state) {
     char err[512], file[64];
     config_t c, d;
-    assert_int_equal(load(&c, err, ENV("CINDER_CORS_ORIGINS=*"),
-                          ARGS("-m", "m.gguf", "--alias", "M", "--api-key", "secret", "--port", "0", "--log-level",
-                               "debug", "--no-memory-check", "--kv-tokens", "4294967296", "--kv-memory", "1048576",
-                               "--print-config")),
-                     0);
+    assert_int_equal(
+        load(&c, err, ENV("CINDER_CORS_ORIGINS=*"),
+             ARGS("-m", "m.gguf", "--alias", "M", "--api-key", "secret", "--port", "0", "--log-level", "debug",
+                  "--no-memory-check", "--kv-tokens", "4294967296", "--kv-memory", "1048576", "--print-config")),
+        0);
     assert_true(c.print_config);
     assert_int_equal(c.models[0].kv_memory, 1048576);
     assert_false(c.memory_check);
@@ -399,10 +399,10 @@ static void test_key_limits_and_hardening(void **state) {
              " \"header_timeout\": 3, \"metrics_api_key\": \"m1\"}",
              file);
     config_t c;
-    assert_int_equal(load(&c, err, ENV("CINDER_MIN_BODY_RATE=10"),
-                          ARGS("--config", file, "-m", "x.gguf", "--max-connections-per-ip", "5",
-                               "--stream-buffer-bytes", "65536")),
-                     0);
+    assert_int_equal(
+        load(&c, err, ENV("CINDER_MIN_BODY_RATE=10"),
+             ARGS("--config", file, "-m", "x.gguf", "--max-connections-per-ip", "5", "--stream-buffer-bytes", "65536")),
+        0);
     assert_int_equal(c.n_api_keys, 2);
     assert_string_equal(c.api_keys[1], "q");
     assert_int_equal(c.n_key_limits, 1);
