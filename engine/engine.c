@@ -162,8 +162,18 @@ static int32_t engine__running_slots(const engine_t *e) {
     return n;
 }
 
+/* Takes j (whose predecessor in the queue is prev, NULL at the head) out of the queue. Called with mu held. */
+static void engine__unlink(engine_t *e, engine_job_t *prev, engine_job_t *j) {
+    if (prev)
+        prev->next = j->next;
+    else
+        e->head = j->next;
+    if (e->tail == j) e->tail = prev;
+    j->next = NULL;
+}
+
 /*
- * Starts queued jobs in free slots, first come first served: the head of the queue starts when the cache can
+ * Starts queued jobs in free slots, first come first served (paused ones are passed over until resumed): the head of the queue starts when the cache can
  * hold the rest of its prompt (after prefix hits) plus one block of headroom for every running sequence;
  * otherwise it waits, and so does everyone behind it. Called with mu held. Cancelled queued jobs are moved to
  * *cancelled for the caller to end outside the lock.
@@ -172,14 +182,21 @@ static void engine__admit(engine_t *e, engine_job_t **cancelled) {
     for (int32_t i = 0; i < e->p.n_parallel && e->head; i++) {
         engine_slot_t *s = &e->slots[i];
         if (s->job) continue;
-        while (e->head && e->head->cancel) {
-            engine_job_t *j = e->head;
-            e->head = j->next;
-            e->stats.queued--;
-            j->next = *cancelled;
-            *cancelled = j;
+        /* the first job neither cancelled nor paused (a paused one waits without holding up those behind it);
+           cancelled ones on the way are taken out */
+        engine_job_t *prev = NULL, *j = e->head;
+        while (j && (j->cancel || j->paused)) {
+            engine_job_t *next = j->next;
+            if (j->cancel) {
+                engine__unlink(e, prev, j);
+                e->stats.queued--;
+                j->next = *cancelled;
+                *cancelled = j;
+            } else {
+                prev = j;
+            }
+            j = next;
         }
-        engine_job_t *j = e->head;
         if (!j) break;
         if (kv_seq_match_prefix(e->kv, &s->kv, j->tokens, j->n_all) != 0) break;
         int32_t need = kv_seq_blocks_needed(e->kv, &s->kv, j->n_all - s->kv.n_tokens) + 1;
@@ -188,8 +205,7 @@ static void engine__admit(engine_t *e, engine_job_t **cancelled) {
             kv_seq_release(e->kv, &s->kv); /* undo the prefix match; wait for memory */
             break;
         }
-        e->head = j->next;
-        j->next = NULL;
+        engine__unlink(e, prev, j);
         e->stats.queued--;
         e->stats.running++;
         s->job = j;

@@ -153,7 +153,6 @@ static void sink__stream_write(api_sink_t *sk, const char *data, size_t len) {
     /* backpressure: a client that does not read pauses its generation (resumed by the reader) */
     if (!c->paused && c->out_len - c->out_off > c->srv->p.stream_buffer_bytes && c->call) {
         c->paused = true;
-        c->srv->n_paused++;
         api_call_pause(c->call, true);
     }
     http__resume(c);
@@ -519,7 +518,7 @@ void srv__mhd_run(srv_t *s) {
     /* Again when a connection closed: libmicrohttpd puts its listening socket back into epoll (after being at
        --max-connections) only at the start of a run, and would not accept a waiting client until the next
        event. And again when guard.c closed an idle connection to make room, so that it is seen now. */
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 64; i++) { /* each round closes or accepts something; a burst settles in a few */
         size_t before = s->n_socks;
         MHD_run(s->mhd);
         bool kicked = srv__guard_after_run(s);

@@ -139,7 +139,6 @@ struct srv {
     uv_timer_t guard_timer;
     bool guard_timer_init;
     uint64_t n_requests;
-    uint64_t n_paused; /* streams paused for backpressure since start */
     uint64_t rng;
 };
 
