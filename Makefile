@@ -157,6 +157,14 @@ run:
 bench-serve: all
 	@SHARED=$(SHARED) MODEL="$(MODEL)" LLAMA_SERVER="$(LLAMA_SERVER)" THREADS="$(THREADS)" ./scripts/bench-serve.sh
 
+SOAK_CLIENTS ?= 64
+SOAK_SECONDS ?= 60
+# Soak test (not part of `make test`): SOAK_CLIENTS concurrent streams for SOAK_SECONDS against ./cinder serve on
+# 127.0.0.1 with stories260K, a fifth of them disconnecting at random; requests by outcome and RSS over time
+# (scripts/soak.sh, scripts/soak.py). Exits non-zero on a failed request or RSS growth.
+soak: all
+	@SHARED=$(SHARED) THREADS="$(THREADS)" ./scripts/soak.sh $(SOAK_CLIENTS) $(SOAK_SECONDS)
+
 FUZZ_TIME ?= 300
 # libFuzzer run of the template engine under ASan+UBSan (clang); FUZZ_TIME seconds, crashes saved in build/fuzz/.
 fuzz-template:
@@ -196,7 +204,7 @@ docker:
 test-container:
 	bash tests/container/check.sh $(SHARED)
 
-.PHONY: all deps unit synth-models e2e test bench bench-serve run debug format clean install uninstall docker fuzz-template \
+.PHONY: all deps unit synth-models e2e test bench bench-serve soak run debug format clean install uninstall docker fuzz-template \
         test-container
 .SECONDARY:
 

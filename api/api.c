@@ -5,13 +5,14 @@
  *   GET  /health                 200 {"status":"ok", queued, running, kv_blocks_used, kv_blocks_total,
  *                                models:[{id, status, ...}]}; 503 {"status":"loading", ...} until every model
  *                                is attached, {"status":"shutting_down"}; never needs an API key
- *   GET  /metrics                Prometheus text (metrics.c); never needs an API key
+ *   GET  /metrics                Prometheus text (metrics.c); needs the metrics key when one is set (only it)
  *   GET  /v1/models              {"object":"list","data":[model, ...]}, every configured model
  *   GET  /v1/models/{id}         the model, or 404 model_not_found
  *   POST /v1/chat/completions    params.c, prompt.c, call.c; `model` picks the model
  *   POST /v1/completions
  * When API keys are configured, every route but /health and /metrics needs "Authorization: Bearer KEY"; keys are
- * compared in time independent of where they differ (and of which key matches).
+ * compared in time independent of where they differ (and of which key matches). api_check_headers makes every
+ * decision that needs no body (route, method, key, declared size) so the HTTP side can answer before reading one.
  * Loop thread only.
  */
 #include <stdio.h>
@@ -105,12 +106,24 @@ int api_create(const api_params_t *p, api_ctx_t **out, char *err, size_t err_len
     c->created = p->created;
     c->fixed_created = p->fixed_created;
     c->max_n = p->max_n > 0 ? p->max_n : 128;
+    c->max_body_bytes = p->max_body_bytes;
+    if (p->metrics_api_key && *p->metrics_api_key) ok = ok && (c->metrics_key = strdup(p->metrics_api_key)) != NULL;
     c->rng = p->seed ? p->seed : (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)clock();
     if (!c->rng) c->rng = 0x9E3779B97F4A7C15ull;
     ok = ok && c->owned_by;
     if (ok && p->n_api_keys) {
         c->keys = calloc(p->n_api_keys, sizeof *c->keys);
-        ok = c->keys != NULL;
+        c->quotas = calloc(p->n_api_keys, sizeof *c->quotas);
+        ok = c->keys != NULL && c->quotas != NULL;
+        for (size_t i = 0; ok && i < p->n_api_keys; i++)
+            for (size_t j = 0; j < p->n_key_limits; j++)
+                if (p->api_keys[i] && p->key_limits[j].key && !strcmp(p->api_keys[i], p->key_limits[j].key)) {
+                    api_quota_t *q = &c->quotas[i];
+                    q->rpm = p->key_limits[j].rpm > 0 ? p->key_limits[j].rpm : 0;
+                    q->tpm = p->key_limits[j].tpm > 0 ? p->key_limits[j].tpm : 0;
+                    q->req_left = (double)q->rpm; /* a key starts with its whole minute */
+                    q->tok_left = (double)q->tpm;
+                }
         for (size_t i = 0; ok && i < p->n_api_keys; i++) {
             c->keys[i] = strdup(p->api_keys[i] ? p->api_keys[i] : "");
             ok = c->keys[i] != NULL;
@@ -133,9 +146,11 @@ void api_free(api_ctx_t *c) {
         api__slot_free(&c->models[i]);
     free(c->models);
     free(c->owned_by);
+    free(c->metrics_key);
     for (size_t i = 0; i < c->n_keys; i++)
         free(c->keys[i]);
     free(c->keys);
+    free(c->quotas);
     free(c);
 }
 
@@ -214,22 +229,26 @@ static bool api__ct_equal(const char *a, size_t an, const char *b, size_t bn) {
     return diff == 0;
 }
 
-static bool api__authorized(const api_ctx_t *c, const char *auth) {
-    if (c->n_keys == 0) return true;
-    if (!auth) return false;
+/* Which of the n keys auth ("Bearer KEY") carries: its index, API_KEY_OPEN when there are no keys (anything,
+   NULL included, passes), or API_KEY_NONE. */
+#define API_KEY_OPEN (-2)
+#define API_KEY_NONE (-1)
+static int api__key_index(char *const *keys, size_t n_keys, const char *auth) {
+    if (n_keys == 0) return API_KEY_OPEN;
+    if (!auth) return API_KEY_NONE;
     while (*auth == ' ')
         auth++;
-    if (strncasecmp(auth, "Bearer ", 7)) return false;
+    if (strncasecmp(auth, "Bearer ", 7)) return API_KEY_NONE;
     const char *key = auth + 7;
     while (*key == ' ')
         key++;
     size_t kn = strlen(key);
     while (kn && key[kn - 1] == ' ')
         kn--;
-    bool ok = false;
-    for (size_t i = 0; i < c->n_keys; i++)
-        ok |= api__ct_equal(key, kn, c->keys[i], strlen(c->keys[i]));
-    return ok;
+    int hit = API_KEY_NONE;
+    for (size_t i = 0; i < n_keys; i++) /* every key is compared, whichever matches */
+        hit = api__ct_equal(key, kn, keys[i], strlen(keys[i])) ? (int)i : hit;
+    return hit;
 }
 
 /* ---- routes ----------------------------------------------------------------------------------------------- */
@@ -286,7 +305,7 @@ static bool api__unescape(const char *s, char *out, size_t cap) {
     return true;
 }
 
-static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *req, api_sink_t *sink,
+static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *req, int key, api_sink_t *sink,
                           api_call_t **call_out) {
     api_err_t e;
     api_spec_t spec;
@@ -333,42 +352,95 @@ static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *re
         rc = api_err_set(&e, ERR_RANGE, 400, "invalid_request_error", "invalid_value", "n",
                          "Invalid 'n': %zu prompts x n = %d asks for more than %d choices.", spec.n_prompts, spec.n,
                          c->max_n);
+    /* the key's quota: one request, and the most tokens this one can use (prompts + max_tokens per choice) */
+    int64_t reserve = 0;
+    bool quota = !rc && api__quota_limited(c, key);
+    if (quota) {
+        for (size_t i = 0; i < spec.n_prompts; i++)
+            reserve += (int64_t)spec.n * ((int64_t)spec.prompts[i].n +
+                                          (spec.max_tokens ? spec.max_tokens : n_ctx - (int64_t)spec.prompts[i].n));
+        api_quota_hdrs_t qh;
+        int retry_s = 1;
+        rc = api__quota_take(c, key, reserve, &qh, &e, &retry_s);
+        if (rc) { /* 429 with Retry-After and the x-ratelimit-* headers */
+            api_header_t h[API_QUOTA_MAX_HDRS + 1];
+            char ra[16];
+            snprintf(ra, sizeof ra, "%d", retry_s);
+            h[0] = (api_header_t){"Retry-After", ra};
+            memcpy(h + 1, qh.h, qh.n * sizeof *h);
+            size_t n = 0;
+            char *body = api_err_json(&e, &n);
+            if (body)
+                sink->respond(sink, 429, h, qh.n + 1, body, n);
+            else
+                api_respond_error(sink, 503, "server_error", NULL, NULL, "Out of memory.");
+            free(body);
+            api__spec_free(&spec);
+            cJSON_Delete(root);
+            return;
+        }
+        if (sink->headers) sink->headers(sink, qh.h, qh.n);
+    }
     if (!rc) rc = api__call_start(c, &spec, sink, call_out, &e); /* takes over spec, even on failure */
+    if (!rc && quota && *call_out) {
+        (*call_out)->quota_key = key;
+        (*call_out)->quota_reserved = reserve;
+    } else if (quota) {
+        api__quota_refund(c, key, reserve); /* not started: nothing used */
+    }
     if (rc) api__send_error(sink, &e);
     api__spec_free(&spec);
     cJSON_Delete(root);
 }
 
-int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_call_t **call_out) {
-    *call_out = NULL;
+/* The routes: every request is matched here, both by api_check_headers and by api_handle. */
+typedef enum {
+    API_RT_NONE,
+    API_RT_HEALTH,
+    API_RT_MODELS,
+    API_RT_MODEL,
+    API_RT_CHAT,
+    API_RT_TEXT,
+    API_RT_METRICS
+} api_route_t;
+
+static api_route_t api__route(const char *path, const char **allow) {
+    static const char models_prefix[] = "/v1/models/";
+    *allow = "GET, HEAD";
+    if (!strcmp(path, "/health")) return API_RT_HEALTH;
+    if (!strcmp(path, "/metrics")) return API_RT_METRICS;
+    if (!strcmp(path, "/v1/models")) return API_RT_MODELS;
+    if (!strncmp(path, models_prefix, sizeof models_prefix - 1) && path[sizeof models_prefix - 1]) return API_RT_MODEL;
+    *allow = "POST";
+    if (!strcmp(path, "/v1/chat/completions")) return API_RT_CHAT;
+    if (!strcmp(path, "/v1/completions")) return API_RT_TEXT;
+    *allow = NULL;
+    return API_RT_NONE;
+}
+
+/*
+ * Everything decided from the method, path and headers: 404 for an unknown route, 405 for a wrong method, 401
+ * for a missing or wrong key, 413 for a declared body over the limit. Answers through sink and returns true, or
+ * returns false when the request may go on. content_length < 0: unknown (not declared, or chunked).
+ */
+static bool api__precheck(api_ctx_t *c, const api_request_t *req, int64_t content_length, api_sink_t *sink,
+                          api_route_t *route_out, int *key_out) {
     const char *m = req->method ? req->method : "";
     const char *path = req->path ? req->path : "";
     bool get = !strcmp(m, "GET") || !strcmp(m, "HEAD"), post = !strcmp(m, "POST");
-    static const char models_prefix[] = "/v1/models/";
     const char *allow = NULL;
-    int route = 0; /* 1 health, 2 models, 3 model, 4 chat, 5 completions, 6 metrics */
-    if (!strcmp(path, "/health"))
-        route = 1, allow = "GET, HEAD";
-    else if (!strcmp(path, "/metrics"))
-        route = 6, allow = "GET, HEAD";
-    else if (!strcmp(path, "/v1/models"))
-        route = 2, allow = "GET, HEAD";
-    else if (!strncmp(path, models_prefix, sizeof models_prefix - 1) && path[sizeof models_prefix - 1])
-        route = 3, allow = "GET, HEAD";
-    else if (!strcmp(path, "/v1/chat/completions"))
-        route = 4, allow = "POST";
-    else if (!strcmp(path, "/v1/completions"))
-        route = 5, allow = "POST";
-
+    api_route_t route = api__route(path, &allow);
+    *route_out = route;
     char shown[160];
     snprintf(shown, sizeof shown, "%.8s %.140s", m, path);
-    if (!route) {
+    if (route == API_RT_NONE) {
         api_err_t e;
         api_err_set(&e, 0, 404, "invalid_request_error", NULL, NULL, "Invalid URL (%s)", shown);
         api__send_error(sink, &e);
-        return 0;
+        return true;
     }
-    if (((route <= 3 || route == 6) && !get) || ((route == 4 || route == 5) && !post)) {
+    bool want_post = route == API_RT_CHAT || route == API_RT_TEXT;
+    if (want_post ? !post : !get) {
         api_err_t e;
         api_err_set(&e, 0, 405, "invalid_request_error", NULL, NULL, "Invalid method for URL (%s); allowed: %s.", shown,
                     allow);
@@ -380,17 +452,14 @@ int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_cal
         else
             api_respond_error(sink, 503, "server_error", NULL, NULL, "Out of memory.");
         free(body);
-        return 0;
+        return true;
     }
-    if (route == 1) {
-        api__health(c, sink);
-        return 0;
-    }
-    if (route == 6) {
-        api__metrics(c, sink);
-        return 0;
-    }
-    if (!api__authorized(c, req->authorization)) {
+    *key_out = API_KEY_OPEN;
+    if (route == API_RT_HEALTH) return false;
+    int key = route == API_RT_METRICS ? api__key_index(&c->metrics_key, c->metrics_key ? 1 : 0, req->authorization)
+                                      : api__key_index(c->keys, c->n_keys, req->authorization);
+    *key_out = route == API_RT_METRICS ? API_KEY_OPEN : key;
+    if (key == API_KEY_NONE) {
         api_err_t e;
         api_err_set(&e, 0, 401, "invalid_request_error", "invalid_api_key", NULL,
                     req->authorization
@@ -398,13 +467,44 @@ int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_cal
                         : "You didn't provide an API key. You need to provide your API key in an "
                           "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).");
         api__send_error(sink, &e);
+        return true;
+    }
+    if (c->max_body_bytes && content_length > 0 && (uint64_t)content_length > c->max_body_bytes) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "The request body is larger than this server accepts (%llu bytes).",
+                 (unsigned long long)c->max_body_bytes);
+        api_respond_error(sink, 413, "invalid_request_error", "request_too_large", NULL, msg);
+        return true;
+    }
+    return false;
+}
+
+bool api_check_headers(api_ctx_t *c, const api_request_t *req, int64_t content_length, api_sink_t *sink) {
+    api_route_t route;
+    int key;
+    return api__precheck(c, req, content_length, sink, &route, &key);
+}
+
+int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_call_t **call_out) {
+    *call_out = NULL;
+    api_route_t route;
+    int key;
+    if (api__precheck(c, req, (int64_t)req->body_len, sink, &route, &key)) return 0;
+    const char *path = req->path ? req->path : "";
+    static const char models_prefix[] = "/v1/models/";
+    if (route == API_RT_HEALTH) {
+        api__health(c, sink);
         return 0;
     }
-    if (route == 2) {
+    if (route == API_RT_METRICS) {
+        api__metrics(c, sink);
+        return 0;
+    }
+    if (route == API_RT_MODELS) {
         size_t n = 0;
         char *body = api__render_models(c, NULL, &n);
         api__respond_json(sink, 200, body, n);
-    } else if (route == 3) {
+    } else if (route == API_RT_MODEL) {
         char id[512];
         api_slot_t *one = NULL;
         if (!api__unescape(path + sizeof models_prefix - 1, id, sizeof id) || !(one = api__find(c, id))) {
@@ -419,7 +519,7 @@ int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_cal
         char *body = api__render_models(c, one, &n);
         api__respond_json(sink, 200, body, n);
     } else {
-        api__generate(c, route == 4 ? API_CHAT : API_TEXT, req, sink, call_out);
+        api__generate(c, route == API_RT_CHAT ? API_CHAT : API_TEXT, req, key, sink, call_out);
     }
     return 0;
 }

@@ -55,6 +55,9 @@ struct api_sink {
     void (*stream_open)(api_sink_t *s);
     void (*stream_write)(api_sink_t *s, const char *data, size_t len);
     void (*stream_close)(api_sink_t *s);
+    /* Optional (NULL = dropped): extra headers for the response that follows (respond or stream_open), such as
+       the x-ratelimit-* ones; called before it. */
+    void (*headers)(api_sink_t *s, const api_header_t *hdrs, size_t n_hdrs);
 };
 
 /* What the api needs from the HTTP request. All borrowed for the duration of api_handle. */
@@ -69,15 +72,23 @@ typedef struct {
 /*
  * The engine as the api sees it. submit: as engine_submit, except that on_event in the request is NULL: the
  * backend installs its own callback and must, on the loop thread, call api_event(r->user, event) for every event
- * of that request, in order. cancel: as engine_cancel. stats (optional, NULL = none): as engine_stats, for
- * /health and /metrics.
+ * of that request, in order. cancel: as engine_cancel. pause (optional): as engine_pause. stats (optional, NULL =
+ * none): as engine_stats, for /health and /metrics.
  */
 typedef struct {
     int (*submit)(void *self, const engine_req_t *r, uint64_t *id, char *err, size_t err_len);
     int (*cancel)(void *self, uint64_t id);
+    int (*pause)(void *self, uint64_t id, bool paused); /* optional: as engine_pause (backpressure) */
     void (*stats)(void *self, engine_stats_t *out);
     void *self;
 } api_backend_t;
+
+/* Rate limits of one API key (0 = none); see api_params_t.key_limits. */
+typedef struct {
+    const char *key; /* one of api_keys */
+    int64_t rpm;     /* requests per minute */
+    int64_t tpm;     /* tokens per minute (prompt + max_tokens per choice, taken when a request starts) */
+} api_key_limit_t;
 
 typedef struct {
     const char *model_id;         /* one model: the id clients send and /v1/models lists (copied) */
@@ -95,6 +106,13 @@ typedef struct {
     uint64_t seed;                  /* seeds response ids and default sampling seeds; 0 = from the clock */
     int64_t fixed_created;          /* tests: every response's `created`; 0 = the clock */
     int32_t max_n;                  /* most choices per request (n x prompts); 0 = 128 */
+    uint64_t max_body_bytes;        /* a declared body larger gets 413 from api_check_headers; 0 = no limit */
+    const char *metrics_api_key;    /* when set, GET /metrics needs "Authorization: Bearer" this key (copied) */
+    /* Per-key quotas (quota.c): generation requests with a key listed here are limited to rpm requests and tpm
+       tokens a minute, answered with OpenAI's x-ratelimit-* headers, and 429 rate_limit_exceeded (with
+       Retry-After) past them. Keys are matched to api_keys by value; others are unlimited. */
+    const api_key_limit_t *key_limits;
+    size_t n_key_limits;
 } api_params_t;
 
 /*
@@ -143,6 +161,15 @@ void api_shutdown(api_ctx_t *c);
 size_t api_live_calls(const api_ctx_t *c);
 
 /*
+ * Decides what can be decided from a request's method, path and Authorization header alone, before its body is
+ * read: an unknown route (404), a wrong method (405 with Allow), a missing or wrong API key (401) and a declared
+ * body over max_body_bytes (413, content_length < 0 = not declared). Returns true when it answered through
+ * sink->respond (the HTTP side then sends that answer without reading the body, and closes the connection when a
+ * body was announced), false when the request may go on to api_handle once its body is in. req->body is ignored.
+ */
+bool api_check_headers(api_ctx_t *c, const api_request_t *req, int64_t content_length, api_sink_t *sink);
+
+/*
  * Handles one HTTP request. Either answers at once through sink->respond (and returns 0 with *call_out NULL), or
  * starts generation and returns 0 with *call_out set (see Lifetimes above). Never fails: every problem becomes an
  * OpenAI error response.
@@ -151,6 +178,13 @@ int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_cal
 
 /* Delivers one engine event of the request whose `user` pointer was `user` (loop thread). */
 void api_event(void *user, const engine_event_t *ev);
+
+/*
+ * Backpressure: the HTTP side pauses a streaming call whose client stopped reading (its unsent output passed a
+ * bound) and resumes it once the client has read; every choice still generating is paused or resumed through
+ * the backend's pause (a no-op without one). The engine keeps the choices' places, so output is unchanged.
+ */
+void api_call_pause(api_call_t *call, bool paused);
 
 /* The HTTP side is done with the call (see Lifetimes). */
 void api_call_release(api_call_t *call);

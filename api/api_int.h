@@ -72,6 +72,33 @@ typedef struct {
     uint64_t n;
 } api_http_count_t;
 
+/* ---- per-key quotas (quota.c) ---- */
+
+/* One key's limits and its two token buckets. */
+typedef struct {
+    int64_t rpm, tpm; /* requests / tokens per minute; 0 = no limit */
+    double req_left;  /* requests that may start now (<= rpm) */
+    double tok_left;  /* tokens that may be taken now (<= tpm) */
+    uint64_t t_ns;    /* last refill (monotonic) */
+} api_quota_t;
+
+#define API_QUOTA_MAX_HDRS 6
+
+/* The x-ratelimit-* headers of one response (values stored here). */
+typedef struct {
+    api_header_t h[API_QUOTA_MAX_HDRS];
+    char val[API_QUOTA_MAX_HDRS][32];
+    size_t n;
+} api_quota_hdrs_t;
+
+/* Whether key index `key` (of api_ctx_t.keys; -1 = none) has a limit. */
+bool api__quota_limited(const api_ctx_t *c, int key);
+/* Takes one request and `tokens` tokens from key's buckets: 0, or ERR_LIMIT with e set to the 429 and *retry_s.
+   The x-ratelimit-* headers go to h either way. */
+int api__quota_take(api_ctx_t *c, int key, int64_t tokens, api_quota_hdrs_t *h, api_err_t *e, int *retry_s);
+/* Gives back tokens a call reserved and did not use. */
+void api__quota_refund(api_ctx_t *c, int key, int64_t tokens);
+
 /* ---- the context ---- */
 
 /* One served model: its id, what api_attach handed in, its compiled template, and its counters. */
@@ -97,6 +124,9 @@ struct api_ctx {
     char *owned_by;
     char **keys;
     size_t n_keys;
+    char *metrics_key;       /* NULL = /metrics is open */
+    api_quota_t *quotas;     /* (n_keys,) per-key limits and buckets */
+    uint64_t max_body_bytes; /* 0 = no limit checked here */
     int64_t created;
     int64_t fixed_created;
     int32_t max_n;
@@ -208,9 +238,12 @@ struct api_call {
     int32_t n_done;
     int32_t prompt_tokens;
     bool released;
-    bool finished;  /* the response is complete (responded, or stream closed) */
-    bool cancelled; /* shutdown: end with an error */
-    bool failed;    /* an engine error */
+    bool finished;          /* the response is complete (responded, or stream closed) */
+    bool cancelled;         /* shutdown: end with an error */
+    bool paused;            /* api_call_pause: its client is not reading */
+    int quota_key;          /* the API key whose quota it draws on (-1 = none) */
+    int64_t quota_reserved; /* tokens taken from that quota up front; what is unused goes back at the end */
+    bool failed;            /* an engine error */
     char fail_msg[256];
 };
 

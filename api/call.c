@@ -60,6 +60,12 @@ static int call__piece(api_gen_t *g, const tok_t *tok, int32_t id, size_t *off, 
 /* ---- lifecycle -------------------------------------------------------------------------------------------- */
 
 static void call__free(api_call_t *call) {
+    if (call->ctx && call->quota_key >= 0) { /* what the call reserved and did not use goes back to the quota */
+        int64_t used = call->prompt_tokens;
+        for (int32_t i = 0; i < call->n_gens; i++)
+            used += call->gens[i].n_tokens;
+        api__quota_refund(call->ctx, call->quota_key, call->quota_reserved - used);
+    }
     if (call->ctx) api__live_remove(call);
     for (int32_t i = 0; i < call->n_gens; i++) {
         free(call->gens[i].text);
@@ -81,6 +87,13 @@ static void call__maybe_free(api_call_t *call) {
 static void call__cancel_running(api_call_t *call) {
     for (int32_t i = 0; i < call->n_gens; i++)
         if (call->gens[i].running) call->backend.cancel(call->backend.self, call->gens[i].id);
+}
+
+void api_call_pause(api_call_t *call, bool paused) {
+    if (!call || call->released || !call->backend.pause || call->paused == paused) return;
+    call->paused = paused;
+    for (int32_t i = 0; i < call->n_gens; i++)
+        if (call->gens[i].running) call->backend.pause(call->backend.self, call->gens[i].id, paused);
 }
 
 void api__call_cancel(api_call_t *call) {
@@ -370,6 +383,7 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
     call->created = c->fixed_created ? c->fixed_created : (int64_t)time(NULL);
     call__make_id(c, call->kind == API_CHAT ? "chatcmpl-" : "cmpl-", call->id, sizeof call->id);
     call->n_gens = n_gens;
+    call->quota_key = -1;
     api__live_add(c, call);
 
     uint64_t base_seed = call->spec.sp.seed;

@@ -128,6 +128,16 @@ static int serve_run(const config_t *cfg) {
     p.max_header_bytes = (size_t)cfg->max_header_bytes;
     p.max_connections = (unsigned)cfg->max_connections;
     p.idle_timeout_s = (unsigned)cfg->timeout_s;
+    p.header_timeout_s = (unsigned)cfg->header_timeout_s;
+    p.min_body_rate = (unsigned)cfg->min_body_rate;
+    p.max_connections_per_ip = (unsigned)cfg->max_connections_per_ip;
+    p.stream_buffer_bytes = (size_t)cfg->stream_buffer_bytes;
+    p.metrics_api_key = cfg->metrics_api_key;
+    api_key_limit_t limits[CONFIG_MAX_LIST];
+    for (size_t i = 0; i < cfg->n_key_limits && i < CONFIG_MAX_LIST; i++)
+        limits[i] = (api_key_limit_t){cfg->key_limits[i].key, cfg->key_limits[i].rpm, cfg->key_limits[i].tpm};
+    p.key_limits = limits;
+    p.n_key_limits = cfg->n_key_limits < CONFIG_MAX_LIST ? cfg->n_key_limits : CONFIG_MAX_LIST;
     p.quiet = cfg->quiet;
     char err[1024] = "";
     if (server_run(&p, err, sizeof err)) {

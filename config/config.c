@@ -66,6 +66,20 @@ const cfg_opt_t cfg__opts[] = {
     {"timeout",          "CINDER_TIMEOUT",         "--timeout",         NULL,  CFG_INT,    G(timeout_s),        false, false, 1, 86400, "SECONDS",
      "close a connection idle this long (default 30; generation is\n"
      "not idle)"},
+    {"header_timeout",   "CINDER_HEADER_TIMEOUT",  "--header-timeout",  NULL,  CFG_INT,    G(header_timeout_s), false, false, 0, 86400, "SECONDS",
+     "a request's line and headers must arrive within this (default 10;\n"
+     "from the accept, or the first byte on a kept-alive connection);\n"
+     "0 = no deadline"},
+    {"min_body_rate",    "CINDER_MIN_BODY_RATE",   "--min-body-rate",   NULL,  CFG_INT,    G(min_body_rate),    false, false, 0, 1 << 30, "BYTES",
+     "bytes per second a request body must average after a 5 s grace\n"
+     "(default 1024); slower uploads are cut; 0 = no minimum"},
+    {"max_connections_per_ip", "CINDER_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", NULL, CFG_INT, G(max_connections_per_ip), false, false, 0, 1 << 16, "N",
+     "open connections from one address (default 64; 0 = no limit)"},
+    {"stream_buffer_bytes", "CINDER_STREAM_BUFFER_BYTES", "--stream-buffer-bytes", NULL, CFG_INT, G(stream_buffer_bytes), true, false, 4096, 1ll << 30, "BYTES",
+     "a stream's unsent output past this pauses its generation until\n"
+     "the client reads (default 262144)"},
+    {"metrics_api_key",  "CINDER_METRICS_API_KEY", "--metrics-api-key", NULL,  CFG_OPTSTR, G(metrics_api_key),  false, false, 0, 0, "KEY",
+     "GET /metrics needs \"Authorization: Bearer KEY\" (default: open)"},
     {"log_format",       "CINDER_LOG_FORMAT",      "--log-format",      NULL,  CFG_FORMAT, G(log_format),       false, false, 0, 0, "logfmt|json",
      "log lines on stderr as logfmt (default) or JSON objects"},
     {"log_level",        "CINDER_LOG_LEVEL",       "--log-level",       NULL,  CFG_LEVEL,  G(log_level),        false, false, 0, 0, "LEVEL",
@@ -107,6 +121,10 @@ static int cfg__defaults(config_t *c) {
     c->max_header_bytes = (int64_t)32 << 10;
     c->max_connections = 256;
     c->timeout_s = 30;
+    c->header_timeout_s = 10;
+    c->min_body_rate = 1024;
+    c->max_connections_per_ip = 64;
+    c->stream_buffer_bytes = (int64_t)256 << 10;
     c->log_level = LOG_INFO;
     c->log_format = LOG_FORMAT_LOGFMT;
     c->memory_check = true;
@@ -184,6 +202,14 @@ void cfg__list_clear(char ***list, size_t *n) {
     *n = 0;
 }
 
+void cfg__key_limits_clear(config_t *c) {
+    for (size_t i = 0; i < c->n_key_limits; i++)
+        free(c->key_limits[i].key);
+    free(c->key_limits);
+    c->key_limits = NULL;
+    c->n_key_limits = 0;
+}
+
 static void cfg__model_free(config_model_t *m) {
     free(m->model);
     free(m->alias);
@@ -195,7 +221,9 @@ void config_free(config_t *c) {
     if (!c) return;
     free(c->config_file);
     free(c->host);
+    free(c->metrics_api_key);
     cfg__list_clear(&c->api_keys, &c->n_api_keys);
+    cfg__key_limits_clear(c);
     cfg__list_clear(&c->cors_origins, &c->n_cors_origins);
     for (size_t i = 0; i < c->n_models; i++)
         cfg__model_free(&c->models[i]);

@@ -57,18 +57,33 @@ typedef struct {
     char *chat_template; /* "chat_template": a Jinja file replacing the model's template; NULL = the model's */
 } config_model_t;
 
+/* Quotas of one API key: an "api_keys" entry written as {"key": "...", "rpm": N, "tpm": N} in the file. */
+typedef struct {
+    char *key;   /* the key (also in api_keys) */
+    int64_t rpm; /* requests per minute, 0 = no limit */
+    int64_t tpm; /* tokens per minute, 0 = no limit */
+} config_key_limit_t;
+
 typedef struct {
     char *config_file;        /* the JSON file that was read, or NULL */
     char *host;               /* "host": address to bind */
     int32_t port;             /* "port": 0 = any free port */
     char **api_keys;          /* "api_keys": n_api_keys Bearer keys; none = no authentication */
     size_t n_api_keys;        /* */
+    config_key_limit_t *key_limits; /* the file's keys that carry quotas; they apply to whichever api_keys (from any
+                                       layer) have the same value */
+    size_t n_key_limits;            /* */
     char **cors_origins;      /* "cors_origins": allowed browser origins ("*" = any); none = CORS off */
     size_t n_cors_origins;    /* */
     int64_t max_body_bytes;   /* "max_body_bytes": larger request bodies get 413 */
     int64_t max_header_bytes; /* "max_header_bytes": memory per connection for the request line and headers */
     int32_t max_connections;  /* "max_connections": open connections at once */
     int32_t timeout_s;        /* "timeout": seconds before an idle connection is closed */
+    int32_t header_timeout_s; /* "header_timeout": seconds a request head may take (0 = no deadline) */
+    int32_t min_body_rate;    /* "min_body_rate": bytes/s a request body must average (0 = no minimum) */
+    int32_t max_connections_per_ip; /* "max_connections_per_ip": open connections per address (0 = no limit) */
+    int64_t stream_buffer_bytes;    /* "stream_buffer_bytes": unsent stream output that pauses generation */
+    char *metrics_api_key;          /* "metrics_api_key": the Bearer key GET /metrics needs; NULL = open */
     bool quiet;               /* "quiet": no per-request log lines */
     log_level_t log_level;    /* "log_level" */
     log_format_t log_format;  /* "log_format" */

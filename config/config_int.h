@@ -62,6 +62,8 @@ int cfg__set_string(char **field, const char *v);
 /* Appends a copy of v to a list field. ERR_LIMIT past CONFIG_MAX_LIST, ERR_NOMEM. */
 int cfg__list_add(char ***list, size_t *n, const char *v);
 void cfg__list_clear(char ***list, size_t *n);
+/* Frees c's key_limits. */
+void cfg__key_limits_clear(config_t *c);
 
 /*
  * Applies the JSON file's text to c (already holding the defaults): top-level keys and the "models" array, which

@@ -118,6 +118,60 @@ static int cfgj__set(const cfg_opt_t *o, void *f, const cJSON *v, const char *wh
     return err_set(err, err_len, ERR_INVAL, "%s: cannot be set in a file", where);
 }
 
+/* ---- api_keys: strings, or objects with quotas --------------------------------------------------------------- */
+
+/* "api_keys": an array whose entries are a key, or {"key": "...", "rpm": N, "tpm": N} (quotas per minute, 0 =
+   none). Replaces c's keys and quotas. */
+static int cfgj__api_keys(config_t *c, const cJSON *v, const char *where, char *err, size_t err_len) {
+    if (!cJSON_IsArray(v)) return cfgj__type_error(where, "an array of keys (strings or objects)", v, err, err_len);
+    cfg__list_clear(&c->api_keys, &c->n_api_keys);
+    cfg__key_limits_clear(c);
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, v) {
+        char at[256];
+        snprintf(at, sizeof at, "%.200s[%d]", where, i++);
+        const char *key = cJSON_IsString(it) ? it->valuestring : NULL;
+        int64_t lim[2] = {0, 0}; /* rpm, tpm */
+        if (cJSON_IsObject(it)) {
+            for (const cJSON *m = it->child; m; m = m->next) {
+                char mat[320];
+                snprintf(mat, sizeof mat, "%s.%.40s", at, m->string ? m->string : "");
+                const char *name = m->string ? m->string : "";
+                if (name[0] == '_') continue;
+                if (!strcmp(name, "key")) {
+                    if (!cJSON_IsString(m) || !*m->valuestring)
+                        return cfgj__type_error(mat, "a non-empty string", m, err, err_len);
+                    key = m->valuestring;
+                } else if (!strcmp(name, "rpm") || !strcmp(name, "tpm")) {
+                    if (!cJSON_IsNumber(m) || m->valuedouble != floor(m->valuedouble) || m->valuedouble < 0 ||
+                        m->valuedouble > 1e12)
+                        return cfgj__type_error(mat, "an integer from 0 to 1000000000000", m, err, err_len);
+                    lim[name[0] == 't'] = (int64_t)m->valuedouble;
+                } else {
+                    return err_set(err, err_len, ERR_INVAL, "%s: unknown key (expected key, rpm, tpm)", mat);
+                }
+            }
+            if (!key) return err_set(err, err_len, ERR_INVAL, "%s.key: required", at);
+        } else if (!key || !*key) {
+            return cfgj__type_error(at, "a non-empty string or an object {\"key\", \"rpm\", \"tpm\"}", it, err,
+                                    err_len);
+        }
+        int rc = cfg__list_add(&c->api_keys, &c->n_api_keys, key);
+        if (rc == ERR_LIMIT) return err_set(err, err_len, rc, "%s: at most %d entries", where, CONFIG_MAX_LIST);
+        if (rc) return err_set(err, err_len, rc, "out of memory");
+        if (lim[0] || lim[1]) {
+            config_key_limit_t *l = realloc(c->key_limits, (c->n_key_limits + 1) * sizeof *l);
+            if (!l) return err_set(err, err_len, ERR_NOMEM, "out of memory");
+            c->key_limits = l;
+            l[c->n_key_limits] = (config_key_limit_t){.key = strdup(key), .rpm = lim[0], .tpm = lim[1]};
+            if (!l[c->n_key_limits].key) return err_set(err, err_len, ERR_NOMEM, "out of memory");
+            c->n_key_limits++;
+        }
+    }
+    return 0;
+}
+
 /* ---- objects ---------------------------------------------------------------------------------------------- */
 
 /* Applies the members of obj (the top level, or one models[] entry) to c / m. `at` is the object's path prefix
@@ -133,6 +187,11 @@ static int cfgj__object(config_t *c, config_model_t *m, const cJSON *obj, cfg_sc
                 return err_set(err, err_len, ERR_INVAL, "%s: given twice", where);
         if (k[0] == '_') continue; /* notes */
         if (scope == CFG_GLOBAL && !strcmp(k, "models")) continue;
+        if (scope == CFG_GLOBAL && !strcmp(k, "api_keys")) {
+            int rc = cfgj__api_keys(c, it, where, err, err_len);
+            if (rc) return rc;
+            continue;
+        }
         const cfg_opt_t *o = cfg__by_key(k, scope);
         if (!o) {
             const char *other = cfg__by_key(k, scope == CFG_GLOBAL ? CFG_MODEL : CFG_GLOBAL) ? k : NULL;
@@ -244,7 +303,7 @@ static cJSON *cfgj__value(const cfg_opt_t *o, const void *f, bool redact) {
     case CFG_STR:
     case CFG_OPTSTR: {
         const char *s = *(char *const *)f;
-        return s ? cJSON_CreateString(s) : cJSON_CreateNull();
+        return s ? cJSON_CreateString(redact ? "<redacted>" : s) : cJSON_CreateNull();
     }
     case CFG_INT: return cJSON_CreateNumber(o->wide ? (double)*(const int64_t *)f : (double)*(const int32_t *)f);
     case CFG_BOOL: return cJSON_CreateBool(*(const bool *)f);
@@ -275,7 +334,21 @@ char *config_to_json(const config_t *c) {
     for (size_t i = 0; ok && i < cfg__n_opts; i++) {
         const cfg_opt_t *o = &cfg__opts[i];
         if (!o->key || o->scope != CFG_GLOBAL) continue;
-        cJSON *v = cfgj__value(o, cfg__field(o, (config_t *)c, NULL), !strcmp(o->key, "api_keys"));
+        cJSON *v = cfgj__value(o, cfg__field(o, (config_t *)c, NULL),
+                               !strcmp(o->key, "api_keys") || !strcmp(o->key, "metrics_api_key"));
+        if (v && !strcmp(o->key, "api_keys")) /* keys with quotas print as objects, redacted too */
+            for (size_t k = 0; k < c->n_api_keys; k++)
+                for (size_t j = 0; j < c->n_key_limits; j++) {
+                    if (strcmp(c->api_keys[k], c->key_limits[j].key)) continue;
+                    cJSON *o2 = cJSON_CreateObject();
+                    if (o2) {
+                        cJSON_AddStringToObject(o2, "key", "<redacted>");
+                        cJSON_AddNumberToObject(o2, "rpm", (double)c->key_limits[j].rpm);
+                        cJSON_AddNumberToObject(o2, "tpm", (double)c->key_limits[j].tpm);
+                        cJSON_ReplaceItemInArray(v, (int)k, o2);
+                    }
+                    break;
+                }
         ok = v && cJSON_AddItemToObject(root, o->key, v);
         if (!ok) cJSON_Delete(v);
     }

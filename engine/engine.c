@@ -29,6 +29,7 @@ typedef struct engine_job {
     uint64_t id;
     engine_req_t req;      /* req.prompt points into tokens */
     bool cancel;           /* set under mu */
+    bool paused;           /* set under mu (engine_pause): takes no part in steps, keeps its slot and blocks */
     double t_submit;
     /* generation state: engine thread only; survives preemption */
     int32_t *tokens;       /* (n_prompt + max_tokens,) prompt, then generated tokens */
@@ -57,6 +58,7 @@ struct engine {
     uint64_t n_admitted;
     uint64_t next_id;          /* under mu */
     bool *cancel;              /* (n_parallel,) engine thread scratch */
+    bool *paused;              /* (n_parallel,) engine thread: the slots' pause flags for this step */
     char *text;                /* (text_cap,) the detokenized bytes of one token event */
     void *smp_scratch;         /* candidates scratch shared by every job's sampler */
     size_t text_cap;
@@ -160,8 +162,18 @@ static int32_t engine__running_slots(const engine_t *e) {
     return n;
 }
 
+/* Takes j (whose predecessor in the queue is prev, NULL at the head) out of the queue. Called with mu held. */
+static void engine__unlink(engine_t *e, engine_job_t *prev, engine_job_t *j) {
+    if (prev)
+        prev->next = j->next;
+    else
+        e->head = j->next;
+    if (e->tail == j) e->tail = prev;
+    j->next = NULL;
+}
+
 /*
- * Starts queued jobs in free slots, first come first served: the head of the queue starts when the cache can
+ * Starts queued jobs in free slots, first come first served (paused ones are passed over until resumed): the head of the queue starts when the cache can
  * hold the rest of its prompt (after prefix hits) plus one block of headroom for every running sequence;
  * otherwise it waits, and so does everyone behind it. Called with mu held. Cancelled queued jobs are moved to
  * *cancelled for the caller to end outside the lock.
@@ -170,14 +182,21 @@ static void engine__admit(engine_t *e, engine_job_t **cancelled) {
     for (int32_t i = 0; i < e->p.n_parallel && e->head; i++) {
         engine_slot_t *s = &e->slots[i];
         if (s->job) continue;
-        while (e->head && e->head->cancel) {
-            engine_job_t *j = e->head;
-            e->head = j->next;
-            e->stats.queued--;
-            j->next = *cancelled;
-            *cancelled = j;
+        /* the first job neither cancelled nor paused (a paused one waits without holding up those behind it);
+           cancelled ones on the way are taken out */
+        engine_job_t *prev = NULL, *j = e->head;
+        while (j && (j->cancel || j->paused)) {
+            engine_job_t *next = j->next;
+            if (j->cancel) {
+                engine__unlink(e, prev, j);
+                e->stats.queued--;
+                j->next = *cancelled;
+                *cancelled = j;
+            } else {
+                prev = j;
+            }
+            j = next;
         }
-        engine_job_t *j = e->head;
         if (!j) break;
         if (kv_seq_match_prefix(e->kv, &s->kv, j->tokens, j->n_all) != 0) break;
         int32_t need = kv_seq_blocks_needed(e->kv, &s->kv, j->n_all - s->kv.n_tokens) + 1;
@@ -186,8 +205,7 @@ static void engine__admit(engine_t *e, engine_job_t **cancelled) {
             kv_seq_release(e->kv, &s->kv); /* undo the prefix match; wait for memory */
             break;
         }
-        e->head = j->next;
-        j->next = NULL;
+        engine__unlink(e, prev, j);
         e->stats.queued--;
         e->stats.running++;
         s->job = j;
@@ -200,10 +218,12 @@ static void engine__admit(engine_t *e, engine_job_t **cancelled) {
  * false when there is none. */
 static bool engine__preempt(engine_t *e, const engine_slot_t *keep) {
     engine_slot_t *victim = NULL;
-    for (int32_t i = 0; i < e->p.n_parallel; i++) {
-        engine_slot_t *s = &e->slots[i];
-        if (s->job && s != keep && (!victim || s->admitted > victim->admitted)) victim = s;
-    }
+    for (int pass = 0; pass < 2 && !victim; pass++) /* a paused sequence first: its client is not reading */
+        for (int32_t i = 0; i < e->p.n_parallel; i++) {
+            engine_slot_t *s = &e->slots[i];
+            if (s->job && s != keep && (pass || e->paused[i]) && (!victim || s->admitted > victim->admitted))
+                victim = s;
+        }
     if (!victim) return false;
     kv_seq_release(e->kv, &victim->kv);
     pthread_mutex_lock(&e->mu);
@@ -252,7 +272,7 @@ static bool engine__step(engine_t *e) {
         for (int32_t i = 0; i < e->p.n_parallel && budget > 0; i++) {
             engine_slot_t *s = &e->slots[i];
             engine_job_t *job = s->job;
-            if (!job) continue;
+            if (!job || e->paused[i]) continue;
             int32_t remaining = job->n_all - s->kv.n_tokens;
             if ((pass == 0) != (remaining == 1)) continue;
             int32_t chunk = remaining < budget ? remaining : budget;
@@ -292,8 +312,9 @@ static bool engine__step(engine_t *e) {
         /* every running prompt is waiting for blocks held by the others: let the oldest go on alone */
         engine_slot_t *oldest = NULL;
         for (int32_t i = 0; i < e->p.n_parallel; i++)
-            if (e->slots[i].job && (!oldest || e->slots[i].admitted < oldest->admitted)) oldest = &e->slots[i];
-        return oldest && engine__preempt(e, oldest);
+            if (e->slots[i].job && !e->paused[i] && (!oldest || e->slots[i].admitted < oldest->admitted))
+                oldest = &e->slots[i];
+        return oldest && engine__preempt(e, oldest); /* only paused ones (or none): wait for an event */
     }
 
     int rc = model_forward_batch(e->ctx, e->kv, e->batch, n_entries, n_rows ? e->logits : NULL);
@@ -349,7 +370,10 @@ static void *engine__thread(void *arg) {
         } else {
             engine__admit(e, &cancelled);
         }
-        for (int32_t i = 0; i < n; i++) cancel[i] = e->slots[i].job && (stopping || e->slots[i].job->cancel);
+        for (int32_t i = 0; i < n; i++) {
+            cancel[i] = e->slots[i].job && (stopping || e->slots[i].job->cancel);
+            e->paused[i] = e->slots[i].job && e->slots[i].job->paused;
+        }
         pthread_mutex_unlock(&e->mu);
 
         bool freed = false; /* a slot or cache blocks came free: queued jobs may start without a new signal */
@@ -445,10 +469,12 @@ int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t er
     e->batch_slot = calloc((size_t)e->p.n_parallel, sizeof *e->batch_slot);
     e->logits = malloc((size_t)e->p.n_parallel * (size_t)hp->n_vocab * sizeof(float));
     e->cancel = calloc((size_t)e->p.n_parallel, sizeof *e->cancel);
+    e->paused = calloc((size_t)e->p.n_parallel, sizeof *e->paused);
     e->text_cap = tok_stream_cap(model_tok(e->model));
     e->text = malloc(e->text_cap);
     e->smp_scratch = malloc(sampler_scratch_bytes(hp->n_vocab));
-    if (!e->smp_scratch || !e->slots || !e->batch || !e->batch_slot || !e->logits || !e->cancel || !e->text) {
+    if (!e->smp_scratch || !e->slots || !e->batch || !e->batch_slot || !e->logits || !e->cancel || !e->paused ||
+        !e->text) {
         rc = err_set(err, err_len, ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -480,6 +506,7 @@ void engine_free(engine_t *e) {
     free(e->batch_slot);
     free(e->logits);
     free(e->cancel);
+    free(e->paused);
     free(e->text);
     free(e->smp_scratch);
     kv_free(e->kv);
@@ -563,6 +590,25 @@ int engine_cancel(engine_t *e, uint64_t id) {
     for (int32_t i = 0; i < e->p.n_parallel && rc; i++)
         if (e->slots[i].job && e->slots[i].job->id == id) {
             e->slots[i].job->cancel = true;
+            rc = 0;
+        }
+    e->events++;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+int engine_pause(engine_t *e, uint64_t id, bool paused) {
+    int rc = ERR_NOTFOUND;
+    pthread_mutex_lock(&e->mu);
+    for (engine_job_t *j = e->head; j && rc; j = j->next)
+        if (j->id == id) {
+            j->paused = paused;
+            rc = 0;
+        }
+    for (int32_t i = 0; i < e->p.n_parallel && rc; i++)
+        if (e->slots[i].job && e->slots[i].job->id == id) {
+            e->slots[i].job->paused = paused;
             rc = 0;
         }
     e->events++;

@@ -150,6 +150,16 @@ int engine_submit(engine_t *e, const engine_req_t *r, uint64_t *id, char *err, s
  */
 int engine_cancel(engine_t *e, uint64_t id);
 
+/*
+ * Pauses (paused = true) or resumes request id, for backpressure: the HTTP side pauses a stream whose client
+ * stopped reading. A paused request keeps its place: a running one keeps its slot and its KV cache blocks, so
+ * resuming costs nothing and its output is exactly what it would have been, but it takes no part in forward
+ * passes until resumed, while the others go on. When the cache runs dry a paused sequence is preempted before any
+ * other. It can be cancelled as usual. Returns 0, or ERR_NOTFOUND when the id is not queued or running. Any
+ * thread; never blocks on compute.
+ */
+int engine_pause(engine_t *e, uint64_t id, bool paused);
+
 typedef struct {
     int32_t queued;       /* waiting to start */
     int32_t running;      /* admitted: reading the prompt or generating */

@@ -3,8 +3,10 @@
  * sink, streaming with suspend/resume, disconnect watching, and the per-request headers and log line.
  *
  * A request's life (MHD calls the access handler several times per request):
- *   1st call      headers only: allocate srv_conn_t, answer OPTIONS (CORS preflight) and an oversized
- *                 Content-Length (413) at once.
+ *   1st call      headers only: allocate srv_conn_t; refuse bad framing (400/501, http__framing_check); answer
+ *                 OPTIONS (CORS preflight); let the api decide what needs no body (api_check_headers: 404, 405,
+ *                 401, 413 from Content-Length). Such an early answer means no 100 Continue is sent, and the
+ *                 connection closes after it when a body was announced (it is never read).
  *   body calls    append to the body (up to max_body_bytes; the rest is counted and dropped -> 413).
  *   last call     GET or HEAD / gets the playground page (playground.h), from here; everything else goes to
  *                 api_handle. Its answer is either already in the connection (respond -> queue it), or a stream
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -102,7 +105,7 @@ static void sink__respond(api_sink_t *sk, int status, const api_header_t *hdrs, 
     c->resp_len = c->resp_body ? len : 0;
     c->status = status;
     c->n_hdrs = 0;
-    for (size_t i = 0; i < n_hdrs && i < 2; i++) {
+    for (size_t i = 0; i < n_hdrs && i < SRV_MAX_HDRS; i++) {
         snprintf(c->hdr_name[i], sizeof c->hdr_name[i], "%s", hdrs[i].name);
         snprintf(c->hdr_value[i], sizeof c->hdr_value[i], "%s", hdrs[i].value);
         c->n_hdrs++;
@@ -111,12 +114,27 @@ static void sink__respond(api_sink_t *sk, int status, const api_header_t *hdrs, 
     http__resume(c); /* an answer that came later than api_handle */
 }
 
+static void sink__headers(api_sink_t *sk, const api_header_t *hdrs, size_t n_hdrs) {
+    srv_conn_t *c = (srv_conn_t *)sk;
+    c->n_xhdrs = 0;
+    for (size_t i = 0; i < n_hdrs && i < SRV_MAX_HDRS; i++) {
+        snprintf(c->xhdr_name[i], sizeof c->xhdr_name[i], "%s", hdrs[i].name);
+        snprintf(c->xhdr_value[i], sizeof c->xhdr_value[i], "%s", hdrs[i].value);
+        c->n_xhdrs++;
+    }
+}
+
 static void sink__stream_open(api_sink_t *sk) { ((srv_conn_t *)sk)->streaming = true; }
 
 static void sink__stream_write(api_sink_t *sk, const char *data, size_t len) {
     srv_conn_t *c = (srv_conn_t *)sk;
     if (c->stream_closed || c->oom) return;
     if (c->out_off > 0 && c->out_off == c->out_len) c->out_off = c->out_len = 0;
+    if (c->out_off > 0 && c->out_len + len > c->out_cap) { /* keep only what is unsent: memory stays bounded */
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
     if (c->out_len + len > c->out_cap) {
         size_t cap = c->out_cap ? c->out_cap : 4096;
         while (cap < c->out_len + len)
@@ -132,6 +150,11 @@ static void sink__stream_write(api_sink_t *sk, const char *data, size_t len) {
     }
     memcpy(c->out + c->out_len, data, len);
     c->out_len += len;
+    /* backpressure: a client that does not read pauses its generation (resumed by the reader) */
+    if (!c->paused && c->out_len - c->out_off > c->srv->p.stream_buffer_bytes && c->call) {
+        c->paused = true;
+        api_call_pause(c->call, true);
+    }
     http__resume(c);
 }
 
@@ -159,6 +182,9 @@ static void http__common_headers(srv_conn_t *c, struct MHD_Response *r) {
  * Releases our reference to r (libmicrohttpd keeps its own while it sends). */
 static enum MHD_Result http__queue(srv_conn_t *c, struct MHD_Response *r, int status) {
     http__common_headers(c, r);
+    if (c->close_after) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    for (int i = 0; i < c->n_xhdrs; i++) /* x-ratelimit-* (sink->headers) */
+        MHD_add_response_header(r, c->xhdr_name[i], c->xhdr_value[i]);
     enum MHD_Result ret = MHD_queue_response(c->mc, (unsigned)status, r);
     MHD_destroy_response(r);
     c->queued = true;
@@ -194,6 +220,10 @@ static ssize_t http__reader(void *cls, uint64_t pos, char *buf, size_t max) {
         if (n > max) n = max;
         memcpy(buf, c->out + c->out_off, n);
         c->out_off += n;
+        if (c->paused && c->out_len - c->out_off <= c->srv->p.stream_buffer_bytes / 2) {
+            c->paused = false;
+            api_call_pause(c->call, false);
+        }
         return (ssize_t)n;
     }
     if (c->stream_closed) return MHD_CONTENT_READER_END_OF_STREAM;
@@ -208,6 +238,10 @@ static enum MHD_Result http__queue_stream(srv_conn_t *c) {
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SRV_STREAM_BLOCK, http__reader, c, http__reader_free);
     if (!r) return MHD_NO;
     c->refs++;
+    /* the kernel's send buffer counts too: cap it near the stream's own bound (it autotunes to megabytes) */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int sndbuf = c->srv->p.stream_buffer_bytes < ((size_t)1 << 20) ? (int)c->srv->p.stream_buffer_bytes : 1 << 20;
+    if (ci) setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
@@ -261,6 +295,7 @@ static srv_conn_t *http__conn_new(srv_t *s, struct MHD_Connection *mc, const cha
     c->sink.stream_open = sink__stream_open;
     c->sink.stream_write = sink__stream_write;
     c->sink.stream_close = sink__stream_close;
+    c->sink.headers = sink__headers;
     c->srv = s;
     c->mc = mc;
     c->refs = 1;
@@ -277,6 +312,86 @@ static srv_conn_t *http__conn_new(srv_t *s, struct MHD_Connection *mc, const cha
     s->conns = c;
     s->n_conns++;
     return c;
+}
+
+/* ---- framing ---------------------------------------------------------------------------------------------- */
+
+/* What the request's headers say about its framing (gathered by http__framing_cb). */
+typedef struct {
+    int n_cl, n_te;          /* Content-Length / Transfer-Encoding headers */
+    int64_t content_length;  /* the (first) Content-Length, -1 when none or not a number */
+    bool cl_bad, te_unknown; /* a Content-Length that is not digits; a coding other than "chunked" */
+    bool name_bad;           /* a header name with whitespace or a control character */
+    char why[160];
+} http_framing_t;
+
+static enum MHD_Result http__framing_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    http_framing_t *f = cls;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        if (*p <= ' ' || *p == 0x7f || *p == ':') {
+            if (!f->name_bad) snprintf(f->why, sizeof f->why, "Malformed header name '%.60s'.", key);
+            f->name_bad = true;
+        }
+    if (!*key) f->name_bad = true;
+    if (!value) value = "";
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        const char *v = value;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        size_t n = strspn(v, "0123456789");
+        const char *rest = v + n;
+        while (*rest == ' ' || *rest == '\t')
+            rest++;
+        int64_t x = -1;
+        if (n == 0 || n > 18 || *rest)
+            f->cl_bad = true;
+        else
+            x = strtoll(v, NULL, 10);
+        if (f->n_cl == 0) f->content_length = x;
+        f->n_cl++;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        const char *v = value;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        size_t n = strlen(v);
+        while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+            n--;
+        if (n != 7 || strncasecmp(v, "chunked", 7)) f->te_unknown = true;
+        f->n_te++;
+    }
+    return MHD_YES;
+}
+
+/*
+ * Strict framing (RFC 9112 sections 6.1-6.3, 5.1, 3.2): a request whose length two parties could read differently
+ * is refused rather than guessed at, since behind a proxy that frames it the other way that is request smuggling.
+ * Returns 0, or the status to answer (the connection is then closed): 400 for repeated or malformed
+ * Content-Length, Content-Length with Transfer-Encoding, whitespace in a header name (before its colon), HTTP/1.1
+ * without Host; 501 for a transfer coding other than chunked. f->why gets the message.
+ */
+static int http__framing_check(http_framing_t *f, const char *version, bool has_host) {
+    if (f->name_bad) return 400;
+    if (f->n_cl > 1) {
+        snprintf(f->why, sizeof f->why, "The request has %d Content-Length headers.", f->n_cl);
+        return 400;
+    }
+    if (f->cl_bad) {
+        snprintf(f->why, sizeof f->why, "The request's Content-Length is not a number.");
+        return 400;
+    }
+    if (f->n_cl && f->n_te) {
+        snprintf(f->why, sizeof f->why, "The request has both Content-Length and Transfer-Encoding.");
+        return 400;
+    }
+    if (f->n_te > 1 || f->te_unknown) {
+        snprintf(f->why, sizeof f->why, "Transfer-Encoding other than a single 'chunked' is not supported.");
+        return 501;
+    }
+    if (version && !strcmp(version, MHD_HTTP_VERSION_1_1) && !has_host) {
+        snprintf(f->why, sizeof f->why, "An HTTP/1.1 request needs a Host header.");
+        return 400;
+    }
+    return 0;
 }
 
 static enum MHD_Result http__413(srv_conn_t *c) {
@@ -297,11 +412,26 @@ static enum MHD_Result http__access(void *cls, struct MHD_Connection *mc, const 
         c = http__conn_new(s, mc, url, method);
         if (!c) return MHD_NO;
         *con_cls = c;
+        srv__guard_request_begin(c, mc);
+        http_framing_t f = {.content_length = -1};
+        MHD_get_connection_values(mc, MHD_HEADER_KIND, http__framing_cb, &f);
+        int bad = http__framing_check(&f, version, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Host") != NULL);
+        if (bad) {
+            c->close_after = true;
+            api_respond_error(&c->sink, bad, "invalid_request_error", NULL, NULL, f.why);
+            return http__queue_whole(c);
+        }
         if (!strcmp(method, "OPTIONS")) return http__preflight(c);
-        const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->p.max_body_bytes) {
-            c->too_large = true;
-            return http__413(c);
+        if (!strcmp(url, "/") && (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) return MHD_YES;
+        api_request_t r = {
+            .method = method,
+            .path = url,
+            .authorization = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        };
+        if (api_check_headers(s->api, &r, f.n_te ? -1 : f.content_length, &c->sink)) {
+            c->close_after = f.n_te || f.content_length > 0; /* the body announced is never read */
+            c->too_large = c->status == 413;
+            return http__queue_whole(c);
         }
         return MHD_YES;
     }
@@ -329,6 +459,7 @@ static enum MHD_Result http__access(void *cls, struct MHD_Connection *mc, const 
         c->body_len += n;
         return MHD_YES;
     }
+    c->body_done = true;
     if (c->queued) return MHD_YES;
     if (c->client_gone) return MHD_NO; /* resumed only so that MHD closes it */
     if (c->too_large) return http__413(c);
@@ -357,10 +488,22 @@ static void http__completed(void *cls, struct MHD_Connection *mc, void **con_cls
     *con_cls = NULL;
     srv__release_call(c); /* cancels generation that still runs (the client went away) */
     http__watch_stop(c);
+    srv__guard_request_end(c);
     c->suspended = false;
     c->mc = NULL;
-    static const char *const why[] = {"ok", "error", "timeout", "shutdown", "read error", "client abort"};
-    srv__request_done(s, c, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : ((unsigned)toe < 6 ? why[toe] : "?"));
+    /* a client that goes away (mid-stream, mid-body, while waiting) cancels its request: not an error */
+    const char *outcome = NULL;
+    if (c->slow)
+        outcome = c->slow;
+    else if (c->oom)
+        outcome = "error";
+    else if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+        outcome = "timeout";
+    else if (toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN)
+        outcome = "shutdown";
+    else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        outcome = "cancelled";
+    srv__request_done(s, c, outcome);
     http__unref(c);
 }
 
@@ -372,7 +515,15 @@ static void http__poll_cb(uv_poll_t *h, int status, int events) { srv__mhd_run(h
 
 void srv__mhd_run(srv_t *s) {
     if (!s->mhd) return;
-    MHD_run(s->mhd);
+    /* Again when a connection closed: libmicrohttpd puts its listening socket back into epoll (after being at
+       --max-connections) only at the start of a run, and would not accept a waiting client until the next
+       event. And again when guard.c closed an idle connection to make room, so that it is seen now. */
+    for (int i = 0; i < 64; i++) { /* each round closes or accepts something; a burst settles in a few */
+        size_t before = s->n_socks;
+        MHD_run(s->mhd);
+        bool kicked = srv__guard_after_run(s);
+        if (!kicked && s->n_socks >= before) break;
+    }
     MHD_UNSIGNED_LONG_LONG ms = 0;
     if (MHD_get_timeout(s->mhd, &ms) == MHD_YES)
         uv_timer_start(&s->mhd_timer, http__timer_cb, ms, 0);
@@ -380,13 +531,28 @@ void srv__mhd_run(srv_t *s) {
         uv_timer_stop(&s->mhd_timer);
 }
 
+/*
+ * libmicrohttpd's messages. Most are about one client's behaviour (a malformed request, a connection reset, a
+ * send to a client that left): those are normal on a public address and go out at debug level, so that a
+ * disconnect is not a warning (the request's own log line says outcome=cancelled). The rest (sockets, epoll,
+ * memory, the connection limit) are warnings.
+ */
 static void http__mhd_log(void *cls, const char *fmt, va_list ap) {
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    log_kv(LOG_WARN, "libmicrohttpd", (log_kv_t[]){LOG_S("error", msg)}, 1);
+    static const char *const client[] = {
+        "request",        "Request",   "remote",
+        "send data",      "receive",   "reset",
+        "header",         "Header",    "timed out",
+        "Content-Length", "chunk",     "Closing connection",
+        "Broken pipe",    "closed by", "Application reported" /* our own MHD_NO: the line says why */};
+    log_level_t lvl = LOG_WARN;
+    for (size_t i = 0; i < sizeof client / sizeof client[0]; i++)
+        if (strstr(msg, client[i])) lvl = LOG_DEBUG;
+    log_kv(lvl, "libmicrohttpd", (log_kv_t[]){LOG_S("error", msg)}, 1);
 }
 
 int srv__http_start(srv_t *s, char *err, size_t err_len) {
@@ -411,9 +577,12 @@ int srv__http_start(srv_t *s, char *err, size_t err_len) {
                               MHD_OPTION_EXTERNAL_LOGGER, http__mhd_log, s, /* first, to catch every message */
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->p.max_connections,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->p.max_connections_per_ip,
+                              MHD_OPTION_NOTIFY_CONNECTION, srv__guard_on_connection, s,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->p.idle_timeout_s,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)s->p.max_header_bytes,
                               MHD_OPTION_NOTIFY_COMPLETED, http__completed, s,
+                              MHD_OPTION_STRICT_FOR_CLIENT, (int)1, /* HTTP/1.1 needs Host; no spaces in URLs */
                               MHD_OPTION_END);
     /* clang-format on */
     if (!s->mhd)
@@ -431,6 +600,7 @@ int srv__http_start(srv_t *s, char *err, size_t err_len) {
     s->mhd_poll_init = true;
     s->mhd_poll.data = s;
     uv_poll_start(&s->mhd_poll, UV_READABLE, http__poll_cb);
+    srv__guard_start(s);
     srv__mhd_run(s);
     return 0;
 }
@@ -455,6 +625,7 @@ void srv__http_stop(srv_t *s) {
     if (s->mhd_timer_init) uv_timer_stop(&s->mhd_timer);
     MHD_stop_daemon(s->mhd); /* remaining requests complete with DAEMON_SHUTDOWN */
     s->mhd = NULL;
+    srv__guard_stop(s);
     if (s->listen_fd != MHD_INVALID_SOCKET) {
         close(s->listen_fd);
         s->listen_fd = MHD_INVALID_SOCKET;

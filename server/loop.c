@@ -26,6 +26,10 @@ server_params_t server_default_params(void) {
     p.max_header_bytes = (size_t)32 << 10;
     p.max_connections = 256;
     p.idle_timeout_s = 30;
+    p.header_timeout_s = 10;
+    p.min_body_rate = 1024;
+    p.max_connections_per_ip = 64;
+    p.stream_buffer_bytes = (size_t)256 << 10;
     p.grace_ms = 3000;
     return p;
 }
@@ -144,6 +148,11 @@ static int loop__cancel(void *self, uint64_t id) {
     return m->engine ? engine_cancel(m->engine, id) : ERR_STATE;
 }
 
+static int loop__pause(void *self, uint64_t id, bool paused) {
+    srv_model_t *m = self;
+    return m->engine ? engine_pause(m->engine, id, paused) : ERR_STATE;
+}
+
 static void loop__stats(void *self, engine_stats_t *out) {
     srv_model_t *m = self;
     if (m->engine)
@@ -203,7 +212,8 @@ static int loop__attach(srv_t *s, srv_model_t *m) {
         .n_ctx = engine_n_ctx(m->engine),
         .chat_template = tmpl,
         .strict_template = m->p->chat_template != NULL,
-        .backend = {.submit = loop__submit, .cancel = loop__cancel, .stats = loop__stats, .self = m},
+        .backend =
+            {.submit = loop__submit, .cancel = loop__cancel, .pause = loop__pause, .stats = loop__stats, .self = m},
     };
     char err[512] = "";
     int rc = api_attach(s->api, &am, err, sizeof err);
@@ -349,6 +359,10 @@ int server_run(const server_params_t *p, char *err, size_t err_len) {
         .created = (int64_t)time(NULL),
         .api_keys = p->api_keys,
         .n_api_keys = p->n_api_keys,
+        .max_body_bytes = p->max_body_bytes,
+        .metrics_api_key = p->metrics_api_key,
+        .key_limits = p->key_limits,
+        .n_key_limits = p->n_key_limits,
     };
     if ((rc = api_create(&ap, &s->api, err, err_len))) goto cleanup;
     if (pthread_mutex_init(&s->q_mu, NULL) != 0) {

@@ -36,6 +36,13 @@
  * (libmicrohttpd's request-completed callback with any termination code) releases the api call, which cancels
  * whatever still runs.
  *
+ * Hostile clients (see README, "On a public address"). http.c answers from the headers alone what needs no body
+ * (api_check_headers: 404, 405, 401, 413; strict framing: 400/501), before any body is read and with the
+ * connection closed. guard.c keeps per-connection deadlines libmicrohttpd's idle timeout cannot give (request
+ * head, body rate) and closes the oldest idle connection when a new one reaches max_connections. A stream whose
+ * unsent output passes stream_buffer_bytes pauses its call (api_call_pause -> engine_pause) until the client
+ * reads; a client stalled past the idle timeout is closed by libmicrohttpd, which cancels the call.
+ *
  * Shutdown on SIGINT/SIGTERM: stop accepting (MHD_quiesce_daemon), /health says shutting_down, cancel every
  * running request (streams end with an SSE error event, waiting requests get 503), wait for their responses to
  * be written (at most `grace_ms`), resume anything still suspended, stop the daemon, free the engines, exit 0.
@@ -48,6 +55,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api.h"
 #include "engine.h"
 
 /* One served model. */
@@ -69,19 +77,28 @@ typedef struct {
     int port;                    /* 0 = any free port (printed on stdout) */
     const char *const *api_keys; /* n_api_keys Bearer keys; none = no authentication */
     size_t n_api_keys;
+    const char *metrics_api_key;       /* GET /metrics needs this Bearer key; NULL = open */
+    const api_key_limit_t *key_limits; /* n_key_limits per-key quotas (rpm, tpm) of some api_keys */
+    size_t n_key_limits;
     const char *const *cors_origins; /* n_cors_origins allowed origins ("*" = any); none = CORS off */
     size_t n_cors_origins;
-    size_t max_body_bytes;    /* request bodies larger get 413 */
-    size_t max_header_bytes;  /* per-connection memory for the request line and headers (431 past it) */
-    unsigned max_connections; /* open connections at once (more are refused at accept) */
-    unsigned idle_timeout_s;  /* an idle (not generating) connection is closed after this */
-    unsigned grace_ms;        /* shutdown: how long in-flight responses may take to be written */
-    bool quiet;               /* no per-request log lines (common/log.h writes them; log_setup sets the format) */
+    size_t max_body_bytes;           /* request bodies larger get 413 */
+    size_t max_header_bytes;         /* per-connection memory for the request line and headers (431 past it) */
+    unsigned max_connections;        /* open connections at once (more are refused at accept) */
+    unsigned idle_timeout_s;         /* an idle (not generating) connection is closed after this */
+    unsigned header_timeout_s;       /* a request head must be complete this long after the accept, or after its
+                                        first byte on a kept-alive connection (0 = no deadline) */
+    unsigned min_body_rate;          /* bytes/s a request body must average after a 5 s grace (0 = no minimum) */
+    unsigned max_connections_per_ip; /* open connections from one address (0 = no limit) */
+    size_t stream_buffer_bytes;      /* a stream's unsent output past this pauses its generation */
+    unsigned grace_ms;               /* shutdown: how long in-flight responses may take to be written */
+    bool quiet; /* no per-request log lines (common/log.h writes them; log_setup sets the format) */
 } server_params_t;
 
 /*
- * Defaults: no models, memory check on, 127.0.0.1:8080, bodies up to 8 MiB, 32 KiB of headers, 256 connections,
- * 30 s idle, 3 s grace.
+ * Defaults: no models, memory check on, 127.0.0.1:8080, bodies up to 8 MiB, 32 KiB of headers, 256 connections
+ * (64 per address), 30 s idle, request heads within 10 s, bodies at 1024 bytes/s or faster, 256 KiB of unsent
+ * stream output, 3 s grace.
  */
 server_params_t server_default_params(void);
 

@@ -16,6 +16,9 @@
 #include "server.h"
 
 typedef struct srv srv_t;
+typedef struct srv_sock srv_sock_t; /* one TCP connection's deadlines (guard.c) */
+
+#define SRV_MAX_HDRS 10 /* extra headers a whole response may carry */
 
 /* One engine event carried from the engine thread to the loop. */
 typedef struct srv_msg {
@@ -58,7 +61,10 @@ typedef struct srv_conn {
     srv_t *srv;
     struct MHD_Connection *mc; /* NULL once the request completed */
     struct srv_conn *prev, *next;
-    uint64_t t0_ns; /* uv_hrtime at the first access-handler call */
+    uint64_t t0_ns;     /* uv_hrtime at the first access-handler call */
+    uint64_t t_head_ns; /* the same, for guard.c's body rate */
+    srv_sock_t *sock;   /* its connection (guard.c), NULL once the request completed */
+    bool body_done;     /* the whole body is in (the last access-handler call came) */
     char req_id[40];
     char method[16];
     char path[256]; /* for the log line */
@@ -66,24 +72,30 @@ typedef struct srv_conn {
     size_t body_len, body_cap;
     uint64_t discarded; /* bytes dropped after the body limit */
     bool too_large;
-    bool handled; /* api_handle called */
-    bool queued;  /* a response is queued with MHD */
+    bool close_after; /* answered before a body that was announced was read: "Connection: close" */
+    bool handled;     /* api_handle called */
+    bool queued;      /* a response is queued with MHD */
     api_call_t *call;
     /* a whole response waiting to be queued */
     bool have_resp;
     int status;
     char *resp_body;
     size_t resp_len;
-    char hdr_name[2][32], hdr_value[2][64]; /* extra response headers (Allow, Content-Type, WWW-Authenticate) */
+    char hdr_name[SRV_MAX_HDRS][32], hdr_value[SRV_MAX_HDRS][64]; /* extra response headers (Allow, Content-Type,
+                                                                    WWW-Authenticate, Retry-After, x-ratelimit-*) */
     int n_hdrs;
+    char xhdr_name[SRV_MAX_HDRS][32], xhdr_value[SRV_MAX_HDRS][32]; /* sink->headers: for whichever response */
+    int n_xhdrs;
     /* a stream */
     bool streaming, stream_closed;
     char *out;
     size_t out_len, out_off, out_cap;
-    bool oom; /* a write could not be buffered: the stream is cut */
+    bool oom;    /* a write could not be buffered: the stream is cut */
+    bool paused; /* its unsent output passed stream_buffer_bytes: the call is paused until the client reads */
     /* suspension and disconnects */
     bool suspended;
     bool client_gone;
+    const char *slow; /* closed by a deadline of ours (srv__guard): the log line's outcome, else NULL */
     uv_poll_t *watch;
     int refs; /* 1 for the MHD request, +1 while a stream response holds the connection */
     int final_status;
@@ -120,6 +132,12 @@ struct srv {
     /* live requests */
     srv_conn_t *conns;
     size_t n_conns;
+    /* open connections, oldest first (guard.c) */
+    srv_sock_t *socks, *socks_tail;
+    size_t n_socks;
+    srv_sock_t *kick_idle; /* the connection that reached max_connections: close an idle one after MHD_run */
+    uv_timer_t guard_timer;
+    bool guard_timer_init;
     uint64_t n_requests;
     uint64_t rng;
 };
@@ -131,6 +149,18 @@ void srv__mhd_run(srv_t *s);
 /* Shutdown: marks every suspended connection as gone and resumes it so MHD closes it. */
 void srv__http_drop_all(srv_t *s);
 void srv__http_stop(srv_t *s);
+
+/* guard.c: header deadline, body rate, idle connections closed first at the limit (see guard.c). */
+void srv__guard_on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code);
+/* A request's head is in (first access-handler call): its connection's head deadline ends, the body rate starts. */
+void srv__guard_request_begin(srv_conn_t *c, struct MHD_Connection *mc);
+/* The request completed: its connection waits for the next request (or closes). */
+void srv__guard_request_end(srv_conn_t *c);
+/* After MHD_run: closes the oldest idle connection when a new one reached the limit. True when it closed one. */
+bool srv__guard_after_run(srv_t *s);
+void srv__guard_start(srv_t *s);
+void srv__guard_stop(srv_t *s);
 
 /* Copies what the call did into c (for the log line) and releases it. */
 void srv__release_call(srv_conn_t *c);

@@ -32,12 +32,14 @@ typedef struct {
     int n_responds;
     int status;
     char *body;
-    char hdr_name[4][64], hdr_value[4][128];
+    char hdr_name[8][64], hdr_value[8][128];
     int n_hdrs;
     bool opened, closed;
     char *stream;
     size_t stream_len;
     int n_writes_after_close;
+    char xhdr_name[8][64], xhdr_value[8][64]; /* sink->headers */
+    int n_xhdrs;
 } fx_sink_t;
 
 static inline void fx__respond(api_sink_t *s, int status, const api_header_t *h, size_t nh, const char *body,
@@ -50,7 +52,7 @@ static inline void fx__respond(api_sink_t *s, int status, const api_header_t *h,
     memcpy(k->body, body, len);
     k->body[len] = '\0';
     k->n_hdrs = 0;
-    for (size_t i = 0; i < nh && i < 4; i++) {
+    for (size_t i = 0; i < nh && i < 8; i++) {
         snprintf(k->hdr_name[i], sizeof k->hdr_name[i], "%s", h[i].name);
         snprintf(k->hdr_value[i], sizeof k->hdr_value[i], "%s", h[i].value);
         k->n_hdrs++;
@@ -66,6 +68,15 @@ static inline void fx__write(api_sink_t *s, const char *d, size_t n) {
     k->stream[k->stream_len] = '\0';
 }
 static inline void fx__close(api_sink_t *s) { ((fx_sink_t *)s)->closed = true; }
+static inline void fx__headers(api_sink_t *s, const api_header_t *h, size_t nh) {
+    fx_sink_t *k = (fx_sink_t *)s;
+    k->n_xhdrs = 0;
+    for (size_t i = 0; i < nh && i < 8; i++) {
+        snprintf(k->xhdr_name[i], sizeof k->xhdr_name[i], "%s", h[i].name);
+        snprintf(k->xhdr_value[i], sizeof k->xhdr_value[i], "%s", h[i].value);
+        k->n_xhdrs++;
+    }
+}
 
 static inline void fx_sink_init(fx_sink_t *k) {
     memset(k, 0, sizeof *k);
@@ -73,6 +84,7 @@ static inline void fx_sink_init(fx_sink_t *k) {
     k->sink.stream_open = fx__open;
     k->sink.stream_write = fx__write;
     k->sink.stream_close = fx__close;
+    k->sink.headers = fx__headers;
 }
 
 static inline void fx_sink_free(fx_sink_t *k) {
@@ -141,6 +153,8 @@ typedef struct {
 } fx_t;
 
 static int32_t fx_n_ctx = 128;
+static const api_key_limit_t *fx_key_limits; /* per-key quotas of the next fx_new (test_api_quota.c) */
+static size_t fx_n_key_limits;
 
 /* Creates a context (with keys when n_keys > 0) attached to the stories260K tokenizer and the fake backend,
    with a chat template (NULL: ChatML); *attach_rc and err get api_attach's result (NULL: it must succeed). */
@@ -156,7 +170,9 @@ static inline fx_t *fx_new_tmpl(const char *const *keys, size_t n_keys, const ch
                       .n_api_keys = n_keys,
                       .system_fingerprint = "fp_test",
                       .seed = 42,
-                      .fixed_created = FX_CREATED};
+                      .fixed_created = FX_CREATED,
+                      .key_limits = fx_key_limits,
+                      .n_key_limits = fx_n_key_limits};
     assert_int_equal(api_create(&p, &f->api, err, sizeof err), 0);
     f->back.fail_at = -1;
     api_model_t m = {.tok = f->tok,

@@ -91,6 +91,48 @@ static void test_routes(void **state) {
     fx_free(f);
 }
 
+/* api_check_headers: what is decided before the body (route, method, key, declared size); the rest goes on. */
+static void test_check_headers(void **state) {
+    const char *keys[] = {"sk-one"};
+    char err[256];
+    api_ctx_t *api = NULL;
+    api_params_t p = {
+        .model_id = "m", .api_keys = keys, .n_api_keys = 1, .max_body_bytes = 1000, .metrics_api_key = "sk-metrics"};
+    assert_int_equal(api_create(&p, &api, err, sizeof err), 0);
+    struct {
+        const char *method, *path, *auth;
+        int64_t content_length;
+        int status; /* 0: not answered */
+    } cases[] = {
+        {"POST", "/v1/chat/completions", NULL, 5000000, 401},
+        {"POST", "/v1/chat/completions", "Bearer nope", 10, 401},
+        {"POST", "/v1/chat/completions", "Bearer sk-one", 1001, 413},
+        {"POST", "/v1/chat/completions", "Bearer sk-one", 1000, 0},
+        {"POST", "/v1/completions", "Bearer sk-one", -1, 0},
+        {"POST", "/v1/nope", "Bearer sk-one", 10, 404},
+        {"POST", "/v1/nope", NULL, 10, 404},
+        {"GET", "/v1/chat/completions", "Bearer sk-one", -1, 405},
+        {"PUT", "/v1/models", "Bearer sk-one", 10, 405},
+        {"GET", "/v1/models", NULL, -1, 401},
+        {"GET", "/v1/models/m", "Bearer sk-one", -1, 0},
+        {"GET", "/health", NULL, -1, 0},
+        {"GET", "/metrics", NULL, -1, 401},
+        {"GET", "/metrics", "Bearer sk-one", -1, 401}, /* only the metrics key opens /metrics */
+        {"GET", "/metrics", "Bearer sk-metrics", -1, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fx_sink_t k;
+        fx_sink_init(&k);
+        api_request_t r = {.method = cases[i].method, .path = cases[i].path, .authorization = cases[i].auth};
+        bool answered = api_check_headers(api, &r, cases[i].content_length, &k.sink);
+        if (answered != (cases[i].status != 0) || k.status != cases[i].status)
+            fail_msg("case %zu (%s %s): answered %d status %d", i, cases[i].method, cases[i].path, answered, k.status);
+        if (cases[i].status == 413) assert_non_null(strstr(k.body, "\"code\":\"request_too_large\""));
+        fx_sink_free(&k);
+    }
+    api_free(api);
+}
+
 static void test_auth(void **state) {
     const char *keys[] = {"sk-one", "sk-two"};
     fx_t *f = fx_new(keys, 2);
@@ -409,6 +451,7 @@ int main(void) {
         cmocka_unit_test(test_models),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_check_headers),
         cmocka_unit_test(test_validation_errors),
         cmocka_unit_test(test_ignored_fields),
         cmocka_unit_test(test_sampling_mapping),

@@ -59,6 +59,11 @@ static void test_defaults(void **state) {
     assert_int_equal(c.max_header_bytes, (int64_t)sp.max_header_bytes);
     assert_int_equal(c.max_connections, (int32_t)sp.max_connections);
     assert_int_equal(c.timeout_s, (int32_t)sp.idle_timeout_s);
+    assert_int_equal(c.header_timeout_s, (int32_t)sp.header_timeout_s);
+    assert_int_equal(c.min_body_rate, (int32_t)sp.min_body_rate);
+    assert_int_equal(c.max_connections_per_ip, (int32_t)sp.max_connections_per_ip);
+    assert_int_equal(c.stream_buffer_bytes, (int64_t)sp.stream_buffer_bytes);
+    assert_null(c.metrics_api_key);
     assert_int_equal(c.n_models, 1);
     const config_model_t *m = &c.models[0];
     assert_string_equal(m->model, "x.gguf");
@@ -326,11 +331,11 @@ static void test_example_file(void **state) {
 static void test_print_config(void **state) {
     char err[512], file[64];
     config_t c, d;
-    assert_int_equal(load(&c, err, ENV("CINDER_CORS_ORIGINS=*"),
-                          ARGS("-m", "m.gguf", "--alias", "M", "--api-key", "secret", "--port", "0", "--log-level",
-                               "debug", "--no-memory-check", "--kv-tokens", "4294967296", "--kv-memory", "1048576",
-                               "--print-config")),
-                     0);
+    assert_int_equal(
+        load(&c, err, ENV("CINDER_CORS_ORIGINS=*"),
+             ARGS("-m", "m.gguf", "--alias", "M", "--api-key", "secret", "--port", "0", "--log-level", "debug",
+                  "--no-memory-check", "--kv-tokens", "4294967296", "--kv-memory", "1048576", "--print-config")),
+        0);
     assert_true(c.print_config);
     assert_int_equal(c.models[0].kv_memory, 1048576);
     assert_false(c.memory_check);
@@ -386,6 +391,55 @@ static void test_env_struct(void **state) {
     assert_null(config_getenv(ENV("HOMEX=1"), "HOME"));
 }
 
+/* api_keys entries may carry quotas ({"key", "rpm", "tpm"}); they stay attached to the key by value when the
+ * environment or flags replace the list; the hardening settings go through every layer. */
+static void test_key_limits_and_hardening(void **state) {
+    char err[512], file[64];
+    tmp_file("{\"api_keys\": [\"plain\", {\"key\": \"q\", \"rpm\": 60, \"tpm\": 1000, \"_note\": 1}],"
+             " \"header_timeout\": 3, \"metrics_api_key\": \"m1\"}",
+             file);
+    config_t c;
+    assert_int_equal(
+        load(&c, err, ENV("CINDER_MIN_BODY_RATE=10"),
+             ARGS("--config", file, "-m", "x.gguf", "--max-connections-per-ip", "5", "--stream-buffer-bytes", "65536")),
+        0);
+    assert_int_equal(c.n_api_keys, 2);
+    assert_string_equal(c.api_keys[1], "q");
+    assert_int_equal(c.n_key_limits, 1);
+    assert_string_equal(c.key_limits[0].key, "q");
+    assert_int_equal(c.key_limits[0].rpm, 60);
+    assert_int_equal(c.key_limits[0].tpm, 1000);
+    assert_int_equal(c.header_timeout_s, 3);
+    assert_int_equal(c.min_body_rate, 10);
+    assert_int_equal(c.max_connections_per_ip, 5);
+    assert_int_equal(c.stream_buffer_bytes, 65536);
+    assert_string_equal(c.metrics_api_key, "m1");
+    char *json = config_to_json(&c);
+    assert_non_null(strstr(json, "\"rpm\":\t60"));
+    assert_null(strstr(json, "m1")); /* the metrics key is redacted too */
+    assert_null(strstr(json, "\"q\""));
+    free(json);
+    config_free(&c);
+    /* a flag replacing the keys keeps the quota of a key it names again */
+    assert_int_equal(load(&c, err, NULL, ARGS("--config", file, "-m", "x.gguf", "--api-key", "q")), 0);
+    assert_int_equal(c.n_api_keys, 1);
+    assert_int_equal(c.n_key_limits, 1);
+    config_free(&c);
+    unlink(file);
+    const char *bad[][2] = {
+        {"{\"api_keys\": [{\"rpm\": 1}]}", "api_keys[0].key: required"},
+        {"{\"api_keys\": [{\"key\": \"k\", \"rpn\": 1}]}", "api_keys[0].rpn: unknown key"},
+        {"{\"api_keys\": [{\"key\": \"k\", \"tpm\": -1}]}", "api_keys[0].tpm: expected an integer"},
+        {"{\"api_keys\": [3]}", "api_keys[0]: expected a non-empty string or an object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tmp_file(bad[i][0], file);
+        assert_int_equal(load(&c, err, NULL, ARGS("--config", file, "-m", "x.gguf")), ERR_INVAL);
+        if (!strstr(err, bad[i][1])) fail_msg("%s: got '%s'", bad[i][0], err);
+        unlink(file);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
@@ -397,6 +451,7 @@ int main(void) {
         cmocka_unit_test(test_print_config),
         cmocka_unit_test(test_usage_lists_everything),
         cmocka_unit_test(test_env_struct),
+        cmocka_unit_test(test_key_limits_and_hardening),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
