@@ -20,7 +20,7 @@
 #include "engine.h"
 #include "err.h"
 #include "model.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #define MAX_OUT 256
 
@@ -156,9 +156,11 @@ static void run_alone(const char *prompt, int32_t max_tokens, result_t *out) {
 }
 
 /* Largest margin (logprob of the best minus the runner-up's) at which a batched run may pick the runner-up: the
- * batch changes the order of float sums in the matrix products (F32 dots alone, GEMM tiles together), which can
- * decide an exact near-tie either way. Any larger margin is a real difference. */
-#define FX_TIE_MARGIN 1e-3f
+ * batch changes the order of float sums (F32 dots alone, GEMM tiles together; per-token attention or matrix
+ * products for a prompt chunk), so logits differ between batch shapes by float rounding, amplified by the layers:
+ * up to ~1e-2 on the synthetic models of test_archs (whose logits are deliberately peaked), ~1e-5 on stories260K.
+ * A near-tie may then go either way; any larger margin is a real difference. */
+#define FX_TIE_MARGIN 5e-2f
 
 /*
  * Runs prompts[0..n) greedily, each alone on a fresh engine and then all at once on e, and checks that every

@@ -104,7 +104,6 @@ static void test_batching_every_arch(void **state) {
     char path[512];
     for (int a = 0; a < N_ARCH; a++) {
         fx_model_path = synth_path(arch_models[a], path, sizeof path);
-        print_message("%s\n", arch_models[a]);
         engine_t *e = make_engine(16, 0, 64, 48);
         check_together_equals_alone(e, 16, 20);
         engine_free(e);
