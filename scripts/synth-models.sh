@@ -9,8 +9,15 @@ mkdir -p "$out"
 while IFS=$'\t' read -r name args; do
     case "$name" in ''|'#'*) continue ;; esac
     [ -s "$out/$name.gguf" ] && continue
-    donor="$shared/models/vocab/ggml-vocab-llama-spm.gguf"
-    # shellcheck disable=SC2086 # args is a list of options
-    /usr/bin/python3 "$shared/tools/synth_gguf.py" --donor "$donor" $args -o "$out/$name.gguf.tmp" >/dev/null
+    case "$args" in
+    @*) # a variant of an earlier model: gguf_edit.py's options after the base name
+        base=${args%% *} opts=${args#* }
+        # shellcheck disable=SC2086 # opts is a list of options
+        /usr/bin/python3 tests/archs/gguf_edit.py "$out/${base#@}.gguf" "$out/$name.gguf.tmp" $opts ;;
+    *)
+        donor="$shared/models/vocab/ggml-vocab-llama-spm.gguf"
+        # shellcheck disable=SC2086 # args is a list of options
+        /usr/bin/python3 "$shared/tools/synth_gguf.py" --donor "$donor" $args -o "$out/$name.gguf.tmp" >/dev/null ;;
+    esac
     mv "$out/$name.gguf.tmp" "$out/$name.gguf"
 done < tests/archs/models.tsv

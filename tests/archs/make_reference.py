@@ -4,7 +4,9 @@
 Run from the repository root after scripts/synth-models.sh, with LLAMA_BIN pointing at a directory holding
 llama.cpp's llama-server and llama-perplexity (built separately; nothing here builds it):
 
-    LLAMA_BIN=/path/to/llama.cpp/build/bin /usr/bin/python3 tests/archs/make_reference.py
+    LLAMA_BIN=/path/to/llama.cpp/build/bin /usr/bin/python3 tests/archs/make_reference.py [--missing]
+
+--missing keeps the entries already in reference.json and adds the models it lacks.
 
 For every *-f32 model: the greedy continuation (token ids, temperature 0, 32 tokens) of each prompt below, from
 llama-server's /completion (prompt tokenized by llama.cpp with BOS). For every model: llama-perplexity's value
@@ -80,10 +82,14 @@ def perplexity(model):
 def main():
     ref = {"llama_cpp_commit": "de3ff81", "n_ctx": 128, "n_batch": 128, "text": "tests/archs/text.txt", "n_predict": N_PREDICT,
            "models": {}}
+    if "--missing" in sys.argv[1:]:
+        ref["models"] = json.load(open("tests/archs/reference.json"))["models"]
     for line in open("tests/archs/models.tsv"):
         if not line.strip() or line.startswith("#"):
             continue
         name = line.split("\t")[0]
+        if name in ref["models"]:
+            continue
         path = f"build/synth/{name}.gguf"
         entry = {"ppl": perplexity(path)}
         if name.endswith("-f32"):
