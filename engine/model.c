@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "attn.h"
 #include "err.h"
 #include "model_int.h"
 
@@ -361,7 +360,7 @@ static int model__attn_block(model_ctx_t *c, kv_cache_t *kv, const model_batch_s
         model__rope_apply(ki, hp->n_head_kv, hd, hp->n_rot, m->arch->rope, cs);
         if (hp->q_scale != 1.0f)
             for (int32_t j = 0; j < nq; j++) qi[j] *= hp->q_scale;
-        attn_round_f16(qi, nq);
+        kern_attn_round_f16(qi, nq);
         const kv_seq_t *ks = seqs[c->tok_entry[i]].kv;
         int32_t pos = c->tok_pos[i], blk = ks->blocks[pos / kp->block_tokens];
         kern_f32_to_f16(ki, kv_block_k(kv, blk, l) + (size_t)(pos % kp->block_tokens) * nk, nk);

@@ -8,7 +8,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "attn.h"
 #include "model_int.h"
 
 typedef struct {
@@ -45,7 +44,7 @@ static void model__attn_token(const model__attn_job_t *job, int32_t i, int32_t k
     for (int32_t t0 = lo - lo % bt; t0 < n_pos; t0 += bt) {
         int32_t a = t0 > lo ? t0 : lo, nb = (n_pos - t0 < bt ? n_pos - t0 : bt) - (a - t0);
         const uint16_t *k = kv_block_k(job->kv, ks->blocks[t0 / bt], job->layer) + (size_t)(a - t0) * kp->k_dim;
-        attn_scores_heads(q, G, k + (size_t)kvh * hd, (size_t)kp->k_dim, nb, hd, scale, scores + a, ss);
+        kern_attn_scores_heads(q, G, k + (size_t)kvh * hd, (size_t)kp->k_dim, nb, hd, scale, scores + a, ss);
     }
     for (int32_t g = 0; g < G; g++) {
         if (cap > 0.0f) model__softcap(scores + (size_t)g * ss + lo, n_pos - lo, cap);
@@ -55,7 +54,7 @@ static void model__attn_token(const model__attn_job_t *job, int32_t i, int32_t k
     for (int32_t t0 = lo - lo % bt; t0 < n_pos; t0 += bt) {
         int32_t a = t0 > lo ? t0 : lo, nb = (n_pos - t0 < bt ? n_pos - t0 : bt) - (a - t0);
         const uint16_t *v = kv_block_v(job->kv, ks->blocks[t0 / bt], job->layer) + (size_t)(a - t0) * kp->v_dim;
-        attn_accum_heads(scores + a, ss, G, v + (size_t)kvh * hdv, (size_t)kp->v_dim, nb, hdv, out);
+        kern_attn_accum_heads(scores + a, ss, G, v + (size_t)kvh * hdv, (size_t)kp->v_dim, nb, hdv, out);
     }
 }
 

@@ -134,6 +134,28 @@ void kern_gelu_mul(const float *gate, const float *up, float *out, int64_t n);
 /* x (n,) = softmax(x) in place, computed as exp(x - max) / sum. n >= 1. */
 void kern_softmax(float *x, int64_t n);
 
+/* ---- attention over an F16 cache ------------------------------------------------------------------------ */
+/*
+ * One query head's scaled dot products with keys, and its value sums, where the cache holds F16 rows `stride`
+ * values apart. Numerics follow llama.cpp's CPU path: scores in F32 from an F16-rounded query (kern_attn_round_f16),
+ * values accumulated in F32.
+ *   kern_attn_scores: scores[t] = (q . k_t) * scale for n positions; k_t = k + t*stride holds hd F16 values.
+ *   kern_attn_accum:  out (hd,) += sum_t p[t] * v_t for n positions.
+ * The _heads versions do the same for g query heads that share one key/value head (grouped-query attention),
+ * reading each key and value row once for all of them; their results are bitwise those of the one-head calls.
+ * q and out hold the g heads hd floats apart; scores and p hold head j's values at j * ss (j * ps).
+ */
+void kern_attn_scores(const float *q, const uint16_t *k, size_t stride, int32_t n, int32_t hd, float scale,
+                      float *scores);
+void kern_attn_accum(const float *p, const uint16_t *v, size_t stride, int32_t n, int32_t hd, float *out);
+void kern_attn_scores_heads(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd,
+                            float scale, float *scores, size_t ss);
+void kern_attn_accum_heads(const float *p, size_t ps, int32_t g, const uint16_t *v, size_t stride, int32_t n,
+                           int32_t hd, float *out);
+
+/* Rounds n floats to F16 precision and back, in place (round to nearest even, like F16C). */
+void kern_attn_round_f16(float *x, int32_t n);
+
 /* The instruction set the kernels run with now: "avx512vnni", "avx2" or "scalar" (static storage). */
 const char *kern_isa_name(void);
 

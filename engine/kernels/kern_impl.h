@@ -142,6 +142,12 @@ typedef struct {
     void (*silu_mul)(const float *gate, const float *up, float *out, int64_t n);
     float (*exp_sub_sum)(float *x, float m, int64_t n); /* x = exp(x - m), returns the sum */
     float (*max_f32)(const float *x, int64_t n);
+    /* attention over an F16 cache (attn.c): up to 4 heads sharing one key/value head per call */
+    void (*attn_round_f16)(float *x, int32_t n);
+    void (*attn_scores_heads)(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd,
+                              float scale, float *scores, size_t ss);
+    void (*attn_accum_heads)(const float *p, size_t ps, int32_t g, const uint16_t *v, size_t stride, int32_t n,
+                             int32_t hd, float *out);
 } kern__isa_t;
 
 enum { KERN__ISA_SCALAR = 0, KERN__ISA_AVX2 = 1, KERN__ISA_AVX512 = 2 };
@@ -235,5 +241,17 @@ void kern__rowdot_multi_q4_0_avx512(const void *w, size_t rb, int64_t nr, const 
                                     int64_t ldy);
 void kern__gemm_q8_avx512(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
                           float *Y, int64_t ldy, void *pack);
+
+/* attn.c, attn_avx2.c: attention over an F16 cache (g <= 4 heads per call) */
+void kern__attn_round_f16_scalar(float *x, int32_t n);
+void kern__attn_scores_heads_scalar(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd,
+                                    float scale, float *scores, size_t ss);
+void kern__attn_accum_heads_scalar(const float *p, size_t ps, int32_t g, const uint16_t *v, size_t stride, int32_t n,
+                                   int32_t hd, float *out);
+void kern__attn_round_f16_avx2(float *x, int32_t n);
+void kern__attn_scores_heads_avx2(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd,
+                                  float scale, float *scores, size_t ss);
+void kern__attn_accum_heads_avx2(const float *p, size_t ps, int32_t g, const uint16_t *v, size_t stride, int32_t n,
+                                 int32_t hd, float *out);
 
 #endif

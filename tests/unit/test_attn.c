@@ -1,5 +1,5 @@
 /*
- * test_attn.c — engine/attn.c: one head's scores and value sums over an F16 cache against a double-precision
+ * test_attn.c — engine/kernels/attn.c, at every instruction set: one head's scores and value sums over an F16 cache against a double-precision
  * loop, and the grouped-query versions (several query heads sharing a key/value head) bitwise equal to calling
  * the one-head functions per head, for head sizes with and without vector tails and groups split in fours.
  */
@@ -13,8 +13,7 @@
 
 #include <cmocka.h>
 
-#include "attn.h"
-#include "kernels/kern.h"
+#include "kernels/kern_impl.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
@@ -58,7 +57,7 @@ static void test_one_head(void **state) {
     at_data_t d = at_make(n, stride, 1, hd);
     float scores[37], out[64];
     const float scale = 0.125f;
-    attn_scores(d.q, d.k + 64, stride, n, hd, scale, scores);
+    kern_attn_scores(d.q, d.k + 64, stride, n, hd, scale, scores);
     double ref[37], mx = -INFINITY, sum = 0.0;
     for (int32_t t = 0; t < n; t++) {
         double s = 0.0;
@@ -74,7 +73,7 @@ static void test_one_head(void **state) {
     for (int32_t t = 0; t < n; t++)
         assert_true(fabs(scores[t] - exp(ref[t] - mx) / sum) <= 1e-6);
     memset(out, 0, sizeof out);
-    attn_accum(scores, d.v + 64, stride, n, hd, out);
+    kern_attn_accum(scores, d.v + 64, stride, n, hd, out);
     for (int32_t i = 0; i < hd; i++) {
         double s = 0.0;
         for (int32_t t = 0; t < n; t++)
@@ -101,8 +100,8 @@ static void test_heads_equal_per_head(void **state) {
                 assert_true(s1 && s2 && o1 && o2);
                 const uint16_t *k = d.k + hd, *v = d.v + hd; /* the second head of the cache rows */
                 for (int32_t h = 0; h < g; h++)
-                    attn_scores(d.q + (size_t)h * hd, k, stride, n, hd, 0.3f, s1 + (size_t)h * ss);
-                attn_scores_heads(d.q, g, k, stride, n, hd, 0.3f, s2, ss);
+                    kern_attn_scores(d.q + (size_t)h * hd, k, stride, n, hd, 0.3f, s1 + (size_t)h * ss);
+                kern_attn_scores_heads(d.q, g, k, stride, n, hd, 0.3f, s2, ss);
                 assert_memory_equal(s1, s2, sizeof(float) * (size_t)g * ss);
                 for (int32_t h = 0; h < g; h++)
                     kern_softmax(s1 + (size_t)h * ss, n);
@@ -110,8 +109,8 @@ static void test_heads_equal_per_head(void **state) {
                 for (int32_t i = 0; i < g * hd; i++)
                     o1[i] = o2[i] = rnd(); /* accumulates onto what is there */
                 for (int32_t h = 0; h < g; h++)
-                    attn_accum(s1 + (size_t)h * ss, v, stride, n, hd, o1 + (size_t)h * hd);
-                attn_accum_heads(s2, ss, g, v, stride, n, hd, o2);
+                    kern_attn_accum(s1 + (size_t)h * ss, v, stride, n, hd, o1 + (size_t)h * hd);
+                kern_attn_accum_heads(s2, ss, g, v, stride, n, hd, o2);
                 assert_memory_equal(o1, o2, sizeof(float) * (size_t)g * (size_t)hd);
                 free(s1);
                 free(s2);
@@ -139,18 +138,29 @@ static void test_round_f16(void **state) {
     x[5] = 5.9604645e-8f; /* the smallest F16 subnormal */
     for (int i = 0; i < N; i++)
         want[i] = kern_fp16_to_fp32(kern_fp32_to_fp16(x[i]));
-    attn_round_f16(x, N);
+    kern_attn_round_f16(x, N);
     assert_memory_equal(x, want, sizeof(float) * N);
     assert_true(x[0] == 1.0f && isinf(x[2]) && signbit(x[3]));
     free(x);
     free(want);
 }
 
+static int isa_level;
+static int force_isa(void **state) {
+    (void)state;
+    return kern__force_isa(isa_level) == isa_level ? 0 : -1;
+}
+
+/* The same tests at every instruction set this CPU has (portable C, AVX2, AVX-512 VNNI tables). */
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_head),
         cmocka_unit_test(test_heads_equal_per_head),
         cmocka_unit_test(test_round_f16),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    static const char *const names[] = {"attn (scalar)", "attn (avx2)", "attn (avx512vnni)"};
+    int failed = 0;
+    for (isa_level = 0; isa_level <= kern__cpu_isa(); isa_level++)
+        failed += cmocka_run_group_tests_name(names[isa_level], tests, force_isa, NULL);
+    return failed;
 }

@@ -1,14 +1,8 @@
-/* attn_avx2.c — AVX2/FMA/F16C inner loops for attn.c (compiled with -mavx2 -mfma -mf16c, called only after a
- * run-time CPU check). */
+/* attn_avx2.c — AVX2/FMA/F16C inner loops of attention over an F16 cache (attn.c), in the AVX2 and AVX-512 tables of
+ * isa.c (compiled with -mavx2 -mfma -mf16c). */
 #include <immintrin.h>
-#include <stddef.h>
-#include <stdint.h>
 
-void attn__round_f16_avx2(float *x, int32_t n);
-void attn__scores_heads_avx2(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd,
-                             float scale, float *scores, size_t ss);
-void attn__accum_heads_avx2(const float *p, size_t ps, int32_t g, const uint16_t *v, size_t stride, int32_t n,
-                            int32_t hd, float *out);
+#include "kern_impl.h"
 
 static inline float attn__hsum(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
@@ -18,7 +12,7 @@ static inline float attn__hsum(__m256 v) {
     return _mm_cvtss_f32(lo);
 }
 
-void attn__round_f16_avx2(float *x, int32_t n) {
+void kern__attn_round_f16_avx2(float *x, int32_t n) {
     int32_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
@@ -66,7 +60,7 @@ static inline __attribute__((always_inline)) void attn__scores_g(const float *q,
     }
 }
 
-void attn__scores_heads_avx2(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd,
+void kern__attn_scores_heads_avx2(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd,
                              float scale, float *scores, size_t ss) {
     switch (g) {
     case 1: attn__scores_g(q, 1, k, stride, n, hd, scale, scores, ss); break;
@@ -103,7 +97,7 @@ static inline __attribute__((always_inline)) void attn__accum_g(const float *p, 
                 out[(size_t)g * hd + j] += p[(size_t)g * ps + t] * _cvtsh_ss(v[(size_t)t * stride + j]);
 }
 
-void attn__accum_heads_avx2(const float *p, size_t ps, int32_t g, const uint16_t *v, size_t stride, int32_t n,
+void kern__attn_accum_heads_avx2(const float *p, size_t ps, int32_t g, const uint16_t *v, size_t stride, int32_t n,
                             int32_t hd, float *out) {
     switch (g) {
     case 1: attn__accum_g(p, ps, 1, v, stride, n, hd, out); break;
