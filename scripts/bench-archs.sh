@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${SHARED:-../shared}
 threads=${THREADS:-2} rounds=${ROUNDS:-3} reps=${REPS:-3}
-: "${LLAMA_BENCH:?set LLAMA_BENCH to llama.cpp's llama-bench}"
+: "${LLAMA_BENCH:?set LLAMA_BENCH to the path of llama-bench}"
 declare -A shape=(
     [qwen2]="--arch qwen2 --dims 896,24,14,2,4864,2048"
     [qwen3]="--arch qwen3 --dims 1024,28,16,8,3072,2048 --head-dim 128"
