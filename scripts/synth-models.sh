@@ -16,6 +16,7 @@ while IFS=$'\t' read -r name args; do
         /usr/bin/python3 tests/archs/gguf_edit.py "$out/${base#@}.gguf" "$out/$name.gguf.tmp" $opts ;;
     *)
         donor="$shared/models/vocab/ggml-vocab-llama-spm.gguf"
+        args=${args//SHARED\//$shared/} # an explicit --donor SHARED/... overrides the default one
         # shellcheck disable=SC2086 # args is a list of options
         /usr/bin/python3 "$shared/tools/synth_gguf.py" --donor "$donor" $args -o "$out/$name.gguf.tmp" >/dev/null ;;
     esac

@@ -158,9 +158,10 @@ static void run_alone(const char *prompt, int32_t max_tokens, result_t *out) {
 /* Largest margin (logprob of the best minus the runner-up's) at which a batched run may pick the runner-up: the
  * batch changes the order of float sums (F32 dots alone, GEMM tiles together; per-token attention or matrix
  * products for a prompt chunk), so logits differ between batch shapes by float rounding, amplified by the layers:
- * up to ~1e-2 on the synthetic models of test_archs (whose logits are deliberately peaked), ~1e-5 on stories260K.
- * A near-tie may then go either way; any larger margin is a real difference. */
-#define FX_TIE_MARGIN 5e-2f
+ * up to ~5e-3 on the tiny synthetic models of test_archs (whose logits are deliberately peaked), ~1e-5 on
+ * stories260K. A near-tie may then go either way; any larger margin is a real difference. (Quantized weights add
+ * the differences between their kernels' paths, so these checks use float models.) */
+#define FX_TIE_MARGIN 1e-2f
 
 /*
  * Runs prompts[0..n) greedily, each alone on a fresh engine and then all at once on e, and checks that every

@@ -5,7 +5,8 @@
  * llama.cpp's token for token (tests/archs/reference.json, made by tests/archs/make_reference.py); sixteen greedy
  * requests run together equal each run alone (up to exact near-ties: see engine_fixture.h); prefix-cache hits and preemption keep outputs exact (sliding-window
  * and expert layers included); `info` names the architecture and its features; architectures cinder does not run
- * are refused with one line naming them. Perplexities against llama.cpp's are checked end to end (test_archs.sh).
+ * are refused with one line naming them; mutated architecture metadata and tensor infos never crash a load or the
+ * forward pass after it. Perplexities against llama.cpp's are checked end to end (test_archs.sh).
  */
 #include <cJSON.h>
 #include <math.h>
@@ -17,9 +18,10 @@
 #define SYNTH TEST_REPO_DIR "/build/synth/"
 #define REFERENCE TEST_REPO_DIR "/tests/archs/reference.json"
 
-/* The architectures, by their F32 model in build/synth. */
-static const char *const arch_models[] = {"qwen2-f32",  "qwen3-f32", "qwen3moe-f32", "gemma2-f32",
-                                          "gemma3-f32", "phi3-f32",  "mixtral-f32"};
+/* The architectures, by their tiny model in build/synth (stories260K's vocabulary, 64 wide; gemma's sliding window
+ * is 8 positions there, so the batching checks cross it): fast enough for the sanitizer builds too. */
+static const char *const arch_models[] = {"tiny-qwen2",  "tiny-qwen3", "tiny-qwen3moe", "tiny-gemma2",
+                                          "tiny-gemma3", "tiny-phi3",  "tiny-mixtral"};
 #define N_ARCH ((int)(sizeof arch_models / sizeof arch_models[0]))
 
 static char *read_all(const char *path) {
@@ -129,7 +131,7 @@ static void test_batching_every_arch(void **state) {
     }
 }
 
-/* A long shared prefix (past the 32-position sliding window) hits the prefix cache and gives the same output; a
+/* A long shared prefix (past the sliding window) hits the prefix cache and gives the same output; a
  * pool too small for every sequence preempts and recomputes without changing any output. */
 static void test_prefix_cache_and_preemption_every_arch(void **state) {
     (void)state;
@@ -194,6 +196,100 @@ static void test_describe(void **state) {
     }
 }
 
+static uint64_t rng_next(uint64_t *s) { /* xorshift64 */
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Offsets of the bytes right after each occurrence of needle in buf[0, n) (the value of a key, the dimensions of a
+ * tensor info), up to cap of them. */
+static size_t after_each(const uint8_t *buf, size_t n, const char *needle, size_t *out, size_t have, size_t cap) {
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n && have < cap; i++)
+        if (memcmp(buf + i, needle, k) == 0) out[have++] = i + k;
+    return have;
+}
+
+/*
+ * Every architecture's loader on malformed metadata: in a tiny model of each, bytes of the architecture's keys
+ * (`<arch>.` values) and of the tensor infos (dimensions, types, offsets) are mutated, a few at a time. Each load
+ * must fail with one line, or succeed and then run a forward pass (under ASan/UBSan in `make test`).
+ */
+static void test_mutated_metadata_every_arch(void **state) {
+    (void)state;
+    static const char *const tiny[][2] = {{"tiny-qwen2", "qwen2."},     {"tiny-qwen3", "qwen3."},
+                                          {"tiny-qwen3moe", "qwen3moe."}, {"tiny-gemma2", "gemma2."},
+                                          {"tiny-gemma3", "gemma3."},   {"tiny-phi3", "phi3."},
+                                          {"tiny-mixtral", "llama."}};
+    char tmp[] = "/tmp/cinder-archs-XXXXXX";
+    int fd = mkstemp(tmp);
+    assert_true(fd >= 0);
+    close(fd);
+    uint64_t seed = 0x243F6A8885A308D3ull;
+    for (size_t a = 0; a < sizeof tiny / sizeof tiny[0]; a++) {
+        char path[512];
+        synth_path(tiny[a][0], path, sizeof path);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        fseek(f, 0, SEEK_END);
+        size_t len = (size_t)ftell(f);
+        fseek(f, 0, SEEK_SET);
+        uint8_t *good = malloc(len), *work = malloc(len);
+        assert_true(good && work && fread(good, 1, len, f) == len);
+        fclose(f);
+        static size_t spots[4096];
+        size_t n_spots = after_each(good, len, tiny[a][1], spots, 0, 4096);
+        n_spots = after_each(good, len, "blk.", spots, n_spots, 4096);
+        n_spots = after_each(good, len, "token_embd.weight", spots, n_spots, 4096);
+        n_spots = after_each(good, len, "output_norm.weight", spots, n_spots, 4096);
+        assert_true(n_spots > 20);
+        int n_ok = 0, n_err = 0;
+        for (int it = 0; it < 150; it++) {
+            memcpy(work, good, len);
+            int n_flips = 1 + (int)(rng_next(&seed) % 4);
+            for (int k = 0; k < n_flips; k++) {
+                size_t p = spots[rng_next(&seed) % n_spots] + rng_next(&seed) % 24;
+                uint64_t r = rng_next(&seed);
+                if (p < len)
+                    work[p] = (r & 1) ? (uint8_t)(work[p] ^ (1u << ((r >> 1) % 8)))
+                                      : (uint8_t)((r >> 8) % 3 == 0 ? 0 : (r >> 8) % 3 == 1 ? 0xff : r >> 16);
+            }
+            f = fopen(tmp, "wb");
+            assert_true(f && fwrite(work, 1, len, f) == len);
+            fclose(f);
+            char err[512] = "";
+            model_t *m = NULL;
+            if (model_load(tmp, &m, err, sizeof err) != 0) {
+                assert_null(m);
+                assert_true(err[0] != '\0' && !strchr(err, '\n'));
+                n_err++;
+                continue;
+            }
+            model_ctx_t *c = NULL;
+            if (model_ctx_create(m, 1, 8, 32, &c) == 0) {
+                model_seq_t *sq = NULL;
+                int32_t ids[4] = {1, 2, 3, 4};
+                float *logits = malloc((size_t)model_hparams(m)->n_vocab * sizeof(float));
+                assert_non_null(logits);
+                if (model_seq_create(m, 32, &sq) == 0) {
+                    model_forward(c, sq, ids, 4, false, logits);
+                    model_seq_free(sq);
+                }
+                free(logits);
+                model_ctx_free(c);
+            }
+            model_free(m);
+            n_ok++;
+        }
+        assert_true(n_err > 10); /* the mutations reach the loader's checks */
+        free(good);
+        free(work);
+    }
+    unlink(tmp);
+}
+
 /* Files of architectures cinder does not run are refused at load with one line naming the architecture. */
 static void test_unsupported_refused(void **state) {
     (void)state;
@@ -216,7 +312,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy_matches_llama_cpp), cmocka_unit_test(test_batching_every_arch),
         cmocka_unit_test(test_prefix_cache_and_preemption_every_arch), cmocka_unit_test(test_describe),
-        cmocka_unit_test(test_unsupported_refused),
+        cmocka_unit_test(test_unsupported_refused), cmocka_unit_test(test_mutated_metadata_every_arch),
     };
     return cmocka_run_group_tests_name("archs", tests, NULL, NULL);
 }
