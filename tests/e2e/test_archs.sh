@@ -10,7 +10,11 @@ BIN=./cinder
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | head -20 | sed 's/^/     /'; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+tmp=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
+# shellcheck source=tests/e2e/serve_lib.sh
+. tests/e2e/serve_lib.sh
 
 SHARED=$SHARED ./scripts/synth-models.sh || bad "synth-models.sh"
 python3 -c 'import json; [print(k, v["ppl"]) for k, v in json.load(open("tests/archs/reference.json"))["models"].items()]' \
@@ -34,6 +38,46 @@ for a in qwen2 qwen3 qwen3moe gemma2 gemma3 phi3; do
         bad "info names $a" "$($BIN info -m "build/synth/$a-f32.gguf" 2>&1 | head -5)"
     fi
 done
+
+# Every family's real tokenizer and chat template with random weights, served together from one configuration:
+# a chat completion renders the template, runs the architecture and answers in OpenAI's shape; the log names it.
+printf '{"models": [' >"$tmp/cfg.json"
+first=1
+for a in qwen3 qwen3moe gemma3 phi3 llama31; do
+    [ $first = 1 ] || printf ',' >>"$tmp/cfg.json"
+    first=0
+    printf '{"model": "build/synth/chat-%s.gguf", "alias": "%s", "ctx_size": 512, "parallel": 2, "threads": 1}' \
+        "$a" "$a" >>"$tmp/cfg.json"
+done
+printf ']}\n' >>"$tmp/cfg.json"
+if serve_start chat --config "$tmp/cfg.json" --no-memory-check; then
+    for a in qwen3 qwen3moe gemma3 phi3 llama31; do
+        code=$(curl -s -o "$tmp/chat-$a.json" -w '%{http_code}' "$URL_chat/v1/chat/completions" \
+            -H 'Content-Type: application/json' \
+            -d '{"model": "'"$a"'", "max_tokens": 8, "temperature": 0,
+                 "messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi there"}]}')
+        if [ "$code" = 200 ] && python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+c = j["choices"][0]
+assert j["model"] == sys.argv[2] and j["object"] == "chat.completion", j
+assert c["message"]["role"] == "assistant" and isinstance(c["message"]["content"], str), c
+assert c["finish_reason"] in ("stop", "length"), c
+u = j["usage"]
+assert u["prompt_tokens"] > 8 and 1 <= u["completion_tokens"] <= 8, u
+' "$tmp/chat-$a.json" "$a"; then
+            ok "chat completion on $a (its own template and tokenizer)"
+        else
+            bad "chat completion on $a: HTTP $code" "$(cat "$tmp/chat-$a.json")"
+        fi
+        if grep -q "model loaded.*$a" "$tmp/chat.err" && grep "model loaded.*model=$a " "$tmp/chat.err" | grep -q "architecture="; then
+            ok "serve logs $a's architecture"
+        else
+            bad "serve logs $a's architecture" "$(grep 'model loaded' "$tmp/chat.err")"
+        fi
+    done
+    serve_stop chat
+fi
 
 echo "archs: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
