@@ -2,11 +2,12 @@
 """Copies a GGUF file with metadata keys set and F32 vectors added, for test models that synth_gguf.py does not
 write (rope scaling variants: YaRN, LongRoPE factors, Llama 3.1 frequency factors, linear scaling).
 
-    gguf_edit.py IN OUT [--set KEY=TYPE:VALUE]... [--vec NAME=FORMULA:N]...
+    gguf_edit.py IN OUT [--set KEY=TYPE:VALUE]... [--vec NAME=FORMULA:N]... [--bf16]
 
 TYPE is u32, i32, f32, bool or str. A vector is N float32 values given by FORMULA, a Python expression in i (the
 index) and math's names, e.g. --vec 'rope_factors_long.weight=1.0+0.25*i:32'. Tensor data is copied unchanged;
-added vectors go after it. Standard library only.
+added vectors go after it. --bf16 stores every F32 matrix (2 or more dimensions) as BF16, rounded to nearest even,
+as llama.cpp's converters do; vectors stay F32. Standard library only.
 """
 import math
 import struct
@@ -55,6 +56,32 @@ def pack_value(t, v):
     return struct.pack(SCALAR[t], float(v) if t == 6 else int(v))
 
 
+def tensor_bytes(dims, t, data, infos, i):
+    """Bytes of tensor i: up to the next tensor's offset (or the end), as the file lays them out."""
+    offs = sorted(x[3] for x in infos)
+    nxt = [o for o in offs if o > infos[i][3]]
+    return (nxt[0] if nxt else len(data)) - infos[i][3]
+
+
+def to_bf16(data, infos, alignment):
+    out, new = bytearray(), []
+    for i, (name, dims, t, off) in enumerate(infos):
+        n = 1
+        for d in dims:
+            n *= d
+        if t == 0 and len(dims) >= 2:
+            vals = struct.unpack_from(f"<{n}I", data, off)
+            # round to nearest even on the top 16 bits (no NaNs in these files)
+            raw = struct.pack(f"<{n}H", *(((v + 0x7FFF + ((v >> 16) & 1)) >> 16) & 0xFFFF for v in vals))
+            t = 30
+        else:
+            raw = bytes(data[off:off + tensor_bytes(dims, t, data, infos, i)])
+        out += b"\0" * ((-len(out)) % alignment)
+        new.append((name, dims, t, len(out)))
+        out += raw
+    return out, new
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
@@ -81,6 +108,9 @@ def main():
     data_start = (b.pos + alignment - 1) // alignment * alignment
     data = bytearray(b.data[data_start:])
 
+    if "--bf16" in edits:
+        edits = [e for e in edits if e != "--bf16"]
+        data, infos = to_bf16(data, infos, alignment)
     args = iter(edits)
     for opt in args:
         val = next(args)
