@@ -15,6 +15,7 @@
 #include "attn.h"
 #include "err.h"
 #include "kernels/kern.h"
+#include "weights_check.h"
 
 typedef struct {
     kern_weight_t wq, wk, wv, wo;   /* (nq, d), (nkv, d), (nkv, d), (d, nq) */
@@ -287,6 +288,7 @@ int model_load(const char *path, model_t **out, char *err, size_t err_len) {
     if ((rc = tok_load(m->g, &m->tok, err, err_len))) goto fail;
     m->hp.n_vocab = tok_n_vocab(m->tok);
     if ((rc = model__load_tensors(m, err, err_len))) goto fail;
+    if ((rc = wcheck_gguf(m->g, err, err_len))) goto fail; /* NaN/inf weights or scales: refuse the file */
     m->weight_type = model__main_type(m);
     *out = m;
     return 0;
