@@ -130,6 +130,10 @@ void kern_silu_mul(const float *gate, const float *up, float *out, int64_t n);
 /* x (n,) = softmax(x) in place, computed as exp(x - max) / sum. n >= 1. */
 void kern_softmax(float *x, int64_t n);
 
+/* The index of the first NaN or infinity in x (n,), or -1 when every value is finite: the check a caller makes
+ * on logits before sampling from them (a forward pass that overflowed yields NaN, and sampling NaN is noise). */
+int64_t kern_first_nonfinite(const float *x, int64_t n);
+
 /* The instruction set the kernels run with now: "avx512vnni", "avx2" or "scalar" (static storage). */
 const char *kern_isa_name(void);
 
