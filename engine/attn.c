@@ -13,8 +13,7 @@ void attn__accum_heads_avx2(const float *p, size_t ps, int32_t g, const uint16_t
 static int attn__has_avx2(void) {
     static int cached = -1; /* benign race: every thread computes the same value */
     if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        cached = kern_cpu_has_avx2();
     }
     return cached;
 }

@@ -134,6 +134,9 @@ void kern_softmax(float *x, int64_t n);
  * on logits before sampling from them (a forward pass that overflowed yields NaN, and sampling NaN is noise). */
 int64_t kern_first_nonfinite(const float *x, int64_t n);
 
+/* Whether this CPU has AVX2, FMA and F16C (what the *_avx2.c files are compiled for), whatever kern_cap_isa says. */
+bool kern_cpu_has_avx2(void);
+
 /* The instruction set the kernels run with now: "avx512vnni", "avx2" or "scalar" (static storage). */
 const char *kern_isa_name(void);
 
