@@ -8,6 +8,8 @@
 #   make unit             run the C unit tests (cmocka) only
 #   make SANITIZER=address|undefined|thread unit
 #                         the same unit tests in a sanitizer build (objects in build/<sanitizer>/)
+#   make SANITIZER=thread tsan
+#                         ThreadSanitizer over the scheduler's unit tests and the server end to end
 #   make fuzz [FUZZ_TIME=s] [FUZZ_TARGETS="model tokenizer request http template"]
 #                         libFuzzer targets (clang, ASan+UBSan) for FUZZ_TIME seconds each; make fuzz-short: 12 s each
 #   make bench MODEL=path prompt-processing and generation speed (like llama-bench pp512/tg128)
@@ -134,6 +136,14 @@ e2e: deps all
 test: deps
 	@SHARED=$(SHARED) ./scripts/run-tests.sh
 
+# ThreadSanitizer over what runs threads (make SANITIZER=thread tsan, part of `make test`): the scheduler's and
+# the forward pass's unit tests, then the server end to end (tests/e2e/test_batching.sh: 16 streams at once, and
+# tests/e2e/test_numeric.sh) on build/thread/cinder; any race report fails it. See scripts/run-tsan.sh.
+TSAN_TESTS := test_engine test_api_stream test_model
+tsan: deps $(TSAN_TESTS:%=$(BUILD)/tests/%) $(BUILD)/cinder
+	@test "$(SANITIZER)" = thread || { echo "usage: make SANITIZER=thread tsan"; exit 2; }
+	@SHARED=$(SHARED) BIN=$(BUILD)/cinder ./scripts/run-tsan.sh $(TSAN_TESTS:%=$(BUILD)/tests/%)
+
 # Speed benchmark: prompt processing (pp512) and generation (tg128) tokens/s.
 bench: all
 	@test -n "$(MODEL)" || { echo "usage: make bench MODEL=path/to/model.gguf [THREADS=n]"; exit 2; }
@@ -230,7 +240,7 @@ test-container:
 	bash tests/container/check.sh $(SHARED)
 
 .PHONY: all deps unit e2e test bench bench-serve run debug format clean install uninstall docker fuzz-template \
-        test-container fuzz fuzz-build fuzz-short
+        test-container fuzz fuzz-build fuzz-short tsan
 .SECONDARY:
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:=.d) $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d)
