@@ -193,10 +193,8 @@ $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libcinder.a
 	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz -std=c11 $(FUZZ_SAN) -fsanitize=fuzzer -pthread $(PKG_CFLAGS) \
 	  -DTEST_SHARED_DIR='"$(SHARED)"' -MMD -MP $< $(FUZZ_DIR)/libcinder.a $(LDLIBS) -o $@
 
-# Build the fuzz targets (installs clang and libFuzzer's runtime when missing).
+# Build the fuzz targets (scripts/deps.sh installs clang and libFuzzer's runtime when missing).
 fuzz-build: deps
-	@command -v $(FUZZ_CC) >/dev/null && dpkg-query -W libclang-rt-14-dev >/dev/null 2>&1 || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev; }
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 
 # Run every fuzz target for FUZZ_TIME seconds; closes with "fuzz: N passed, N failed" (a target passes when
