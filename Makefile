@@ -8,6 +8,10 @@
 #   make unit             run the C unit tests (cmocka) only
 #   make SANITIZER=address|undefined|thread unit
 #                         the same unit tests in a sanitizer build (objects in build/<sanitizer>/)
+#   make SANITIZER=thread tsan
+#                         ThreadSanitizer over the scheduler's unit tests and the server end to end
+#   make fuzz [FUZZ_TIME=s] [FUZZ_TARGETS="model tokenizer request http template"]
+#                         libFuzzer targets (clang, ASan+UBSan) for FUZZ_TIME seconds each; make fuzz-short: 12 s each
 #   make bench MODEL=path prompt-processing and generation speed (like llama-bench pp512/tg128)
 #   make bench-serve [MODEL=path] [LLAMA_SERVER=path]
 #                         serving benchmark of ./cinder serve at concurrency 1, 4, 16 (optionally vs llama-server)
@@ -137,6 +141,14 @@ e2e: deps all
 test: deps
 	@SHARED=$(SHARED) ./scripts/run-tests.sh
 
+# ThreadSanitizer over what runs threads (make SANITIZER=thread tsan, part of `make test`): the scheduler's and
+# the forward pass's unit tests, then the server end to end (tests/e2e/test_batching.sh: 16 streams at once, and
+# tests/e2e/test_numeric.sh) on build/thread/cinder; any race report fails it. See scripts/run-tsan.sh.
+TSAN_TESTS := test_engine test_api_stream test_model
+tsan: deps $(TSAN_TESTS:%=$(BUILD)/tests/%) $(BUILD)/cinder
+	@test "$(SANITIZER)" = thread || { echo "usage: make SANITIZER=thread tsan"; exit 2; }
+	@SHARED=$(SHARED) BIN=$(BUILD)/cinder ./scripts/run-tsan.sh $(TSAN_TESTS:%=$(BUILD)/tests/%)
+
 # Speed benchmark: prompt processing (pp512) and generation (tg128) tokens/s.
 bench: all
 	@test -n "$(MODEL)" || { echo "usage: make bench MODEL=path/to/model.gguf [THREADS=n]"; exit 2; }
@@ -165,17 +177,51 @@ SOAK_SECONDS ?= 60
 soak: all
 	@SHARED=$(SHARED) THREADS="$(THREADS)" ./scripts/soak.sh $(SOAK_CLIENTS) $(SOAK_SECONDS)
 
-FUZZ_TIME ?= 300
-# libFuzzer run of the template engine under ASan+UBSan (clang); FUZZ_TIME seconds, crashes saved in build/fuzz/.
+# ---- fuzzing (libFuzzer, clang, ASan + UBSan) ----
+# Targets in tests/fuzz/fuzz_<name>.c: model (GGUF loader + a forward pass), tokenizer, request (JSON reader and
+# parameter validation), http (api_handle + engine events), template (the Jinja engine). Each links against the
+# library compiled by clang with -fsanitize=fuzzer-no-link,address,undefined (objects in build/fuzz/obj/).
+# `make fuzz` runs each for FUZZ_TIME seconds (FUZZ_TARGETS="model http" picks some); `make fuzz-short` (part of
+# `make test`) runs each for FUZZ_SHORT seconds. Both replay tests/fuzz/corpus/<name>/ (seeds and every crash
+# found so far) first; new corpus entries go to build/fuzz/work/<name>/, crashes to build/fuzz/crash-<name>-*.
+FUZZ_TIME ?= 120
+FUZZ_SHORT ?= 12
+FUZZ_TARGETS ?= model tokenizer request http template
+FUZZ_CC ?= clang
+FUZZ_DIR := build/fuzz
+FUZZ_SAN := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIB_SRCS := $(sort $(wildcard common/*.c engine/*.c engine/*/*.c api/*.c api/*/*.c))
+FUZZ_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -pthread -MMD -MP $(PKG_CFLAGS) $(if $(findstring _avx512,$<),$(AVX512_FLAGS),$(if $(findstring _avx2,$<),$(AVX2_FLAGS))) -c $< -o $@
+
+$(FUZZ_DIR)/libcinder.a: $(FUZZ_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libcinder.a
+	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz -std=c11 $(FUZZ_SAN) -fsanitize=fuzzer -pthread $(PKG_CFLAGS) \
+	  -DTEST_SHARED_DIR='"$(SHARED)"' -MMD -MP $< $(FUZZ_DIR)/libcinder.a $(LDLIBS) -o $@
+
+# Build the fuzz targets (scripts/deps.sh installs clang and libFuzzer's runtime when missing).
+fuzz-build: deps
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+# Run every fuzz target for FUZZ_TIME seconds; closes with "fuzz: N passed, N failed" (a target passes when
+# nothing crashed, leaked, hung or broke a sanitizer).
+fuzz: fuzz-build
+	@SHARED=$(SHARED) ./scripts/fuzz.sh $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+# The same, FUZZ_SHORT seconds each: the corpus replay plus a short search, for `make test`.
+fuzz-short: fuzz-build
+	@SHARED=$(SHARED) ./scripts/fuzz.sh $(FUZZ_SHORT) $(FUZZ_TARGETS)
+
+# The template target alone (as before `make fuzz` had several targets).
 fuzz-template:
-	@command -v clang >/dev/null && dpkg-query -W libclang-rt-14-dev >/dev/null 2>&1 || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev; }
-	@mkdir -p build/fuzz/corpus
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE \
-	  -I. -Icommon -Iapi $(shell pkg-config --cflags libcjson) tests/fuzz/fuzz_template.c \
-	  $(wildcard api/template/*.c) common/err.c $(shell pkg-config --libs libcjson) -lm -o build/fuzz/fuzz_template
-	build/fuzz/fuzz_template build/fuzz/corpus $(SHARED)/templates/jinja -dict=tests/fuzz/template.dict \
-	  -max_total_time=$(FUZZ_TIME) -max_len=16384 -timeout=10 -rss_limit_mb=2048 -artifact_prefix=build/fuzz/
+	@$(MAKE) --no-print-directory fuzz FUZZ_TARGETS=template
 
 debug:
 	@$(MAKE) --no-print-directory DEBUG=1 all
@@ -204,8 +250,8 @@ docker:
 test-container:
 	bash tests/container/check.sh $(SHARED)
 
-.PHONY: all deps unit synth-models e2e test bench bench-serve soak run debug format clean install uninstall docker fuzz-template \
-        test-container
+.PHONY: all deps unit synth-models e2e test bench bench-serve soak run debug format clean install uninstall docker \
+        fuzz-template test-container fuzz fuzz-build fuzz-short tsan
 .SECONDARY:
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:=.d) $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d)

@@ -206,7 +206,8 @@ static void call__done(api_call_t *call, api_gen_t *g, const char *finish) {
 /* Looks for a stop string from g->released; on a match cuts the text and ends g. Otherwise releases what can no
    longer become part of a match. Returns true when g ended. */
 static bool call__scan(api_call_t *call, api_gen_t *g) {
-    long p = call->stop.n ? api_stop_find(&call->stop, g->text, g->len, g->released) : -1;
+    /* no text yet (only empty pieces so far): g->text is NULL, and NULL + 0 is undefined (found by fuzz_http) */
+    long p = call->stop.n && g->text ? api_stop_find(&call->stop, g->text, g->len, g->released) : -1;
     if (p >= 0) {
         g->len = (size_t)p;
         if (g->text) g->text[g->len] = '\0';
@@ -215,7 +216,8 @@ static bool call__scan(api_call_t *call, api_gen_t *g) {
         call__done(call, g, "stop");
         return true;
     }
-    size_t hold = call->stop.n ? api_stop_holdback(&call->stop, g->text + g->released, g->len - g->released) : 0;
+    size_t hold =
+        call->stop.n && g->text ? api_stop_holdback(&call->stop, g->text + g->released, g->len - g->released) : 0;
     call__release(call, g, g->len - hold, false);
     return false;
 }

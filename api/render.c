@@ -243,6 +243,7 @@ char *api__render_chunk(const api_call_t *call, const api_gen_t *g, bool role, s
     jw_t w;
     jw_init(&w);
     bool chat = call->kind == API_CHAT;
+    const char *text = g->text ? g->text : ""; /* NULL until the first byte: NULL + 0 is undefined (fuzz_http) */
     render__head(&w, call, chat ? "chat.completion.chunk" : "text_completion");
     jw_key(&w, "choices");
     jw_arr(&w);
@@ -258,7 +259,7 @@ char *api__render_chunk(const api_call_t *call, const api_gen_t *g, bool role, s
         }
         if (role || to > from) {
             jw_key(&w, "content");
-            jw_strn(&w, g->text + from, to - from);
+            jw_strn(&w, text + from, to - from);
         }
         jw_end(&w);
     } else {
@@ -266,7 +267,7 @@ char *api__render_chunk(const api_call_t *call, const api_gen_t *g, bool role, s
         if (role && call->echo && g->prompt && g->prompt->text)
             jw_strn(&w, g->prompt->text, g->prompt->text_len);
         else
-            jw_strn(&w, g->text + from, to - from);
+            jw_strn(&w, text + from, to - from);
     }
     jw_key(&w, "logprobs");
     if (!call->logprobs || lp_to <= lp_from)

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "kernels/kern.h"
 #include "model.h"
 #include "sampler.h"
 
@@ -210,6 +211,12 @@ int cmd_generate(int argc, char **argv) {
     long long n_gen = 0;
     const char *stop = "limit";
     while (n_gen < o.n_predict) {
+        if (kern_first_nonfinite(logits, hp->n_vocab) >= 0) { /* an overflow in the forward pass: not an answer */
+            fflush(stdout);
+            fprintf(stderr, "cinder generate: the model computed non-finite logits (NaN or inf) after %lld generated "
+                    "tokens: its weights overflow on this input\n", n_gen);
+            goto cleanup;
+        }
         int32_t id = sampler_sample(smp, logits);
         if (tok_is_eog(tok, id)) {
             stop = "eos";

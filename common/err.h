@@ -28,7 +28,8 @@
     X(CANCELLED, -11, "cancelled")                                                   \
     X(FULL, -12, "queue or cache full")                                              \
     X(CONTEXT, -13, "context length exceeded")                                       \
-    X(STATE, -14, "invalid state")
+    X(STATE, -14, "invalid state")                                                   \
+    X(NUMERIC, -15, "non-finite numbers (NaN or inf)")
 
 typedef enum {
     ERR_OK = 0,

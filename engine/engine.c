@@ -14,12 +14,15 @@
  */
 #include "engine.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "err.h"
+#include "kernels/kern.h"
+#include "log.h"
 
 #define ENGINE_BLOCK_TOKENS 16
 #define ENGINE_DEFAULT_KV_BYTES (256ll << 20)
@@ -125,11 +128,22 @@ static void engine__end(engine_t *e, engine_slot_t *s, engine_job_t *job, engine
     engine__free_job(job);
 }
 
-/* Samples the next token of a slot from its logits row and reports it; ends the job when it is over. */
+/* Samples the next token of a slot from its logits row and reports it; ends the job when it is over. A row
+ * with a NaN or an infinity (the forward pass overflowed: the weights are finite, the loader checked) ends the
+ * job with ERR_NUMERIC and a warning in the log, rather than sampling noise or an empty answer. */
 static void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
     engine_job_t *job = s->job;
     const tok_t *tok = model_tok(e->model);
     int32_t n_vocab = model_hparams(e->model)->n_vocab;
+    const int64_t bad = kern_first_nonfinite(logits, n_vocab);
+    if (bad >= 0) {
+        const log_kv_t kv[] = {LOG_I("request", (long long)job->id), LOG_I("position", job->n_all),
+                               LOG_I("token", bad), LOG_S("value", isnan(logits[bad]) ? "NaN" : "inf")};
+        log_kv(LOG_WARN, "non-finite logits", kv, sizeof kv / sizeof kv[0]);
+        engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_NUMERIC,
+                    "the model computed non-finite logits: its weights overflow on this input");
+        return;
+    }
     int32_t id = sampler_sample(job->smp, logits);
     if (job->t_first <= 0) job->t_first = engine__now_ms();
     if (tok_is_eog(tok, id)) {

@@ -96,7 +96,8 @@ typedef enum {
     ENGINE_FINISH_STOP = 1,      /* the model produced an end-of-generation token */
     ENGINE_FINISH_LENGTH = 2,    /* max_tokens reached, or the sequence's context is full */
     ENGINE_FINISH_CANCELLED = 3, /* engine_cancel, or engine shutdown */
-    ENGINE_FINISH_ERROR = 4,     /* a failure inside the engine; see err / err_msg */
+    ENGINE_FINISH_ERROR = 4,     /* a failure inside the engine; see err / err_msg (ERR_NUMERIC: the model's
+                                    logits turned NaN or inf, and a warning was logged) */
 } engine_finish_t;
 
 #define ENGINE_MAX_TOP_LOGPROBS 20

@@ -11,6 +11,7 @@
 
 #include "err.h"
 #include "model_int.h"
+#include "weights_check.h"
 
 /* A sequence with a private paged cache just big enough for n_ctx positions. */
 struct model_seq {
@@ -42,6 +43,7 @@ int model_load(const char *path, model_t **out, char *err, size_t err_len) {
     int rc = gguf_open(path, &m->g, err, err_len);
     if (rc) goto fail;
     if ((rc = model__load_arch(m, err, err_len))) goto fail;
+    if ((rc = wcheck_gguf(m->g, err, err_len))) goto fail; /* NaN/inf weights or scales: refuse the file */
     m->weight_type = model__main_type(m);
     *out = m;
     return 0;

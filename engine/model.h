@@ -74,7 +74,8 @@ typedef struct {
 
 /*
  * Loads the model at path: maps the file, checks the architecture, reads the hyperparameters (missing
- * required keys are errors), finds and shape-checks every tensor, and loads the tokenizer.
+ * required keys are errors), finds and shape-checks every tensor, checks that every weight and block scale is
+ * finite (weights_check.h: one pass over the weights), and loads the tokenizer.
  * Returns 0, or ERR_IO / ERR_FORMAT / ERR_UNSUPPORTED / ERR_NOMEM with one line in err naming the file and
  * the problem. The caller frees *out with model_free.
  */

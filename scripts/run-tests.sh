@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: unit tests (release build), the same unit tests under ASan and UBSan, then the end-to-end
-# tests. Each stage prints its own "<stage>: N passed, N failed" line; the last line sums them all.
+# `make test`: unit tests (release build), the same unit tests under ASan and UBSan, ThreadSanitizer over the
+# scheduler and the server (make SANITIZER=thread tsan), a short run of every libFuzzer target replaying its
+# corpus (make fuzz-short), then the end-to-end tests. Each stage prints its own "<stage>: N passed, N failed"
+# line; the last line sums them all.
 set -u
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -18,6 +20,8 @@ stage() { # name, make arguments...
 stage unit all unit
 stage unit-asan SANITIZER=address unit
 stage unit-ubsan SANITIZER=undefined unit
+stage tsan SANITIZER=thread tsan
+stage fuzz fuzz-short
 stage e2e e2e
 echo "tests: $total_p passed, $total_f failed"
 exit $status

@@ -46,18 +46,32 @@ static inline __m256i avx2__pack32(__m256i a, __m256i b, __m256i c, __m256i d) {
 
 /* ---- activation quantization ---------------------------------------------------------------------------- */
 
+/* NaN lanes as 0 (so that amax and the scaled values ignore them, as fmaxf and quant.c's clamp do). */
+static inline __m256 avx2__nan0(__m256 v) { return _mm256_and_ps(v, _mm256_cmp_ps(v, v, _CMP_ORD_Q)); }
+
+/*
+ * round(v * id) as int32, with v * id first clamped to [-127, 127] and NaN taken as 0, exactly as quant.c's
+ * quant__rne: an inf in the activations (amax inf, id 0, inf * 0 = NaN) or a denormal amax (id inf) must not
+ * reach cvtps2dq, whose "integer indefinite" result would then overflow the block sums.
+ */
+static inline __m256i avx2__q8(__m256 v, __m256 id) {
+    const __m256 x = avx2__nan0(_mm256_mul_ps(v, id));
+    return _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f)));
+}
+
 void kern__quant_q8a_avx2(const float *x, int64_t K, int8_t *qs, float *d, int32_t *s, uint8_t *xu) {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     for (int64_t b = 0; b < K / 32; b++, x += 32, qs += 32) {
         __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
         __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
-        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, absmask), _mm256_and_ps(v1, absmask)),
-                                 _mm256_max_ps(_mm256_and_ps(v2, absmask), _mm256_and_ps(v3, absmask)));
+        const __m256 a0 = avx2__nan0(_mm256_and_ps(v0, absmask)), a1 = avx2__nan0(_mm256_and_ps(v1, absmask));
+        const __m256 a2 = avx2__nan0(_mm256_and_ps(v2, absmask)), a3 = avx2__nan0(_mm256_and_ps(v3, absmask));
+        __m256 m = _mm256_max_ps(_mm256_max_ps(a0, a1), _mm256_max_ps(a2, a3));
         const float amax = avx2__amax(m);
         const float db = amax / 127.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
         const __m256 vid = _mm256_set1_ps(id);
-        const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, vid)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, vid));
-        const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, vid)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, vid));
+        const __m256i i0 = avx2__q8(v0, vid), i1 = avx2__q8(v1, vid);
+        const __m256i i2 = avx2__q8(v2, vid), i3 = avx2__q8(v3, vid);
         const __m256i packed = avx2__pack32(i0, i1, i2, i3);
         _mm256_storeu_si256((__m256i *)qs, packed);
         if (xu) _mm256_storeu_si256((__m256i *)(xu + 32 * b), _mm256_xor_si256(packed, _mm256_set1_epi8((char)0x80)));
@@ -71,16 +85,16 @@ void kern__quant_q8k_avx2(const float *x, int64_t K, kern__q8k_t *y) {
     for (int64_t b = 0; b < K / QK_K; b++, x += QK_K) {
         __m256 m = _mm256_setzero_ps();
         for (int i = 0; i < QK_K; i += 8)
-            m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + i), absmask));
+            m = _mm256_max_ps(m, avx2__nan0(_mm256_and_ps(_mm256_loadu_ps(x + i), absmask)));
         const float amax = avx2__amax(m);
         const float db = amax / 127.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
         const __m256 vid = _mm256_set1_ps(id);
         y[b].d = db;
         for (int i = 0; i < QK_K; i += 32) {
-            const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i), vid));
-            const __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8), vid));
-            const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 16), vid));
-            const __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 24), vid));
+            const __m256i i0 = avx2__q8(_mm256_loadu_ps(x + i), vid);
+            const __m256i i1 = avx2__q8(_mm256_loadu_ps(x + i + 8), vid);
+            const __m256i i2 = avx2__q8(_mm256_loadu_ps(x + i + 16), vid);
+            const __m256i i3 = avx2__q8(_mm256_loadu_ps(x + i + 24), vid);
             _mm256_storeu_si256((__m256i *)(y[b].qs + i), avx2__pack32(i0, i1, i2, i3));
             y[b].bsums[i / 16] = (int16_t)avx2__hsum_i32(_mm256_add_epi32(i0, i1));
             y[b].bsums[i / 16 + 1] = (int16_t)avx2__hsum_i32(_mm256_add_epi32(i2, i3));

@@ -7,6 +7,9 @@
  * x86-64 and only takes addresses of the SIMD functions, so nothing here executes an instruction the CPU lacks.
  */
 #include <stdatomic.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <string.h>
 
 #include "kern_impl.h"
@@ -105,11 +108,21 @@ static const kern__isa_t *const isa__tables[] = {&isa__scalar, &isa__avx2, &isa_
 
 static _Atomic int isa__level = -1; /* the table in use; -1 until first use */
 
-int kern__cpu_isa(void) {
+bool kern_cpu_has_avx2(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    if (!avx2) return KERN__ISA_SCALAR;
+    /* F16C from CPUID leaf 1, ECX bit 29: clang before 16 does not know __builtin_cpu_supports("f16c") */
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+    return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
+int kern__cpu_isa(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (!kern_cpu_has_avx2()) return KERN__ISA_SCALAR;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni"))
         return KERN__ISA_AVX512;

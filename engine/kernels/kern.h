@@ -156,6 +156,13 @@ void kern_attn_accum_heads(const float *p, size_t ps, int32_t g, const uint16_t 
 /* Rounds n floats to F16 precision and back, in place (round to nearest even, like F16C). */
 void kern_attn_round_f16(float *x, int32_t n);
 
+/* The index of the first NaN or infinity in x (n,), or -1 when every value is finite: the check a caller makes
+ * on logits before sampling from them (a forward pass that overflowed yields NaN, and sampling NaN is noise). */
+int64_t kern_first_nonfinite(const float *x, int64_t n);
+
+/* Whether this CPU has AVX2, FMA and F16C (what the *_avx2.c files are compiled for), whatever kern_cap_isa says. */
+bool kern_cpu_has_avx2(void);
+
 /* The instruction set the kernels run with now: "avx512vnni", "avx2" or "scalar" (static storage). */
 const char *kern_isa_name(void);
 

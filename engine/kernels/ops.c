@@ -130,3 +130,9 @@ void kern_softmax(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++)
         x[i] *= inv;
 }
+
+int64_t kern_first_nonfinite(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) /* ~20 us for 150k logits: once per token, next to a forward pass */
+        if (!isfinite(x[i])) return i;
+    return -1;
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Continuous batching end to end: starts `cinder serve --parallel 16` on stories260K and runs
-# tests/e2e/server/batching.mjs with the official openai SDK. Usage: tests/e2e/test_batching.sh [SHARED_DIR].
+# tests/e2e/server/batching.mjs with the official openai SDK. Usage: tests/e2e/test_batching.sh [SHARED_DIR]
+# (CINDER_BIN=path runs another build: `make SANITIZER=thread tsan` runs it on build/thread/cinder).
 # Ends with "batching: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
@@ -11,11 +12,11 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null;
 trap cleanup EXIT
 [ -d tests/e2e/server/node_modules ] || (cd tests/e2e/server && npm ci --silent >/dev/null 2>&1)
 
-./cinder serve -m "$SHARED/models/stories260K.gguf" --host 127.0.0.1 --port 0 --parallel 16 -c 512 -t 2 \
+"${CINDER_BIN:-./cinder}" serve -m "$SHARED/models/stories260K.gguf" --host 127.0.0.1 --port 0 --parallel 16 -c 512 -t 2 \
     >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 port=
-for _ in $(seq 100); do
+for _ in $(seq 300); do
     port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$tmp/out" | head -1)
     [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
     sleep 0.1

@@ -32,6 +32,7 @@ typedef struct {
     pthread_cond_t cv;
     bool done;
     engine_finish_t finish;
+    int err; /* the END event's */
     int32_t tokens[MAX_OUT];
     int n_tokens;
     int32_t second[MAX_OUT]; /* the runner-up token at each step and its logprob gap to the chosen one, when the */
@@ -56,6 +57,7 @@ static void on_event(void *user, const engine_event_t *ev) {
     if (ev->type == ENGINE_EV_END) {
         r->done = true;
         r->finish = ev->finish;
+        r->err = ev->err;
         r->n_prompt_reported = ev->n_prompt;
         pthread_cond_signal(&r->cv);
     }
@@ -79,9 +81,10 @@ static void result_destroy(result_t *r) {
     pthread_cond_destroy(&r->cv);
 }
 
-static engine_t *make_engine(int32_t n_parallel, int64_t kv_tokens, int32_t max_queue, int32_t n_batch) {
+static engine_t *make_engine_at(const char *path, int32_t n_parallel, int64_t kv_tokens, int32_t max_queue,
+                                int32_t n_batch) {
     engine_params_t p = engine_default_params();
-    p.model_path = fx_model_path;
+    p.model_path = path;
     p.n_threads = 2;
     p.n_ctx = 512;
     p.n_parallel = n_parallel;
@@ -93,6 +96,10 @@ static engine_t *make_engine(int32_t n_parallel, int64_t kv_tokens, int32_t max_
     int rc = engine_create(&p, &e, err, sizeof err);
     if (rc) fail_msg("engine_create: %s", err);
     return e;
+}
+
+static engine_t *make_engine(int32_t n_parallel, int64_t kv_tokens, int32_t max_queue, int32_t n_batch) {
+    return make_engine_at(fx_model_path, n_parallel, kv_tokens, max_queue, n_batch);
 }
 
 /* Waits (up to 2 s) for the stats snapshot, published at the end of each step, to show an idle engine. */

@@ -2,7 +2,7 @@
  * test_engine.c — the scheduler on a real model (stories260K, F32): greedy output of a request is the same alone
  * and among 15 others, equals llama.cpp's reference, survives prefix-cache hits and preemption under a tiny KV
  * pool; cancellation returns blocks; a paused sequence keeps its blocks and resumes exactly; the queue limit and
- * context checks hold.
+ * context checks hold; a model whose logits overflow ends every request with ERR_NUMERIC instead of text.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +20,9 @@
 #include "engine.h"
 #include "engine_fixture.h"
 #include "err.h"
+#include "model_patch.h"
+
+#define MODEL TEST_SHARED_DIR "/models/stories260K.gguf"
 
 /* 16 greedy requests at once give exactly the tokens each gives alone. */
 static void test_batch_invariance(void **state) {
@@ -297,8 +300,46 @@ static void test_shutdown_ends_everything(void **state) {
     }
 }
 
+/* Finite weights that overflow (output_norm = 3e38: the logits come out NaN/inf): every request, batched or not,
+ * greedy or sampled, ends with ENGINE_FINISH_ERROR / ERR_NUMERIC and no token; blocks are returned and the engine
+ * keeps going. */
+static void test_nonfinite_logits(void **state) {
+    (void)state;
+    mp_file_t f;
+    mp_read(&f, MODEL);
+    dtype_t type;
+    uint64_t n_bytes;
+    const size_t off = mp_tensor(&f, "output_norm.weight", &type, &n_bytes);
+    assert_int_equal(type, DT_F32);
+    for (uint64_t i = 0; i < n_bytes; i += 4)
+        mp_put32(&f, off + i, 0x7e61b1e6u); /* 7.5e37 */
+    mp_write(&f);
+    engine_t *e = make_engine_at(f.path, 4, 0, 8, 0);
+    for (int round = 0; round < 2; round++) {
+        result_t r[4];
+        int32_t ids[4][256];
+        for (int i = 0; i < 4; i++) {
+            size_t n = tokenize(e, prompts[i], ids[i], 256);
+            result_init(&r[i]);
+            submit(e, ids[i], n, 16, i % 2 ? 0.8f : 0.0f, 7, &r[i]);
+        }
+        for (int i = 0; i < 4; i++) {
+            result_wait(&r[i]);
+            assert_int_equal(r[i].finish, ENGINE_FINISH_ERROR);
+            assert_int_equal(r[i].err, ERR_NUMERIC);
+            assert_int_equal(r[i].n_tokens, 0);
+            result_destroy(&r[i]);
+        }
+        engine_stats_t st = wait_idle(e);
+        assert_int_equal(st.kv_blocks_used, 0);
+    }
+    engine_free(e);
+    mp_free(&f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nonfinite_logits),
         cmocka_unit_test(test_reference_text),   cmocka_unit_test(test_batch_invariance),
         cmocka_unit_test(test_prefix_cache_hit), cmocka_unit_test(test_preemption_exact),
         cmocka_unit_test(test_cancel_frees_blocks), cmocka_unit_test(test_limits),

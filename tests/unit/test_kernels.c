@@ -473,6 +473,76 @@ static void test_quant_activations(void **state) {
     }
 }
 
+/*
+ * NaN, inf, huge and denormal activations: every ISA's quantizer clamps like the portable one (NaN as 0, then
+ * [-127, 127] before rounding), so results stay bit-identical to it, the codes in range and the block sums
+ * consistent, and no float->int conversion sees a non-finite value (UBSan runs this too).
+ */
+static void test_quant_nonfinite(void **state) {
+    (void)state;
+    enum { K = 1024 };
+    static float x[K];
+    for (int i = 0; i < K; i++)
+        x[i] = rnd_normalish();
+    /* block by block (32 values; K-quant blocks are 256): one poison each, then whole poisoned blocks */
+    x[3] = NAN;
+    x[32 + 7] = INFINITY;
+    x[64 + 31] = -INFINITY;
+    x[96] = 3.0e38f;
+    x[96 + 5] = -3.0e38f;
+    x[128 + 2] = 1e-40f; /* a block of denormals: amax / 127 underflows, or 1 / d overflows */
+    for (int i = 160; i < 192; i++)
+        x[i] = (i % 2 ? 1 : -1) * 1e-39f * (float)(i - 159);
+    for (int i = 192; i < 224; i++)
+        x[i] = NAN;
+    for (int i = 224; i < 256; i++)
+        x[i] = i % 3 ? INFINITY : -INFINITY;
+    for (int i = 288; i < 320; i++)
+        x[i] = rnd_f(-0.5f, 0.5f);
+    x[300] = NAN;
+    x[301] = 1.0f;
+    x[600] = INFINITY;
+    static int8_t qs[3][K];
+    static float d[3][K / 32];
+    static int32_t s[3][K / 32];
+    static uint8_t xu[3][K];
+    static kern__q8k_t xk[3][K / QK_K];
+    const int best = kern__cpu_isa();
+    for (int level = 0; level <= best; level++) {
+        kern__force_isa(level);
+        kern__isa()->quant_q8a(x, K, qs[level], d[level], s[level], xu[level]);
+        kern__isa()->quant_q8k(x, K, xk[level]);
+    }
+    kern__force_isa(best);
+    for (int b = 0; b < K / 32; b++) {
+        int32_t sum = 0;
+        for (int i = 32 * b; i < 32 * b + 32; i++) {
+            assert_true(qs[0][i] >= -127 && qs[0][i] <= 127);
+            if (isnan(x[i])) assert_int_equal(qs[0][i], 0);
+            sum += qs[0][i];
+        }
+        assert_int_equal(sum, s[0][b]);
+    }
+    assert_int_equal(qs[0][301], 127); /* the NaN beside it does not count in the block's amax */
+    assert_true(d[0][1] == INFINITY && d[0][6] == 0.0f);
+    for (int b = 0; b < K / QK_K; b++)
+        for (int g = 0; g < 16; g++) {
+            int32_t sum = 0;
+            for (int i = 16 * g; i < 16 * g + 16; i++) {
+                assert_true(xk[0][b].qs[i] >= -127 && xk[0][b].qs[i] <= 127);
+                sum += xk[0][b].qs[i];
+            }
+            assert_int_equal(sum, xk[0][b].bsums[g]);
+        }
+    for (int level = 1; level <= best; level++) {
+        assert_memory_equal(qs[level], qs[0], sizeof qs[0]);
+        assert_memory_equal(d[level], d[0], sizeof d[0]);
+        assert_memory_equal(s[level], s[0], sizeof s[0]);
+        assert_memory_equal(xk[level], xk[0], sizeof xk[0]);
+        assert_memory_equal(xu[level], xu[0], sizeof xu[0]);
+    }
+}
+
 /* ---- matmul ------------------------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -616,6 +686,56 @@ static void test_matmul_1_thread(void **state) {
 static void test_matmul_2_threads(void **state) {
     (void)state;
     run_matmul_matrix(2);
+}
+
+/*
+ * Activation rows poisoned with NaN, inf and huge values through every matmul path (row dots, GEMMs, BLAS) at
+ * every ISA: no undefined behaviour (UBSan runs this), and the clean rows of the same batch come out exactly as
+ * when no row is poisoned (the paths keep tokens apart; the rows' split over threads does not depend on values).
+ */
+static void test_matmul_nonfinite(void **state) {
+    (void)state;
+    kern_pool_t *pool = NULL;
+    kern_ctx_t *k = NULL;
+    assert_int_equal(kern_pool_create(2, &pool), 0);
+    assert_int_equal(kern_ctx_create(pool, 512, 100, 40, &k), 0);
+    static const int64_t n_list[] = {1, 3, 5, 16, 40};
+    const int best = kern__cpu_isa();
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        const dtype_t t = all_types[ti];
+        const int64_t cols = 512, rows = 37;
+        test_weight_t tw;
+        make_weight(&tw, t, rows, cols);
+        float *X = malloc(sizeof(float) * 40 * cols), *Xc = malloc(sizeof(float) * 40 * cols);
+        float *Y = malloc(sizeof(float) * 40 * rows), *Yc = malloc(sizeof(float) * 40 * rows);
+        assert_true(X && Xc && Y && Yc);
+        for (int64_t i = 0; i < 40 * cols; i++)
+            Xc[i] = X[i] = rnd_normalish();
+        static const float poison[] = {NAN, INFINITY, -INFINITY, 3.0e38f, -3.0e38f};
+        for (int64_t j = 1; j < 40; j += 2) /* odd rows: one or several poisoned values */
+            for (int64_t c = j % 7; c < cols; c += 37 + j)
+                X[j * cols + c] = poison[(j + c) % 5];
+        for (size_t ni = 0; ni < sizeof n_list / sizeof n_list[0]; ni++) {
+            const int64_t n = n_list[ni];
+            for (int level = 0; level <= best; level++) {
+                kern__force_isa(level);
+                assert_int_equal(kern_matmul(k, &tw.W, X, n, Y), 0);
+                assert_int_equal(kern_matmul(k, &tw.W, Xc, n, Yc), 0);
+                for (int64_t j = 0; j < n; j += 2)
+                    if (memcmp(Y + j * rows, Yc + j * rows, sizeof(float) * rows) != 0)
+                        fail_msg("%s isa %s n %lld: clean row %lld changed by poisoned rows", dtype_name(t),
+                                 kern_isa_name(), (long long)n, (long long)j);
+            }
+            kern__force_isa(best);
+        }
+        free(X);
+        free(Xc);
+        free(Y);
+        free(Yc);
+        free_weight(&tw);
+    }
+    kern_ctx_free(k);
+    kern_pool_free(pool);
 }
 
 /*
@@ -1062,8 +1182,10 @@ int main(void) {
         cmocka_unit_test(test_dequant_invalid),
         cmocka_unit_test(test_dequant_reference),
         cmocka_unit_test(test_quant_activations),
+        cmocka_unit_test(test_quant_nonfinite),
         cmocka_unit_test(test_matmul_1_thread),
         cmocka_unit_test(test_matmul_2_threads),
+        cmocka_unit_test(test_matmul_nonfinite),
         cmocka_unit_test(test_matmul_large),
         cmocka_unit_test(test_matmul_moderate_n),
         cmocka_unit_test(test_matmul_multi),
