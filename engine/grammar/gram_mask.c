@@ -1,0 +1,273 @@
+/*
+ * gram_mask.c — token masks: a pruned walk of the vocabulary trie, and a per-position cache of the
+ * context-independent part (xgrammar's idea) so that most steps only look up sets and check a few tokens.
+ *
+ * The walk (gm__walk) descends the trie carrying the parse set of each depth: a node's set is its parent's set
+ * advanced by the node's byte; a token is viable when the set at its node is not empty; an empty set (or one
+ * holding only "the bottom frame ended") prunes the whole subtree.
+ *
+ * The cache: a matcher's parses wait at GE_SET positions. For a position p, walk the trie from a parse that
+ * holds only p's own frame (no caller below it). A token consumed entirely inside that frame is accepted
+ * whatever the callers are: "accepted". A token that dies inside it is rejected whatever the callers are. Only
+ * tokens that run past the end of the frame depend on the callers: "uncertain". gram_matcher_fill_mask ORs the
+ * accepted sets of the positions the parses wait at and checks just the uncertain tokens against the real parse.
+ * Entries are computed on first use and kept for the grammar's life (shared by all its matchers), each as the
+ * shorter of its accepted or rejected list plus the uncertain list.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "gram_internal.h"
+
+enum { GM_REJ = 0, GM_ACC = 1, GM_UNC = 2 };
+
+/*
+ * Walks the trie from the parse set start[0..n_start) (in m's arena, which is rolled back afterwards).
+ * bottomless: GM_END means "left the frame" (cache mode) rather than "document complete". Marks each token's
+ * class in cls (cache mode) or sets accepted tokens' bits in mask (mask mode). Returns 0 or ERR_NOMEM.
+ */
+static int gm__walk(gram_matcher_t *m, const uint32_t *start, uint32_t n_start, bool bottomless, uint8_t *cls,
+                    uint32_t *mask) {
+    const gram_t *g = gm__grammar(m);
+    const gram_vocab_t *v = gm__vocab(m);
+    gm_arena_t *a = gm__arena(m);
+    const gram_tnode_t *tr = v->trie;
+    uint32_t depth_cap = v->max_len + 2;
+    size_t need = (size_t)n_start + GRAM_MAX_STACKS;
+    uint32_t *lvl = gm__lvl(m, need);
+    uint32_t *off = malloc(depth_cap * 3 * sizeof *off); /* per depth: set offset, set size, arena mark */
+    uint8_t *popped = calloc(depth_cap, 1);
+    int rc = ERR_NOMEM;
+    if (!lvl || !off || !popped) goto cleanup;
+    uint32_t *cnt = off + depth_cap, *mark = off + 2 * depth_cap;
+    uint32_t arena0 = a->n;
+    memcpy(lvl, start, (size_t)n_start * sizeof *lvl);
+    off[0] = 0;
+    cnt[0] = n_start;
+    mark[0] = a->n;
+    popped[0] = 0;
+
+    for (uint32_t i = 1; i < v->n_trie;) {
+        const gram_tnode_t *nd = &tr[i];
+        uint32_t d = nd->depth;
+        a->n = mark[d - 1];
+        uint32_t o = off[d - 1] + cnt[d - 1];
+        lvl = gm__lvl(m, (size_t)o + GRAM_MAX_STACKS);
+        if (!lvl) goto cleanup;
+        uint32_t n = 0;
+        if (gm_advance(g, a, lvl + off[d - 1], cnt[d - 1], nd->byte, lvl + o, &n)) goto cleanup;
+        off[d] = o;
+        cnt[d] = n;
+        mark[d] = a->n;
+        bool live = gm_has_live(lvl + o, n);
+        popped[d] = popped[d - 1];
+        if (bottomless)
+            for (uint32_t k = 0; k < n; k++)
+                if (lvl[o + k] == GM_END) popped[d] = 1;
+        uint32_t t0 = nd->tok_lo, t1 = tr[i + 1].tok_lo;
+        if (n > 0) {
+            for (uint32_t k = t0; k < t1; k++) {
+                int32_t id = v->toks[k];
+                if (cls) cls[id] = GM_ACC;
+                if (mask) mask[id >> 5] |= 1u << (id & 31);
+            }
+        } else if (cls && popped[d - 1]) {
+            for (uint32_t k = t0; k < t1; k++)
+                cls[v->toks[k]] = GM_UNC;
+        }
+        if (!live) {
+            if (cls && popped[d]) {
+                uint32_t t2 = tr[nd->end].tok_lo;
+                for (uint32_t k = t1; k < t2; k++)
+                    cls[v->toks[k]] = GM_UNC;
+            }
+            i = nd->end;
+            continue;
+        }
+        i++;
+    }
+    a->n = arena0;
+    rc = 0;
+cleanup:
+    free(off);
+    free(popped);
+    return rc;
+}
+
+/* ---- the cache ---------------------------------------------------------------------------------------- */
+
+static gram_centry_t *gm__centry_build(gram_matcher_t *m, uint32_t pos) {
+    const gram_vocab_t *v = gm__vocab(m);
+    gm_arena_t *a = gm__arena(m);
+    gram_centry_t *e = NULL;
+    uint8_t *cls = calloc((size_t)v->n_vocab, 1);
+    if (!cls) return NULL;
+    uint32_t mark = a->n;
+    uint32_t top;
+    if (a->n == a->cap) {
+        uint32_t cap = a->cap ? a->cap * 2 : 1024;
+        gm_node_t *nn = realloc(a->nodes, (size_t)cap * sizeof *nn);
+        if (!nn) goto cleanup;
+        a->nodes = nn;
+        a->cap = cap;
+    }
+    top = a->n; /* the start: a bottom frame waiting at pos */
+    a->nodes[a->n++] = (gm_node_t){pos, GM_NONE, 1};
+    if (gm__walk(m, &top, 1, true, cls, NULL)) goto cleanup;
+
+    uint32_t n_acc = 0, n_rej = 0, n_unc = 0;
+    for (uint32_t k = 0; k < v->n_toks; k++) {
+        int32_t id = v->toks[k];
+        n_acc += cls[id] == GM_ACC;
+        n_unc += cls[id] == GM_UNC;
+        n_rej += cls[id] == GM_REJ;
+    }
+    bool rej = n_rej < n_acc;
+    uint32_t n_list = rej ? n_rej : n_acc;
+    e = malloc(sizeof *e + ((size_t)n_list + n_unc) * sizeof(int32_t));
+    if (!e) goto cleanup;
+    e->n_list = n_list;
+    e->n_unc = n_unc;
+    e->list_is_rejected = rej;
+    uint32_t li = 0, ui = n_list;
+    uint8_t want = rej ? GM_REJ : GM_ACC;
+    for (int32_t id = 0; id < v->n_vocab; id++) {
+        if (v->off[id + 1] == v->off[id]) continue; /* not in the trie */
+        if (cls[id] == want) e->ids[li++] = id;
+        else if (cls[id] == GM_UNC) e->ids[ui++] = id;
+    }
+cleanup:
+    a->n = mark;
+    free(cls);
+    return e;
+}
+
+const gram_centry_t *gram__centry(gram_t *g, const gram_vocab_t *v, uint32_t pos) {
+    (void)v;
+    pthread_mutex_lock(&g->mu);
+    gram_centry_t *e = g->cache[pos];
+    pthread_mutex_unlock(&g->mu);
+    return e;
+}
+
+static const gram_centry_t *gm__centry_get(gram_matcher_t *m, uint32_t pos) {
+    gram_t *g = gm__grammar(m);
+    const gram_centry_t *e = gram__centry(g, gm__vocab(m), pos);
+    if (e) return e;
+    gram_centry_t *ne = gm__centry_build(m, pos); /* outside the lock: other matchers keep going */
+    if (!ne) return NULL;
+    pthread_mutex_lock(&g->mu);
+    if (g->cache[pos]) {
+        free(ne);
+        ne = g->cache[pos];
+    } else {
+        g->cache[pos] = ne;
+        g->n_cached++;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return ne;
+}
+
+void gram__cache_free(gram_t *g) {
+    if (!g->cache) return;
+    for (uint32_t i = 0; i < g->n_elems; i++)
+        free(g->cache[i]);
+}
+
+/* ---- masks ------------------------------------------------------------------------------------------ */
+
+static void gm__set_eog(const gram_vocab_t *v, uint32_t *mask) {
+    for (uint32_t i = 0; i < v->n_eog; i++)
+        mask[v->eog[i] >> 5] |= 1u << (v->eog[i] & 31);
+}
+
+/* The waiting (lazy) mask: everything, except tokens that complete a trigger text and go on with bytes the
+   grammar's start refuses. */
+static int gm__fill_waiting(gram_matcher_t *m, uint32_t *mask) {
+    const gram_vocab_t *v = gm__vocab(m);
+    size_t words = gram_mask_words(v->n_vocab);
+    memset(mask, 0xff, words * sizeof *mask);
+    if (v->n_vocab & 31) mask[words - 1] = (1u << (v->n_vocab & 31)) - 1;
+    for (int32_t id = 0; id < v->n_vocab; id++) {
+        const uint8_t *b = v->bytes + v->off[id];
+        size_t n = v->off[id + 1] - v->off[id];
+        if (n == 0 || gm__is_trigger_token(m, id)) continue;
+        size_t end = gm__trigger_end(m, b, n);
+        if (end && !gram_matcher_allows(m, id)) mask[id >> 5] &= ~(1u << (id & 31));
+    }
+    return 0;
+}
+
+int gram_matcher_fill_mask_nocache(gram_matcher_t *m, uint32_t *mask) {
+    if (!m || !mask || !gm__vocab(m)) return ERR_INVAL;
+    const gram_vocab_t *v = gm__vocab(m);
+    size_t words = gram_mask_words(v->n_vocab);
+    if (gram_matcher_waiting(m)) return gm__fill_waiting(m, mask);
+    memset(mask, 0, words * sizeof *mask);
+    if (gm__done(m)) return 0;
+    uint32_t n_tops;
+    const uint32_t *tops = gm__tops(m, &n_tops);
+    /* the walk may grow the level buffer the tops could live in: copy them first */
+    uint32_t *start = malloc(((size_t)n_tops + 1) * sizeof *start);
+    if (!start) return ERR_NOMEM;
+    memcpy(start, tops, (size_t)n_tops * sizeof *start);
+    int rc = gm__walk(m, start, n_tops, false, NULL, mask);
+    free(start);
+    if (rc) {
+        memset(mask, 0, words * sizeof *mask);
+        return rc;
+    }
+    if (gram_matcher_accepting(m)) gm__set_eog(v, mask);
+    return 0;
+}
+
+int gram_matcher_fill_mask(gram_matcher_t *m, uint32_t *mask) {
+    if (!m || !mask || !gm__vocab(m)) return ERR_INVAL;
+    const gram_vocab_t *v = gm__vocab(m);
+    size_t words = gram_mask_words(v->n_vocab);
+    if (gram_matcher_waiting(m)) return gm__fill_waiting(m, mask);
+    memset(mask, 0, words * sizeof *mask);
+    if (gm__done(m)) return 0;
+    uint32_t n_tops;
+    const uint32_t *tops = gm__tops(m, &n_tops);
+    uint32_t *row = gm__row(m);
+    gm_arena_t *a = gm__arena(m);
+    uint32_t seen[64], n_seen = 0; /* positions whose accepted set is already in */
+
+    for (uint32_t i = 0; i < n_tops; i++) {
+        uint32_t t = tops[i];
+        if (t == GM_END) continue;
+        uint32_t pos = a->nodes[t].pos;
+        const gram_centry_t *e = gm__centry_get(m, pos);
+        if (!e) goto nomem;
+        bool dup = false;
+        for (uint32_t k = 0; k < n_seen && !dup; k++)
+            dup = seen[k] == pos;
+        if (!dup) {
+            if (n_seen < 64) seen[n_seen++] = pos;
+            if (e->list_is_rejected) {
+                memcpy(row, v->trie_bits, words * sizeof *row);
+                for (uint32_t k = 0; k < e->n_list; k++)
+                    row[e->ids[k] >> 5] &= ~(1u << (e->ids[k] & 31));
+                for (size_t w = 0; w < words; w++)
+                    mask[w] |= row[w];
+            } else {
+                for (uint32_t k = 0; k < e->n_list; k++)
+                    mask[e->ids[k] >> 5] |= 1u << (e->ids[k] & 31);
+            }
+        }
+        /* the context-dependent tokens, against this parse with its callers */
+        for (uint32_t k = e->n_list; k < e->n_list + e->n_unc; k++) {
+            int32_t id = e->ids[k];
+            if (mask[id >> 5] >> (id & 31) & 1u) continue;
+            if (gm__viable(m, &t, 1, v->bytes + v->off[id], v->off[id + 1] - v->off[id]))
+                mask[id >> 5] |= 1u << (id & 31);
+        }
+    }
+    if (gram_matcher_accepting(m)) gm__set_eog(v, mask);
+    return 0;
+nomem:
+    memset(mask, 0, words * sizeof *mask);
+    return ERR_NOMEM;
+}
