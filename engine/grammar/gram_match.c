@@ -223,6 +223,7 @@ struct gram_matcher {
     size_t cap_remap;
     uint32_t compact_at; /* arena size that triggers the next compaction */
     bool done;
+    bool capped; /* a parse was dropped at GRAM_MAX_DEPTH / GRAM_MAX_STACKS since the last reset */
     /* lazy */
     bool lazy, waiting;
     char *trig_buf;               /* the trigger texts, back to back */
@@ -244,6 +245,7 @@ static void gm__start(gram_matcher_t *m) {
     m->a.overflow = m->a.nomem = false;
     m->n_tops = 0;
     m->done = false;
+    m->capped = false;
     m->compact_at = 65536;
     gm_step_begin(&m->a);
     if (gm_close(m->g, &m->a, 0, GM_NONE, m->tops, &m->n_tops)) m->n_tops = 0;
@@ -452,8 +454,9 @@ static int gm__feed(gram_matcher_t *m, const uint8_t *bytes, size_t n) {
     int rc = gm__run(m, m->tops, m->n_tops, bytes, n, &res, &n_res);
     if (rc) {
         m->a.n = mark;
-        return rc;
+        return rc == ERR_STATE && m->capped ? ERR_LIMIT : rc;
     }
+    m->capped = m->capped || m->a.overflow;
     if (n) {
         memcpy(m->tops, res, (size_t)n_res * sizeof *m->tops);
         m->n_tops = n_res;

@@ -519,6 +519,10 @@ static rx_res_t rx__atom(rx_t *x) {
         return (rx_res_t){rx__char_node(x, cp), false};
     }
     if (ch == '^' || ch == '$') return rx__fail(x, ERR_UNSUPPORTED, "feature: anchor inside the pattern"), RX_FAIL;
+    if (ch == '{' && !(x->i + 1 < x->len && x->s[x->i + 1] >= '0' && x->s[x->i + 1] <= '9')) {
+        x->i++; /* not a quantifier: a literal '{' (ECMA Annex B) */
+        return (rx_res_t){rx__char_node(x, '{'), false};
+    }
     if (ch == '*' || ch == '+' || ch == '?' || ch == '{')
         return rx__fail(x, ERR_FORMAT, "quantifier without a target"), RX_FAIL;
     return (rx_res_t){rx__char_node(x, rx__next_cp(x)), false};
