@@ -634,8 +634,6 @@ int gram_build_compile(gram_builder_t *b, gram_t **out, char *err, size_t err_le
     g->sets = l.sets;
     g->n_sets = (uint32_t)l.n_sets;
     l.sets = NULL;
-    g->cache = calloc(g->n_elems, sizeof *g->cache);
-    if (!g->cache) goto nomem;
     rc = gl__check_left(g, nullable, err, err_len);
     if (rc) goto cleanup;
     *out = g;

@@ -31,9 +31,12 @@
 #define GM_NONE UINT32_MAX       /* no parent: the bottom frame */
 #define GM_END  (UINT32_MAX - 1) /* a top meaning "the bottom frame ended" */
 
-/* A cached token set of one grammar position (see gram_mask.c). ids holds n_list sorted ids (accepted ones, or
-   rejected ones when list_is_rejected) followed by n_unc sorted context-dependent ids. */
+#define GRAM_CACHE_FRAMES 3 /* frames of a parse a cache entry is keyed by (see gram_mask.c) */
+
+/* A cached token set of the top frames of a parse (see gram_mask.c). ids holds n_list sorted ids (accepted ones,
+   or rejected ones when list_is_rejected) followed by n_unc sorted context-dependent ids. */
 typedef struct {
+    uint32_t key[GRAM_CACHE_FRAMES]; /* the frames' positions, top first; UINT32_MAX past the bottom */
     uint32_t n_list;
     uint32_t n_unc;
     bool list_is_rejected;
@@ -51,7 +54,8 @@ struct gram {
 
     pthread_mutex_t mu;          /* guards the fields below */
     const gram_vocab_t *vocab;   /* the vocabulary the cache is for (the first matcher's) */
-    gram_centry_t **cache;       /* (n_elems) per GE_SET position, NULL until computed */
+    gram_centry_t **cache;       /* (cache_cap) open-addressing table by key, NULL = empty slot */
+    uint32_t cache_cap;
     uint32_t n_cached;
 };
 
@@ -162,9 +166,6 @@ uint32_t gj_comma(gj_t *j);
 #define GJ_MAX_BOUND 9000000000000000LL /* numeric bounds beyond +-9e15 are refused (doubles stop being exact) */
 
 /* ---- caches (gram_mask.c) ------------------------------------------------------------------------------ */
-
-/* The cache entry for GE_SET position pos, computing it on first use. NULL when out of memory. */
-const gram_centry_t *gram__centry(gram_t *g, const gram_vocab_t *v, uint32_t pos);
 
 void gram__cache_free(gram_t *g);
 

@@ -97,23 +97,43 @@ cleanup:
 
 /* ---- the cache ---------------------------------------------------------------------------------------- */
 
-static gram_centry_t *gm__centry_build(gram_matcher_t *m, uint32_t pos) {
+/* The key of top t: the positions of its top GRAM_CACHE_FRAMES frames. */
+static void gm__key(const gm_arena_t *a, uint32_t t, uint32_t *key) {
+    for (int k = 0; k < GRAM_CACHE_FRAMES; k++) {
+        key[k] = t == GM_NONE ? UINT32_MAX : a->nodes[t].pos;
+        if (t != GM_NONE) t = a->nodes[t].parent;
+    }
+}
+
+static uint32_t gm__key_hash(const uint32_t *key) {
+    uint64_t h = 1469598103934665603ull;
+    for (int k = 0; k < GRAM_CACHE_FRAMES; k++)
+        h = (h ^ key[k]) * 1099511628211ull;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static gram_centry_t *gm__centry_build(gram_matcher_t *m, const uint32_t *key) {
     const gram_vocab_t *v = gm__vocab(m);
     gm_arena_t *a = gm__arena(m);
     gram_centry_t *e = NULL;
     uint8_t *cls = calloc((size_t)v->n_vocab, 1);
     if (!cls) return NULL;
     uint32_t mark = a->n;
-    uint32_t top;
-    if (a->n == a->cap) {
-        uint32_t cap = a->cap ? a->cap * 2 : 1024;
-        gm_node_t *nn = realloc(a->nodes, (size_t)cap * sizeof *nn);
-        if (!nn) goto cleanup;
-        a->nodes = nn;
-        a->cap = cap;
+    uint32_t top = GM_NONE;
+    /* the start: the key's frames, bottom first, with nothing below them */
+    for (int k = GRAM_CACHE_FRAMES; k-- > 0;) {
+        if (key[k] == UINT32_MAX) continue;
+        if (a->n == a->cap) {
+            uint32_t cap = a->cap ? a->cap * 2 : 1024;
+            gm_node_t *nn = realloc(a->nodes, (size_t)cap * sizeof *nn);
+            if (!nn) goto cleanup;
+            a->nodes = nn;
+            a->cap = cap;
+        }
+        uint32_t depth = top == GM_NONE ? 1 : a->nodes[top].depth + 1;
+        a->nodes[a->n] = (gm_node_t){key[k], top, depth};
+        top = a->n++;
     }
-    top = a->n; /* the start: a bottom frame waiting at pos */
-    a->nodes[a->n++] = (gm_node_t){pos, GM_NONE, 1};
     if (gm__walk(m, &top, 1, true, cls, NULL)) goto cleanup;
 
     uint32_t n_acc = 0, n_rej = 0, n_unc = 0;
@@ -127,6 +147,7 @@ static gram_centry_t *gm__centry_build(gram_matcher_t *m, uint32_t pos) {
     uint32_t n_list = rej ? n_rej : n_acc;
     e = malloc(sizeof *e + ((size_t)n_list + n_unc) * sizeof(int32_t));
     if (!e) goto cleanup;
+    memcpy(e->key, key, sizeof e->key);
     e->n_list = n_list;
     e->n_unc = n_unc;
     e->list_is_rejected = rej;
@@ -143,35 +164,60 @@ cleanup:
     return e;
 }
 
-const gram_centry_t *gram__centry(gram_t *g, const gram_vocab_t *v, uint32_t pos) {
-    (void)v;
+/* The slot of key in g's table (empty or holding key). Called with g->mu held and cache_cap > 0. */
+static uint32_t gm__slot(const gram_t *g, const uint32_t *key) {
+    uint32_t j = gm__key_hash(key) & (g->cache_cap - 1);
+    while (g->cache[j] && memcmp(g->cache[j]->key, key, sizeof g->cache[j]->key) != 0)
+        j = (j + 1) & (g->cache_cap - 1);
+    return j;
+}
+
+/* Inserts e (whose key is absent) into g's table, growing it. Called with g->mu held. */
+static bool gm__insert(gram_t *g, gram_centry_t *e) {
+    if ((g->n_cached + 1) * 2 > g->cache_cap) {
+        uint32_t cap = g->cache_cap ? g->cache_cap * 2 : 64;
+        gram_centry_t **old = g->cache, **nc = calloc(cap, sizeof *nc);
+        if (!nc) return false;
+        uint32_t old_cap = g->cache_cap;
+        g->cache = nc;
+        g->cache_cap = cap;
+        for (uint32_t i = 0; i < old_cap; i++)
+            if (old[i]) g->cache[gm__slot(g, old[i]->key)] = old[i];
+        free(old);
+    }
+    g->cache[gm__slot(g, e->key)] = e;
+    g->n_cached++;
+    return true;
+}
+
+/* The cache entry for top t, computed on first use (outside the lock: other matchers keep going; if two
+   compute the same entry, the first insert wins). NULL when out of memory. */
+static const gram_centry_t *gm__centry_get(gram_matcher_t *m, uint32_t t) {
+    gram_t *g = gm__grammar(m);
+    uint32_t key[GRAM_CACHE_FRAMES];
+    gm__key(gm__arena(m), t, key);
     pthread_mutex_lock(&g->mu);
-    gram_centry_t *e = g->cache[pos];
+    gram_centry_t *e = g->cache_cap ? g->cache[gm__slot(g, key)] : NULL;
+    pthread_mutex_unlock(&g->mu);
+    if (e) return e;
+    gram_centry_t *ne = gm__centry_build(m, key);
+    if (!ne) return NULL;
+    pthread_mutex_lock(&g->mu);
+    e = g->cache_cap ? g->cache[gm__slot(g, key)] : NULL;
+    if (e) {
+        free(ne);
+    } else if (gm__insert(g, ne)) {
+        e = ne;
+    } else {
+        free(ne);
+    }
     pthread_mutex_unlock(&g->mu);
     return e;
 }
 
-static const gram_centry_t *gm__centry_get(gram_matcher_t *m, uint32_t pos) {
-    gram_t *g = gm__grammar(m);
-    const gram_centry_t *e = gram__centry(g, gm__vocab(m), pos);
-    if (e) return e;
-    gram_centry_t *ne = gm__centry_build(m, pos); /* outside the lock: other matchers keep going */
-    if (!ne) return NULL;
-    pthread_mutex_lock(&g->mu);
-    if (g->cache[pos]) {
-        free(ne);
-        ne = g->cache[pos];
-    } else {
-        g->cache[pos] = ne;
-        g->n_cached++;
-    }
-    pthread_mutex_unlock(&g->mu);
-    return ne;
-}
-
 void gram__cache_free(gram_t *g) {
     if (!g->cache) return;
-    for (uint32_t i = 0; i < g->n_elems; i++)
+    for (uint32_t i = 0; i < g->cache_cap; i++)
         free(g->cache[i]);
 }
 
@@ -232,23 +278,22 @@ int gram_matcher_fill_mask(gram_matcher_t *m, uint32_t *mask) {
     uint32_t n_tops;
     const uint32_t *tops = gm__tops(m, &n_tops);
     uint32_t *row = gm__row(m);
-    gm_arena_t *a = gm__arena(m);
-    uint32_t seen[64], n_seen = 0; /* positions whose accepted set is already in */
+    const gram_centry_t *seen[64]; /* entries whose accepted set is already in */
+    uint32_t n_seen = 0;
 
     for (uint32_t i = 0; i < n_tops; i++) {
         uint32_t t = tops[i];
         if (t == GM_END) continue;
-        uint32_t pos = a->nodes[t].pos;
-        const gram_centry_t *e = gm__centry_get(m, pos);
+        const gram_centry_t *e = gm__centry_get(m, t);
         if (!e) goto nomem;
         bool dup = false;
         for (uint32_t k = 0; k < n_seen && !dup; k++)
-            dup = seen[k] == pos;
+            dup = seen[k] == e;
         if (!dup) {
-            if (n_seen < 64) seen[n_seen++] = pos;
+            if (n_seen < 64) seen[n_seen++] = e;
             if (e->list_is_rejected) {
                 memcpy(row, v->trie_bits, words * sizeof *row);
-                for (uint32_t k = 0; k < e->n_list; k++)
+                for (uint32_t k = 0; k < e->n_list + e->n_unc; k++) /* the complement holds neither */
                     row[e->ids[k] >> 5] &= ~(1u << (e->ids[k] & 31));
                 for (size_t w = 0; w < words; w++)
                     mask[w] |= row[w];
