@@ -80,24 +80,24 @@ static gm_slot_t *gm__map_put(gm_arena_t *a, uint64_t key, uint32_t val, bool *f
     return &a->map[j];
 }
 
-#define GM_KEY_NODE  (1ull << 62)
-#define GM_KEY_VISIT (2ull << 62)
+#define GM_KEY_NODE  (1ull << 62) /* a return frame */
+#define GM_KEY_VISIT (2ull << 62) /* a closure item expanded */
+#define GM_KEY_TOP   (3ull << 62) /* a top: a parse waiting at a byte class */
 
-/* The node {pos, parent}, shared with an equal one made in this step. GM_NONE when too deep (overflow) or out
-   of memory (nomem). */
-static uint32_t gm__cons(gm_arena_t *a, uint32_t pos, uint32_t parent) {
+/* The node {pos, parent} of the given kind, shared with an equal one made in this step (*found tells). GM_NONE
+   when too deep (overflow) or out of memory (nomem). */
+static uint32_t gm__cons(gm_arena_t *a, uint64_t kind, uint32_t pos, uint32_t parent, bool *found) {
     uint32_t depth = parent == GM_NONE ? 1 : a->nodes[parent].depth + 1;
     if (depth > GRAM_MAX_DEPTH) {
         a->overflow = true;
         return GM_NONE;
     }
-    bool found;
-    gm_slot_t *s = gm__map_put(a, GM_KEY_NODE | ((uint64_t)pos << 32) | parent, a->n, &found);
+    gm_slot_t *s = gm__map_put(a, kind | ((uint64_t)pos << 32) | parent, a->n, found);
     if (!s) {
         a->nomem = true;
         return GM_NONE;
     }
-    if (found) return s->val;
+    if (*found) return s->val;
     if (a->n == a->cap) {
         uint32_t cap = a->cap ? a->cap * 2 : 1024;
         gm_node_t *nn = realloc(a->nodes, (size_t)cap * sizeof *nn);
@@ -136,53 +136,50 @@ int gm_close(const gram_t *g, gm_arena_t *a, uint32_t pos, uint32_t parent, uint
     while (a->n_work) {
         uint32_t par = a->work[--a->n_work];
         uint32_t p = a->work[--a->n_work];
-        bool found;
-        if (!gm__map_put(a, GM_KEY_VISIT | ((uint64_t)p << 32) | par, 0, &found)) return a->nomem = true, ERR_NOMEM;
-        if (found) continue;
         uint32_t e = g->elems[p];
-        switch (GE_TYPE(e)) {
-        case GE_SET: {
-            uint32_t t = gm__cons(a, p, par);
+        bool found;
+        if (GE_TYPE(e) == GE_SET) { /* a top: hash-consing alone deduplicates it */
+            uint32_t t = gm__cons(a, GM_KEY_TOP, p, par, &found);
             if (t == GM_NONE) {
                 if (a->nomem) return ERR_NOMEM;
-                break;
+                continue;
             }
+            if (found) continue;
             if (*n_out >= GRAM_MAX_STACKS) {
                 a->overflow = true;
-                break;
+                continue;
             }
             out[(*n_out)++] = t;
-            break;
+            continue;
         }
-        case GE_END:
+        if (!gm__map_put(a, GM_KEY_VISIT | ((uint64_t)p << 32) | par, 0, &found)) return a->nomem = true, ERR_NOMEM;
+        if (found) continue;
+        if (GE_TYPE(e) == GE_END) {
             if (par == GM_NONE) {
                 if (!gm__map_put(a, GM_KEY_VISIT | ((uint64_t)GM_END << 32), 0, &found)) return ERR_NOMEM;
-                if (!found) {
-                    if (*n_out >= GRAM_MAX_STACKS) {
-                        a->overflow = true;
-                        break;
-                    }
-                    out[(*n_out)++] = GM_END;
+                if (found) continue; /* several alternatives can end the document: one GM_END */
+                if (*n_out >= GRAM_MAX_STACKS) {
+                    a->overflow = true;
+                    continue;
                 }
+                out[(*n_out)++] = GM_END;
             } else {
                 gm_node_t pn = a->nodes[par];
                 if (!gm__work_push(a, pn.pos, pn.parent)) return ERR_NOMEM;
             }
-            break;
-        default: { /* GE_REF */
-            uint32_t r = GE_ARG(e), np = par;
-            if (GE_TYPE(g->elems[p + 1]) != GE_END) {
-                np = gm__cons(a, p + 1, par);
-                if (np == GM_NONE) {
-                    if (a->nomem) return ERR_NOMEM;
-                    break;
-                }
+            continue;
+        }
+        /* GE_REF */
+        uint32_t r = GE_ARG(e), np = par;
+        if (GE_TYPE(g->elems[p + 1]) != GE_END) {
+            np = gm__cons(a, GM_KEY_NODE, p + 1, par, &found);
+            if (np == GM_NONE) {
+                if (a->nomem) return ERR_NOMEM;
+                continue;
             }
-            for (uint32_t i = g->rule_alt[r + 1]; i-- > g->rule_alt[r];)
-                if (!gm__work_push(a, g->alts[i], np)) return ERR_NOMEM;
-            break;
         }
-        }
+        for (uint32_t i = g->rule_alt[r + 1]; i-- > g->rule_alt[r];)
+            if (!gm__work_push(a, g->alts[i], np)) return ERR_NOMEM;
     }
     return 0;
 }
