@@ -31,7 +31,7 @@
 #define GM_NONE UINT32_MAX       /* no parent: the bottom frame */
 #define GM_END  (UINT32_MAX - 1) /* a top meaning "the bottom frame ended" */
 
-#define GRAM_CACHE_FRAMES 3 /* frames of a parse a cache entry is keyed by (see gram_mask.c) */
+#define GRAM_CACHE_FRAMES 4 /* frames of a parse a cache entry is keyed by (see gram_mask.c) */
 
 /* A cached token set of the top frames of a parse (see gram_mask.c). ids holds n_list sorted ids (accepted ones,
    or rejected ones when list_is_rejected) followed by n_unc sorted context-dependent ids. */

@@ -19,7 +19,8 @@
  *     (minimum 0.5 acts as 1), and bounded numbers have no exponent; exclusive bounds on numbers act on integers
  *     (exclusiveMinimum 0 allows 1, 1.5, ... but not 0.5);
  *   - format date excludes February 29; time and date-time follow RFC 3339 without leap seconds; email is
- *     dot-atoms around one @ (no quoted local parts, no IP literals); strings never use \u escapes for
+ *     dot-atoms around one @ (no quoted local parts, no IP literals; like most validators, no length limits on
+ *     the parts: bounded repetitions cost one cache entry per position); strings never use \u escapes for
  *     characters that can be written raw;
  *   - keywords that the type does not use are ignored (e.g. minLength on an integer), as JSON Schema says;
  *   - a schema without `type` is restricted to the type its keywords belong to (properties -> object, ...).
@@ -243,8 +244,8 @@ static uint32_t gs__string(gs_t *s, const cJSON *sch) {
                           "0[1-9]|1[0-9]|2[0-8]))T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01]["
                           "0-9]|2[0-3]):[0-5][0-9])$"},
             {"uuid", "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},
-            {"email", "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}){0,8}@[A-Za-z0-"
-                      "9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?){1,8}$"},
+            {"email", "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]*[A-"
+                      "Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"},
         };
         if (!cJSON_IsString(format)) return gs__fail(s, ERR_FORMAT, "'%s' must be a string", "format");
         for (size_t i = 0; i < sizeof fmt / sizeof fmt[0] && !re; i++)
