@@ -33,13 +33,15 @@
 
 #define GRAM_CACHE_FRAMES 4 /* frames of a parse a cache entry is keyed by (see gram_mask.c) */
 
-/* A cached token set of the top frames of a parse (see gram_mask.c). ids holds n_list sorted ids (accepted ones,
-   or rejected ones when list_is_rejected) followed by n_unc sorted context-dependent ids. */
+/* A cached token set of the top frames of a parse (see gram_mask.c), in the smallest of three forms: ids holds
+   n_list sorted accepted ids, or (list_is_rejected) the rejected ids, or (bits != NULL) n_list is 0 and bits is
+   the accepted set as a mask; then come n_unc sorted context-dependent ids. */
 typedef struct {
     uint32_t key[GRAM_CACHE_FRAMES]; /* the frames' positions, top first; UINT32_MAX past the bottom */
     uint32_t n_list;
     uint32_t n_unc;
     bool list_is_rejected;
+    uint32_t *bits; /* (mask words) or NULL; points into this allocation after ids */
     int32_t ids[];
 } gram_centry_t;
 

@@ -12,7 +12,7 @@
  * tokens that run past the end of the frame depend on the callers: "uncertain". gram_matcher_fill_mask ORs the
  * accepted sets of the positions the parses wait at and checks just the uncertain tokens against the real parse.
  * Entries are computed on first use and kept for the grammar's life (shared by all its matchers), each as the
- * shorter of its accepted or rejected list plus the uncertain list.
+ * smallest of its accepted list, its rejected list or an accepted mask, plus the uncertain list.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -144,19 +144,25 @@ static gram_centry_t *gm__centry_build(gram_matcher_t *m, const uint32_t *key) {
         n_rej += cls[id] == GM_REJ;
     }
     bool rej = n_rej < n_acc;
-    uint32_t n_list = rej ? n_rej : n_acc;
-    e = malloc(sizeof *e + ((size_t)n_list + n_unc) * sizeof(int32_t));
+    uint32_t n_small = rej ? n_rej : n_acc;
+    size_t words = gram_mask_words(v->n_vocab);
+    bool dense = n_small > words; /* a list longer than a mask: keep the mask */
+    uint32_t n_list = dense ? 0 : n_small;
+    e = malloc(sizeof *e + ((size_t)n_list + n_unc) * sizeof(int32_t) + (dense ? words * sizeof(uint32_t) : 0));
     if (!e) goto cleanup;
     memcpy(e->key, key, sizeof e->key);
     e->n_list = n_list;
     e->n_unc = n_unc;
-    e->list_is_rejected = rej;
+    e->list_is_rejected = rej && !dense;
+    e->bits = dense ? (uint32_t *)(e->ids + n_list + n_unc) : NULL;
+    if (dense) memset(e->bits, 0, words * sizeof *e->bits);
     uint32_t li = 0, ui = n_list;
     uint8_t want = rej ? GM_REJ : GM_ACC;
     for (int32_t id = 0; id < v->n_vocab; id++) {
         if (v->off[id + 1] == v->off[id]) continue; /* not in the trie */
-        if (cls[id] == want) e->ids[li++] = id;
-        else if (cls[id] == GM_UNC) e->ids[ui++] = id;
+        if (cls[id] == GM_UNC) e->ids[ui++] = id;
+        else if (dense && cls[id] == GM_ACC) e->bits[id >> 5] |= 1u << (id & 31);
+        else if (!dense && cls[id] == want) e->ids[li++] = id;
     }
 cleanup:
     a->n = mark;
@@ -291,7 +297,10 @@ int gram_matcher_fill_mask(gram_matcher_t *m, uint32_t *mask) {
             dup = seen[k] == e;
         if (!dup) {
             if (n_seen < 64) seen[n_seen++] = e;
-            if (e->list_is_rejected) {
+            if (e->bits) {
+                for (size_t w = 0; w < words; w++)
+                    mask[w] |= e->bits[w];
+            } else if (e->list_is_rejected) {
                 memcpy(row, v->trie_bits, words * sizeof *row);
                 for (uint32_t k = 0; k < e->n_list + e->n_unc; k++) /* the complement holds neither */
                     row[e->ids[k] >> 5] &= ~(1u << (e->ids[k] & 31));
