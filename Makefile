@@ -185,7 +185,7 @@ fuzz-grammar:
 	  -I. -Icommon -Iengine -Iengine/tokenizer $(shell pkg-config --cflags libcjson libpcre2-8) tests/fuzz/fuzz_grammar.c \
 	  $(wildcard engine/grammar/*.c engine/tok*.c engine/tokenizer/*.c) engine/gguf.c engine/dtype.c common/err.c \
 	  $(shell pkg-config --libs libcjson libpcre2-8) -lm -pthread -o build/fuzz/fuzz_grammar
-	build/fuzz/fuzz_grammar build/fuzz/grammar_corpus tests/fuzz/grammar_seeds -max_total_time=$(FUZZ_TIME) \
+	build/fuzz/fuzz_grammar build/fuzz/grammar_corpus tests/fuzz/grammar_seeds -dict=tests/fuzz/grammar.dict -max_total_time=$(FUZZ_TIME) \
 	  -max_len=4096 -timeout=10 -rss_limit_mb=2048 -artifact_prefix=build/fuzz/
 
 debug:
