@@ -382,6 +382,10 @@ static uint32_t gs__object(gs_t *s, const cJSON *sch, int depth) {
         uint32_t nF = must[k] ? first : gram_altv(b, 2, first, F);
         A = nA;
         F = nF;
+        if (k % 256 == 0) { /* long runs of required members would nest sequences thousands deep: cut them */
+            A = gs__rule(s, A);
+            F = gs__rule(s, F);
+        }
     }
     res = gram_seqv(b, 3, open, F, close);
 done:
@@ -440,6 +444,7 @@ static uint32_t gs__array(gs_t *s, const cJSON *sch, int depth) {
     for (uint32_t x = top; x-- > 1;) {
         uint32_t step = gram_seqv(b, 3, gj_comma(&s->j), x < k ? elem[x] : item, C);
         C = x >= min ? gram_altv(b, 2, step, gram_empty(b)) : step;
+        if (x % 256 == 0) C = gs__rule(s, C); /* bound the nesting of long prefixes */
     }
     uint32_t body;
     if (limit == 0) {

@@ -308,6 +308,38 @@ static void test_schema_limits(void **state) {
     n += (size_t)sprintf(big + n, "]}");
     assert_int_equal(gram_from_schema(big, n, NULL, &g, err, sizeof err), ERR_LIMIT);
     free(big);
+    /* 3000 required properties and 3000 prefixItems: long chains compile (no deep nesting) and match */
+    size_t cap = 3000 * 40 + 256;
+    char *js = malloc(cap), *doc = malloc(cap);
+    n = (size_t)sprintf(js, "{\"type\":\"object\",\"properties\":{");
+    size_t d = (size_t)sprintf(doc, "{");
+    for (int i = 0; i < 3000; i++) {
+        n += (size_t)sprintf(js + n, "%s\"p%d\":{\"type\":\"integer\"}", i ? "," : "", i);
+        d += (size_t)sprintf(doc + d, "%s\"p%d\":%d", i ? "," : "", i, i);
+    }
+    n += (size_t)sprintf(js + n, "},\"required\":[");
+    for (int i = 0; i < 3000; i++)
+        n += (size_t)sprintf(js + n, "%s\"p%d\"", i ? "," : "", i);
+    sprintf(js + n, "],\"additionalProperties\":false}");
+    sprintf(doc + d, "}");
+    g = schema(js);
+    assert_true(complete(g, doc));
+    gram_free(g);
+    n = (size_t)sprintf(js, "{\"type\":\"array\",\"items\":false,\"prefixItems\":[");
+    d = (size_t)sprintf(doc, "[");
+    for (int i = 0; i < 3000; i++) {
+        n += (size_t)sprintf(js + n, "%s{\"const\":%d}", i ? "," : "", i % 10);
+        d += (size_t)sprintf(doc + d, "%s%d", i ? "," : "", i % 10);
+    }
+    sprintf(js + n, "]}");
+    sprintf(doc + d, "]");
+    g = schema(js);
+    assert_true(complete(g, doc));
+    assert_true(complete(g, "[0,1,2]"));
+    assert_false(complete(g, "[0,2]"));
+    gram_free(g);
+    free(js);
+    free(doc);
     /* ws_max out of range */
     gram_schema_opts_t o = gram_schema_default_opts();
     o.ws_max = 65;
