@@ -7,7 +7,15 @@
  * classes are deduplicated, and the rules are checked (no left recursion: a rule that can reach itself without
  * consuming a byte; rules that can never finish are removed, and a root that can never finish is an error).
  * Does not: parse a text grammar format. gram_regex.c and gram_schema.c are its two users in this folder; the
- * API layer can use it to wrap a schema grammar in a tool-call format (literal opener, schema, literal closer).
+ * API layer can use it to wrap schemas in a tool-call format, e.g. for Hermes/Qwen with two tools:
+ *
+ *     uint32_t call_a = gram_seqv(b, 3, gram_str(b, "{\"name\": \"get_weather\", \"arguments\": "),
+ *                                 gram_schema_expr(b, params_a, len_a, NULL), gram_str(b, "}"));
+ *     uint32_t call_b = ...;
+ *     uint32_t call = gram_seqv(b, 3, gram_str(b, "\n"), gram_altv(b, 2, call_a, call_b), gram_str(b, "\n</tool_call>"));
+ *     gram_rule_define(b, GRAM_ROOT, call);     then gram_build_compile, and a lazy matcher on "<tool_call>"
+ *
+ * (parallel calls: gram_repeat over "<tool_call>" call, as the format writes them).
  *
  * Errors are sticky: a failing call (over a limit, out of memory) records the first error and returns
  * GRAM_NONE; every later call taking GRAM_NONE returns GRAM_NONE; gram_build_compile reports the recorded
@@ -82,5 +90,10 @@ int gram_build_compile(gram_builder_t *b, gram_t **out, char *err, size_t err_le
    the regex's text as it appears inside a JSON string (characters JSON must escape are escaped). Returns the node
    or GRAM_NONE (the error recorded in b: ERR_UNSUPPORTED names the feature, ERR_FORMAT a malformed regex). */
 uint32_t gram_regex_expr(gram_builder_t *b, const char *re, size_t len, bool json_string);
+
+/* Appends to b an expression for the JSON documents of a JSON Schema (len bytes of JSON; opts may be NULL), as
+   gram_from_schema compiles them: for wrapping a schema in a tool-call format, or offering several schemas as
+   alternatives. Returns the node or GRAM_NONE (the error recorded in b, as gram_from_schema reports it). */
+uint32_t gram_schema_expr(gram_builder_t *b, const char *json, size_t len, const gram_schema_opts_t *opts);
 
 #endif

@@ -601,34 +601,34 @@ gram_schema_opts_t gram_schema_default_opts(void) {
     return o;
 }
 
+uint32_t gram_schema_expr(gram_builder_t *b, const char *json, size_t len, const gram_schema_opts_t *opts) {
+    if (!b || gram_build_error(b)) return GRAM_NONE;
+    gram_schema_opts_t o = opts ? *opts : gram_schema_default_opts();
+    if (o.ws_max > 64) return gram_build_fail(b, ERR_RANGE, "ws_max must be 0..64, got %u", o.ws_max);
+    gs_t s;
+    memset(&s, 0, sizeof s);
+    s.b = b;
+    gj_init(&s.j, b, o.ws_max);
+    if (o.any_object) return gj_object_any(&s.j);
+    if (!json) return gram_build_fail(b, ERR_INVAL, "gram_schema_expr: schema is NULL");
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root) return gram_build_fail(b, ERR_FORMAT, "schema is not valid JSON");
+    s.root = root;
+    uint32_t body = gs_schema(&s, root, 0);
+    free(s.refs);
+    cJSON_Delete(root);
+    return body;
+}
+
 int gram_from_schema(const char *json, size_t len, const gram_schema_opts_t *opts, gram_t **out, char *err,
                      size_t err_len) {
     if (!out) return err_set(err, err_len, ERR_INVAL, "gram_from_schema: out is NULL");
     *out = NULL;
-    gram_schema_opts_t o = opts ? *opts : gram_schema_default_opts();
-    if (o.ws_max > 64) return err_set(err, err_len, ERR_RANGE, "ws_max must be 0..64, got %u", o.ws_max);
-    cJSON *root = NULL;
-    if (!o.any_object) {
-        if (!json) return err_set(err, err_len, ERR_INVAL, "gram_from_schema: schema is NULL");
-        root = cJSON_ParseWithLength(json, len);
-        if (!root) return err_set(err, err_len, ERR_FORMAT, "schema is not valid JSON");
-    }
-    gs_t s;
-    memset(&s, 0, sizeof s);
-    s.b = gram_build_new();
-    s.root = root;
-    int rc;
-    if (!s.b) {
-        rc = err_set(err, err_len, ERR_NOMEM, "schema: out of memory");
-        goto cleanup;
-    }
-    gj_init(&s.j, s.b, o.ws_max);
-    uint32_t body = o.any_object ? gj_object_any(&s.j) : gs_schema(&s, root, 0);
-    if (body != GRAM_NONE) gram_rule_define(s.b, GRAM_ROOT, body);
-    rc = gram_build_compile(s.b, out, err, err_len);
-cleanup:
-    gram_build_free(s.b);
-    free(s.refs);
-    cJSON_Delete(root);
+    gram_builder_t *b = gram_build_new();
+    if (!b) return err_set(err, err_len, ERR_NOMEM, "schema: out of memory");
+    uint32_t body = gram_schema_expr(b, json, len, opts);
+    if (body != GRAM_NONE) gram_rule_define(b, GRAM_ROOT, body);
+    int rc = gram_build_compile(b, out, err, err_len);
+    gram_build_free(b);
     return rc;
 }

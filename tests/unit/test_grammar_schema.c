@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "grammar/gram_build.h"
 #include "grammar/grammar.h"
 
 static gram_t *schema_ws(const char *json, uint32_t ws_max) {
@@ -346,11 +347,45 @@ static void test_schema_limits(void **state) {
     assert_int_equal(gram_from_schema("{}", 2, &o, &g, err, sizeof err), ERR_RANGE);
 }
 
+/* Schemas embedded in a builder: a Hermes-style tool call choosing between two functions. */
+static void test_schema_expr_tool_call(void **state) {
+    (void)state;
+    const char *pa = "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"],"
+                     "\"additionalProperties\":false}";
+    const char *pb = "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":1}},\"required\":"
+                     "[\"n\"],\"additionalProperties\":false}";
+    gram_builder_t *b = gram_build_new();
+    uint32_t a = gram_seqv(b, 3, gram_str(b, "{\"name\": \"get_weather\", \"arguments\": "),
+                           gram_schema_expr(b, pa, strlen(pa), NULL), gram_str(b, "}"));
+    uint32_t c = gram_seqv(b, 3, gram_str(b, "{\"name\": \"roll\", \"arguments\": "),
+                           gram_schema_expr(b, pb, strlen(pb), NULL), gram_str(b, "}"));
+    uint32_t call = gram_seqv(b, 3, gram_str(b, "<tool_call>\n"), gram_altv(b, 2, a, c), gram_str(b, "\n</tool_call>"));
+    gram_rule_define(b, GRAM_ROOT, gram_repeat(b, call, 1, 4));
+    gram_t *g = NULL;
+    char err[256];
+    assert_int_equal(gram_build_compile(b, &g, err, sizeof err), 0);
+    gram_build_free(b);
+    assert_true(complete(g, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"));
+    assert_true(complete(g, "<tool_call>\n{\"name\": \"roll\", \"arguments\": {\"n\":6}}\n</tool_call><tool_call>\n{\"name\": "
+                            "\"get_weather\", \"arguments\": {\"city\":\"\"}}\n</tool_call>"));
+    assert_false(complete(g, "<tool_call>\n{\"name\": \"roll\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"));
+    assert_false(complete(g, "<tool_call>\n{\"name\": \"roll\", \"arguments\": {\"n\": 0}}\n</tool_call>"));
+    assert_false(complete(g, "<tool_call>\n{\"name\": \"other\", \"arguments\": {}}\n</tool_call>"));
+    gram_free(g);
+    /* a schema error inside a builder is the builder's error */
+    b = gram_build_new();
+    assert_int_equal(gram_schema_expr(b, "{\"allOf\":[]}", 12, NULL), GRAM_NONE);
+    assert_int_equal(gram_build_error(b), ERR_UNSUPPORTED);
+    assert_non_null(strstr(gram_build_error_msg(b), "allOf"));
+    gram_build_free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schema_table),   cmocka_unit_test(test_integer_ranges),
         cmocka_unit_test(test_whitespace_bound), cmocka_unit_test(test_any_object),
         cmocka_unit_test(test_schema_errors),  cmocka_unit_test(test_schema_limits),
+        cmocka_unit_test(test_schema_expr_tool_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
