@@ -596,13 +596,15 @@ int gram_build_compile(gram_builder_t *b, gram_t **out, char *err, size_t err_le
         gl__fixpoint(l.elems, l.alt_rule, l.alt_start, l.n_alts, l.n_rules, true, productive))
         goto nomem;
     if (!productive[GRAM_ROOT]) {
-        rc = err_set(err, err_len, ERR_FORMAT, "grammar: the root can never finish (every way through it recurses "
-                                               "without end)");
+        rc = err_set(err, err_len, ERR_FORMAT,
+                     "grammar: the root can never finish (every way through it recurses "
+                     "without end)");
         goto cleanup;
     }
 
     g = calloc(1, sizeof *g);
     if (!g) goto nomem;
+    atomic_init(&g->refs, 1);
     pthread_mutex_init(&g->mu, NULL);
     g->n_rules = l.n_rules;
     g->rule_alt = calloc((size_t)l.n_rules + 1, sizeof *g->rule_alt);
@@ -613,8 +615,10 @@ int gram_build_compile(gram_builder_t *b, gram_t **out, char *err, size_t err_le
         bool live = true;
         for (uint32_t p = l.alt_start[a]; GE_TYPE(l.elems[p]) != GE_END; p++)
             if (GE_TYPE(l.elems[p]) == GE_REF && !productive[GE_ARG(l.elems[p])]) live = false;
-        if (live) g->rule_alt[l.alt_rule[a] + 1]++;
-        else l.alt_rule[a] = UINT32_MAX;
+        if (live)
+            g->rule_alt[l.alt_rule[a] + 1]++;
+        else
+            l.alt_rule[a] = UINT32_MAX;
     }
     for (uint32_t r = 0; r < l.n_rules; r++)
         g->rule_alt[r + 1] += g->rule_alt[r];
@@ -660,8 +664,13 @@ cleanup:
     return rc;
 }
 
+gram_t *gram_retain(gram_t *g) {
+    if (g) atomic_fetch_add(&g->refs, 1);
+    return g;
+}
+
 void gram_free(gram_t *g) {
-    if (!g) return;
+    if (!g || atomic_fetch_sub(&g->refs, 1) != 1) return;
     gram__cache_free(g);
     pthread_mutex_destroy(&g->mu);
     free(g->elems);

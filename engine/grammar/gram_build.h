@@ -12,8 +12,9 @@
  *     uint32_t call_a = gram_seqv(b, 3, gram_str(b, "{\"name\": \"get_weather\", \"arguments\": "),
  *                                 gram_schema_expr(b, params_a, len_a, NULL), gram_str(b, "}"));
  *     uint32_t call_b = ...;
- *     uint32_t call = gram_seqv(b, 3, gram_str(b, "\n"), gram_altv(b, 2, call_a, call_b), gram_str(b, "\n</tool_call>"));
- *     gram_rule_define(b, GRAM_ROOT, call);     then gram_build_compile, and a lazy matcher on "<tool_call>"
+ *     uint32_t call = gram_seqv(b, 3, gram_str(b, "\n"), gram_altv(b, 2, call_a, call_b), gram_str(b,
+ * "\n</tool_call>")); gram_rule_define(b, GRAM_ROOT, call);     then gram_build_compile, and a lazy matcher on
+ * "<tool_call>"
  *
  * (parallel calls: gram_repeat over "<tool_call>" call, as the format writes them).
  *
@@ -59,14 +60,14 @@ const char *gram_build_error_msg(const gram_builder_t *b);
 uint32_t gram_build_fail(gram_builder_t *b, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Expressions. Node ids are builder-local; a node may be used in several places (it is shared, not copied). */
-uint32_t gram_empty(gram_builder_t *b);                                  /* matches "" */
-uint32_t gram_bytes(gram_builder_t *b, const void *bytes, size_t n);     /* exactly these bytes */
-uint32_t gram_str(gram_builder_t *b, const char *s);                     /* gram_bytes of a C string */
-uint32_t gram_set(gram_builder_t *b, const gram_set_t *set);             /* one byte of the set (none: fails to match) */
-uint32_t gram_seq(gram_builder_t *b, const uint32_t *kids, size_t n);    /* kids in order */
-uint32_t gram_alt(gram_builder_t *b, const uint32_t *kids, size_t n);    /* any one of kids */
-uint32_t gram_seqv(gram_builder_t *b, size_t n, ...);                    /* gram_seq of n uint32_t arguments */
-uint32_t gram_altv(gram_builder_t *b, size_t n, ...);                    /* gram_alt of n uint32_t arguments */
+uint32_t gram_empty(gram_builder_t *b);                               /* matches "" */
+uint32_t gram_bytes(gram_builder_t *b, const void *bytes, size_t n);  /* exactly these bytes */
+uint32_t gram_str(gram_builder_t *b, const char *s);                  /* gram_bytes of a C string */
+uint32_t gram_set(gram_builder_t *b, const gram_set_t *set);          /* one byte of the set (none: fails to match) */
+uint32_t gram_seq(gram_builder_t *b, const uint32_t *kids, size_t n); /* kids in order */
+uint32_t gram_alt(gram_builder_t *b, const uint32_t *kids, size_t n); /* any one of kids */
+uint32_t gram_seqv(gram_builder_t *b, size_t n, ...);                 /* gram_seq of n uint32_t arguments */
+uint32_t gram_altv(gram_builder_t *b, size_t n, ...);                 /* gram_alt of n uint32_t arguments */
 uint32_t gram_repeat(gram_builder_t *b, uint32_t kid, uint32_t min, uint32_t max); /* kid{min,max}; max may be
                                                                                      GRAM_REPEAT_INF */
 

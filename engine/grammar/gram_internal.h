@@ -15,18 +15,19 @@
 #define CINDER_GRAM_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "gram_build.h"
 #include "grammar.h"
 
-#define GE_END 0u
-#define GE_SET 1u
-#define GE_REF 2u
+#define GE_END             0u
+#define GE_SET             1u
+#define GE_REF             2u
 #define GE_MAKE(type, arg) (((uint32_t)(type) << 30) | (uint32_t)(arg))
 #define GE_TYPE(e)         ((e) >> 30)
-#define GE_ARG(e)          ((e) & 0x3fffffffu)
+#define GE_ARG(e)          ((e)&0x3fffffffu)
 
 #define GM_NONE UINT32_MAX       /* no parent: the bottom frame */
 #define GM_END  (UINT32_MAX - 1) /* a top meaning "the bottom frame ended" */
@@ -46,7 +47,8 @@ typedef struct {
 } gram_centry_t;
 
 struct gram {
-    uint32_t *elems; /* (n_elems) GE_MAKE(kind, arg) */
+    _Atomic uint32_t refs; /* gram_retain / gram_free */
+    uint32_t *elems;       /* (n_elems) GE_MAKE(kind, arg) */
     uint32_t n_elems;
     gram_set_t *sets; /* (n_sets) byte classes of GE_SET elements */
     uint32_t n_sets;
@@ -54,9 +56,9 @@ struct gram {
     uint32_t *rule_alt; /* (n_rules + 1) rule r's alternatives are alts[rule_alt[r] .. rule_alt[r + 1]) */
     uint32_t *alts;     /* start positions of the alternatives that can finish */
 
-    pthread_mutex_t mu;          /* guards the fields below */
-    const gram_vocab_t *vocab;   /* the vocabulary the cache is for (the first matcher's) */
-    gram_centry_t **cache;       /* (cache_cap) open-addressing table by key, NULL = empty slot */
+    pthread_mutex_t mu;        /* guards the fields below */
+    const gram_vocab_t *vocab; /* the vocabulary the cache is for (the first matcher's) */
+    gram_centry_t **cache;     /* (cache_cap) open-addressing table by key, NULL = empty slot */
     uint32_t cache_cap;
     uint32_t n_cached;
 };
@@ -71,7 +73,7 @@ typedef struct {
 
 struct gram_vocab {
     int32_t n_vocab;
-    uint32_t *off;  /* (n_vocab + 1) token id's bytes are bytes[off[id] .. off[id + 1]) (empty: not in the trie) */
+    uint32_t *off; /* (n_vocab + 1) token id's bytes are bytes[off[id] .. off[id + 1]) (empty: not in the trie) */
     uint8_t *bytes;
     gram_tnode_t *trie; /* (n_trie + 1) node 0 is the root; node n_trie is a sentinel (tok_lo = n_toks) */
     uint32_t n_trie;
@@ -79,7 +81,7 @@ struct gram_vocab {
     uint32_t n_toks;
     int32_t *eog; /* (n_eog) end-of-generation ids */
     uint32_t n_eog;
-    uint32_t max_len; /* longest token in the trie, bytes */
+    uint32_t max_len;    /* longest token in the trie, bytes */
     uint32_t *trie_bits; /* (mask words) the tokens in the trie */
 };
 
@@ -134,7 +136,7 @@ gm_arena_t *gm__arena(gram_matcher_t *m);
 const uint32_t *gm__tops(gram_matcher_t *m, uint32_t *n); /* the current parse set */
 uint32_t *gm__row(gram_matcher_t *m);                     /* a scratch mask row */
 bool gm__done(gram_matcher_t *m);
-uint32_t *gm__lvl(gram_matcher_t *m, size_t need);        /* scratch of at least need entries, NULL: no memory */
+uint32_t *gm__lvl(gram_matcher_t *m, size_t need); /* scratch of at least need entries, NULL: no memory */
 int gm__start_set(gram_matcher_t *m, uint32_t *dst, uint32_t *n);
 bool gm__is_trigger_token(const gram_matcher_t *m, int32_t id);
 size_t gm__trigger_end(const gram_matcher_t *m, const uint8_t *bytes, size_t n);
@@ -151,13 +153,13 @@ typedef struct {
 } gj_t;
 
 void gj_init(gj_t *j, gram_builder_t *b, uint32_t ws_max);
-uint32_t gj_ws(gj_t *j);                            /* [ \t\n\r]{0,ws_max} */
-uint32_t gj_char(gj_t *j);                          /* one character inside a JSON string (raw or escaped) */
+uint32_t gj_ws(gj_t *j);                                 /* [ \t\n\r]{0,ws_max} */
+uint32_t gj_char(gj_t *j);                               /* one character inside a JSON string (raw or escaped) */
 uint32_t gj_string(gj_t *j, uint32_t min, uint32_t max); /* a string of min..max characters */
-uint32_t gj_number(gj_t *j);                        /* any JSON number */
-uint32_t gj_integer(gj_t *j);                       /* any integer: -?(0|[1-9][0-9]*) */
-uint32_t gj_value(gj_t *j);                         /* any JSON value (a recursive rule) */
-uint32_t gj_object_any(gj_t *j);                    /* any JSON object */
+uint32_t gj_number(gj_t *j);                             /* any JSON number */
+uint32_t gj_integer(gj_t *j);                            /* any integer: -?(0|[1-9][0-9]*) */
+uint32_t gj_value(gj_t *j);                              /* any JSON value (a recursive rule) */
+uint32_t gj_object_any(gj_t *j);                         /* any JSON object */
 /* Integers in [lo, hi] exactly (a missing side is unbounded). |bounds| <= GJ_MAX_BOUND. */
 uint32_t gj_int_range(gj_t *j, bool has_lo, int64_t lo, bool has_hi, int64_t hi);
 /* Decimal numbers (no exponent) in [lo, hi] exactly, for integer lo / hi. */

@@ -86,12 +86,11 @@ uint32_t gj_value(gj_t *j) {
     uint32_t vr = gram_rule_new(b);
     j->value = gram_ref(b, vr);
     /* arrays: '[' ws (value (ws ',' ws value)*)? ws ']' */
-    uint32_t items = gram_seqv(b, 2, j->value, gram_repeat(b, gram_seqv(b, 2, gj_comma(j), j->value), 0,
-                                                           GRAM_REPEAT_INF));
+    uint32_t items =
+        gram_seqv(b, 2, j->value, gram_repeat(b, gram_seqv(b, 2, gj_comma(j), j->value), 0, GRAM_REPEAT_INF));
     uint32_t arr_r = gram_rule_new(b);
-    gram_rule_define(b, arr_r,
-                     gram_seqv(b, 5, gram_str(b, "["), gj_ws(j), gram_repeat(b, items, 0, 1), gj_ws(j),
-                               gram_str(b, "]")));
+    gram_rule_define(
+        b, arr_r, gram_seqv(b, 5, gram_str(b, "["), gj_ws(j), gram_repeat(b, items, 0, 1), gj_ws(j), gram_str(b, "]")));
     gram_rule_define(b, vr,
                      gram_altv(b, 7, gj_object_any(j), gram_ref(b, arr_r), gj_string(j, 0, GRAM_REPEAT_INF),
                                gj_number(j), gram_str(b, "true"), gram_str(b, "false"), gram_str(b, "null")));
@@ -103,12 +102,10 @@ uint32_t gj_object_any(gj_t *j) {
     gram_builder_t *b = j->b;
     uint32_t r = gram_rule_new(b);
     j->object_any = gram_ref(b, r);
-    uint32_t kv = gram_seqv(b, 5, gj_string(j, 0, GRAM_REPEAT_INF), gj_ws(j), gram_str(b, ":"), gj_ws(j),
-                            gj_value(j));
+    uint32_t kv = gram_seqv(b, 5, gj_string(j, 0, GRAM_REPEAT_INF), gj_ws(j), gram_str(b, ":"), gj_ws(j), gj_value(j));
     uint32_t members = gram_seqv(b, 2, kv, gram_repeat(b, gram_seqv(b, 2, gj_comma(j), kv), 0, GRAM_REPEAT_INF));
-    gram_rule_define(b, r,
-                     gram_seqv(b, 5, gram_str(b, "{"), gj_ws(j), gram_repeat(b, members, 0, 1), gj_ws(j),
-                               gram_str(b, "}")));
+    gram_rule_define(
+        b, r, gram_seqv(b, 5, gram_str(b, "{"), gj_ws(j), gram_repeat(b, members, 0, 1), gj_ws(j), gram_str(b, "}")));
     return j->object_any;
 }
 
@@ -170,7 +167,8 @@ static uint32_t gj__nonneg(gj_t *j, int64_t a, bool has_b, int64_t b) {
 }
 
 static bool gj__check(gj_t *j, bool has_lo, int64_t lo, bool has_hi, int64_t hi) {
-    if ((has_lo && (lo > GJ_MAX_BOUND || lo < -GJ_MAX_BOUND)) || (has_hi && (hi > GJ_MAX_BOUND || hi < -GJ_MAX_BOUND))) {
+    if ((has_lo && (lo > GJ_MAX_BOUND || lo < -GJ_MAX_BOUND)) ||
+        (has_hi && (hi > GJ_MAX_BOUND || hi < -GJ_MAX_BOUND))) {
         gram_build_fail(j->b, ERR_UNSUPPORTED, "numeric bound beyond +-9e15");
         return false;
     }
@@ -194,18 +192,16 @@ uint32_t gj_int_range(gj_t *j, bool has_lo, int64_t lo, bool has_hi, int64_t hi)
 /* Decimals in [a, b] for integers 0 <= a (<= b when has_b). */
 static uint32_t gj__num_nonneg(gj_t *j, int64_t a, bool has_b, int64_t b) {
     gram_builder_t *bb = j->b;
-    uint32_t frac = gram_repeat(bb, gram_seqv(bb, 2, gram_str(bb, "."),
-                                              gram_repeat(bb, gj__digits(j, '0', '9'), 1, GRAM_REPEAT_INF)),
-                                0, 1);
+    uint32_t frac = gram_repeat(
+        bb, gram_seqv(bb, 2, gram_str(bb, "."), gram_repeat(bb, gj__digits(j, '0', '9'), 1, GRAM_REPEAT_INF)), 0, 1);
     uint32_t alts[2];
     size_t k = 0;
     if (!has_b || b > a) alts[k++] = gram_seqv(bb, 2, gj__nonneg(j, a, has_b, has_b ? b - 1 : 0), frac);
     if (has_b) {
         char s[24];
         snprintf(s, sizeof s, "%lld", (long long)b);
-        uint32_t zfrac = gram_repeat(bb, gram_seqv(bb, 2, gram_str(bb, "."),
-                                                   gram_repeat(bb, gram_str(bb, "0"), 1, GRAM_REPEAT_INF)),
-                                     0, 1);
+        uint32_t zfrac = gram_repeat(
+            bb, gram_seqv(bb, 2, gram_str(bb, "."), gram_repeat(bb, gram_str(bb, "0"), 1, GRAM_REPEAT_INF)), 0, 1);
         alts[k++] = gram_seqv(bb, 2, gram_str(bb, s), zfrac);
     }
     return gram_alt(bb, alts, k);

@@ -160,9 +160,12 @@ static gram_centry_t *gm__centry_build(gram_matcher_t *m, const uint32_t *key) {
     uint8_t want = rej ? GM_REJ : GM_ACC;
     for (int32_t id = 0; id < v->n_vocab; id++) {
         if (v->off[id + 1] == v->off[id]) continue; /* not in the trie */
-        if (cls[id] == GM_UNC) e->ids[ui++] = id;
-        else if (dense && cls[id] == GM_ACC) e->bits[id >> 5] |= 1u << (id & 31);
-        else if (!dense && cls[id] == want) e->ids[li++] = id;
+        if (cls[id] == GM_UNC)
+            e->ids[ui++] = id;
+        else if (dense && cls[id] == GM_ACC)
+            e->bits[id >> 5] |= 1u << (id & 31);
+        else if (!dense && cls[id] == want)
+            e->ids[li++] = id;
     }
 cleanup:
     a->n = mark;

@@ -192,6 +192,21 @@ int gm_advance(const gram_t *g, gm_arena_t *a, const uint32_t *in, uint32_t n_in
         if (in[i] == GM_END) continue;
         gm_node_t nd = a->nodes[in[i]];
         if (!gram_set_has(&g->sets[GE_ARG(g->elems[nd.pos])], c)) continue;
+        if (GE_TYPE(g->elems[nd.pos + 1]) == GE_SET) { /* the next byte class: nothing to close over */
+            bool found;
+            uint32_t t = gm__cons(a, GM_KEY_TOP, nd.pos + 1, nd.parent, &found);
+            if (t == GM_NONE) {
+                if (a->nomem) return ERR_NOMEM;
+                continue;
+            }
+            if (found) continue;
+            if (*n_out >= GRAM_MAX_STACKS) {
+                a->overflow = true;
+                continue;
+            }
+            out[(*n_out)++] = t;
+            continue;
+        }
         int rc = gm_close(g, a, nd.pos + 1, nd.parent, out, n_out);
         if (rc) return rc;
     }
@@ -206,8 +221,8 @@ bool gm_has_live(const uint32_t *set, uint32_t n) {
 
 /* ---- the matcher -------------------------------------------------------------------------------------- */
 
-#define GRAM_MAX_TRIGGERS     64
-#define GRAM_MAX_TRIGGER_LEN  256
+#define GRAM_MAX_TRIGGERS    64
+#define GRAM_MAX_TRIGGER_LEN 256
 
 struct gram_matcher {
     gram_t *g; /* the cache inside is mutable (under its mutex); the rules are not */
@@ -223,7 +238,7 @@ struct gram_matcher {
     bool capped; /* a parse was dropped at GRAM_MAX_DEPTH / GRAM_MAX_STACKS since the last reset */
     /* lazy */
     bool lazy, waiting;
-    char *trig_buf;               /* the trigger texts, back to back */
+    char *trig_buf; /* the trigger texts, back to back */
     uint32_t trig_off[GRAM_MAX_TRIGGERS + 1];
     uint32_t n_trig;
     int32_t *trig_tok;
@@ -532,8 +547,8 @@ bool gram_matcher_allows(gram_matcher_t *m, int32_t id) {
         /* The start set goes in tmp[1]: gm__run reads its input in the first step only and writes tmp[0]. */
         uint32_t mark = m->a.n, n0 = 0;
         gm_step_begin(&m->a);
-        bool ok = gm_close(m->g, &m->a, 0, GM_NONE, m->tmp[1], &n0) == 0 &&
-                  gm__viable(m, m->tmp[1], n0, b + end, n - end);
+        bool ok =
+            gm_close(m->g, &m->a, 0, GM_NONE, m->tmp[1], &n0) == 0 && gm__viable(m, m->tmp[1], n0, b + end, n - end);
         m->a.n = mark;
         return ok;
     }

@@ -180,7 +180,8 @@ static bool rx__utf8_range(rx_t *x, rx_alts_t *a, uint32_t lo, uint32_t hi, int 
             if ((lo & m) != 0)
                 return rx__utf8_range(x, a, lo, lo | m, depth + 1) && rx__utf8_range(x, a, (lo | m) + 1, hi, depth + 1);
             if ((hi & m) != m)
-                return rx__utf8_range(x, a, lo, (hi & ~m) - 1, depth + 1) && rx__utf8_range(x, a, hi & ~m, hi, depth + 1);
+                return rx__utf8_range(x, a, lo, (hi & ~m) - 1, depth + 1) &&
+                       rx__utf8_range(x, a, hi & ~m, hi, depth + 1);
         }
     }
     uint32_t kids[4];
@@ -265,9 +266,8 @@ static uint32_t rx__char_node(rx_t *x, uint32_t cp) {
 /* ---- parsing ----------------------------------------------------------------------------------------- */
 
 static uint32_t rx__fail(rx_t *x, int code, const char *what) {
-    return gram_build_fail(x->b, code, "%s regex %s at offset %zu", code == ERR_UNSUPPORTED ? "unsupported" :
-                                                                                                 "malformed",
-                           what, x->i);
+    return gram_build_fail(x->b, code, "%s regex %s at offset %zu",
+                           code == ERR_UNSUPPORTED ? "unsupported" : "malformed", what, x->i);
 }
 
 static bool rx__eof(const rx_t *x) { return x->i >= x->len; }
@@ -328,7 +328,7 @@ static int rx__class_escape(rx_t *x, char e, rx_cset_t *c) {
         break;
     case 's':
     case 'S': {
-        static const uint32_t sp[][2] = {{9, 13},         {32, 32},         {0xA0, 0xA0},     {0x1680, 0x1680},
+        static const uint32_t sp[][2] = {{9, 13},          {32, 32},         {0xA0, 0xA0},     {0x1680, 0x1680},
                                          {0x2000, 0x200A}, {0x2028, 0x2029}, {0x202F, 0x202F}, {0x205F, 0x205F},
                                          {0x3000, 0x3000}, {0xFEFF, 0xFEFF}};
         for (size_t k = 0; k < sizeof sp / sizeof sp[0]; k++)
@@ -383,8 +383,7 @@ static bool rx__char_escape(rx_t *x, char e, uint32_t *cp) {
     default: break;
     }
     if (e >= '1' && e <= '9') return rx__fail(x, ERR_UNSUPPORTED, "feature: backreference"), false;
-    if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z'))
-        return rx__fail(x, ERR_UNSUPPORTED, "escape"), false;
+    if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z')) return rx__fail(x, ERR_UNSUPPORTED, "escape"), false;
     *cp = (uint8_t)e; /* escaped punctuation stands for itself */
     return true;
 }
@@ -418,8 +417,10 @@ static rx_res_t rx__class(rx_t *x) {
             int r = rx__class_escape(x, e, &c);
             if (r < 0) goto fail;
             if (r > 0) continue;
-            if (e == 'b') lo = '\b';
-            else if (!rx__char_escape(x, e, &lo)) goto fail;
+            if (e == 'b')
+                lo = '\b';
+            else if (!rx__char_escape(x, e, &lo))
+                goto fail;
         } else if (rx__peek(x) == '[' && x->i + 1 < x->len && x->s[x->i + 1] == ':') {
             rx__fail(x, ERR_UNSUPPORTED, "feature: POSIX class [:...:]");
             goto fail;
@@ -546,9 +547,12 @@ static rx_res_t rx__repeat(rx_t *x) {
     while (a.node != GRAM_NONE && !rx__eof(x)) {
         char ch = rx__peek(x);
         uint32_t min, max;
-        if (ch == '*') min = 0, max = GRAM_REPEAT_INF, x->i++;
-        else if (ch == '+') min = 1, max = GRAM_REPEAT_INF, x->i++;
-        else if (ch == '?') min = 0, max = 1, x->i++;
+        if (ch == '*')
+            min = 0, max = GRAM_REPEAT_INF, x->i++;
+        else if (ch == '+')
+            min = 1, max = GRAM_REPEAT_INF, x->i++;
+        else if (ch == '?')
+            min = 0, max = 1, x->i++;
         else if (ch == '{') {
             size_t save = x->i;
             x->i++;
@@ -571,8 +575,10 @@ static rx_res_t rx__repeat(rx_t *x) {
         } else {
             break;
         }
-        if (rx__peek(x) == '?') x->i++; /* lazy: the same strings */
-        else if (rx__peek(x) == '+') return rx__fail(x, ERR_UNSUPPORTED, "feature: possessive quantifier"), RX_FAIL;
+        if (rx__peek(x) == '?')
+            x->i++; /* lazy: the same strings */
+        else if (rx__peek(x) == '+')
+            return rx__fail(x, ERR_UNSUPPORTED, "feature: possessive quantifier"), RX_FAIL;
         if (a.nullable && max == GRAM_REPEAT_INF)
             return rx__fail(x, ERR_UNSUPPORTED, "feature: unbounded repetition of something that can be empty"),
                    RX_FAIL;

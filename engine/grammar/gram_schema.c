@@ -55,13 +55,30 @@ typedef struct {
     uint32_t n_props, n_enum;
 } gs_t;
 
-static const char *const gs_annotations[] = {"title",   "description", "$comment",   "examples",  "default",
+static const char *const gs_annotations[] = {"title",   "description", "$comment",   "examples", "default",
                                              "$schema", "$id",         "deprecated", "readOnly", "writeOnly"};
-static const char *const gs_known[] = {"type",      "enum",      "const",     "anyOf",     "$ref",
-                                       "$defs",     "definitions", "properties", "required",  "additionalProperties",
-                                       "items",     "prefixItems", "minItems",  "maxItems",  "minLength",
-                                       "maxLength", "pattern",   "format",    "minimum",   "maximum",
-                                       "exclusiveMinimum", "exclusiveMaximum"};
+static const char *const gs_known[] = {"type",
+                                       "enum",
+                                       "const",
+                                       "anyOf",
+                                       "$ref",
+                                       "$defs",
+                                       "definitions",
+                                       "properties",
+                                       "required",
+                                       "additionalProperties",
+                                       "items",
+                                       "prefixItems",
+                                       "minItems",
+                                       "maxItems",
+                                       "minLength",
+                                       "maxLength",
+                                       "pattern",
+                                       "format",
+                                       "minimum",
+                                       "maximum",
+                                       "exclusiveMinimum",
+                                       "exclusiveMaximum"};
 
 static bool gs__in(const char *k, const char *const *list, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -148,8 +165,7 @@ static bool gs__get_count(gs_t *s, const cJSON *sch, const char *kw, uint32_t *o
     if (!v) return true;
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != floor(v->valuedouble))
         return gs__fail(s, ERR_FORMAT, "'%s' must be a non-negative integer", kw), false;
-    if (v->valuedouble > GRAM_MAX_REPEAT)
-        return gs__fail(s, ERR_LIMIT, "'%s' above 10000 is not supported", kw), false;
+    if (v->valuedouble > GRAM_MAX_REPEAT) return gs__fail(s, ERR_LIMIT, "'%s' above 10000 is not supported", kw), false;
     *out = (uint32_t)v->valuedouble;
     return true;
 }
@@ -223,11 +239,10 @@ static uint32_t gs__string(gs_t *s, const cJSON *sch) {
     const cJSON *pattern = cJSON_GetObjectItemCaseSensitive(sch, "pattern");
     const cJSON *format = cJSON_GetObjectItemCaseSensitive(sch, "format");
     uint32_t min = 0, max = GRAM_REPEAT_INF;
-    bool has_len = cJSON_GetObjectItemCaseSensitive(sch, "minLength") ||
-                   cJSON_GetObjectItemCaseSensitive(sch, "maxLength");
+    bool has_len =
+        cJSON_GetObjectItemCaseSensitive(sch, "minLength") || cJSON_GetObjectItemCaseSensitive(sch, "maxLength");
     if (!gs__get_count(s, sch, "minLength", &min) || !gs__get_count(s, sch, "maxLength", &max)) return GRAM_NONE;
-    if (max != GRAM_REPEAT_INF && max < min)
-        return gs__fail(s, ERR_FORMAT, "%s: maxLength below minLength", "string");
+    if (max != GRAM_REPEAT_INF && max < min) return gs__fail(s, ERR_FORMAT, "%s: maxLength below minLength", "string");
     if (pattern && format) return gs__fail(s, ERR_UNSUPPORTED, "'%s' together with 'format'", "pattern");
     if ((pattern || format) && has_len)
         return gs__fail(s, ERR_UNSUPPORTED, "minLength/maxLength together with '%s'", pattern ? "pattern" : "format");
@@ -244,8 +259,9 @@ static uint32_t gs__string(gs_t *s, const cJSON *sch) {
                           "0[1-9]|1[0-9]|2[0-8]))T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01]["
                           "0-9]|2[0-3]):[0-5][0-9])$"},
             {"uuid", "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},
-            {"email", "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]*[A-"
-                      "Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"},
+            {"email",
+             "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]*[A-"
+             "Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"},
         };
         if (!cJSON_IsString(format)) return gs__fail(s, ERR_FORMAT, "'%s' must be a string", "format");
         for (size_t i = 0; i < sizeof fmt / sizeof fmt[0] && !re; i++)
@@ -290,7 +306,8 @@ static uint32_t gs__numeric(gs_t *s, const cJSON *sch, bool integer) {
     if (has_lo && has_hi && lo > hi)
         return gs__fail(s, ERR_FORMAT, "no %s lies between minimum and maximum", integer ? "integer" : "number");
     if (!has_lo && !has_hi) return integer ? gj_integer(&s->j) : gj_number(&s->j);
-    return gs__rule(s, integer ? gj_int_range(&s->j, has_lo, lo, has_hi, hi) : gj_num_range(&s->j, has_lo, lo, has_hi, hi));
+    return gs__rule(s, integer ? gj_int_range(&s->j, has_lo, lo, has_hi, hi)
+                               : gj_num_range(&s->j, has_lo, lo, has_hi, hi));
 }
 
 /* Member i: "name" ws ':' ws value. */
@@ -314,8 +331,8 @@ static uint32_t gs__object(gs_t *s, const cJSON *sch, int depth) {
     const cJSON *r;
     cJSON_ArrayForEach(r, req) if (!cJSON_IsString(r)) return gs__fail(s, ERR_FORMAT, "'%s' must list strings",
                                                                        "required");
-    uint32_t open = gram_seqv(b, 2, gram_str(b, "{"), gj_ws(&s->j)), close = gram_seqv(b, 2, gj_ws(&s->j),
-                                                                                        gram_str(b, "}"));
+    uint32_t open = gram_seqv(b, 2, gram_str(b, "{"), gj_ws(&s->j)),
+             close = gram_seqv(b, 2, gj_ws(&s->j), gram_str(b, "}"));
     size_t n_props = (size_t)cJSON_GetArraySize(props);
     if (n_props == 0) {
         bool closed = cJSON_IsFalse(addl);
@@ -368,8 +385,8 @@ static uint32_t gs__object(gs_t *s, const cJSON *sch, int depth) {
     cJSON_ArrayForEach(r, req) {
         if (cJSON_GetObjectItemCaseSensitive(props, r->valuestring)) continue;
         if (cJSON_IsFalse(addl))
-            return free(kv), free(must), gs__fail(s, ERR_FORMAT, "required property '%s' is not allowed",
-                                                  r->valuestring);
+            return free(kv), free(must),
+                   gs__fail(s, ERR_FORMAT, "required property '%s' is not allowed", r->valuestring);
         kv[i] = gs__member(s, r->valuestring, gj_value(&s->j));
         must[i++] = true;
     }
@@ -563,7 +580,9 @@ static uint32_t gs_schema(gs_t *s, const cJSON *sch, int depth) {
             cJSON_ArrayForEach(it, en) in = in || cJSON_Compare(it, cn, true);
             if (!in) return gs__fail(s, ERR_FORMAT, "'%s' is not among the enum values", "const");
         }
-        if (cn) return gs__type_ok(type, cn) ? gs__literal(s, cn) : gs__fail(s, ERR_FORMAT, "'%s' has the wrong type", "const");
+        if (cn)
+            return gs__type_ok(type, cn) ? gs__literal(s, cn)
+                                         : gs__fail(s, ERR_FORMAT, "'%s' has the wrong type", "const");
         int n = cJSON_GetArraySize(en);
         if ((s->n_enum += (uint32_t)n) > GS_MAX_ENUM)
             return gs__fail(s, ERR_LIMIT, "more than %s enum values in the schema", "1000");

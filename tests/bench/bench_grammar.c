@@ -75,10 +75,14 @@ int main(int argc, char **argv) {
     const char *vocab = "../shared/models/vocab/ggml-vocab-qwen3.gguf", *schema_path = NULL;
     int walks = 20;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "-v")) vocab = argv[i + 1];
-        else if (!strcmp(argv[i], "-s")) schema_path = argv[i + 1];
-        else if (!strcmp(argv[i], "-n")) walks = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "-r")) rng = strtoull(argv[i + 1], NULL, 10) | 1;
+        if (!strcmp(argv[i], "-v"))
+            vocab = argv[i + 1];
+        else if (!strcmp(argv[i], "-s"))
+            schema_path = argv[i + 1];
+        else if (!strcmp(argv[i], "-n"))
+            walks = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-r"))
+            rng = strtoull(argv[i + 1], NULL, 10) | 1;
         else {
             fprintf(stderr, "usage: bench_grammar [-v vocab.gguf] [-s schema.json] [-n walks] [-r seed]\n");
             return 2;
@@ -135,8 +139,10 @@ int main(int argc, char **argv) {
             gram_matcher_fill_mask(m, mask);
             double b = now_s();
             gram_stats(g, &st);
-            if (st.n_cached != cached) cold_sum += b - a, n_cold++;
-            else warm[n_warm++] = b - a;
+            if (st.n_cached != cached)
+                cold_sum += b - a, n_cold++;
+            else
+                warm[n_warm++] = b - a;
             if (steps % 7 == 0) {
                 a = now_s();
                 gram_matcher_fill_mask_nocache(m, tmp);
@@ -159,8 +165,10 @@ int main(int argc, char **argv) {
             int32_t n = 0, id = -1;
             for (int32_t k = 0; k < nv && id < 0; k++)
                 if ((mask[k >> 5] >> (k & 31)) & 1u) {
-                    if (tok_is_eog(t, k)) id = k;
-                    else buf[n++] = k;
+                    if (tok_is_eog(t, k))
+                        id = k;
+                    else
+                        buf[n++] = k;
                 }
             if (id < 0 && rnd() % 2) {
                 int32_t ns = 0;
@@ -171,8 +179,10 @@ int main(int argc, char **argv) {
                         memchr(bytes, ',', len))
                         buf[ns++] = buf[k];
                 }
-                if (ns) id = buf[rnd() % (uint64_t)ns];
-                else n = 0;
+                if (ns)
+                    id = buf[rnd() % (uint64_t)ns];
+                else
+                    n = 0;
             }
             if (id < 0 && n == 0)
                 for (int32_t k = 0; k < nv; k++)
@@ -200,8 +210,8 @@ int main(int argc, char **argv) {
     printf("mask, new cache entry:   mean %8.1f us  (%zu steps; one-time per grammar)\n",
            n_cold ? cold_sum / (double)n_cold * 1e6 : 0, n_cold);
     printf("mask, all steps:         mean %8.1f us\n", (warm_sum + cold_sum) / (double)(steps ? steps : 1) * 1e6);
-    printf("mask, uncached trie walk: mean %7.1f us  (%zu steps)\n", nocache_sum / (double)(n_nocache ? n_nocache : 1) * 1e6,
-           n_nocache);
+    printf("mask, uncached trie walk: mean %7.1f us  (%zu steps)\n",
+           nocache_sum / (double)(n_nocache ? n_nocache : 1) * 1e6, n_nocache);
     printf("fast path, one token:    mean %8.2f us\n", fast_sum / (double)(n_fast ? n_fast : 1) * 1e6);
     printf("every token one by one:  mean %8.1f us  (%zu steps)\n", brute_sum / (double)(n_brute ? n_brute : 1) * 1e6,
            n_brute);

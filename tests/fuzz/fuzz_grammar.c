@@ -40,7 +40,8 @@ static size_t fz_walk(const gram_t *g, uint64_t seed, char *doc, size_t cap) {
     gram_matcher_t *m = NULL, *c = NULL;
     char err[256];
     size_t n = 0;
-    if (gram_matcher_create(g, NULL, NULL, &m, err, sizeof err) || gram_matcher_create(g, NULL, NULL, &c, err, sizeof err))
+    if (gram_matcher_create(g, NULL, NULL, &m, err, sizeof err) ||
+        gram_matcher_create(g, NULL, NULL, &c, err, sizeof err))
         abort();
     bool complete = false;
     while (n + 1 < cap) {

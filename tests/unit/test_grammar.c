@@ -48,7 +48,7 @@ static void test_builder_literals_and_repeats(void **state) {
     gram_set_add_range(&digits, '0', '9');
     /* root: "id=" [0-9]{2,4} ("!" | "?")? */
     uint32_t root = gram_seqv(b, 3, gram_str(b, "id="), gram_repeat(b, gram_set(b, &digits), 2, 4),
-                             gram_repeat(b, gram_altv(b, 2, gram_str(b, "!"), gram_str(b, "?")), 0, 1));
+                              gram_repeat(b, gram_altv(b, 2, gram_str(b, "!"), gram_str(b, "?")), 0, 1));
     gram_rule_define(b, GRAM_ROOT, root);
     gram_t *g = NULL;
     char err[256];
@@ -88,6 +88,10 @@ static void test_builder_literals_and_repeats(void **state) {
     assert_true(gram_matcher_done(c));
     gram_matcher_free(m);
     gram_matcher_free(c);
+    /* a retained grammar survives one gram_free */
+    assert_ptr_equal(gram_retain(g), g);
+    gram_free(g);
+    assert_int_equal(runs(g, "id=12"), 1);
     gram_free(g);
 }
 
@@ -96,7 +100,8 @@ static gram_t *parens(void) {
     gram_builder_t *b = gram_build_new();
     uint32_t p = GRAM_ROOT;
     gram_rule_define(b, p,
-                     gram_altv(b, 2, gram_seqv(b, 4, gram_str(b, "("), gram_ref(b, p), gram_str(b, ")"), gram_ref(b, p)),
+                     gram_altv(b, 2,
+                               gram_seqv(b, 4, gram_str(b, "("), gram_ref(b, p), gram_str(b, ")"), gram_ref(b, p)),
                                gram_empty(b)));
     gram_t *g = NULL;
     char err[256];
@@ -159,9 +164,9 @@ static void test_build_errors(void **state) {
     b = gram_build_new();
     uint32_t x = gram_rule_new(b);
     gram_rule_define(b, x, gram_altv(b, 2, gram_empty(b), gram_str(b, "x")));
-    gram_rule_define(b, GRAM_ROOT,
-                     gram_altv(b, 2, gram_seqv(b, 3, gram_ref(b, x), gram_ref(b, GRAM_ROOT), gram_str(b, "a")),
-                               gram_str(b, "b")));
+    gram_rule_define(
+        b, GRAM_ROOT,
+        gram_altv(b, 2, gram_seqv(b, 3, gram_ref(b, x), gram_ref(b, GRAM_ROOT), gram_str(b, "a")), gram_str(b, "b")));
     assert_int_equal(compile_err(b, err, sizeof err), ERR_FORMAT);
     /* a root that never finishes: R -> "a" R */
     b = gram_build_new();
@@ -229,7 +234,11 @@ static void test_regex_table(void **state) {
         {"[\\]\\-]x", {"]x", "-x"}, {"\\x", "x"}},
         {".", {"a", "\xe2\x82\xac", "\xf0\x9f\x98\x80"}, {"\n", "\r", "\xe2\x82", "\xc0\x80"}},
         {"[α-γ]+", {"\xce\xb1", "\xce\xb2\xce\xb3"}, {"\xce\xb4", "a"}},
-        {"\\u00e9\\x41\\u{1F600}", {"\xc3\xa9" "A\xf0\x9f\x98\x80"}, {"\xc3\xa9" "A"}},
+        {"\\u00e9\\x41\\u{1F600}",
+         {"\xc3\xa9"
+          "A\xf0\x9f\x98\x80"},
+         {"\xc3\xa9"
+          "A"}},
         {"a{,2}", {"a{,2}"}, {"aa"}}, /* not a quantifier: literal (ECMA Annex B) */
         {"[0-9]{3}-[0-9]{4}", {"555-1234"}, {"5551234", "55-1234"}},
         {"a*?b+?", {"b", "aabb"}, {"a"}},

@@ -202,8 +202,8 @@ static bool validate(const cJSON *root, const cJSON *s, const cJSON *v) {
         const cJSON *props = cJSON_GetObjectItemCaseSensitive(s, "properties");
         const cJSON *addl = cJSON_GetObjectItemCaseSensitive(s, "additionalProperties");
         const cJSON *a;
-        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(s, "required")) if (
-            !cJSON_GetObjectItemCaseSensitive(v, a->valuestring)) return false;
+        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(s, "required")) if (!cJSON_GetObjectItemCaseSensitive(
+                                                                                       v, a->valuestring)) return false;
         cJSON_ArrayForEach(a, v) {
             const cJSON *ps = cJSON_GetObjectItemCaseSensitive(props, a->string);
             if (ps) {
@@ -222,7 +222,8 @@ static bool validate(const cJSON *root, const cJSON *s, const cJSON *v) {
 
 static const char *const walk_schemas[] = {
     /* an extraction-style schema in OpenAI's strict form */
-    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":20},\"age\":{\"type\":\"integer\","
+    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":20},\"age\":{\"type\":"
+    "\"integer\","
     "\"minimum\":0,\"maximum\":150},\"email\":{\"type\":\"string\",\"format\":\"email\"},\"tags\":{\"type\":\"array\","
     "\"items\":{\"type\":\"string\",\"enum\":[\"a\",\"b\",\"vip\"]},\"maxItems\":4},\"score\":{\"type\":[\"number\","
     "\"null\"]},\"address\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"},\"zip\":{\"type\":"

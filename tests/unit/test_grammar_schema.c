@@ -59,10 +59,13 @@ static const sc_case_t cases[] = {
       "{\"s\":\"\xc3\xa9\xe2\x82\xac\",\"i\":12,\"n\":7,\"b\":true,\"z\":null}"},
      {"{\"s\":\"x\",\"i\":1,\"n\":1,\"b\":true}", "{\"s\":\"x\",\"i\":1.5,\"n\":1,\"b\":true,\"z\":null}",
       "{\"s\":\"x\",\"i\":01,\"n\":1,\"b\":true,\"z\":null}", "{\"s\":\"x\",\"i\":1,\"n\":1,\"b\":\"true\",\"z\":null}",
-      "{\"s\":\"x\",\"i\":1,\"n\":1,\"b\":true,\"z\":null,\"q\":1}", "{\"s\":\"x\",\"i\":1,\"n\":1,\"b\":true,\"z\":null,}",
-      "{\"i\":1,\"s\":\"x\",\"n\":1,\"b\":true,\"z\":null}" /* narrower: order */, "{\"s\":\"\x01\",\"i\":1,\"n\":1,"
-                                                                                   "\"b\":true,\"z\":null}",
-      "{\"s\":\"\\x\",\"i\":1,\"n\":1,\"b\":true,\"z\":null}", "{\"s\":\"\\ud800\",\"i\":1,\"n\":1,\"b\":true,\"z\":null}",
+      "{\"s\":\"x\",\"i\":1,\"n\":1,\"b\":true,\"z\":null,\"q\":1}",
+      "{\"s\":\"x\",\"i\":1,\"n\":1,\"b\":true,\"z\":null,}",
+      "{\"i\":1,\"s\":\"x\",\"n\":1,\"b\":true,\"z\":null}" /* narrower: order */,
+      "{\"s\":\"\x01\",\"i\":1,\"n\":1,"
+      "\"b\":true,\"z\":null}",
+      "{\"s\":\"\\x\",\"i\":1,\"n\":1,\"b\":true,\"z\":null}",
+      "{\"s\":\"\\ud800\",\"i\":1,\"n\":1,\"b\":true,\"z\":null}",
       "{\"s\":\"\xff\",\"i\":1,\"n\":1,\"b\":true,\"z\":null}"}},
     /* optional properties in order */
     {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":{\"type\":\"integer\"},\"c\":{\"type\":"
@@ -126,9 +129,15 @@ static const sc_case_t cases[] = {
      {"\"ab\"", "\"\xc3\xa9\xe2\x82\xacx\"", "\"a\\nb\"", "\"\\u0041\\\"\""},
      {"\"a\"", "\"abcd\"", "\"\"", "\"\xf0\x9f\x98\x80\""}},
     /* pattern: anchored, unanchored, with characters JSON escapes */
-    {"{\"type\":\"string\",\"pattern\":\"^[A-Z]{2}-\\\\d{3}$\"}", {"\"AB-123\""}, {"\"AB-1234\"", "\"ab-123\"", "\"AB123\""}},
-    {"{\"type\":\"string\",\"pattern\":\"cat\"}", {"\"cat\"", "\"concatenate\"", "\"a\\\"cat\\\\\""}, {"\"dog\"", "\"ca\""}},
-    {"{\"type\":\"string\",\"pattern\":\"^a\\\"b\\\\\\\\c\\\\n$\"}", {"\"a\\\"b\\\\c\\n\""}, {"\"a\"b\\c\\n\"", "\"ab\""}},
+    {"{\"type\":\"string\",\"pattern\":\"^[A-Z]{2}-\\\\d{3}$\"}",
+     {"\"AB-123\""},
+     {"\"AB-1234\"", "\"ab-123\"", "\"AB123\""}},
+    {"{\"type\":\"string\",\"pattern\":\"cat\"}",
+     {"\"cat\"", "\"concatenate\"", "\"a\\\"cat\\\\\""},
+     {"\"dog\"", "\"ca\""}},
+    {"{\"type\":\"string\",\"pattern\":\"^a\\\"b\\\\\\\\c\\\\n$\"}",
+     {"\"a\\\"b\\\\c\\n\""},
+     {"\"a\"b\\c\\n\"", "\"ab\""}},
     /* formats */
     {"{\"type\":\"string\",\"format\":\"date\"}",
      {"\"2024-02-28\"", "\"1999-12-31\"", "\"2024-04-30\""},
@@ -181,8 +190,8 @@ static void test_integer_ranges(void **state) {
     static const struct {
         int has_lo, lo, has_hi, hi, exclusive;
     } r[] = {
-        {1, -15, 1, 120, 0}, {1, 0, 1, 0, 0},     {1, 7, 0, 0, 0},     {0, 0, 1, -3, 0},   {1, -1005, 1, -998, 0},
-        {1, 99, 1, 1001, 0}, {1, 5, 1, 9, 1},     {0, 0, 1, 250, 0},   {1, -250, 0, 0, 0}, {1, 1, 1, 1000, 0},
+        {1, -15, 1, 120, 0}, {1, 0, 1, 0, 0}, {1, 7, 0, 0, 0},   {0, 0, 1, -3, 0},   {1, -1005, 1, -998, 0},
+        {1, 99, 1, 1001, 0}, {1, 5, 1, 9, 1}, {0, 0, 1, 250, 0}, {1, -250, 0, 0, 0}, {1, 1, 1, 1000, 0},
     };
     for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
         char js[256] = "{\"type\":\"integer\"";
@@ -256,7 +265,9 @@ static void test_schema_errors(void **state) {
         {"{\"$ref\":\"#/$defs/missing\"}", ERR_UNSUPPORTED, {"missing"}},
         {"{\"$ref\":\"#/$defs/a\",\"type\":\"string\",\"$defs\":{\"a\":{}}}", ERR_UNSUPPORTED, {"next to $ref"}},
         {"{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/a\"}},\"$ref\":\"#/$defs/a\"}", ERR_FORMAT, {"never finish"}},
-        {"{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#\"}},\"required\":[\"a\"]}", ERR_FORMAT, {"never finish"}},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#\"}},\"required\":[\"a\"]}",
+         ERR_FORMAT,
+         {"never finish"}},
         {"{\"type\":", ERR_FORMAT, {"not valid JSON"}},
         {"{\"type\":\"foo\"}", ERR_FORMAT, {"unknown type"}},
         {"{\"type\":\"integer\",\"minimum\":5,\"maximum\":1}", ERR_FORMAT, {"minimum"}},
@@ -267,7 +278,8 @@ static void test_schema_errors(void **state) {
         {"false", ERR_FORMAT, {"admits no value"}},
         {"{\"enum\":[]}", ERR_FORMAT, {"enum"}},
         {"{\"type\":\"integer\",\"enum\":[\"a\"]}", ERR_FORMAT, {"enum"}},
-        {"{\"type\":\"object\",\"properties\":{},\"required\":[\"a\"],\"additionalProperties\":false}", ERR_FORMAT,
+        {"{\"type\":\"object\",\"properties\":{},\"required\":[\"a\"],\"additionalProperties\":false}",
+         ERR_FORMAT,
          {"required"}},
         {"{\"type\":\"array\",\"prefixItems\":[{}],\"items\":false,\"minItems\":2}", ERR_FORMAT, {"minItems"}},
         {"{\"properties\":{},\"items\":{}}", ERR_UNSUPPORTED, {"without 'type'"}},
@@ -278,9 +290,11 @@ static void test_schema_errors(void **state) {
         gram_t *g = NULL;
         char err[256] = "";
         int rc = gram_from_schema(bad[i].schema, strlen(bad[i].schema), NULL, &g, err, sizeof err);
-        if (rc != bad[i].rc) fail_msg("schema %s: rc %s (%s), want %s", bad[i].schema, err_name(rc), err, err_name(bad[i].rc));
+        if (rc != bad[i].rc)
+            fail_msg("schema %s: rc %s (%s), want %s", bad[i].schema, err_name(rc), err, err_name(bad[i].rc));
         for (int k = 0; k < 2 && bad[i].words[k]; k++)
-            if (!strstr(err, bad[i].words[k])) fail_msg("schema %s: '%s' lacks '%s'", bad[i].schema, err, bad[i].words[k]);
+            if (!strstr(err, bad[i].words[k]))
+                fail_msg("schema %s: '%s' lacks '%s'", bad[i].schema, err, bad[i].words[k]);
         assert_null(g);
     }
 }
@@ -365,9 +379,11 @@ static void test_schema_expr_tool_call(void **state) {
     char err[256];
     assert_int_equal(gram_build_compile(b, &g, err, sizeof err), 0);
     gram_build_free(b);
-    assert_true(complete(g, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"));
-    assert_true(complete(g, "<tool_call>\n{\"name\": \"roll\", \"arguments\": {\"n\":6}}\n</tool_call><tool_call>\n{\"name\": "
-                            "\"get_weather\", \"arguments\": {\"city\":\"\"}}\n</tool_call>"));
+    assert_true(
+        complete(g, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"));
+    assert_true(
+        complete(g, "<tool_call>\n{\"name\": \"roll\", \"arguments\": {\"n\":6}}\n</tool_call><tool_call>\n{\"name\": "
+                    "\"get_weather\", \"arguments\": {\"city\":\"\"}}\n</tool_call>"));
     assert_false(complete(g, "<tool_call>\n{\"name\": \"roll\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"));
     assert_false(complete(g, "<tool_call>\n{\"name\": \"roll\", \"arguments\": {\"n\": 0}}\n</tool_call>"));
     assert_false(complete(g, "<tool_call>\n{\"name\": \"other\", \"arguments\": {}}\n</tool_call>"));
@@ -382,9 +398,9 @@ static void test_schema_expr_tool_call(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_schema_table),   cmocka_unit_test(test_integer_ranges),
-        cmocka_unit_test(test_whitespace_bound), cmocka_unit_test(test_any_object),
-        cmocka_unit_test(test_schema_errors),  cmocka_unit_test(test_schema_limits),
+        cmocka_unit_test(test_schema_table),          cmocka_unit_test(test_integer_ranges),
+        cmocka_unit_test(test_whitespace_bound),      cmocka_unit_test(test_any_object),
+        cmocka_unit_test(test_schema_errors),         cmocka_unit_test(test_schema_limits),
         cmocka_unit_test(test_schema_expr_tool_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
