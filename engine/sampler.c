@@ -509,8 +509,10 @@ static int32_t sampler__pick(sampler_t *s, const float *logits, const uint32_t *
     if (mask) {
         sampler__cand_t *c = s->cand;
         for (int32_t i = 0; i < s->n_vocab; i++) {
-            if (!((mask[i >> 5] >> (i & 31)) & 1u)) c[i].l = -INFINITY;
-            else if (first_allowed < 0) first_allowed = i;
+            if (!((mask[i >> 5] >> (i & 31)) & 1u))
+                c[i].l = -INFINITY;
+            else if (first_allowed < 0)
+                first_allowed = i;
         }
         if (first_allowed < 0) return ERR_STATE;
     }
