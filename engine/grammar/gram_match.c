@@ -258,7 +258,7 @@ static void gm__start(gram_matcher_t *m) {
     m->n_tops = 0;
     m->done = false;
     m->capped = false;
-    m->compact_at = 65536;
+    m->compact_at = 8192;
     gm_step_begin(&m->a);
     if (gm_close(m->g, &m->a, 0, GM_NONE, m->tops, &m->n_tops)) m->n_tops = 0;
 }
@@ -475,7 +475,7 @@ static int gm__feed(gram_matcher_t *m, const uint8_t *bytes, size_t n) {
     }
     if (m->a.n >= m->compact_at) {
         gm__compact(m);
-        m->compact_at = m->a.n * 4 > 65536 ? m->a.n * 4 : 65536;
+        m->compact_at = m->a.n * 4 > 8192 ? m->a.n * 4 : 8192;
     }
     return 0;
 }

@@ -119,6 +119,29 @@ static void test_recursion(void **state) {
     assert_int_equal(runs(g, "(()"), 0);
     assert_int_equal(runs(g, "())"), -1);
     assert_int_equal(runs(g, ")"), -1);
+    /* a long document, fed byte by byte: the arena is compacted many times on the way */
+    gram_matcher_t *m = NULL;
+    char err[256];
+    assert_int_equal(gram_matcher_create(g, NULL, NULL, &m, err, sizeof err), 0);
+    const char *unit = "(()(()))(((())))";
+    int depth = 0;
+    for (int rep = 0; rep < 4000; rep++)
+        for (const char *p = unit; *p; p++) {
+            assert_int_equal(gram_matcher_accept_bytes(m, p, 1), 0);
+            depth += *p == '(' ? 1 : -1;
+            assert_int_equal(gram_matcher_accepting(m), depth == 0);
+        }
+    assert_true(gram_matcher_accepting(m));
+    assert_int_equal(gram_matcher_accept_bytes(m, ")", 1), ERR_STATE);
+    gram_matcher_t *c = NULL;
+    assert_int_equal(gram_matcher_create(g, NULL, NULL, &c, err, sizeof err), 0);
+    assert_int_equal(gram_matcher_accept_bytes(m, "((", 2), 0);
+    assert_int_equal(gram_matcher_copy(c, m), 0);
+    assert_int_equal(gram_matcher_accept_bytes(c, "))", 2), 0);
+    assert_true(gram_matcher_accepting(c));
+    assert_false(gram_matcher_accepting(m));
+    gram_matcher_free(c);
+    gram_matcher_free(m);
     gram_free(g);
 }
 
