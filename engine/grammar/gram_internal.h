@@ -32,13 +32,17 @@
 #define GM_NONE UINT32_MAX       /* no parent: the bottom frame */
 #define GM_END  (UINT32_MAX - 1) /* a top meaning "the bottom frame ended" */
 
-#define GRAM_CACHE_FRAMES 4 /* frames of a parse a cache entry is keyed by (see gram_mask.c) */
+#define GRAM_CACHE_BASE   2 /* frames a full trie walk classifies tokens under (see gram_mask.c) */
+#define GRAM_CACHE_FRAMES 6 /* frames the uncertain tokens are refined under, one more per level */
 
-/* A cached token set of the top frames of a parse (see gram_mask.c), in the smallest of three forms: ids holds
-   n_list sorted accepted ids, or (list_is_rejected) the rejected ids, or (bits != NULL) n_list is 0 and bits is
-   the accepted set as a mask; then come n_unc sorted context-dependent ids. */
+/* A cached token set of the top n_frames frames of a parse (see gram_mask.c). A base entry (n_frames <=
+   GRAM_CACHE_BASE) holds its accepted tokens in the smallest of three forms: ids holds n_list sorted accepted
+   ids, or (list_is_rejected) the rejected ids, or (bits != NULL) n_list is 0 and bits is the accepted set as a
+   mask. A refined entry (one more frame than the entry it refines) lists the tokens it newly accepts. Then come
+   n_unc sorted context-dependent ids. */
 typedef struct {
-    uint32_t key[GRAM_CACHE_FRAMES]; /* the frames' positions, top first; UINT32_MAX past the bottom */
+    uint32_t key[GRAM_CACHE_FRAMES]; /* the frames' positions, top first; UINT32_MAX past n_frames */
+    uint32_t n_frames;
     uint32_t n_list;
     uint32_t n_unc;
     bool list_is_rejected;

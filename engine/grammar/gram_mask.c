@@ -97,12 +97,18 @@ cleanup:
 
 /* ---- the cache ---------------------------------------------------------------------------------------- */
 
-/* The key of top t: the positions of its top GRAM_CACHE_FRAMES frames. */
-static void gm__key(const gm_arena_t *a, uint32_t t, uint32_t *key) {
-    for (int k = 0; k < GRAM_CACHE_FRAMES; k++) {
-        key[k] = t == GM_NONE ? UINT32_MAX : a->nodes[t].pos;
-        if (t != GM_NONE) t = a->nodes[t].parent;
+/* The key of top t: the positions of its top n frames (padded with UINT32_MAX). Returns the frames t has, up to
+   GRAM_CACHE_FRAMES. */
+static uint32_t gm__key(const gm_arena_t *a, uint32_t t, uint32_t n, uint32_t *key) {
+    uint32_t have = 0;
+    for (uint32_t k = 0; k < GRAM_CACHE_FRAMES; k++) {
+        key[k] = t == GM_NONE || k >= n ? UINT32_MAX : a->nodes[t].pos;
+        if (t != GM_NONE) {
+            have++;
+            t = a->nodes[t].parent;
+        }
     }
+    return have;
 }
 
 static uint32_t gm__key_hash(const uint32_t *key) {
@@ -112,21 +118,15 @@ static uint32_t gm__key_hash(const uint32_t *key) {
     return (uint32_t)(h ^ (h >> 32));
 }
 
-static gram_centry_t *gm__centry_build(gram_matcher_t *m, const uint32_t *key) {
-    const gram_vocab_t *v = gm__vocab(m);
-    gm_arena_t *a = gm__arena(m);
-    gram_centry_t *e = NULL;
-    uint8_t *cls = calloc((size_t)v->n_vocab, 1);
-    if (!cls) return NULL;
-    uint32_t mark = a->n;
+/* Pushes the key's frames, bottom first, with nothing below them; returns the top or GM_NONE (no memory). */
+static uint32_t gm__key_stack(gm_arena_t *a, const uint32_t *key) {
     uint32_t top = GM_NONE;
-    /* the start: the key's frames, bottom first, with nothing below them */
     for (int k = GRAM_CACHE_FRAMES; k-- > 0;) {
         if (key[k] == UINT32_MAX) continue;
         if (a->n == a->cap) {
             uint32_t cap = a->cap ? a->cap * 2 : 1024;
             gm_node_t *nn = realloc(a->nodes, (size_t)cap * sizeof *nn);
-            if (!nn) goto cleanup;
+            if (!nn) return GM_NONE;
             a->nodes = nn;
             a->cap = cap;
         }
@@ -134,6 +134,93 @@ static gram_centry_t *gm__centry_build(gram_matcher_t *m, const uint32_t *key) {
         a->nodes[a->n] = (gm_node_t){key[k], top, depth};
         top = a->n++;
     }
+    return top;
+}
+
+/* One token against a bottomless parse from top (the walk's rules for a single path): GM_ACC, GM_REJ or
+   GM_UNC. The arena is rolled back. */
+static int gm__classify(gram_matcher_t *m, uint32_t top, const uint8_t *b, size_t n) {
+    gm_arena_t *a = gm__arena(m);
+    uint32_t mark = a->n;
+    uint32_t *cur = gm__lvl(m, 2 * (size_t)GRAM_MAX_STACKS), n_cur = 1;
+    if (!cur) return GM_UNC;
+    uint32_t *nxt = cur + GRAM_MAX_STACKS;
+    cur[0] = top;
+    bool popped = false;
+    int res = GM_ACC;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t n_nxt = 0;
+        if (gm_advance(gm__grammar(m), a, cur, n_cur, b[i], nxt, &n_nxt)) {
+            res = GM_UNC; /* out of memory: let the real parse decide */
+            break;
+        }
+        if (n_nxt == 0) {
+            res = popped ? GM_UNC : GM_REJ;
+            break;
+        }
+        for (uint32_t k = 0; k < n_nxt; k++)
+            popped = popped || nxt[k] == GM_END;
+        if (!gm_has_live(nxt, n_nxt) && i + 1 < n) {
+            res = GM_UNC; /* left every frame with bytes to spare */
+            break;
+        }
+        uint32_t *sw = cur;
+        cur = nxt;
+        nxt = sw;
+        n_cur = n_nxt;
+    }
+    a->n = mark;
+    return res;
+}
+
+/* A refined entry for key (n_frames = parent's + 1): the parent's uncertain tokens classified again. */
+static gram_centry_t *gm__centry_refine(gram_matcher_t *m, const uint32_t *key, uint32_t n_frames,
+                                        const gram_centry_t *parent) {
+    const gram_vocab_t *v = gm__vocab(m);
+    gm_arena_t *a = gm__arena(m);
+    uint32_t mark = a->n;
+    gram_centry_t *e = malloc(sizeof *e + (size_t)parent->n_unc * sizeof(int32_t));
+    uint8_t *cls = malloc(parent->n_unc ? parent->n_unc : 1);
+    uint32_t top = GM_NONE;
+    if (!e || !cls || (top = gm__key_stack(a, key)) == GM_NONE) goto fail;
+    const int32_t *unc = parent->ids + parent->n_list;
+    uint32_t n_acc = 0;
+    for (uint32_t k = 0; k < parent->n_unc; k++) {
+        int32_t id = unc[k];
+        cls[k] = (uint8_t)gm__classify(m, top, v->bytes + v->off[id], v->off[id + 1] - v->off[id]);
+        n_acc += cls[k] == GM_ACC;
+    }
+    memcpy(e->key, key, sizeof e->key);
+    e->n_frames = n_frames;
+    e->list_is_rejected = false;
+    e->bits = NULL;
+    e->n_list = n_acc;
+    e->n_unc = 0;
+    for (uint32_t k = 0, li = 0, ui = n_acc; k < parent->n_unc; k++) {
+        if (cls[k] == GM_ACC)
+            e->ids[li++] = unc[k];
+        else if (cls[k] == GM_UNC)
+            e->ids[ui++] = unc[k], e->n_unc++;
+    }
+    a->n = mark;
+    free(cls);
+    return e;
+fail:
+    a->n = mark;
+    free(e);
+    free(cls);
+    return NULL;
+}
+
+static gram_centry_t *gm__centry_build(gram_matcher_t *m, const uint32_t *key, uint32_t n_frames) {
+    const gram_vocab_t *v = gm__vocab(m);
+    gm_arena_t *a = gm__arena(m);
+    gram_centry_t *e = NULL;
+    uint8_t *cls = calloc((size_t)v->n_vocab, 1);
+    if (!cls) return NULL;
+    uint32_t mark = a->n;
+    uint32_t top = gm__key_stack(a, key);
+    if (top == GM_NONE) goto cleanup;
     if (gm__walk(m, &top, 1, true, cls, NULL)) goto cleanup;
 
     uint32_t n_acc = 0, n_rej = 0, n_unc = 0;
@@ -151,6 +238,7 @@ static gram_centry_t *gm__centry_build(gram_matcher_t *m, const uint32_t *key) {
     e = malloc(sizeof *e + ((size_t)n_list + n_unc) * sizeof(int32_t) + (dense ? words * sizeof(uint32_t) : 0));
     if (!e) goto cleanup;
     memcpy(e->key, key, sizeof e->key);
+    e->n_frames = n_frames;
     e->n_list = n_list;
     e->n_unc = n_unc;
     e->list_is_rejected = rej && !dense;
@@ -199,17 +287,18 @@ static bool gm__insert(gram_t *g, gram_centry_t *e) {
     return true;
 }
 
-/* The cache entry for top t, computed on first use (outside the lock: other matchers keep going; if two
-   compute the same entry, the first insert wins). NULL when out of memory. */
-static const gram_centry_t *gm__centry_get(gram_matcher_t *m, uint32_t t) {
+/* The cache entry for the top n frames of top t, computed on first use (outside the lock: other matchers keep
+   going; if two compute the same entry, the first insert wins): by a trie walk for a base entry (parent NULL),
+   else by refining parent, the entry for n - 1 frames. NULL when out of memory. */
+static const gram_centry_t *gm__centry_get(gram_matcher_t *m, uint32_t t, uint32_t n, const gram_centry_t *parent) {
     gram_t *g = gm__grammar(m);
     uint32_t key[GRAM_CACHE_FRAMES];
-    gm__key(gm__arena(m), t, key);
+    gm__key(gm__arena(m), t, n, key);
     pthread_mutex_lock(&g->mu);
     gram_centry_t *e = g->cache_cap ? g->cache[gm__slot(g, key)] : NULL;
     pthread_mutex_unlock(&g->mu);
     if (e) return e;
-    gram_centry_t *ne = gm__centry_build(m, key);
+    gram_centry_t *ne = parent ? gm__centry_refine(m, key, n, parent) : gm__centry_build(m, key, n);
     if (!ne) return NULL;
     pthread_mutex_lock(&g->mu);
     e = g->cache_cap ? g->cache[gm__slot(g, key)] : NULL;
@@ -293,28 +382,36 @@ int gram_matcher_fill_mask(gram_matcher_t *m, uint32_t *mask) {
     for (uint32_t i = 0; i < n_tops; i++) {
         uint32_t t = tops[i];
         if (t == GM_END) continue;
-        const gram_centry_t *e = gm__centry_get(m, t);
-        if (!e) goto nomem;
-        bool dup = false;
-        for (uint32_t k = 0; k < n_seen && !dup; k++)
-            dup = seen[k] == e;
-        if (!dup) {
-            if (n_seen < 64) seen[n_seen++] = e;
-            if (e->bits) {
-                for (size_t w = 0; w < words; w++)
-                    mask[w] |= e->bits[w];
-            } else if (e->list_is_rejected) {
-                memcpy(row, v->trie_bits, words * sizeof *row);
-                for (uint32_t k = 0; k < e->n_list + e->n_unc; k++) /* the complement holds neither */
-                    row[e->ids[k] >> 5] &= ~(1u << (e->ids[k] & 31));
-                for (size_t w = 0; w < words; w++)
-                    mask[w] |= row[w];
-            } else {
-                for (uint32_t k = 0; k < e->n_list; k++)
-                    mask[e->ids[k] >> 5] |= 1u << (e->ids[k] & 31);
+        uint32_t key[GRAM_CACHE_FRAMES];
+        uint32_t have = gm__key(gm__arena(m), t, GRAM_CACHE_FRAMES, key);
+        uint32_t n = have < GRAM_CACHE_BASE ? have : GRAM_CACHE_BASE;
+        const gram_centry_t *e = NULL;
+        for (;;) {
+            e = gm__centry_get(m, t, n, e);
+            if (!e) goto nomem;
+            bool dup = false;
+            for (uint32_t k = 0; k < n_seen && !dup; k++)
+                dup = seen[k] == e;
+            if (!dup) {
+                if (n_seen < 64) seen[n_seen++] = e;
+                if (e->bits) {
+                    for (size_t w = 0; w < words; w++)
+                        mask[w] |= e->bits[w];
+                } else if (e->list_is_rejected) {
+                    memcpy(row, v->trie_bits, words * sizeof *row);
+                    for (uint32_t k = 0; k < e->n_list + e->n_unc; k++) /* the complement holds neither */
+                        row[e->ids[k] >> 5] &= ~(1u << (e->ids[k] & 31));
+                    for (size_t w = 0; w < words; w++)
+                        mask[w] |= row[w];
+                } else {
+                    for (uint32_t k = 0; k < e->n_list; k++)
+                        mask[e->ids[k] >> 5] |= 1u << (e->ids[k] & 31);
+                }
             }
+            if (e->n_unc == 0 || n >= have) break;
+            n++; /* one more frame decides some of the uncertain tokens */
         }
-        /* the context-dependent tokens, against this parse with its callers */
+        /* what is still uncertain, against this parse with all its callers */
         for (uint32_t k = e->n_list; k < e->n_list + e->n_unc; k++) {
             int32_t id = e->ids[k];
             if (mask[id >> 5] >> (id & 31) & 1u) continue;

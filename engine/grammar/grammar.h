@@ -2,10 +2,10 @@
  * grammar.h — grammar-constrained decoding: compiled grammars, per-sequence matchers and token masks.
  *
  * Owns: a compiled grammar (gram_t: byte-level rules, immutable once built, plus a lazily filled cache of token
- * sets per parse context — the top frames of a parse, see gram_mask.c), a token trie per vocabulary (gram_vocab_t, built once per tokenizer and shared by every
- * grammar), and per-sequence matchers (gram_matcher_t) that advance byte by byte or token by token.
- * Does not: parse requests (api/ turns a response_format or tool list into a schema and a 400 on error), render
- * chat templates, or sample (sampler.h applies the mask this module fills).
+ * sets per parse context — the top frames of a parse, see gram_mask.c), a token trie per vocabulary (gram_vocab_t,
+ * built once per tokenizer and shared by every grammar), and per-sequence matchers (gram_matcher_t) that advance byte
+ * by byte or token by token. Does not: parse requests (api/ turns a response_format or tool list into a schema and a
+ * 400 on error), render chat templates, or sample (sampler.h applies the mask this module fills).
  *
  * Grammars come from three front ends, all in this folder: gram_build.h (a small expression builder: literals,
  * byte classes, sequences, alternatives, bounded repetition, named rules that may recurse), gram_regex.c (a regex
@@ -36,8 +36,8 @@
  * next. Inside an active grammar the mask allows exactly the tokens whose bytes are a viable continuation and,
  * when the grammar is complete, the end-of-generation tokens (tok_is_eog). Control tokens and tokens with no
  * bytes are never allowed inside a grammar; user-defined tokens (Qwen's <tool_call>, <think>) count as their
- * text, so a grammar that spells "</tool_call>" admits that token. A lazy matcher (gram_lazy_t) allows everything until a trigger
- * token or text has been generated; then the grammar applies to what follows the trigger.
+ * text, so a grammar that spells "</tool_call>" admits that token. A lazy matcher (gram_lazy_t) allows everything until
+ * a trigger token or text has been generated; then the grammar applies to what follows the trigger.
  *
  * Threads: gram_vocab_t and gram_t are safe to share between threads once built (gram_t's position cache is
  * filled under its own mutex). A gram_matcher_t is used by one thread at a time. The grammar and the vocab must
