@@ -6,13 +6,17 @@
  * advanced by the node's byte; a token is viable when the set at its node is not empty; an empty set (or one
  * holding only "the bottom frame ended") prunes the whole subtree.
  *
- * The cache: a matcher's parses wait at GE_SET positions. For a position p, walk the trie from a parse that
- * holds only p's own frame (no caller below it). A token consumed entirely inside that frame is accepted
- * whatever the callers are: "accepted". A token that dies inside it is rejected whatever the callers are. Only
- * tokens that run past the end of the frame depend on the callers: "uncertain". gram_matcher_fill_mask ORs the
- * accepted sets of the positions the parses wait at and checks just the uncertain tokens against the real parse.
- * Entries are computed on first use and kept for the grammar's life (shared by all its matchers), each as the
- * smallest of its accepted list, its rejected list or an accepted mask, plus the uncertain list.
+ * The cache: a matcher's parses wait at GE_SET positions. Take the top n frames of a parse (its key) and walk
+ * the trie from a parse holding only those frames (no caller below them). A token consumed entirely inside them
+ * is accepted whatever the callers are: "accepted". A token that dies inside them is rejected whatever the
+ * callers are. Only tokens that run past the end of the bottom frame depend on the callers: "uncertain".
+ * Entries are hierarchical: a base entry on GRAM_CACHE_BASE frames comes from one trie walk (so all strings of a
+ * grammar share the walk of their shared string rule); an entry on n + 1 frames re-classifies just the uncertain
+ * tokens of the entry on n frames with one more frame (inside a string, the frame after the closing quote
+ * decides `",` or `"}`), up to GRAM_CACHE_FRAMES. gram_matcher_fill_mask ORs the accepted sets along that chain
+ * for each parse and checks only what is still uncertain against the real parse.
+ * Entries are kept for the grammar's life (shared by all its matchers); a base entry holds the smallest of its
+ * accepted list, its rejected list or an accepted mask, plus the uncertain list.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -27,10 +27,11 @@
  *
  * sampler_propose draws as if unconstrained and records nothing; see sampler.h for when that fast path equals
  * masked sampling. A step that must fill the mask costs (quick measurements on a loaded 2-core machine, Qwen3's
- * 151,936-token vocabulary, a 9-property schema, tests/bench/bench_grammar.c): a few microseconds at the median
- * and ~50 us on average when the parse context is cached; the first visit of a context walks the trie once
- * (~1-3 ms on average, up to ~100 ms inside a string, once per grammar: share compiled grammars with
- * gram_retain where requests repeat a schema); the uncached walk of every step would cost ~20 ms.
+ * 151,936-token vocabulary, a 9-property schema, random walks, tests/bench/bench_grammar.c): ~3 us at the median,
+ * ~10 us on average and ~30 us at p99 when the parse context is cached; the first visit of a context costs
+ * ~0.25 ms at the median, up to tens of ms for the first string of a grammar (a trie walk; about 0.4 s per
+ * grammar in all for that schema — share compiled grammars with gram_retain where requests repeat a schema);
+ * one uncached trie walk per step would cost ~16 ms, checking every token one by one ~11 ms.
  *
  * `mask` is uint32_t[gram_mask_words(n_vocab)]: bit (id & 31) of word (id >> 5) is set when token id may come
  * next. Inside an active grammar the mask allows exactly the tokens whose bytes are a viable continuation and,
