@@ -53,6 +53,7 @@ typedef struct {
     char path[512];
     size_t path_len;
     uint32_t n_props, n_enum;
+    bool strict; /* OpenAI's strict-mode rules */
 } gs_t;
 
 static const char *const gs_annotations[] = {"title",   "description", "$comment",   "examples", "default",
@@ -331,6 +332,17 @@ static uint32_t gs__object(gs_t *s, const cJSON *sch, int depth) {
     const cJSON *r;
     cJSON_ArrayForEach(r, req) if (!cJSON_IsString(r)) return gs__fail(s, ERR_FORMAT, "'%s' must list strings",
                                                                        "required");
+    if (s->strict) {
+        if (!cJSON_IsFalse(addl))
+            return gs__fail(s, ERR_UNSUPPORTED, "strict mode: '%s' must be false", "additionalProperties");
+        const cJSON *p;
+        cJSON_ArrayForEach(p, props) {
+            bool listed = false;
+            cJSON_ArrayForEach(r, req) listed = listed || strcmp(r->valuestring, p->string) == 0;
+            if (!listed)
+                return gs__fail(s, ERR_UNSUPPORTED, "strict mode: property '%s' missing from 'required'", p->string);
+        }
+    }
     uint32_t open = gram_seqv(b, 2, gram_str(b, "{"), gj_ws(&s->j)),
              close = gram_seqv(b, 2, gj_ws(&s->j), gram_str(b, "}"));
     size_t n_props = (size_t)cJSON_GetArraySize(props);
@@ -633,7 +645,13 @@ uint32_t gram_schema_expr(gram_builder_t *b, const char *json, size_t len, const
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root) return gram_build_fail(b, ERR_FORMAT, "schema is not valid JSON");
     s.root = root;
-    uint32_t body = gs_schema(&s, root, 0);
+    s.strict = o.strict;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
+    uint32_t body;
+    if (o.strict && !(cJSON_IsString(type) && strcmp(type->valuestring, "object") == 0))
+        body = gs__fail(&s, ERR_UNSUPPORTED, "strict mode: the root must be a schema with type '%s'", "object");
+    else
+        body = gs_schema(&s, root, 0);
     free(s.refs);
     cJSON_Delete(root);
     return body;

@@ -124,6 +124,9 @@ int gram_from_regex(const char *re, size_t len, gram_t **out, char *err, size_t 
 typedef struct {
     uint32_t ws_max; /* whitespace bytes allowed at each place JSON allows them (0..64); default 16 */
     bool any_object; /* ignore the schema: any JSON object (response_format json_object) */
+    bool strict;     /* also enforce OpenAI's strict-mode rules (ERR_UNSUPPORTED naming the rule and place): the
+                        root is a `type: "object"` schema, every object sets additionalProperties: false and
+                        lists every property in `required` */
 } gram_schema_opts_t;
 
 gram_schema_opts_t gram_schema_default_opts(void);

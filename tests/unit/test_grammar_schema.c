@@ -361,6 +361,45 @@ static void test_schema_limits(void **state) {
     assert_int_equal(gram_from_schema("{}", 2, &o, &g, err, sizeof err), ERR_RANGE);
 }
 
+/* OpenAI's strict-mode rules, on request. */
+static void test_strict(void **state) {
+    (void)state;
+    gram_schema_opts_t o = gram_schema_default_opts();
+    o.strict = true;
+    static const struct {
+        const char *schema;
+        int rc;
+        const char *word;
+    } strict_cases[] = {
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":[\"string\",\"null\"]},\"b\":{\"type\":\"object\","
+         "\"properties\":{},\"required\":[],\"additionalProperties\":false}},\"required\":[\"a\",\"b\"],"
+         "\"additionalProperties\":false}",
+         0, NULL},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}},\"required\":[\"a\"]}", ERR_UNSUPPORTED,
+         "additionalProperties"},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}},\"required\":[],\"additionalProperties\":"
+         "false}",
+         ERR_UNSUPPORTED, "'a' missing from 'required'"},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"object\",\"properties\":{}}},\"required\":[\"a\"],"
+         "\"additionalProperties\":false}",
+         ERR_UNSUPPORTED, "/properties/a"},
+        {"{\"type\":\"array\"}", ERR_UNSUPPORTED, "root"},
+        {"{\"anyOf\":[{\"type\":\"object\"}]}", ERR_UNSUPPORTED, "root"},
+    };
+    for (size_t i = 0; i < sizeof strict_cases / sizeof strict_cases[0]; i++) {
+        gram_t *g = NULL;
+        char err[256] = "";
+        int rc = gram_from_schema(strict_cases[i].schema, strlen(strict_cases[i].schema), &o, &g, err, sizeof err);
+        if (rc != strict_cases[i].rc) fail_msg("strict %s: rc %s (%s)", strict_cases[i].schema, err_name(rc), err);
+        if (strict_cases[i].word && !strstr(err, strict_cases[i].word))
+            fail_msg("strict %s: '%s' lacks '%s'", strict_cases[i].schema, err, strict_cases[i].word);
+        gram_free(g);
+    }
+    /* without strict, the same schemas compile */
+    gram_t *g = schema(strict_cases[1].schema);
+    gram_free(g);
+}
+
 /* Schemas embedded in a builder: a Hermes-style tool call choosing between two functions. */
 static void test_schema_expr_tool_call(void **state) {
     (void)state;
@@ -401,7 +440,7 @@ int main(void) {
         cmocka_unit_test(test_schema_table),          cmocka_unit_test(test_integer_ranges),
         cmocka_unit_test(test_whitespace_bound),      cmocka_unit_test(test_any_object),
         cmocka_unit_test(test_schema_errors),         cmocka_unit_test(test_schema_limits),
-        cmocka_unit_test(test_schema_expr_tool_call),
+        cmocka_unit_test(test_schema_expr_tool_call), cmocka_unit_test(test_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
