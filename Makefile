@@ -176,13 +176,15 @@ fuzz-template:
 	  -max_total_time=$(FUZZ_TIME) -max_len=16384 -timeout=10 -rss_limit_mb=2048 -artifact_prefix=build/fuzz/
 
 # libFuzzer run of JSON Schema -> grammar and the regex subset (clang, ASan+UBSan): compiles must succeed or fail
-# with a message, and a byte-level walk of a compiled schema must end in JSON. Crashes saved in build/fuzz/.
+# with a message, and a byte-level walk of a compiled schema must end in JSON that validates against the schema
+# (tests/unit/schema_check.h). Crashes saved in build/fuzz/.
 fuzz-grammar:
 	@command -v clang >/dev/null && dpkg-query -W libclang-rt-14-dev >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev; }
 	@mkdir -p build/fuzz/grammar_corpus
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE \
-	  -I. -Icommon -Iengine -Iengine/tokenizer $(shell pkg-config --cflags libcjson libpcre2-8) tests/fuzz/fuzz_grammar.c \
+	  -I. -Icommon -Iengine -Iengine/tokenizer -Itests/unit $(shell pkg-config --cflags libcjson libpcre2-8) \
+	  tests/fuzz/fuzz_grammar.c \
 	  $(wildcard engine/grammar/*.c engine/tok*.c engine/tokenizer/*.c) engine/gguf.c engine/dtype.c common/err.c \
 	  $(shell pkg-config --libs libcjson libpcre2-8) -lm -pthread -o build/fuzz/fuzz_grammar
 	build/fuzz/fuzz_grammar build/fuzz/grammar_corpus tests/fuzz/grammar_seeds -dict=tests/fuzz/grammar.dict -max_total_time=$(FUZZ_TIME) \

@@ -273,24 +273,26 @@ static uint32_t rx__fail(rx_t *x, int code, const char *what) {
 static bool rx__eof(const rx_t *x) { return x->i >= x->len; }
 static char rx__peek(const rx_t *x) { return rx__eof(x) ? 0 : x->s[x->i]; }
 
-/* Decodes one UTF-8 code point at x->i (invalid bytes count as themselves, Latin-1 style). */
+/* Decodes one UTF-8 code point at x->i. Invalid UTF-8 (a stray byte, an overlong form, a surrogate, beyond
+   U+10FFFF) records ERR_FORMAT and returns UINT32_MAX. */
 static uint32_t rx__next_cp(rx_t *x) {
     const uint8_t *p = (const uint8_t *)x->s + x->i;
     size_t left = x->len - x->i;
     uint32_t c = p[0];
-    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-    if ((size_t)n > left) n = 1;
+    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    static const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (n == 0 || (size_t)n > left) goto bad;
     uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
     for (int i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            n = 1;
-            cp = c;
-            break;
-        }
+        if ((p[i] & 0xC0) != 0x80) goto bad;
         cp = cp << 6 | (p[i] & 0x3F);
     }
+    if (cp < min_cp[n] || cp > RX_MAX_CP || (cp >= 0xD800 && cp <= 0xDFFF)) goto bad;
     x->i += (size_t)n;
     return cp;
+bad:
+    rx__fail(x, ERR_FORMAT, "text: invalid UTF-8");
+    return UINT32_MAX;
 }
 
 static int rx__hex(char c) {
@@ -426,6 +428,7 @@ static rx_res_t rx__class(rx_t *x) {
             goto fail;
         } else {
             lo = rx__next_cp(x);
+            if (lo == UINT32_MAX) goto fail;
         }
         uint32_t hi = lo;
         if (rx__peek(x) == '-' && x->i + 1 < x->len && x->s[x->i + 1] != ']') {
@@ -440,6 +443,7 @@ static rx_res_t rx__class(rx_t *x) {
                 if (!rx__char_escape(x, e, &hi)) goto fail;
             } else {
                 hi = rx__next_cp(x);
+                if (hi == UINT32_MAX) goto fail;
             }
             if (hi < lo) {
                 rx__fail(x, ERR_FORMAT, "class range out of order");
@@ -526,7 +530,9 @@ static rx_res_t rx__atom(rx_t *x) {
     }
     if (ch == '*' || ch == '+' || ch == '?' || ch == '{')
         return rx__fail(x, ERR_FORMAT, "quantifier without a target"), RX_FAIL;
-    return (rx_res_t){rx__char_node(x, rx__next_cp(x)), false};
+    uint32_t cp = rx__next_cp(x);
+    if (cp == UINT32_MAX) return RX_FAIL;
+    return (rx_res_t){rx__char_node(x, cp), false};
 }
 
 static bool rx__number(rx_t *x, uint32_t *out) {

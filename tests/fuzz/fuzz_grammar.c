@@ -5,8 +5,8 @@
  * Input: a JSON Schema; or, when the first byte is 'R', a regex (the rest of the input). Compiling must succeed
  * or fail with a non-empty message. When a schema compiles, a byte-level walk picks allowed bytes (the input's
  * hash seeds the choices) until the grammar is complete or 400 bytes are written; a complete document must parse
- * as JSON (cJSON): every document of a schema grammar is JSON, whatever the schema. Anything ASan/UBSan/LSan
- * reports is a bug too.
+ * as JSON (cJSON) and validate against the schema (tests/unit/schema_check.h, an independent validator with
+ * PCRE2 for patterns): the grammar's promise. Anything ASan/UBSan/LSan reports is a bug too.
  *
  * Build (`make fuzz-grammar`): clang with -fsanitize=fuzzer,address,undefined over this file, engine/grammar,
  * the tokenizer files it links against, engine/gguf.c and common/err.c. Seeds: tests/fuzz/grammar_seeds/.
@@ -20,6 +20,7 @@
 #include <cJSON.h>
 
 #include "grammar/grammar.h"
+#include "schema_check.h"
 
 static uint64_t fz_hash(const uint8_t *d, size_t n) {
     uint64_t h = 1469598103934665603ull;
@@ -96,6 +97,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 fprintf(stderr, "schema grammar produced non-JSON: %s\n", doc);
                 abort();
             }
+            cJSON *sch = cJSON_ParseWithLength((const char *)data, size);
+            if (sch && !strstr(doc, "\\u0000") && !sc_valid(sch, sch, j)) {
+                fprintf(stderr, "schema grammar produced a document that does not validate: %s\n", doc);
+                abort();
+            }
+            cJSON_Delete(sch);
             cJSON_Delete(j);
         }
     }

@@ -306,6 +306,9 @@ static void test_regex_unsupported(void **state) {
         {"[z-a]", ERR_FORMAT, "out of order"},
         {"a{20000}", ERR_LIMIT, "10000"},
         {"\\", ERR_FORMAT, "escape"},
+        {"a\xdc" "A", ERR_FORMAT, "invalid UTF-8"},
+        {"[\xc0\x80]", ERR_FORMAT, "invalid UTF-8"},
+        {"\xed\xa0\x80", ERR_FORMAT, "invalid UTF-8"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         gram_t *g = NULL;

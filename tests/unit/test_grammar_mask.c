@@ -4,8 +4,7 @@
  * and must end in a document that cJSON parses and an independent validator (below) accepts, lazy triggers,
  * special tokens, and the sampler's mask hook.
  *
- * The validator is written from JSON Schema's definitions for the keywords the walk schemas use; string
- * patterns are checked with PCRE2 (an independent regex engine), formats by hand-written checks.
+ * Documents are validated by schema_check.h (written from JSON Schema's definitions; patterns by PCRE2).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,10 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +22,7 @@
 #include "gguf.h"
 #include "grammar/grammar.h"
 #include "sampler.h"
+#include "schema_check.h"
 #include "tokenizer.h"
 
 #ifndef TEST_SHARED_DIR
@@ -76,146 +74,6 @@ static gram_t *schema(const char *json) {
     char err[256] = "";
     if (gram_from_schema(json, strlen(json), NULL, &g, err, sizeof err)) fail_msg("schema: %s", err);
     return g;
-}
-
-/* ---- an independent validator for the walk schemas ---------------------------------------------------- */
-
-static size_t utf8_len(const char *s) {
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
-static bool pcre_match(const char *re, const char *s) {
-    int ec;
-    PCRE2_SIZE eo;
-    pcre2_code *c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &eo, NULL);
-    assert_non_null(c);
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(c, NULL);
-    int rc = pcre2_match(c, (PCRE2_SPTR)s, strlen(s), 0, 0, md, NULL);
-    pcre2_match_data_free(md);
-    pcre2_code_free(c);
-    return rc >= 0;
-}
-
-static bool digits(const char *s, int n) {
-    for (int i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9') return false;
-    return true;
-}
-
-static bool valid_date(const char *s) {
-    if (strlen(s) < 10 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' || !digits(s + 8, 2))
-        return false;
-    int y = atoi(s), mo = atoi(s + 5), d = atoi(s + 8);
-    static const int dim[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (mo < 1 || mo > 12 || d < 1 || d > dim[mo - 1]) return false;
-    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) return false;
-    return true;
-}
-
-static bool valid_format(const char *f, const char *s) {
-    if (strcmp(f, "date") == 0) return strlen(s) == 10 && valid_date(s);
-    if (strcmp(f, "uuid") == 0) {
-        if (strlen(s) != 36) return false;
-        for (int i = 0; i < 36; i++) {
-            bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-            if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i])) return false;
-        }
-        return true;
-    }
-    if (strcmp(f, "email") == 0) {
-        const char *at = strchr(s, '@');
-        return at && at != s && !strchr(at + 1, '@') && strchr(at + 1, '.') && at[1] != '.' &&
-               s[strlen(s) - 1] != '.' && !strstr(s, "..") && !strchr(s, ' ');
-    }
-    fail_msg("validator: format %s", f);
-    return false;
-}
-
-static const cJSON *resolve(const cJSON *root, const char *ref) {
-    if (strcmp(ref, "#") == 0) return root;
-    const char *p = "#/$defs/";
-    assert_true(strncmp(ref, p, strlen(p)) == 0);
-    return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "$defs"), ref + strlen(p));
-}
-
-static bool validate(const cJSON *root, const cJSON *s, const cJSON *v);
-
-static bool has_type(const char *t, const cJSON *v) {
-    if (!strcmp(t, "null")) return cJSON_IsNull(v);
-    if (!strcmp(t, "boolean")) return cJSON_IsBool(v);
-    if (!strcmp(t, "string")) return cJSON_IsString(v);
-    if (!strcmp(t, "object")) return cJSON_IsObject(v);
-    if (!strcmp(t, "array")) return cJSON_IsArray(v);
-    if (!strcmp(t, "number")) return cJSON_IsNumber(v);
-    if (!strcmp(t, "integer")) return cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble);
-    return false;
-}
-
-static bool validate(const cJSON *root, const cJSON *s, const cJSON *v) {
-    if (cJSON_IsTrue(s)) return true;
-    const cJSON *k;
-    if ((k = cJSON_GetObjectItemCaseSensitive(s, "$ref"))) return validate(root, resolve(root, k->valuestring), v);
-    if ((k = cJSON_GetObjectItemCaseSensitive(s, "anyOf"))) {
-        const cJSON *a;
-        cJSON_ArrayForEach(a, k) if (validate(root, a, v)) return true;
-        return false;
-    }
-    if ((k = cJSON_GetObjectItemCaseSensitive(s, "const")) && !cJSON_Compare(k, v, true)) return false;
-    if ((k = cJSON_GetObjectItemCaseSensitive(s, "enum"))) {
-        bool in = false;
-        const cJSON *a;
-        cJSON_ArrayForEach(a, k) in = in || cJSON_Compare(a, v, true);
-        if (!in) return false;
-    }
-    if ((k = cJSON_GetObjectItemCaseSensitive(s, "type"))) {
-        bool ok = false;
-        if (cJSON_IsString(k)) ok = has_type(k->valuestring, v);
-        const cJSON *a;
-        if (cJSON_IsArray(k)) cJSON_ArrayForEach(a, k) ok = ok || has_type(a->valuestring, v);
-        if (!ok) return false;
-    }
-    if (cJSON_IsString(v)) {
-        size_t n = utf8_len(v->valuestring);
-        if ((k = cJSON_GetObjectItemCaseSensitive(s, "minLength")) && n < (size_t)k->valuedouble) return false;
-        if ((k = cJSON_GetObjectItemCaseSensitive(s, "maxLength")) && n > (size_t)k->valuedouble) return false;
-        if ((k = cJSON_GetObjectItemCaseSensitive(s, "pattern")) && !pcre_match(k->valuestring, v->valuestring))
-            return false;
-        if ((k = cJSON_GetObjectItemCaseSensitive(s, "format")) && !valid_format(k->valuestring, v->valuestring))
-            return false;
-    }
-    if (cJSON_IsNumber(v)) {
-        if ((k = cJSON_GetObjectItemCaseSensitive(s, "minimum")) && v->valuedouble < k->valuedouble) return false;
-        if ((k = cJSON_GetObjectItemCaseSensitive(s, "maximum")) && v->valuedouble > k->valuedouble) return false;
-    }
-    if (cJSON_IsArray(v)) {
-        int n = cJSON_GetArraySize(v);
-        if ((k = cJSON_GetObjectItemCaseSensitive(s, "minItems")) && n < k->valueint) return false;
-        if ((k = cJSON_GetObjectItemCaseSensitive(s, "maxItems")) && n > k->valueint) return false;
-        const cJSON *items = cJSON_GetObjectItemCaseSensitive(s, "items");
-        const cJSON *a;
-        cJSON_ArrayForEach(a, v) if (items && !validate(root, items, a)) return false;
-    }
-    if (cJSON_IsObject(v)) {
-        const cJSON *props = cJSON_GetObjectItemCaseSensitive(s, "properties");
-        const cJSON *addl = cJSON_GetObjectItemCaseSensitive(s, "additionalProperties");
-        const cJSON *a;
-        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(s, "required")) if (!cJSON_GetObjectItemCaseSensitive(
-                                                                                       v, a->valuestring)) return false;
-        cJSON_ArrayForEach(a, v) {
-            const cJSON *ps = cJSON_GetObjectItemCaseSensitive(props, a->string);
-            if (ps) {
-                if (!validate(root, ps, a)) return false;
-            } else if (cJSON_IsFalse(addl)) {
-                return false;
-            } else if (addl && cJSON_IsObject(addl) && !validate(root, addl, a)) {
-                return false;
-            }
-        }
-    }
-    return true;
 }
 
 /* ---- walks ------------------------------------------------------------------------------------------------ */
@@ -320,7 +178,7 @@ static void test_walks(void **state) {
             doc[n_doc] = 0;
             cJSON *v = cJSON_Parse(doc);
             if (!v) fail_msg("walk %zu/%d: not JSON: %s", si, walk, doc);
-            if (!validate(sch, sch, v)) fail_msg("walk %zu/%d: does not validate: %s", si, walk, doc);
+            if (!sc_valid(sch, sch, v)) fail_msg("walk %zu/%d: does not validate: %s", si, walk, doc);
             cJSON_Delete(v);
         }
         gram_stats_t st;

@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "err.h"
 #include "grammar/gram_build.h"
 #include "grammar/grammar.h"
+#include "schema_check.h"
 
 static gram_t *schema_ws(const char *json, uint32_t ws_max) {
     gram_schema_opts_t o = gram_schema_default_opts();
@@ -182,6 +184,61 @@ static void test_schema_table(void **state) {
             if (complete(g, cases[i].no[k])) fail_msg("schema %s should reject %s", cases[i].schema, cases[i].no[k]);
         gram_free(g);
     }
+}
+
+/* Random byte-level walks through every table schema: what the grammar completes must parse and validate
+   (schema_check.h). At each step every byte is tried on a copy of the matcher; closing bytes are preferred so
+   documents end. */
+static void test_schema_walks_validate(void **state) {
+    (void)state;
+    uint64_t rng = 0x2545F4914F6CDD1Dull;
+    char doc[400];
+    int n_walks = 0, n_done = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gram_t *g = schema(cases[i].schema);
+        cJSON *sch = cJSON_Parse(cases[i].schema);
+        gram_matcher_t *m = NULL, *c = NULL;
+        char err[256];
+        assert_int_equal(gram_matcher_create(g, NULL, NULL, &m, err, sizeof err), 0);
+        assert_int_equal(gram_matcher_create(g, NULL, NULL, &c, err, sizeof err), 0);
+        for (int walk = 0; walk < 6; walk++) {
+            gram_matcher_reset(m);
+            size_t n = 0;
+            for (;;) {
+                rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+                if (gram_matcher_done(m) || (gram_matcher_accepting(m) && (rng % 3 == 0 || n > 200))) break;
+                uint8_t ok[256];
+                int n_ok = 0;
+                for (int b = 0; b < 256; b++) {
+                    uint8_t byte = (uint8_t)b;
+                    assert_int_equal(gram_matcher_copy(c, m), 0);
+                    if (gram_matcher_accept_bytes(c, &byte, 1) == 0) ok[n_ok++] = byte;
+                }
+                assert_true(n_ok > 0); /* an incomplete document always has a next byte */
+                if (n + 1 == sizeof doc) break; /* wandered off (e.g. a pattern not met yet): abandon */
+                uint8_t pick = ok[rng % (uint64_t)n_ok];
+                for (int k = 0; k < n_ok && (n > 40 || rng % 2); k++)
+                    if (strchr("\"]},", ok[k]) && ok[k]) pick = ok[k];
+                assert_int_equal(gram_matcher_accept_bytes(m, &pick, 1), 0);
+                doc[n++] = (char)pick;
+            }
+            doc[n] = 0;
+            n_walks++;
+            if (!gram_matcher_accepting(m)) continue;
+            n_done++;
+            cJSON *v = cJSON_ParseWithLength(doc, n);
+            if (!v) fail_msg("schema %s: walk gave non-JSON %s", cases[i].schema, doc);
+            if (!strstr(doc, "\\u0000") && !sc_valid(sch, sch, v))
+                fail_msg("schema %s: walk gave %s, which does not validate", cases[i].schema, doc);
+            cJSON_Delete(v);
+        }
+        gram_matcher_free(m);
+        gram_matcher_free(c);
+        cJSON_Delete(sch);
+        gram_free(g);
+    }
+    /* most walks end in a complete document (random bytes rarely spell what an unanchored pattern needs) */
+    assert_true(n_done * 4 >= n_walks * 3);
 }
 
 /* Integer ranges are exact: every integer in a window around the bounds, for several bound pairs. */
@@ -437,10 +494,11 @@ static void test_schema_expr_tool_call(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_schema_table),          cmocka_unit_test(test_integer_ranges),
-        cmocka_unit_test(test_whitespace_bound),      cmocka_unit_test(test_any_object),
-        cmocka_unit_test(test_schema_errors),         cmocka_unit_test(test_schema_limits),
-        cmocka_unit_test(test_schema_expr_tool_call), cmocka_unit_test(test_strict),
+        cmocka_unit_test(test_schema_table),   cmocka_unit_test(test_schema_walks_validate),
+        cmocka_unit_test(test_integer_ranges), cmocka_unit_test(test_whitespace_bound),
+        cmocka_unit_test(test_any_object),     cmocka_unit_test(test_schema_errors),
+        cmocka_unit_test(test_schema_limits),  cmocka_unit_test(test_schema_expr_tool_call),
+        cmocka_unit_test(test_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
