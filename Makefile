@@ -13,6 +13,7 @@
 #   make fuzz [FUZZ_TIME=s] [FUZZ_TARGETS="model tokenizer request http template"]
 #                         libFuzzer targets (clang, ASan+UBSan) for FUZZ_TIME seconds each; make fuzz-short: 12 s each
 #   make bench MODEL=path prompt-processing and generation speed (like llama-bench pp512/tg128)
+#   make bench-grammar    grammar mask time per token on the Qwen3 vocabulary (tests/bench/bench_grammar.c)
 #   make bench-serve [MODEL=path] [LLAMA_SERVER=path]
 #                         serving benchmark of ./cinder serve at concurrency 1, 4, 16 (optionally vs llama-server)
 #   make debug            unoptimised build with symbols (build/debug/)
@@ -163,6 +164,16 @@ run:
 	@$(MAKE) --no-print-directory all
 	./cinder serve $(if $(CONFIG_FILE),--config "$(CONFIG_FILE)") $(if $(MODEL),-m "$(MODEL)",$(if $(CONFIG_FILE),,-m "$(DEFAULT_MODEL)")) $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) $(ARGS)
 
+# Benchmark programs: one binary per tests/bench/<name>.c, linked against the library.
+$(BUILD)/bench/%: tests/bench/%.c $(LIBCINDER)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDSAN) -o $@ $< $(LIBCINDER) $(LDLIBS)
+
+# Grammar masks: time per token of the cached mask, the uncached trie walk and the one-token fast path, during
+# random walks of a 9-property JSON schema on the 151,936-token Qwen3 vocabulary. ARGS: see bench_grammar.c.
+bench-grammar: deps $(BUILD)/bench/bench_grammar
+	$(BUILD)/bench/bench_grammar -v $(SHARED)/models/vocab/ggml-vocab-qwen3.gguf $(ARGS)
+
 # Serving benchmark: ./cinder serve on a free port with MODEL (default: a synthetic SmolLM-135M Q8_0 made in
 # bench-models/), driven by `cinder bench-serve` at concurrency 1, 4 and 16; LLAMA_SERVER=path/to/llama-server
 # runs the same sweep against llama.cpp's server and prints the ratios. See scripts/bench-serve.sh.
@@ -179,14 +190,15 @@ soak: all
 
 # ---- fuzzing (libFuzzer, clang, ASan + UBSan) ----
 # Targets in tests/fuzz/fuzz_<name>.c: model (GGUF loader + a forward pass), tokenizer, request (JSON reader and
-# parameter validation), http (api_handle + engine events), template (the Jinja engine). Each links against the
+# parameter validation), http (api_handle + engine events), template (the Jinja engine), grammar (JSON Schema ->
+# grammar, the regex subset, walks that must validate). Each links against the
 # library compiled by clang with -fsanitize=fuzzer-no-link,address,undefined (objects in build/fuzz/obj/).
 # `make fuzz` runs each for FUZZ_TIME seconds (FUZZ_TARGETS="model http" picks some); `make fuzz-short` (part of
 # `make test`) runs each for FUZZ_SHORT seconds. Both replay tests/fuzz/corpus/<name>/ (seeds and every crash
 # found so far) first; new corpus entries go to build/fuzz/work/<name>/, crashes to build/fuzz/crash-<name>-*.
 FUZZ_TIME ?= 120
 FUZZ_SHORT ?= 12
-FUZZ_TARGETS ?= model tokenizer request http template
+FUZZ_TARGETS ?= model tokenizer request http template grammar
 FUZZ_CC ?= clang
 FUZZ_DIR := build/fuzz
 FUZZ_SAN := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -203,7 +215,7 @@ $(FUZZ_DIR)/libcinder.a: $(FUZZ_OBJS)
 	ar rcs $@ $^
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libcinder.a
-	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz -std=c11 $(FUZZ_SAN) -fsanitize=fuzzer -pthread $(PKG_CFLAGS) \
+	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz -Itests/unit -std=c11 $(FUZZ_SAN) -fsanitize=fuzzer -pthread $(PKG_CFLAGS) \
 	  -DTEST_SHARED_DIR='"$(SHARED)"' -MMD -MP $< $(FUZZ_DIR)/libcinder.a $(LDLIBS) -o $@
 
 # Build the fuzz targets (scripts/deps.sh installs clang and libFuzzer's runtime when missing).
@@ -222,6 +234,11 @@ fuzz-short: fuzz-build
 # The template target alone (as before `make fuzz` had several targets).
 fuzz-template:
 	@$(MAKE) --no-print-directory fuzz FUZZ_TARGETS=template
+
+# The grammar target alone: JSON Schema -> grammar and the regex subset; compiles must succeed or fail with a
+# message, and a byte-level walk of a compiled schema must end in JSON that validates (tests/unit/schema_check.h).
+fuzz-grammar:
+	@$(MAKE) --no-print-directory fuzz FUZZ_TARGETS=grammar
 
 debug:
 	@$(MAKE) --no-print-directory DEBUG=1 all
@@ -250,8 +267,8 @@ docker:
 test-container:
 	bash tests/container/check.sh $(SHARED)
 
-.PHONY: all deps unit synth-models e2e test bench bench-serve soak run debug format clean install uninstall docker \
-        fuzz-template test-container fuzz fuzz-build fuzz-short tsan
+.PHONY: all deps unit synth-models e2e test bench bench-grammar bench-serve soak run debug format clean install \
+        uninstall docker fuzz-template fuzz-grammar test-container fuzz fuzz-build fuzz-short tsan
 .SECONDARY:
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:=.d) $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d)

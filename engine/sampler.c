@@ -502,18 +502,30 @@ int sampler_share_scratch(sampler_t *s, void *scratch) {
     return 0;
 }
 
-int32_t sampler_sample(sampler_t *s, const float *logits) {
-    if (!s || !logits) return ERR_INVAL;
+/* Steps 1-6 and the draw, with tokens outside mask (when not NULL) at -inf after step 4. Records nothing. */
+static int32_t sampler__pick(sampler_t *s, const float *logits, const uint32_t *mask) {
     sampler__adjust(s, logits);
+    int32_t first_allowed = -1;
+    if (mask) {
+        sampler__cand_t *c = s->cand;
+        for (int32_t i = 0; i < s->n_vocab; i++) {
+            if (!((mask[i >> 5] >> (i & 31)) & 1u))
+                c[i].l = -INFINITY;
+            else if (first_allowed < 0)
+                first_allowed = i;
+        }
+        if (first_allowed < 0) return ERR_STATE;
+    }
 
     int32_t id;
     if (s->p.temperature == 0.0f) {
         id = sampler__argmax(s->cand, s->n_vocab);
+        if (mask && s->cand[id].l == -INFINITY) id = first_allowed; /* every allowed logit -inf */
     } else {
         size_t n;
         double mass = sampler__filter(s, &n);
         if (n == 0) {
-            id = 0; /* every logit -inf: documented fallback, no draw */
+            id = mask ? first_allowed : 0; /* every logit -inf: documented fallback, no draw */
         } else {
             const sampler__cand_t *c = s->cand;
             double target = sampler_rng_uniform(&s->rng) * mass, cum = 0.0;
@@ -536,7 +548,25 @@ int32_t sampler_sample(sampler_t *s, const float *logits) {
             id = c[pick].id;
         }
     }
+    return id;
+}
+
+int32_t sampler_sample(sampler_t *s, const float *logits) {
+    if (!s || !logits) return ERR_INVAL;
+    int32_t id = sampler__pick(s, logits, NULL);
     sampler_accept(s, id);
+    return id;
+}
+
+int32_t sampler_propose(sampler_t *s, const float *logits) {
+    if (!s || !logits) return ERR_INVAL;
+    return sampler__pick(s, logits, NULL);
+}
+
+int32_t sampler_sample_masked(sampler_t *s, const float *logits, const uint32_t *mask) {
+    if (!s || !logits) return ERR_INVAL;
+    int32_t id = sampler__pick(s, logits, mask);
+    if (id >= 0) sampler_accept(s, id);
     return id;
 }
 

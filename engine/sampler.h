@@ -129,6 +129,25 @@ void sampler_accept(sampler_t *s, int32_t id);
 int32_t sampler_sample(sampler_t *s, const float *logits);
 
 /*
+ * Grammar masks (engine/grammar/grammar.h). mask is uint32_t[ceil(n_vocab / 32)], borrowed: bit (id & 31) of
+ * word (id >> 5) set = token id allowed. sampler_sample_masked runs the pipeline with every disallowed token's
+ * logit set to -inf after step 4 (logit_bias and penalties act as always; the mask wins over a +100 bias), so
+ * temperature, top_k, top_p and min_p see only allowed tokens; it records and returns an allowed id. If every
+ * allowed token is at -inf it returns the lowest allowed id (no draw); an empty mask gives ERR_STATE (nothing
+ * recorded); NULL mask = sampler_sample.
+ *
+ * The fast path most steps take: sampler_propose runs the unmasked pipeline and draws, but records nothing.
+ * If the grammar allows the proposal, the caller records it with sampler_accept; otherwise it fills the mask and
+ * calls sampler_sample_masked (a second draw). With greedy decoding the result equals masked sampling exactly.
+ * With temperature and no truncation (top_k 0, top_p 1, min_p 0) it is exact in distribution too (rejection
+ * sampling: an allowed token is drawn with p / P(allowed) either way). With truncation it can differ, because the
+ * truncated set is computed before the mask; callers that need exactness skip the fast path. Either way only
+ * allowed tokens come out. Like sampler_sample, both never allocate.
+ */
+int32_t sampler_sample_masked(sampler_t *s, const float *logits, const uint32_t *mask);
+int32_t sampler_propose(sampler_t *s, const float *logits);
+
+/*
  * Writes into out (n_vocab floats) the logits after steps 1-4 (NaN -> -inf, logit_bias, penalties): what the
  * temperature and filters see. Records nothing and draws nothing. Returns 0 or ERR_INVAL (a NULL argument).
  */

@@ -25,6 +25,7 @@ for name in "$@"; do
     template) opts=(-dict=tests/fuzz/template.dict -max_len=16384) seeds=("$SHARED/templates/jinja") ;;
     request | http) opts=(-dict=tests/fuzz/request.dict -max_len=8192) ;;
     tokenizer) opts=(-max_len=4096) ;;
+    grammar) opts=(-dict=tests/fuzz/grammar.dict -max_len=4096) ;;
     esac
     [ -x "$bin" ] || { echo "FAIL fuzz $name: $bin is not built"; fail=$((fail + 1)); continue; }
     log=build/fuzz/$name.log

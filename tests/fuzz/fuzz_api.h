@@ -16,7 +16,7 @@
 #include "api.h"
 #include "err.h"
 #include "gguf.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #ifndef TEST_SHARED_DIR
 #define TEST_SHARED_DIR "../shared"

@@ -23,7 +23,7 @@
 #include "err.h"
 #include "gguf.h"
 #include "model.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 static int fz__fd = -1;
 static char fz__path[64];
