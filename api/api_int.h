@@ -171,11 +171,15 @@ typedef struct {
     const cJSON *prompt;   /* legacy: the validated `prompt` (borrowed from the tree, valid during api_handle) */
     api_prompt_t *prompts; /* filled by prompt.c */
     size_t n_prompts;
+    gram_t *grammar;       /* response_format's grammar (owned; each engine request takes a reference), or NULL */
 } api_spec_t;
 
 /* params.c: validates root against the endpoint's fields and fills spec (zeroed first). 0 or an error in e. */
 int api__parse_request(api_ctx_t *c, api_kind_t kind, const cJSON *root, api_spec_t *spec, api_err_t *e);
 void api__spec_free(api_spec_t *spec);
+
+/* structured.c: response_format -> spec->grammar (NULL for text). 0 or a 400 in e naming the field. */
+int api__response_format(const cJSON *root, api_spec_t *spec, api_err_t *e);
 
 /* prompt.c: fills spec->prompts (chat: renders the template; text: tokenizes or checks ids). 0 or e. */
 int api__build_prompts(api_ctx_t *c, api_spec_t *spec, api_err_t *e);

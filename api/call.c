@@ -406,6 +406,7 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
         r.sampling.seed = call->spec.seed_given ? base_seed + (uint64_t)i : api__rand(c);
         r.logprobs = call->logprobs;
         r.n_top_logprobs = call->top_logprobs;
+        r.grammar = call->spec.grammar;
         r.user = g;
         char msg[256] = "";
         rc = call->backend.submit(call->backend.self, &r, &g->id, msg, sizeof msg);

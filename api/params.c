@@ -4,11 +4,12 @@
  * Three kinds of fields:
  *   supported   model, messages / prompt, max_tokens, max_completion_tokens, temperature, top_p, n, stop, seed,
  *               presence_penalty, frequency_penalty, logit_bias, logprobs, top_logprobs, stream,
- *               stream_options.include_usage, echo (legacy), best_of == n (legacy); extensions top_k, min_p.
+ *               stream_options.include_usage, response_format (structured.c; legacy too, an extension), echo
+ *               (legacy), best_of == n (legacy); extensions top_k, min_p.
  *   ignored     fields that do not change the output: user, store, metadata, service_tier, parallel_tool_calls,
  *               prompt_cache_key, safety_identifier, and any name this server does not know.
  *   refused     fields that would change the output and are not supported (tools, tool_choice other than
- *               none/auto, functions, function_call, response_format other than text, audio, modalities other
+ *               none/auto, functions, function_call, audio, modalities other
  *               than text, prediction, reasoning_effort, verbosity, web_search_options, suffix, image/audio/file
  *               content parts): 400 invalid_request_error, code unsupported_parameter / unsupported_value.
  * Every error names its `param`, with paths such as messages[2].content[0].type.
@@ -47,17 +48,6 @@ static int params__refuse(const cJSON *root, api_kind_t kind, api_err_t *e) {
             int rc = jr_string(root, "tool_choice", NULL, &tc, NULL, &present, e);
             if (rc || (strcmp(tc, "none") && strcmp(tc, "auto")))
                 return params__unsupported(e, "tool_choice", "(tool calling)");
-        }
-        const cJSON *rf = cJSON_GetObjectItemCaseSensitive(root, "response_format");
-        if (rf && !cJSON_IsNull(rf)) {
-            if (!cJSON_IsObject(rf)) return jr_type_error(e, "response_format", "an object", rf);
-            const char *type = NULL;
-            int rc = jr_string(rf, "type", "response_format.type", &type, NULL, &present, e);
-            if (rc) return rc;
-            if (!present || strcmp(type, "text"))
-                return api_err_set(e, ERR_UNSUPPORTED, 400, P_INVALID, "unsupported_value", "response_format.type",
-                                   "Unsupported value: 'response_format.type' must be 'text'; structured output "
-                                   "(json_object, json_schema) is not supported by this server yet.");
         }
         const cJSON *mod = cJSON_GetObjectItemCaseSensitive(root, "modalities");
         if (mod && !cJSON_IsNull(mod)) {
@@ -428,6 +418,7 @@ int api__parse_request(api_ctx_t *c, api_kind_t kind, const cJSON *root, api_spe
                            "The model `%.200s` is still loading; retry shortly.", s->model);
     if ((rc = params__refuse(root, kind, e))) return rc;
     if ((rc = params__common(c, root, s, e))) return rc;
+    if ((rc = api__response_format(root, s, e))) return rc;
     int64_t v;
     if (kind == API_CHAT) {
         if ((rc = params__messages(root, s, e))) return rc;
@@ -464,5 +455,6 @@ void api__spec_free(api_spec_t *s) {
         free(s->prompts[i].text);
     }
     free(s->prompts);
+    gram_free(s->grammar);
     memset(s, 0, sizeof *s);
 }

@@ -39,6 +39,7 @@ typedef struct engine_job {
     int32_t n_all;         /* tokens known */
     int32_t n_generated;
     sampler_t *smp;        /* created at first admission */
+    gram_matcher_t *gm;    /* the output's grammar matcher (req.grammar holds a reference), or NULL */
     tok_stream_t stream;
     double t_start, t_first;
 } engine_job_t;
@@ -64,11 +65,14 @@ struct engine {
     bool *paused;              /* (n_parallel,) engine thread: the slots' pause flags for this step */
     char *text;                /* (text_cap,) the detokenized bytes of one token event */
     void *smp_scratch;         /* candidates scratch shared by every job's sampler */
+    gram_vocab_t *gvocab;      /* the vocabulary's token trie for grammars: built at the first request with one */
+    uint32_t *mask;            /* (gram_mask_words(n_vocab),) engine thread: a grammar's allowed tokens */
     size_t text_cap;
     pthread_t thread;
     bool thread_started;
 
     pthread_mutex_t mu;
+    pthread_mutex_t gv_mu;     /* guards building gvocab */
     pthread_cond_t cv;
     uint64_t events;           /* bumped by every submit, cancel and stop: wakes an idle engine thread */
     engine_job_t *head, *tail; /* queued jobs, FIFO (preempted ones go back to the head) */
@@ -94,6 +98,8 @@ engine_params_t engine_default_params(void) {
 
 static void engine__free_job(engine_job_t *job) {
     sampler_free(job->smp);
+    gram_matcher_free(job->gm);
+    gram_free(job->req.grammar);
     free(job->tokens);
     free(job);
 }
@@ -144,10 +150,28 @@ static void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
                     "the model computed non-finite logits: its weights overflow on this input");
         return;
     }
-    int32_t id = sampler_sample(job->smp, logits);
+    int32_t id;
+    if (!job->gm) {
+        id = sampler_sample(job->smp, logits);
+    } else { /* the fast path: the unconstrained draw, when the grammar allows it; else the masked one */
+        id = sampler_propose(job->smp, logits);
+        if (gram_matcher_allows(job->gm, id)) {
+            sampler_accept(job->smp, id);
+        } else {
+            if (gram_matcher_fill_mask(job->gm, e->mask) != 0) {
+                engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_NOMEM, "out of memory in the output's grammar");
+                return;
+            }
+            id = sampler_sample_masked(job->smp, logits, e->mask);
+        }
+    }
     if (job->t_first <= 0) job->t_first = engine__now_ms();
     if (tok_is_eog(tok, id)) {
         engine__end(e, s, job, ENGINE_FINISH_STOP, 0, NULL);
+        return;
+    }
+    if (job->gm && gram_matcher_accept(job->gm, id) != 0) { /* only at the grammar's run-time caps */
+        engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_LIMIT, "the output outgrew its grammar's nesting limits");
         return;
     }
     job->n_generated++;
@@ -164,7 +188,9 @@ static void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
         ev.top_logprobs = top_lp;
     }
     job->req.on_event(job->req.user, &ev);
-    if (job->n_generated >= job->req.max_tokens || job->n_all >= e->p.n_ctx)
+    if (job->gm && gram_matcher_done(job->gm)) /* a complete document that nothing may extend */
+        engine__end(e, s, job, ENGINE_FINISH_STOP, 0, NULL);
+    else if (job->n_generated >= job->req.max_tokens || job->n_all >= e->p.n_ctx)
         engine__end(e, s, job, ENGINE_FINISH_LENGTH, 0, NULL);
 }
 
@@ -452,6 +478,7 @@ int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t er
     if (!e) return err_set(err, err_len, ERR_NOMEM, "out of memory");
     e->p = *p;
     pthread_mutex_init(&e->mu, NULL);
+    pthread_mutex_init(&e->gv_mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     int rc = model_load(p->model_path, &e->model, err, err_len);
     if (rc) goto fail;
@@ -487,7 +514,8 @@ int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t er
     e->text_cap = tok_stream_cap(model_tok(e->model));
     e->text = malloc(e->text_cap);
     e->smp_scratch = malloc(sampler_scratch_bytes(hp->n_vocab));
-    if (!e->smp_scratch || !e->slots || !e->batch || !e->batch_slot || !e->logits || !e->cancel || !e->paused ||
+    e->mask = malloc(gram_mask_words(hp->n_vocab) * sizeof *e->mask);
+    if (!e->smp_scratch || !e->mask || !e->slots || !e->batch || !e->batch_slot || !e->logits || !e->cancel || !e->paused ||
         !e->text) {
         rc = err_set(err, err_len, ERR_NOMEM, "out of memory");
         goto fail;
@@ -523,10 +551,13 @@ void engine_free(engine_t *e) {
     free(e->paused);
     free(e->text);
     free(e->smp_scratch);
+    free(e->mask);
+    gram_vocab_free(e->gvocab);
     kv_free(e->kv);
     model_ctx_free(e->ctx);
     model_free(e->model);
     pthread_mutex_destroy(&e->mu);
+    pthread_mutex_destroy(&e->gv_mu);
     pthread_cond_destroy(&e->cv);
     free(e);
 }
@@ -535,6 +566,16 @@ const model_t *engine_model(const engine_t *e) { return e->model; }
 int32_t engine_n_ctx(const engine_t *e) { return e->p.n_ctx; }
 
 int engine_n_threads(const engine_t *e) { return model_ctx_n_threads(e->ctx); }
+
+/* The token trie grammars are matched against, built at the first request that has a grammar (tens of ms for a
+ * 150k vocabulary) and kept for the engine's life. Callers of engine_submit may be on any thread: under gv_mu. */
+static int engine__grammar_vocab(engine_t *e, char *err, size_t err_len) {
+    int rc = 0;
+    pthread_mutex_lock(&e->gv_mu);
+    if (!e->gvocab) rc = gram_vocab_create(model_tok(e->model), &e->gvocab, err, err_len);
+    pthread_mutex_unlock(&e->gv_mu);
+    return rc;
+}
 
 int engine_submit(engine_t *e, const engine_req_t *r, uint64_t *id, char *err, size_t err_len) {
     const model_hparams_t *hp = model_hparams(e->model);
@@ -566,6 +607,16 @@ int engine_submit(engine_t *e, const engine_req_t *r, uint64_t *id, char *err, s
     memcpy(tokens, r->prompt, r->n_prompt * sizeof *tokens);
     j->req = *r;
     j->req.prompt = tokens;
+    j->req.grammar = NULL;
+    if (r->grammar) {
+        if ((rc = engine__grammar_vocab(e, err, err_len)) ||
+            (rc = gram_matcher_create(r->grammar, e->gvocab, NULL, &j->gm, err, err_len))) {
+            free(j);
+            free(tokens);
+            return rc;
+        }
+        j->req.grammar = gram_retain(r->grammar);
+    }
     j->tokens = tokens;
     j->n_all = (int32_t)r->n_prompt;
     j->t_submit = engine__now_ms();

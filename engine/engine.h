@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "grammar/grammar.h"
 #include "model.h"
 #include "sampler.h"
 
@@ -132,6 +133,10 @@ typedef struct {
     sampler_params_t sampling;
     bool logprobs;          /* report each token's logprob */
     int n_top_logprobs;     /* 0..ENGINE_MAX_TOP_LOGPROBS alternatives per token */
+    gram_t *grammar;        /* NULL, or the grammar the output must follow (grammar/grammar.h): every sampled token
+                               keeps the output a viable prefix of it, end of generation comes only once it is
+                               complete, and the request ends (ENGINE_FINISH_STOP) when nothing else may follow.
+                               Borrowed for the call: the engine takes its own reference (gram_retain). */
     engine_event_fn on_event;
     void *user;
 } engine_req_t;

@@ -1,0 +1,101 @@
+/*
+ * structured.c — `response_format`: structured output that decoding itself cannot leave.
+ *
+ *   {"type": "text"}                      plain text (the default)
+ *   {"type": "json_object"}               any JSON object
+ *   {"type": "json_schema", "json_schema": {"name", "schema", "strict", "description"}}
+ *                                         a JSON text the schema accepts (OpenAI's Structured Outputs subset; a
+ *                                         keyword outside it is a 400 naming it, never a looser grammar)
+ *
+ * The schema is compiled into a grammar (engine/grammar/) that the engine enforces token by token, so the content
+ * parses and validates whatever the model's weights; a generation cut by max_tokens inside the document ends with
+ * finish_reason "length". Chat completions take it as OpenAI does; legacy completions take it too (an extension).
+ * Loop thread only (see api.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api_int.h"
+#include "err.h"
+#include "jr.h"
+
+#define S_INVALID "invalid_request_error"
+
+/* OpenAI's rule for json_schema.name: a-z, A-Z, 0-9, underscores and dashes, at most 64 characters. */
+static bool structured__name_ok(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n > 64) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Compiles json_schema (an object) into spec->grammar. */
+static int structured__json_schema(const cJSON *js, api_spec_t *s, api_err_t *e) {
+    bool present;
+    const char *name = NULL, *desc = NULL;
+    int rc;
+    if (!js || cJSON_IsNull(js))
+        return api_err_set(e, ERR_INVAL, 400, S_INVALID, "missing_required_parameter", "response_format.json_schema",
+                           "Missing required parameter: 'response_format.json_schema'.");
+    if (!cJSON_IsObject(js)) return jr_type_error(e, "response_format.json_schema", "an object", js);
+    if ((rc = jr_string(js, "name", "response_format.json_schema.name", &name, NULL, &present, e))) return rc;
+    if (!present)
+        return api_err_set(e, ERR_INVAL, 400, S_INVALID, "missing_required_parameter",
+                           "response_format.json_schema.name",
+                           "Missing required parameter: 'response_format.json_schema.name'.");
+    if (!structured__name_ok(name))
+        return api_err_set(e, ERR_INVAL, 400, S_INVALID, "invalid_value", "response_format.json_schema.name",
+                           "Invalid 'response_format.json_schema.name': string does not match pattern. Expected a "
+                           "string of at most 64 characters that matches the pattern '^[a-zA-Z0-9_-]+$'.");
+    if ((rc = jr_string(js, "description", "response_format.json_schema.description", &desc, NULL, &present, e)))
+        return rc;
+    gram_schema_opts_t opts = gram_schema_default_opts();
+    if ((rc = jr_bool(js, "strict", "response_format.json_schema.strict", &opts.strict, &present, e))) return rc;
+    const cJSON *schema = cJSON_GetObjectItemCaseSensitive(js, "schema");
+    if (!schema || cJSON_IsNull(schema))
+        return api_err_set(e, ERR_INVAL, 400, S_INVALID, "missing_required_parameter",
+                           "response_format.json_schema.schema",
+                           "Missing required parameter: 'response_format.json_schema.schema'.");
+    if (!cJSON_IsObject(schema)) return jr_type_error(e, "response_format.json_schema.schema", "an object", schema);
+    char *text = cJSON_PrintUnformatted(schema);
+    if (!text) return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
+    char msg[256] = "";
+    rc = gram_from_schema(text, strlen(text), &opts, &s->grammar, msg, sizeof msg);
+    cJSON_free(text);
+    if (rc == ERR_NOMEM) return api_err_set(e, rc, 503, "server_error", NULL, NULL, "The server is out of memory.");
+    if (rc)
+        return api_err_set(e, rc, 400, S_INVALID, rc == ERR_UNSUPPORTED ? "unsupported_value" : "invalid_value",
+                           "response_format.json_schema.schema", "Invalid schema for response_format '%s': %s.",
+                           name, msg);
+    return 0;
+}
+
+int api__response_format(const cJSON *root, api_spec_t *s, api_err_t *e) {
+    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(root, "response_format");
+    if (!rf || cJSON_IsNull(rf)) return 0;
+    if (!cJSON_IsObject(rf)) return jr_type_error(e, "response_format", "an object", rf);
+    const char *type = NULL;
+    bool present;
+    int rc = jr_string(rf, "type", "response_format.type", &type, NULL, &present, e);
+    if (rc) return rc;
+    if (!present)
+        return api_err_set(e, ERR_INVAL, 400, S_INVALID, "missing_required_parameter", "response_format.type",
+                           "Missing required parameter: 'response_format.type'.");
+    if (strcmp(type, "text") == 0) return 0;
+    if (strcmp(type, "json_object") == 0) {
+        gram_schema_opts_t opts = gram_schema_default_opts();
+        opts.any_object = true;
+        char msg[256] = "";
+        rc = gram_from_schema("{}", 2, &opts, &s->grammar, msg, sizeof msg);
+        if (rc) return api_err_set(e, rc, 503, "server_error", NULL, NULL, "The server is out of memory.");
+        return 0;
+    }
+    if (strcmp(type, "json_schema") == 0)
+        return structured__json_schema(cJSON_GetObjectItemCaseSensitive(rf, "json_schema"), s, e);
+    return api_err_set(e, ERR_INVAL, 400, S_INVALID, "invalid_value", "response_format.type",
+                       "Invalid value: '%.64s'. Supported values are: 'text', 'json_object' and 'json_schema'.", type);
+}
