@@ -234,9 +234,21 @@ static inline __attribute__((always_inline)) void a512__multi_nv(const int Q4, c
 A512__MULTI_FN(kern__rowdot_multi_q8_0_avx512, 0)
 A512__MULTI_FN(kern__rowdot_multi_q4_0_avx512, 1)
 
-/* ---- Q4_K / Q6_K against q8k: the AVX2 bodies with vpdpwssd for the int16 multiply-accumulate ---------- */
+/* ---- K-quants against q8k: the AVX2 bodies with vpdpwssd for the int16 multiply-accumulate ------------- */
 
 #define KQ_NAME_Q4K          kern__rowdot_q4_k_avx512
 #define KQ_NAME_Q6K          kern__rowdot_q6_k_avx512
+#define KQ_NAME_Q2K          kern__rowdot_q2_k_avx512
+#define KQ_NAME_Q3K          kern__rowdot_q3_k_avx512
+#define KQ_NAME_Q5K          kern__rowdot_q5_k_avx512
 #define KQ_DPWSSD(acc, a, b) _mm256_dpwssd_epi32((acc), (a), (b))
 #include "kq_body.h"
+
+/* ---- Q4_1 / Q5_0 / Q5_1 / IQ4_NL against q8a ---------------------------------------------------------- */
+
+#define Q32_NAME_Q4_1   kern__rowdot_q4_1_avx512
+#define Q32_NAME_Q5_0   kern__rowdot_q5_0_avx512
+#define Q32_NAME_Q5_1   kern__rowdot_q5_1_avx512
+#define Q32_NAME_IQ4_NL kern__rowdot_iq4_nl_avx512
+#define Q32_DOT(u, s)   _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
+#include "q32_body.h"

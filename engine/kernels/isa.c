@@ -11,6 +11,19 @@
 
 #include "kern_impl.h"
 
+/* The types whose dequantization has no SIMD version (it runs for embedding rows and for Q2_K prompts only). */
+#define ISA__DEQUANT_MORE                                                                                              \
+    [DT_Q4_1] = kern__dequant_q4_1_scalar, [DT_Q5_0] = kern__dequant_q5_0_scalar,                                     \
+    [DT_Q5_1] = kern__dequant_q5_1_scalar, [DT_IQ4_NL] = kern__dequant_iq4_nl_scalar,                                 \
+    [DT_Q2_K] = kern__dequant_q2_k_scalar, [DT_Q3_K] = kern__dequant_q3_k_scalar,                                     \
+    [DT_Q5_K] = kern__dequant_q5_k_scalar
+
+/* The row dots of the types added after the first four quantized ones, per ISA suffix. */
+#define ISA__ROWDOT_MORE(SFX)                                                                                          \
+    [DT_Q4_1] = kern__rowdot_q4_1_##SFX, [DT_Q5_0] = kern__rowdot_q5_0_##SFX, [DT_Q5_1] = kern__rowdot_q5_1_##SFX,   \
+    [DT_IQ4_NL] = kern__rowdot_iq4_nl_##SFX, [DT_Q2_K] = kern__rowdot_q2_k_##SFX,                                     \
+    [DT_Q3_K] = kern__rowdot_q3_k_##SFX, [DT_Q5_K] = kern__rowdot_q5_k_##SFX
+
 static const kern__isa_t isa__scalar = {
     .name = "scalar",
     .rowdot =
@@ -22,6 +35,13 @@ static const kern__isa_t isa__scalar = {
             [DT_Q4_0] = kern__rowdot_q4_0_scalar,
             [DT_Q4_K] = kern__rowdot_q4_k_scalar,
             [DT_Q6_K] = kern__rowdot_q6_k_scalar,
+            [DT_Q4_1] = kern__rowdot_q4_1_scalar,
+            [DT_Q5_0] = kern__rowdot_q5_0_scalar,
+            [DT_Q5_1] = kern__rowdot_q5_1_scalar,
+            [DT_IQ4_NL] = kern__rowdot_iq4_nl_scalar,
+            [DT_Q2_K] = kern__rowdot_q2_k_scalar,
+            [DT_Q3_K] = kern__rowdot_q3_k_scalar,
+            [DT_Q5_K] = kern__rowdot_q5_k_scalar,
         },
     .dequant =
         {
@@ -32,6 +52,7 @@ static const kern__isa_t isa__scalar = {
             [DT_Q4_0] = kern__dequant_q4_0_scalar,
             [DT_Q4_K] = kern__dequant_q4_k_scalar,
             [DT_Q6_K] = kern__dequant_q6_k_scalar,
+            ISA__DEQUANT_MORE,
         },
     .quant_q8a = kern__quant_q8a_scalar,
     .quant_q8k = kern__quant_q8k_scalar,
@@ -52,7 +73,7 @@ static const kern__isa_t isa__scalar = {
             [DT_F32] = kern__dequant_f32,          [DT_F16] = kern__dequant_f16_avx2,                                  \
             [DT_BF16] = kern__dequant_bf16_avx2,   [DT_Q8_0] = kern__dequant_q8_0_avx2,                                \
             [DT_Q4_0] = kern__dequant_q4_0_avx2,   [DT_Q4_K] = kern__dequant_q4_k_scalar,                              \
-            [DT_Q6_K] = kern__dequant_q6_k_scalar,                                                                     \
+            [DT_Q6_K] = kern__dequant_q6_k_scalar,     ISA__DEQUANT_MORE,                                                  \
     },                                                                                                                 \
     .quant_q8a = kern__quant_q8a_avx2, .quant_q8k = kern__quant_q8k_avx2, .dot_f32 = kern__dot_f32_avx2,               \
     .f32_to_f16 = kern__f32_to_f16_avx2, .axpy_f32 = kern__axpy_f32_avx2, .sumsq_f32 = kern__sumsq_f32_avx2,           \
@@ -70,6 +91,7 @@ static const kern__isa_t isa__avx2 = {
             [DT_Q4_0] = kern__rowdot_q4_0_avx2,
             [DT_Q4_K] = kern__rowdot_q4_k_avx2,
             [DT_Q6_K] = kern__rowdot_q6_k_avx2,
+            ISA__ROWDOT_MORE(avx2),
         },
     .gemm_q8 = kern__gemm_q8_avx2,
     ISA__AVX2_COMMON,
@@ -86,6 +108,7 @@ static const kern__isa_t isa__avx512 = {
             [DT_Q4_0] = kern__rowdot_q4_0_avx512,
             [DT_Q4_K] = kern__rowdot_q4_k_avx512,
             [DT_Q6_K] = kern__rowdot_q6_k_avx512,
+            ISA__ROWDOT_MORE(avx512),
         },
     .rowdot_multi =
         {

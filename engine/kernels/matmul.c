@@ -215,15 +215,13 @@ static void mm__rowdot(mm__job_t *job, int i, int64_t r0, int64_t r1) {
         const uint8_t *w = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
         for (int64_t j = 0; j < job->n; j++) {
             float *y = job->Y[i] + j * W->rows + r;
-            switch (W->type) {
-            case DT_Q8_0:
-            case DT_Q4_0: {
+            switch (kern__act_format(W->type)) {
+            case KERN__ACT_Q8A: {
                 const kern__q8a_t xa = {k->xq + j * K, k->xd + j * nb, k->xs + j * nb, K, NULL};
                 dot(w, W->row_bytes, m, &xa, K, y);
                 break;
             }
-            case DT_Q4_K:
-            case DT_Q6_K: dot(w, W->row_bytes, m, k->xk + j * nbk, K, y); break;
+            case KERN__ACT_Q8K: dot(w, W->row_bytes, m, k->xk + j * nbk, K, y); break;
             default: dot(w, W->row_bytes, m, job->X + j * K, K, y); break;
             }
         }
@@ -314,8 +312,6 @@ static bool mm__weight_ok(const kern_ctx_t *k, const kern_weight_t *W) {
     return dtype_row_bytes(W->type, W->cols) == (int64_t)W->row_bytes;
 }
 
-static bool mm__is_quant(dtype_t t) { return t == DT_Q8_0 || t == DT_Q4_0 || t == DT_Q4_K || t == DT_Q6_K; }
-
 static int64_t mm__multi_max_n(dtype_t t) {
     switch (t) {
     case DT_Q8_0: return KERN__MULTI_MAX_N_Q8_0;
@@ -327,7 +323,7 @@ static int64_t mm__multi_max_n(dtype_t t) {
 static mm__mode_t mm__choose(const kern__isa_t *isa, dtype_t t, int64_t n) {
     if (isa->rowdot_multi[t] && n >= KERN__MULTI_MIN_N && n >= KERN__GEMM_MIN_N && n <= mm__multi_max_n(t))
         return MM__MULTI;
-    if (mm__is_quant(t) && isa->gemm_q8 && n >= KERN__GEMM_MIN_N) return MM__GEMM;
+    if (kern__gemm_type(t) && isa->gemm_q8 && n >= KERN__GEMM_MIN_N) return MM__GEMM;
     if (n >= KERN__BLAS_MIN_N) return MM__SGEMM;
     return MM__ROWDOT;
 }
@@ -384,8 +380,8 @@ int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, co
         } else if (job.mode[i] == MM__MULTI) {
             job.need_q8a = job.need_q8t = true;
         } else if (job.mode[i] == MM__ROWDOT) {
-            if (W->type == DT_Q8_0 || W->type == DT_Q4_0) job.need_q8a = true;
-            if (W->type == DT_Q4_K || W->type == DT_Q6_K) job.need_q8k = true;
+            if (kern__act_format(W->type) == KERN__ACT_Q8A) job.need_q8a = true;
+            if (kern__act_format(W->type) == KERN__ACT_Q8K) job.need_q8k = true;
         }
     }
     job.first_chunk[n_w] = chunks;
