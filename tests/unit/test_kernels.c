@@ -25,6 +25,9 @@
 #ifndef TEST_SHARED_DIR
 #define TEST_SHARED_DIR "/work/shared"
 #endif
+#ifndef TEST_DATA_DIR
+#define TEST_DATA_DIR "tests/data"
+#endif
 
 /* ---- helpers ------------------------------------------------------------------------------------------------ */
 
@@ -464,6 +467,63 @@ static void check_reference(int level) {
 static void test_dequant_reference(void **state) {
     (void)state;
     for_each_isa(check_reference);
+}
+
+/*
+ * tests/data/quant: blocks of every quantized type (random bytes with finite scales, and blocks of
+ * llama-quantize's files) with gguf-py's dequantization of them (tests/data/quant/README.md). Bit-identical.
+ */
+static void check_quant_ref(int level) {
+    const char *dir = TEST_DATA_DIR "/quant";
+    char path[512];
+    snprintf(path, sizeof path, "%s/index.json", dir);
+    char *json = read_file(path, NULL);
+    assert_non_null(json);
+    cJSON *root = cJSON_Parse(json);
+    assert_non_null(root);
+    int checked = 0;
+    cJSON *e;
+    cJSON_ArrayForEach(e, root) {
+        const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(e, "type"));
+        const char *blocks = cJSON_GetStringValue(cJSON_GetObjectItem(e, "blocks"));
+        const char *values = cJSON_GetStringValue(cJSON_GetObjectItem(e, "values"));
+        const int64_t nblk = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "n_blocks"));
+        assert_true(type && blocks && values && nblk > 0);
+        dtype_t t = DT_COUNT;
+        for (uint32_t id = 0; id < DT_COUNT; id++)
+            if (!strcmp(dtype_name(id), type)) t = (dtype_t)id;
+        assert_true(t != DT_COUNT && dtype_supported(t));
+        size_t len = 0, vlen = 0;
+        snprintf(path, sizeof path, "%s/%s", dir, blocks);
+        uint8_t *raw = (uint8_t *)read_file(path, &len);
+        snprintf(path, sizeof path, "%s/%s", dir, values);
+        float *want = (float *)read_file(path, &vlen);
+        assert_true(raw && want);
+        const int64_t n = nblk * dtype_block_elems(t);
+        assert_int_equal(len, (size_t)(nblk * dtype_block_bytes(t)));
+        assert_int_equal(vlen, (size_t)n * sizeof(float));
+        float *got = malloc((size_t)n * sizeof(float));
+        assert_non_null(got);
+        assert_int_equal(kern_dequant(t, raw, got, n), 0);
+        int64_t mismatches = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (bits_from_f(got[i]) != bits_from_f(want[i]) && mismatches++ < 3)
+                print_error("isa %d %s [%lld] (block %lld): got %.9g want %.9g\n", level, type, (long long)i,
+                            (long long)(i / dtype_block_elems(t)), got[i], want[i]);
+        assert_int_equal(mismatches, 0);
+        free(got);
+        free(raw);
+        free(want);
+        checked++;
+    }
+    assert_true(checked >= 11);
+    cJSON_Delete(root);
+    free(json);
+}
+
+static void test_dequant_quant_ref(void **state) {
+    (void)state;
+    for_each_isa(check_quant_ref);
 }
 
 /* ---- activation quantization -------------------------------------------------------------------------------- */
@@ -1106,6 +1166,7 @@ int main(void) {
         cmocka_unit_test(test_dequant_float_types),
         cmocka_unit_test(test_dequant_invalid),
         cmocka_unit_test(test_dequant_reference),
+        cmocka_unit_test(test_dequant_quant_ref),
         cmocka_unit_test(test_quant_activations),
         cmocka_unit_test(test_matmul_1_thread),
         cmocka_unit_test(test_matmul_2_threads),
