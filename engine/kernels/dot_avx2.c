@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "gemm_rows.h"
 #include "kern_impl.h"
 
 static inline float avx2__hsum(__m256 v) {

@@ -1,8 +1,8 @@
 /*
  * gemm_avx2.c — the int8 GEMM for batches on CPUs with AVX2 but without AVX-512 VNNI: Y (n, rows) = X (n, K) @
- * W^T for the quantized weights kern__gemm_type accepts (all but Q2_K) against q8a activations (compiled with -mavx2 -mfma -mf16c; isa.c
- * installs it on such CPUs). The AVX-512 version is gemm_avx512.c; both replace dequantizing W into floats for
- * cblas_sgemm.
+ * W^T for the quantized weights kern__gemm_type accepts (all but Q2_K) against q8a activations (compiled with
+ * -mavx2 -mfma -mf16c; isa.c installs it on such CPUs). The AVX-512 version is gemm_avx512.c; both replace dequantizing
+ * W into floats for cblas_sgemm.
  *
  * Operands. AVX2 has no byte dot product that accumulates into int32 (vpdpbusd); vpmaddubsw multiplies bytes but
  * saturates its 16-bit pair sums. So both operands are widened to int16 and vpmaddwd does the work: per 32-bit

@@ -1,7 +1,7 @@
 /*
  * gemm_avx512.c — the int8 GEMM for large batches with AVX-512 VNNI: Y (n, rows) = X (n, K) @ W^T for the
- * quantized weights kern__gemm_type accepts (all but Q2_K) against q8a activations (compiled with -mavx512f/bw/vl/dq/vnni; called only when
- * isa.c found those instructions).
+ * quantized weights kern__gemm_type accepts (all but Q2_K) against q8a activations (compiled with
+ * -mavx512f/bw/vl/dq/vnni; called only when isa.c found those instructions).
  *
  * Operands. vpdpbusd multiplies unsigned by signed bytes. Here the weights are the signed operand, as exact
  * small integers (Q8_0 q, Q4_0 q - 8, Q4_K q, Q6_K q - 32, ...; gemm_rows.h), and the activations the unsigned one, as

@@ -27,16 +27,17 @@ static inline __m256i gemm__nibbles(const uint8_t *qs) {
 static inline __m256i gemm__q5_high(const uint8_t *qh) {
     uint32_t h;
     memcpy(&h, qh, 4);
-    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h),
-                                               _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
-                                                                2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i idx = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, /* byte i <- byte i / 8 */
+                                         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), idx);
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
 }
 
 /* Bit k (0..7) of each byte of v, as bit `to` of the byte (16-bit shifts; the mask drops the neighbours' bits). */
 static inline __m256i gemm__bit(__m256i v, int k, int to) {
-    const __m256i s = k <= to ? _mm256_sll_epi16(v, _mm_cvtsi32_si128(to - k)) : _mm256_srl_epi16(v, _mm_cvtsi32_si128(k - to));
+    const __m256i s =
+        k <= to ? _mm256_sll_epi16(v, _mm_cvtsi32_si128(to - k)) : _mm256_srl_epi16(v, _mm_cvtsi32_si128(k - to));
     return _mm256_and_si256(s, _mm256_set1_epi8((char)(1 << to)));
 }
 

@@ -2,9 +2,10 @@
  * isa.c — run-time choice of the instruction set the kernels use.
  *
  * Three function tables: portable C, AVX2 (+FMA, F16C), and AVX-512 VNNI (which adds int8 dot products, the
- * multi-row Q8_0/Q4_0 dots and the int8 GEMM to the AVX2 table). The best one the CPU and OS support is chosen
- * at first use; tests can cap it with kern__force_isa to compare the paths. This file is compiled for baseline
- * x86-64 and only takes addresses of the SIMD functions, so nothing here executes an instruction the CPU lacks.
+ * multi-row dots of the 32-value block types and the int8 GEMM to the AVX2 table). The best one the CPU and OS
+ * support is chosen at first use; tests can cap it with kern__force_isa to compare the paths. This file is
+ * compiled for baseline x86-64 and only takes addresses of the SIMD functions, so nothing here executes an
+ * instruction the CPU lacks.
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -73,7 +74,7 @@ static const kern__isa_t isa__scalar = {
             [DT_F32] = kern__dequant_f32,          [DT_F16] = kern__dequant_f16_avx2,                                  \
             [DT_BF16] = kern__dequant_bf16_avx2,   [DT_Q8_0] = kern__dequant_q8_0_avx2,                                \
             [DT_Q4_0] = kern__dequant_q4_0_avx2,   [DT_Q4_K] = kern__dequant_q4_k_scalar,                              \
-            [DT_Q6_K] = kern__dequant_q6_k_scalar,     ISA__DEQUANT_MORE,                                                  \
+            [DT_Q6_K] = kern__dequant_q6_k_scalar, ISA__DEQUANT_MORE,                                                  \
     },                                                                                                                 \
     .quant_q8a = kern__quant_q8a_avx2, .quant_q8k = kern__quant_q8k_avx2, .dot_f32 = kern__dot_f32_avx2,               \
     .f32_to_f16 = kern__f32_to_f16_avx2, .axpy_f32 = kern__axpy_f32_avx2, .sumsq_f32 = kern__sumsq_f32_avx2,           \
@@ -114,6 +115,10 @@ static const kern__isa_t isa__avx512 = {
         {
             [DT_Q8_0] = kern__rowdot_multi_q8_0_avx512,
             [DT_Q4_0] = kern__rowdot_multi_q4_0_avx512,
+            [DT_Q4_1] = kern__rowdot_multi_q4_1_avx512,
+            [DT_Q5_0] = kern__rowdot_multi_q5_0_avx512,
+            [DT_Q5_1] = kern__rowdot_multi_q5_1_avx512,
+            [DT_IQ4_NL] = kern__rowdot_multi_iq4_nl_avx512,
         },
     .gemm_q8 = kern__gemm_q8_avx512,
     .gemm_xu = true,

@@ -5,11 +5,11 @@
  * Not part of the engine's API: other modules include kern.h only. Names use the kern__ prefix.
  *
  * Activation formats (made from F32 rows by the quant_* functions, consumed by the integer dot products):
- *  - q8a (for Q8_0 and Q4_0 weights): a row of K values becomes K int8 `qs` and, per block of 32, a float
- *    scale `d` (x ~= d * q) and the int32 sum `s` of the block's 32 values (used to undo the +128 / -8 offsets
- *    of the unsigned operand of vpdpbusd / pmaddubsw). Row j of a batch lives at qs + j*K, d + j*K/32,
- *    s + j*K/32.
- *  - q8k (for Q4_K and Q6_K weights, like llama.cpp's Q8_K): per block of 256 values one float scale, 256
+ *  - q8a (for the 32-value block types: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL): a row of K values becomes K int8
+ *    `qs` and, per block of 32, a float scale `d` (x ~= d * q) and the int32 sum `s` of the block's 32 values (used to
+ *    undo the +128 / -8 offsets of the unsigned operand of vpdpbusd / pmaddubsw). Row j of a batch lives at qs + j*K,
+ *    d + j*K/32, s + j*K/32.
+ *  - q8k (for the K-quants Q2_K..Q6_K, like llama.cpp's Q8_K): per block of 256 values one float scale, 256
  *    int8 and the sums of each 16 consecutive values.
  * Both quantize symmetrically: d = max|x| / 127, q = round-to-nearest-even(x / d) in [-127, 127].
  */
@@ -195,10 +195,11 @@ typedef struct {
 } kern__q8t_t;
 
 /*
- * Several activation rows at once (Q8_0 / Q4_0 weights, moderate batches): Y[j * ldy + i] = dot(row i of W, x
- * row j) for i < nr, j < nx, where x holds at least nx transposed rows and the W rows start at w, row_bytes
- * apart. W is read in place; each 4-byte piece of a weight row is multiplied by 16 activation rows with one
- * instruction. Callers keep nr small enough for the rows to stay in L1 while the activations pass over them.
+ * Several activation rows at once (the 32-value block types: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL; moderate
+ * batches): Y[j * ldy + i] = dot(row i of W, x row j) for i < nr, j < nx, where x holds at least nx transposed rows and
+ * the W rows start at w, row_bytes apart. W is read in place; each 4-byte piece of a weight row is multiplied by 16
+ * activation rows with one instruction. Callers keep nr small enough for the rows to stay in L1 while the
+ * activations pass over them.
  */
 typedef void (*kern__rowdot_multi_fn)(const void *w, size_t row_bytes, int64_t nr, const kern__q8t_t *x, int64_t nx,
                                       float *Y, int64_t ldy);
@@ -218,7 +219,7 @@ typedef void (*kern__gemm_fn)(dtype_t t, const void *w, size_t row_bytes, int64_
 typedef struct {
     const char *name;
     kern__rowdot_fn rowdot[DT_COUNT];             /* NULL for unsupported types */
-    kern__rowdot_multi_fn rowdot_multi[DT_COUNT]; /* NULL where there is none (Q8_0/Q4_0 with VNNI) */
+    kern__rowdot_multi_fn rowdot_multi[DT_COUNT]; /* NULL where there is none (32-value block types with VNNI) */
     kern__dequant_fn dequant[DT_COUNT];
     /* x (K,) -> q8a; also writes xu = qs ^ 0x80 (the GEMM's unsigned copy) unless xu is NULL */
     void (*quant_q8a)(const float *x, int64_t K, int8_t *qs, float *d, int32_t *s, uint8_t *xu);
@@ -350,6 +351,14 @@ void kern__rowdot_multi_q8_0_avx512(const void *w, size_t rb, int64_t nr, const 
                                     int64_t ldy);
 void kern__rowdot_multi_q4_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
                                     int64_t ldy);
+void kern__rowdot_multi_q4_1_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+                                    int64_t ldy);
+void kern__rowdot_multi_q5_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+                                    int64_t ldy);
+void kern__rowdot_multi_q5_1_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+                                    int64_t ldy);
+void kern__rowdot_multi_iq4_nl_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx,
+                                      float *Y, int64_t ldy);
 void kern__gemm_q8_avx512(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
                           float *Y, int64_t ldy, void *pack);
 

@@ -170,7 +170,8 @@ void KQ_NAME_Q5K(const void *w, size_t rb, int64_t nr, const void *x, int64_t K,
     {                                                                                                                  \
         const __m256i qv = _mm256_loadu_si256((const __m256i *)(q + 32 * (C)));                                        \
         const __m256i ql = _mm256_or_si256(_mm256_and_si256(qv, lo4), kq__q5_high(qh, 2 * (C)));                       \
-        const __m256i qu = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 4), lo4), kq__q5_high(qh, 2 * (C) + 1)); \
+        const __m256i qu =                                                                                             \
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 4), lo4), kq__q5_high(qh, 2 * (C) + 1));            \
         const __m256i pl = _mm256_maddubs_epi16(ql, _mm256_loadu_si256((const __m256i *)(xq + 64 * (C))));            \
         const __m256i ph = _mm256_maddubs_epi16(qu, _mm256_loadu_si256((const __m256i *)(xq + 64 * (C) + 32)));       \
         isum = KQ_DPWSSD(isum, pl, _mm256_shuffle_epi8(sc, SHL));                                                      \
@@ -261,7 +262,8 @@ void KQ_NAME_Q2K(const void *w, size_t rb, int64_t nr, const void *x, int64_t K,
                 const __m256i qv = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
                 const int8_t *xq = xk[i].qs + 128 * c;
 #define KQ__Q2K_GROUP(S, G)                                                                                            \
-    isum = KQ_DPWSSD(isum, _mm256_maddubs_epi16(kq__q2_bits(qv, S), _mm256_loadu_si256((const __m256i *)(xq + 32 * (S)))), \
+    isum = KQ_DPWSSD(isum,                                                                                             \
+                     _mm256_maddubs_epi16(kq__q2_bits(qv, S), _mm256_loadu_si256((const __m256i *)(xq + 32 * (S)))),   \
                      _mm256_shuffle_epi8(sc, G));
                 KQ__Q2K_GROUP(0, g0)
                 KQ__Q2K_GROUP(1, g1)

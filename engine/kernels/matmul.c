@@ -3,16 +3,17 @@
  * batch size, and the work split.
  *
  * Paths, per weight (thresholds measured on a 2-core Zen 4 with tests/bench/bench_kernels.c):
- *  - ROWDOT (small n): each row of W is read in place and dotted with every activation row; Q8_0/Q4_0 use 8-bit
- *    activations (q8a), Q4_K/Q6_K use q8k, floats use F32 activations. Rows are handed out in chunks of 16..
- *    through an atomic counter so that a descheduled thread cannot hold everyone up.
- *  - MULTI (Q8_0/Q4_0, KERN__MULTI_MIN_N <= n <= KERN__MULTI_MAX_N_*, AVX-512 VNNI): like ROWDOT, rows of W are
- *    read in place, but the q8a activations are transposed once per call (16 rows per vector) so that each
- *    4-byte piece of a weight row meets 16 activation rows in one vpdpbusd, while a sub-block of W rows
- *    (MM__MULTI_L1_BYTES) stays in L1. At these n repacking W for the GEMM costs about as much as the products
- *    themselves (decode steps of continuous batching); transposing the activations costs n * K bytes of copies.
- *  - GEMM (quantized types, n >= KERN__GEMM_MIN_N and above the MULTI range, AVX-512 VNNI): 32-row panels of W
- *    are repacked and multiplied by all n q8a rows with vpdpbusd (gemm_avx512.c).
+ *  - ROWDOT (small n): each row of W is read in place and dotted with every activation row; the 32-value block
+ *    types use 8-bit activations (q8a), the K-quants q8k, floats use F32 activations. Rows are handed out in
+ *    chunks of 16.. through an atomic counter so that a descheduled thread cannot hold everyone up.
+ *  - MULTI (the 32-value block types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL; KERN__MULTI_MIN_N <= n <=
+ *    KERN__MULTI_MAX_N_*, AVX-512 VNNI): like ROWDOT, rows of W are read in place, but the q8a activations are
+ *    transposed once per call (16 rows per vector) so that each 4-byte piece of a weight row meets 16 activation
+ *    rows in one vpdpbusd, while a sub-block of W rows (MM__MULTI_L1_BYTES) stays in L1. At these n repacking W
+ *    for the GEMM costs about as much as the products themselves (decode steps of continuous batching);
+ *    transposing the activations costs n * K bytes of copies.
+ *  - GEMM (quantized types but Q2_K, n >= KERN__GEMM_MIN_N and above the MULTI range, AVX-512 VNNI or AVX2):
+ *    panels of W are repacked and multiplied by all n q8a rows (gemm_avx512.c, gemm_avx2.c).
  *  - SGEMM (everything else with n >= KERN__BLAS_MIN_N): tiles of W are dequantized to F32 scratch (F32 weights
  *    are used in place) and multiplied with cblas_sgemm on one OpenBLAS thread per pool thread.
  * The activation quantization runs before the products: on the calling thread for small batches, spread over
@@ -316,6 +317,7 @@ static int64_t mm__multi_max_n(dtype_t t) {
     switch (t) {
     case DT_Q8_0: return KERN__MULTI_MAX_N_Q8_0;
     case DT_Q4_0: return KERN__MULTI_MAX_N_Q4_0;
+    case DT_Q4_1: case DT_Q5_0: case DT_Q5_1: case DT_IQ4_NL: return KERN__MULTI_MAX_N_Q4_0; /* not tuned apart */
     default: return 0;
     }
 }

@@ -4,7 +4,8 @@
  *   Q32_NAME_Q4_1, Q32_NAME_Q5_0, Q32_NAME_Q5_1, Q32_NAME_IQ4_NL   the function names to define
  *   Q32_DOT(u, s)   the 8 int32 lanes of sums of 4 products of unsigned bytes u and signed bytes s
  *                   (AVX2: pmaddubsw then pmaddwd by ones; VNNI: vpdpbusd)
- * and including <immintrin.h> and kern_impl.h. Compiled with at least -mavx2 -mfma -mf16c.
+ * and including <immintrin.h> and gemm_rows.h (whose helpers unpack the blocks). Compiled with at least
+ * -mavx2 -mfma -mf16c.
  *
  * Each block's 32 weights are made unsigned bytes in value order: Q4_1 nibbles (0..15), Q5_0/Q5_1 nibbles with
  * the 5th bit (0..31; pmaddubsw pairs stay below 2 * 31 * 128), and IQ4_NL table values (signed, -127..113)
@@ -12,23 +13,6 @@
  * Q5_0's -16 as -16 * d_w * d_x * s, Q4_1/Q5_1's min m as + m * d_x * s. Two blocks per step with separate
  * accumulators, the last odd block alone.
  */
-
-/* The 32 nibbles of a block's 16 bytes as unsigned bytes in value order (low nibbles first). */
-static inline __m256i q32__nibbles(const uint8_t *qs) {
-    const __m128i q = _mm_loadu_si128((const __m128i *)qs);
-    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0xF));
-}
-
-/* The 5th bits of a Q5_0 / Q5_1 block as 0x10 in byte i when bit i of the little-endian word qh is set. */
-static inline __m256i q32__high(const uint8_t *qh) {
-    uint32_t h;
-    memcpy(&h, qh, 4);
-    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h),
-                                               _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
-                                                                2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
-}
 
 static inline float q32__hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -66,16 +50,16 @@ static inline float q32__hsum(__m256 v) {
         y[r] = q32__hsum(_mm256_add_ps(acc0, acc1)) + (corr0 + corr1);                                                 \
     }
 
-static inline __m256i q32__dot_q4_1(const kern__blk_q4_1 *b, __m256i xv) { return Q32_DOT(q32__nibbles(b->qs), xv); }
+static inline __m256i q32__dot_q4_1(const kern__blk_q4_1 *b, __m256i xv) { return Q32_DOT(gemm__nibbles(b->qs), xv); }
 static inline __m256i q32__dot_q5_0(const kern__blk_q5_0 *b, __m256i xv) {
-    return Q32_DOT(_mm256_or_si256(q32__nibbles(b->qs), q32__high(b->qh)), xv);
+    return Q32_DOT(_mm256_or_si256(gemm__nibbles(b->qs), gemm__q5_high(b->qh)), xv);
 }
 static inline __m256i q32__dot_q5_1(const kern__blk_q5_1 *b, __m256i xv) {
-    return Q32_DOT(_mm256_or_si256(q32__nibbles(b->qs), q32__high(b->qh)), xv);
+    return Q32_DOT(_mm256_or_si256(gemm__nibbles(b->qs), gemm__q5_high(b->qh)), xv);
 }
 static inline __m256i q32__dot_iq4_nl(const kern__blk_iq4_nl *b, __m256i xv) {
     const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kern__iq4nl_values));
-    const __m256i v = _mm256_shuffle_epi8(tbl, q32__nibbles(b->qs));
+    const __m256i v = _mm256_shuffle_epi8(tbl, gemm__nibbles(b->qs));
     return Q32_DOT(_mm256_abs_epi8(v), _mm256_sign_epi8(xv, v));
 }
 

@@ -762,16 +762,16 @@ static void test_matmul_large(void **state) {
 }
 
 /*
- * Moderate batches (n = 4..40, where Q8_0/Q4_0 take the multi-row path with AVX-512 VNNI and the packed GEMM
- * above its threshold): every n against the naive loop, for several row counts and widths (blocks in groups of 8
- * and a tail), 1-3 threads, every ISA; and each activation row against the same row computed alone (n = 1, the
+ * Moderate batches (n = 4..40, where the 32-value block types take the multi-row path with AVX-512 VNNI and the
+ * packed GEMM above its threshold): every n against the naive loop, for several row counts and widths (blocks in groups
+ * of 8 and a tail), 1-3 threads, every ISA; and each activation row against the same row computed alone (n = 1, the
  * row dots) within float summation order, so that the batched paths agree with the existing ones.
  */
 static void test_matmul_moderate_n(void **state) {
     (void)state;
     const uint64_t saved_rng = rng_state; /* the tests after this one keep their inputs */
     rng_state = 0x2545F4914F6CDD1Dull;
-    static const dtype_t types[] = {DT_Q8_0, DT_Q4_0};
+    static const dtype_t types[] = {DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_IQ4_NL};
     static const int64_t rows_list[] = {1, 7, 33, 70};
     static const int64_t cols_list[] = {96, 320};
     const int best = kern__cpu_isa();
