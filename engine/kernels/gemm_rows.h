@@ -11,11 +11,13 @@
 
 #include "kern_impl.h"
 
-/* Sub-blocks per 32-column block: 2 (two scales of 16 columns) for Q6_K and Q3_K, else 1. */
-static inline int gemm__n_sub(dtype_t t) { return t == DT_Q6_K || t == DT_Q3_K ? 2 : 1; }
+/* Sub-blocks per 32-column block: 2 (two scales of 16 columns) for Q6_K, Q3_K and Q2_K, else 1. */
+static inline int gemm__n_sub(dtype_t t) { return t == DT_Q6_K || t == DT_Q3_K || t == DT_Q2_K ? 2 : 1; }
 
-/* Whether a block has a min (value = scale * q - min): Q4_K, Q5_K, Q4_1, Q5_1. */
-static inline bool gemm__has_min(dtype_t t) { return t == DT_Q4_K || t == DT_Q5_K || t == DT_Q4_1 || t == DT_Q5_1; }
+/* Whether a block has mins (value = scale * q - min; one per sub-block): Q4_K, Q5_K, Q4_1, Q5_1, Q2_K. */
+static inline bool gemm__has_min(dtype_t t) {
+    return t == DT_Q4_K || t == DT_Q5_K || t == DT_Q4_1 || t == DT_Q5_1 || t == DT_Q2_K;
+}
 
 /* The 32 nibbles of 16 bytes as unsigned bytes in value order (low nibbles first). */
 static inline __m256i gemm__nibbles(const uint8_t *qs) {
@@ -43,16 +45,27 @@ static inline __m256i gemm__bit(__m256i v, int k, int to) {
 
 /*
  * Column block b (32 values) of one row as signed bytes in column order, with its sub-block scale(s) and, for the
- * types with a min (gemm__has_min), its min (Q4_1 / Q5_1's additive m as min = -m). The formulas are the
- * dequantization formulas of quant.c with the integer part kept apart.
+ * types with mins (gemm__has_min), the sub-block min(s) (Q4_1 / Q5_1's additive m as min = -m). The formulas are
+ * the dequantization formulas of quant.c with the integer part kept apart.
  */
-static inline __m256i gemm__row_block(dtype_t t, const uint8_t *row, int64_t b, float sc[2], float *mn) {
+static inline __m256i gemm__row_block(dtype_t t, const uint8_t *row, int64_t b, float sc[2], float mn[2]) {
     const __m256i lo4 = _mm256_set1_epi8(0xF);
     switch (t) {
+    case DT_Q2_K: { /* block j is group s = j % 4 of half c = j / 4, as in Q6_K; scales 2j and 2j + 1 */
+        const kern__blk_q2_k *k = (const kern__blk_q2_k *)row + b / 8;
+        const int j = (int)(b % 8), c = j / 4, g = j % 4;
+        const float d = _cvtsh_ss(k->d), dmin = _cvtsh_ss(k->dmin);
+        for (int s = 0; s < 2; s++) {
+            sc[s] = d * (float)(k->scales[2 * j + s] & 0xF);
+            mn[s] = dmin * (float)(k->scales[2 * j + s] >> 4);
+        }
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(k->qs + 32 * c));
+        return _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * g)), _mm256_set1_epi8(3));
+    }
     case DT_Q4_1: {
         const kern__blk_q4_1 *k = (const kern__blk_q4_1 *)row + b;
         sc[0] = _cvtsh_ss(k->d);
-        *mn = -_cvtsh_ss(k->m);
+        mn[0] = -_cvtsh_ss(k->m);
         return gemm__nibbles(k->qs);
     }
     case DT_Q5_0: {
@@ -63,7 +76,7 @@ static inline __m256i gemm__row_block(dtype_t t, const uint8_t *row, int64_t b, 
     case DT_Q5_1: {
         const kern__blk_q5_1 *k = (const kern__blk_q5_1 *)row + b;
         sc[0] = _cvtsh_ss(k->d);
-        *mn = -_cvtsh_ss(k->m);
+        mn[0] = -_cvtsh_ss(k->m);
         return _mm256_or_si256(gemm__nibbles(k->qs), gemm__q5_high(k->qh));
     }
     case DT_IQ4_NL: {
@@ -78,7 +91,7 @@ static inline __m256i gemm__row_block(dtype_t t, const uint8_t *row, int64_t b, 
         int s, m;
         kern__q4k_scale_min(k->scales, j, &s, &m);
         sc[0] = _cvtsh_ss(k->d) * (float)s;
-        *mn = _cvtsh_ss(k->dmin) * (float)m;
+        mn[0] = _cvtsh_ss(k->dmin) * (float)m;
         const __m256i q = _mm256_loadu_si256((const __m256i *)(k->qs + 32 * (j / 2)));
         const __m256i nib = (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4) : _mm256_and_si256(q, lo4);
         return _mm256_or_si256(nib, gemm__bit(_mm256_loadu_si256((const __m256i *)k->qh), j, 4));
@@ -114,7 +127,7 @@ static inline __m256i gemm__row_block(dtype_t t, const uint8_t *row, int64_t b, 
         int s, m;
         kern__q4k_scale_min(k->scales, j, &s, &m);
         sc[0] = _cvtsh_ss(k->d) * (float)s;
-        *mn = _cvtsh_ss(k->dmin) * (float)m;
+        mn[0] = _cvtsh_ss(k->dmin) * (float)m;
         const __m256i q = _mm256_loadu_si256((const __m256i *)(k->qs + 32 * (j / 2)));
         return (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4) : _mm256_and_si256(q, lo4);
     }

@@ -120,6 +120,7 @@ typedef struct {
     int32_t *s;  /* (n, K/32) */
     int64_t K;   /* values per row, a multiple of 32 */
     uint8_t *xu; /* (n, K) qs + 128 as unsigned bytes (qs ^ 0x80), made for a GEMM that reads it; else NULL */
+    int32_t *h;  /* (n, K/32) sums of the first 16 qs of each block (Q2_K's GEMM: mins per 16 values); else NULL */
 } kern__q8a_t;
 
 typedef struct {
@@ -167,9 +168,8 @@ static inline int kern__act_format(dtype_t t) {
     }
 }
 
-/* Types the int8 GEMMs (kern__gemm_fn) take: every quantized type but Q2_K (whose 16-value mins would need
- * activation sums per 16 values; Q2_K prompts dequantize for cblas_sgemm). */
-static inline bool kern__gemm_type(dtype_t t) { return kern__act_format(t) != KERN__ACT_F32 && t != DT_Q2_K; }
+/* Types the int8 GEMMs (kern__gemm_fn) take: every quantized type. */
+static inline bool kern__gemm_type(dtype_t t) { return kern__act_format(t) != KERN__ACT_F32; }
 
 /* ---- function tables ------------------------------------------------------------------------------------ */
 
@@ -210,7 +210,7 @@ typedef void (*kern__dequant_fn)(const void *src, float *dst, int64_t n);
 /*
  * The int8 GEMM (gemm_avx512.c with VNNI, gemm_avx2.c without): Y[j][i] = dot(row i of W, X row j) for i < nr,
  * j < n, where W is a type kern__gemm_type accepts (rows row_bytes apart from w), X is n q8a rows (with xu made when
- * the ISA table's gemm_xu says the GEMM reads it), and Y has leading dimension ldy. pack is scratch of
+ * the ISA table's gemm_xu says the GEMM reads it, and h for Q2_K), and Y has leading dimension ldy. pack is scratch of
  * kern__gemm_pack_bytes(K) bytes, 64-byte aligned.
  */
 typedef void (*kern__gemm_fn)(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
