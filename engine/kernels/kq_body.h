@@ -205,6 +205,19 @@ static inline __m256i kq__q2_bits(__m256i qv, int s) {
     return _mm256_and_si256(_mm256_srli_epi16(qv, 2 * s), _mm256_set1_epi8(3));
 }
 
+/* The 16 scales of a Q3_K block as int8 (-32..31) in a vector; kern__q3k_scales spelled out word by word. */
+static inline __m128i kq__q3k_scales(const uint8_t *s) {
+    uint32_t a, b, c;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + 4, 4);
+    memcpy(&c, s + 8, 4);
+    const __m128i v = _mm_setr_epi32((int)((a & 0x0f0f0f0fu) | ((c & 0x03030303u) << 4)),
+                                     (int)((b & 0x0f0f0f0fu) | (((c >> 2) & 0x03030303u) << 4)),
+                                     (int)(((a >> 4) & 0x0f0f0f0fu) | (((c >> 4) & 0x03030303u) << 4)),
+                                     (int)(((b >> 4) & 0x0f0f0f0fu) | (((c >> 6) & 0x03030303u) << 4)));
+    return _mm_sub_epi8(v, _mm_set1_epi8(32));
+}
+
 void KQ_NAME_Q3K(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
     const kern__q8k_t *xk = x;
     const __m256i g0 = kq__bcast16(0, 1), g1 = kq__bcast16(2, 3), g2 = kq__bcast16(4, 5), g3 = kq__bcast16(6, 7);
@@ -212,29 +225,31 @@ void KQ_NAME_Q3K(const void *w, size_t rb, int64_t nr, const void *x, int64_t K,
         const kern__blk_q3_k *b = (const kern__blk_q3_k *)((const uint8_t *)w + r * rb);
         __m256 acc = _mm256_setzero_ps();
         for (int64_t i = 0; i < K / QK_K; i++) {
-            int8_t s8[16];
-            kern__q3k_scales(b[i].scales, s8);
-            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)s8));
+            const __m256i sc16 = _mm256_cvtepi8_epi16(kq__q3k_scales(b[i].scales));
             const __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)xk[i].bsums));
             __m256i isum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 2));
             const __m256i hm = _mm256_loadu_si256((const __m256i *)b[i].hmask);
-            for (int c = 0; c < 2; c++) {
-                const __m256i sc =
-                    _mm256_broadcastsi128_si256(c ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16));
-                const __m256i qv = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
-                const int8_t *xq = xk[i].qs + 128 * c;
-#define KQ__Q3K_GROUP(S, G)                                                                                            \
+            const __m256i sc0 = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sc16));
+            const __m256i sc1 = _mm256_broadcastsi128_si256(_mm256_extracti128_si256(sc16, 1));
+            const __m256i qv0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
+            const __m256i qv1 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32));
+            const int8_t *xq = xk[i].qs;
+#define KQ__Q3K_GROUP(C, S, G)                                                                                         \
     {                                                                                                                  \
-        const __m256i q = _mm256_or_si256(kq__q2_bits(qv, S), kq__q3_high(hm, 4 * c + (S)));                           \
-        isum = KQ_DPWSSD(isum, _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)(xq + 32 * (S)))),          \
-                         _mm256_shuffle_epi8(sc, G));                                                                  \
+        const __m256i q = _mm256_or_si256(kq__q2_bits(qv##C, S), kq__q3_high(hm, 4 * (C) + (S)));                      \
+        isum = KQ_DPWSSD(isum,                                                                                         \
+                         _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)(xq + 128 * (C) + 32 * (S)))),    \
+                         _mm256_shuffle_epi8(sc##C, G));                                                               \
     }
-                KQ__Q3K_GROUP(0, g0)
-                KQ__Q3K_GROUP(1, g1)
-                KQ__Q3K_GROUP(2, g2)
-                KQ__Q3K_GROUP(3, g3)
+            KQ__Q3K_GROUP(0, 0, g0)
+            KQ__Q3K_GROUP(0, 1, g1)
+            KQ__Q3K_GROUP(0, 2, g2)
+            KQ__Q3K_GROUP(0, 3, g3)
+            KQ__Q3K_GROUP(1, 0, g0)
+            KQ__Q3K_GROUP(1, 1, g1)
+            KQ__Q3K_GROUP(1, 2, g2)
+            KQ__Q3K_GROUP(1, 3, g3)
 #undef KQ__Q3K_GROUP
-            }
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(xk[i].d * _cvtsh_ss(b[i].d)), acc);
         }
         y[r] = kq__hsum(acc);
