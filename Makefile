@@ -122,7 +122,8 @@ $(BUILD)/cinder: $(CLI_OBJS) $(LIBCINDER)
 # Unit tests: one cmocka binary per tests/unit/test_<module>.c, linked against the library.
 $(BUILD)/tests/%: tests/unit/%.c $(LIBCINDER)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -DTEST_SHARED_DIR='"$(SHARED)"' -DTEST_REPO_DIR='"$(CURDIR)"' $(LDSAN) -o $@ $< $(LIBCINDER) $(LDLIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -DTEST_SHARED_DIR='"$(SHARED)"' -DTEST_REPO_DIR='"$(CURDIR)"' \
+	  -DTEST_DATA_DIR='"$(abspath tests/data)"' $(LDSAN) -o $@ $< $(LIBCINDER) $(LDLIBS) -lcmocka
 
 # Run every unit test binary; print each one's cmocka report and a closing "N passed, N failed" line.
 unit: deps synth-models $(TEST_BINS) $(BUILD)/cinder

@@ -21,7 +21,8 @@ const char *dtype_name(uint32_t id) {
 
 bool dtype_supported(uint32_t id) {
     switch (id) {
-    case DT_F32: case DT_F16: case DT_BF16: case DT_Q8_0: case DT_Q4_0: case DT_Q4_K: case DT_Q6_K:
+    case DT_F32: case DT_F16: case DT_BF16: case DT_Q8_0: case DT_Q4_0: case DT_Q4_1: case DT_Q5_0: case DT_Q5_1:
+    case DT_IQ4_NL: case DT_Q2_K: case DT_Q3_K: case DT_Q4_K: case DT_Q5_K: case DT_Q6_K:
         return true;
     default:
         return false;
@@ -32,8 +33,8 @@ int64_t dtype_block_elems(uint32_t id) {
     switch (id) {
     case DT_F32: case DT_F16: case DT_BF16: return 1;
     case DT_Q8_0: return QK8_0;
-    case DT_Q4_0: return QK4_0;
-    case DT_Q4_K: case DT_Q6_K: return QK_K;
+    case DT_Q4_0: case DT_Q4_1: case DT_Q5_0: case DT_Q5_1: case DT_IQ4_NL: return 32;
+    case DT_Q2_K: case DT_Q3_K: case DT_Q4_K: case DT_Q5_K: case DT_Q6_K: return QK_K;
     default: return 0;
     }
 }
@@ -44,7 +45,14 @@ int64_t dtype_block_bytes(uint32_t id) {
     case DT_F16: case DT_BF16: return 2;
     case DT_Q8_0: return 34;
     case DT_Q4_0: return 18;
+    case DT_Q4_1: return 20;
+    case DT_Q5_0: return 22;
+    case DT_Q5_1: return 24;
+    case DT_IQ4_NL: return 18;
+    case DT_Q2_K: return Q2_K_BYTES;
+    case DT_Q3_K: return Q3_K_BYTES;
     case DT_Q4_K: return Q4_K_BYTES;
+    case DT_Q5_K: return Q5_K_BYTES;
     case DT_Q6_K: return Q6_K_BYTES;
     default: return 0;
     }

@@ -434,7 +434,7 @@ static int gguf__read_alignment(gguf__rd_t *r, gguf_t *g) {
 /* ---- tensor infos ---- */
 
 static int gguf__read_tensor(gguf__rd_t *r, gguf_t *g, int64_t i) {
-    static const char supported[] = "F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K";
+    static const char supported[] = "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K";
     gguf_tensor_t *t = &g->tensors[i];
     char tq[GGUF__QUOTE_BUF];
     size_t at = r->pos;

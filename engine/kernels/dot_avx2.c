@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "gemm_rows.h"
 #include "kern_impl.h"
 
 static inline float avx2__hsum(__m256 v) {
@@ -262,9 +263,21 @@ void kern__rowdot_q4_0_avx2(const void *w, size_t rb, int64_t nr, const void *x,
     }
 }
 
-/* ---- Q4_K / Q6_K against q8k ---------------------------------------------------------------------------- */
+/* ---- K-quants (Q2_K..Q6_K) against q8k ------------------------------------------------------------------ */
 
 #define KQ_NAME_Q4K          kern__rowdot_q4_k_avx2
 #define KQ_NAME_Q6K          kern__rowdot_q6_k_avx2
+#define KQ_NAME_Q2K          kern__rowdot_q2_k_avx2
+#define KQ_NAME_Q3K          kern__rowdot_q3_k_avx2
+#define KQ_NAME_Q5K          kern__rowdot_q5_k_avx2
 #define KQ_DPWSSD(acc, a, b) _mm256_add_epi32((acc), _mm256_madd_epi16((a), (b)))
 #include "kq_body.h"
+
+/* ---- Q4_1 / Q5_0 / Q5_1 / IQ4_NL against q8a ---------------------------------------------------------- */
+
+#define Q32_NAME_Q4_1   kern__rowdot_q4_1_avx2
+#define Q32_NAME_Q5_0   kern__rowdot_q5_0_avx2
+#define Q32_NAME_Q5_1   kern__rowdot_q5_1_avx2
+#define Q32_NAME_IQ4_NL kern__rowdot_iq4_nl_avx2
+#define Q32_DOT(u, s)   _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1))
+#include "q32_body.h"

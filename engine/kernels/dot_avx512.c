@@ -1,17 +1,18 @@
 /*
- * dot_avx512.c — AVX-512 VNNI row dot products (small batches) for Q8_0, Q4_0, Q4_K and Q6_K weights
+ * dot_avx512.c — AVX-512 VNNI row dot products (small batches) for every quantized weight type
  * (compiled with -mavx512f/bw/vl/dq/vnni; called only when isa.c found those instructions). The int8 GEMM for
  * large batches is in gemm_avx512.c.
  *
  * vpdpbusd multiplies unsigned by signed bytes, so one operand is made unsigned: Q8_0 weights are offset by
  * +128 (xor 0x80) and Q4_0 nibbles are used as stored (0..15, i.e. value + 8); the offset is removed with the
  * per-block activation sums s of the q8a format: dot(w, x) = dot(w + off, x) - off * s. The multi-row variants
- * (moderate batches) take transposed activations (kern__q8t_t) so that each weight dword serves 16 rows. Pure
- * functions; any thread.
+ * (moderate batches; the 32-value block types) take transposed activations (kern__q8t_t) so that each weight
+ * dword serves 16 rows. Pure functions; any thread.
  */
 #include <immintrin.h>
 #include <string.h>
 
+#include "gemm_rows.h"
 #include "kern_impl.h"
 
 static inline float a512__fp16(uint16_t h) { return _cvtsh_ss(h); }
@@ -104,34 +105,62 @@ void kern__rowdot_q4_0_avx512(const void *w, size_t rb, int64_t nr, const void *
 /*
  * Lanes are activation rows: the q8a rows come transposed (kern__q8t_t: per block and 4-column group, one dword
  * per row, 16 rows per vector), so one vpdpbusd multiplies 4 columns of one weight row (broadcast) by 16
- * activation rows, and the int32 lanes need no horizontal sum. The weight dword is the unsigned operand (Q8_0:
- * xor 0x80, i.e. q + 128; Q4_0: the nibbles as stored, q + 8), the activations the signed one, and the int32
- * accumulator of each block starts at -OFF * s (the activation block sums), so that it ends at the exact dot
- * product; it is then scaled by d_w * d_x into float accumulators. 4 weight rows are done at once (R, then 1
- * for the rest) so that each activation vector loaded serves 4 rows. Q4, R and NV (vectors of 16 rows, 1 or 2)
- * are constants after inlining.
+ * activation rows, and the int32 lanes need no horizontal sum. The weight dword is the unsigned operand, the
+ * activations the signed one: Q8_0 xor 0x80 (q + 128), Q4_0 the nibbles as stored (q + 8), Q5_0 nibbles with
+ * the 5th bit (q + 16), IQ4_NL the table value xor 0x80 (value + 128), Q4_1 / Q5_1 their unsigned q (value =
+ * d * q + m). The int32 accumulator of each block starts at -OFF * s (the activation block sums), so that it ends
+ * at the exact dot product; it is then scaled by d_w * d_x into float accumulators, and Q4_1 / Q5_1 add
+ * m * d_x * s. 4 weight rows are done at once (R, then 1 for the rest) so that each activation vector loaded
+ * serves 4 rows. T (an A512__T_* type), R and NV (vectors of 16 rows, 1 or 2) are constants after inlining.
  */
-static inline __attribute__((always_inline)) __m512i a512__wdword(const int Q4, const uint8_t *blk, int g) {
+enum { A512__T_Q8_0, A512__T_Q4_0, A512__T_Q4_1, A512__T_Q5_0, A512__T_Q5_1, A512__T_IQ4_NL };
+
+static inline int a512__t_stride(const int T) {
+    static const int bytes[] = {34, 18, 20, 22, 24, 18};
+    return bytes[T];
+}
+static inline int a512__t_off(const int T) { /* the unsigned operand's offset: 128, 8, 16 or none */
+    return T == A512__T_Q8_0 || T == A512__T_IQ4_NL ? 128 : T == A512__T_Q4_0 ? 8 : T == A512__T_Q5_0 ? 16 : 0;
+}
+static inline int a512__t_min(const int T) { return T == A512__T_Q4_1 || T == A512__T_Q5_1; }
+
+static inline __attribute__((always_inline)) __m512i a512__wdword(const int T, const uint8_t *blk, int g) {
     int32_t v;
-    if (Q4) { /* values 4g..4g+3: low nibbles of qs[4g..] for g < 4, high nibbles of qs[4(g-4)..] for g >= 4 */
-        memcpy(&v, blk + 2 + 4 * (g & 3), 4);
-        const __m512i q = _mm512_set1_epi32(v);
-        return _mm512_and_si512(g < 4 ? q : _mm512_srli_epi16(q, 4), _mm512_set1_epi8(0xF));
+    if (T == A512__T_Q8_0) {
+        memcpy(&v, blk + 2 + 4 * g, 4);
+        return _mm512_xor_si512(_mm512_set1_epi32(v), _mm512_set1_epi8((char)0x80));
     }
-    memcpy(&v, blk + 2 + 4 * g, 4);
-    return _mm512_xor_si512(_mm512_set1_epi32(v), _mm512_set1_epi8((char)0x80));
+    /* values 4g..4g+3: low nibbles of qs[4g..] for g < 4, high nibbles of qs[4(g-4)..] for g >= 4 */
+    const int qs = T == A512__T_Q4_1 ? 4 : T == A512__T_Q5_0 ? 6 : T == A512__T_Q5_1 ? 8 : 2;
+    memcpy(&v, blk + qs + 4 * (g & 3), 4);
+    uint32_t u = ((g < 4 ? (uint32_t)v : (uint32_t)v >> 4) & 0x0f0f0f0fu);
+    if (T == A512__T_Q5_0 || T == A512__T_Q5_1) { /* bits 4g..4g+3 of qh, one to bit 4 of each byte */
+        uint32_t h;
+        memcpy(&h, blk + qs - 4, 4);
+        u |= ((((h >> (4 * g)) & 0xfu) * 0x00204081u) & 0x01010101u) << 4;
+    }
+    const __m512i q = _mm512_set1_epi32((int)u);
+    if (T == A512__T_IQ4_NL) {
+        const __m512i tbl = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)kern__iq4nl_values));
+        return _mm512_xor_si512(_mm512_shuffle_epi8(tbl, q), _mm512_set1_epi8((char)0x80));
+    }
+    return q;
 }
 
-static inline __attribute__((always_inline)) void a512__multi_blk(const int Q4, const int R, const int NV,
+static inline __attribute__((always_inline)) void a512__multi_blk(const int T, const int R, const int NV,
                                                                   const uint8_t *const *rows, const float *dw,
-                                                                  const kern__q8t_t *x, int64_t b, __m512 acc[][2]) {
+                                                                  const float *mw, const kern__q8t_t *x, int64_t b,
+                                                                  __m512 acc[][2]) {
     const int64_t nb = x->K / 32;
-    const int stride = Q4 ? (int)sizeof(kern__blk_q4_0) : (int)sizeof(kern__blk_q8_0);
+    const int stride = a512__t_stride(T), off = a512__t_off(T);
     __m512i ia[4][2];
+    __m512i sv[2];
 #pragma GCC unroll 2
     for (int v = 0; v < NV; v++) {
-        const __m512i sv = _mm512_loadu_si512((const void *)(x->st + (v * nb + b) * 16));
-        const __m512i c = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sv, Q4 ? 3 : 7));
+        sv[v] = _mm512_loadu_si512((const void *)(x->st + (v * nb + b) * 16));
+        const int sh = off == 128 ? 7 : off == 16 ? 4 : 3; /* -off * s */
+        const __m512i c = off ? _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sv[v], sh))
+                              : _mm512_setzero_si512();
 #pragma GCC unroll 4
         for (int q = 0; q < R; q++)
             ia[q][v] = c;
@@ -144,7 +173,7 @@ static inline __attribute__((always_inline)) void a512__multi_blk(const int Q4, 
             xv[v] = _mm512_loadu_si512((const void *)(x->qt + ((v * nb + b) * 8 + g) * 64));
 #pragma GCC unroll 4
         for (int q = 0; q < R; q++) {
-            const __m512i wv = a512__wdword(Q4, rows[q] + b * stride, g);
+            const __m512i wv = a512__wdword(T, rows[q] + b * stride, g);
 #pragma GCC unroll 2
             for (int v = 0; v < NV; v++)
                 ia[q][v] = _mm512_dpbusd_epi32(ia[q][v], wv, xv[v]);
@@ -153,20 +182,23 @@ static inline __attribute__((always_inline)) void a512__multi_blk(const int Q4, 
 #pragma GCC unroll 2
     for (int v = 0; v < NV; v++) {
         const __m512 dx = _mm512_loadu_ps(x->dt + (v * nb + b) * 16);
+        const __m512 sx = a512__t_min(T) ? _mm512_mul_ps(_mm512_cvtepi32_ps(sv[v]), dx) : dx;
 #pragma GCC unroll 4
-        for (int q = 0; q < R; q++)
+        for (int q = 0; q < R; q++) {
             acc[q][v] =
                 _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[q][v]), _mm512_mul_ps(_mm512_set1_ps(dw[q]), dx), acc[q][v]);
+            if (a512__t_min(T)) acc[q][v] = _mm512_fmadd_ps(_mm512_set1_ps(mw[q]), sx, acc[q][v]);
+        }
     }
 }
 
-static inline __attribute__((always_inline)) void a512__multi_rows(const int Q4, const int R, const int NV,
+static inline __attribute__((always_inline)) void a512__multi_rows(const int T, const int R, const int NV,
                                                                    const void *w, size_t rb, int64_t r0,
                                                                    const kern__q8t_t *x, int64_t nx, float *Y,
                                                                    int64_t ldy) {
     const int64_t nb = x->K / 32, nb8 = nb & ~(int64_t)7;
-    const int stride = Q4 ? (int)sizeof(kern__blk_q4_0) : (int)sizeof(kern__blk_q8_0);
-    _Alignas(32) float dws[4][8];
+    const int stride = a512__t_stride(T);
+    _Alignas(32) float dws[4][8], mws[4][8];
     const uint8_t *rows[4];
     __m512 acc[4][2];
 #pragma GCC unroll 4
@@ -176,26 +208,32 @@ static inline __attribute__((always_inline)) void a512__multi_rows(const int Q4,
     }
     for (int64_t i = 0; i < nb8; i += 8) {
 #pragma GCC unroll 4
-        for (int q = 0; q < R; q++)
+        for (int q = 0; q < R; q++) {
             _mm256_store_ps(dws[q], a512__scales8(rows[q] + i * stride, stride));
+            if (a512__t_min(T)) _mm256_store_ps(mws[q], a512__scales8(rows[q] + i * stride + 2, stride));
+        }
 #pragma GCC unroll 8
         for (int u = 0; u < 8; u++) {
-            float dw[4];
+            float dw[4], mw[4];
 #pragma GCC unroll 4
-            for (int q = 0; q < R; q++)
+            for (int q = 0; q < R; q++) {
                 dw[q] = dws[q][u];
-            a512__multi_blk(Q4, R, NV, rows, dw, x, i + u, acc);
+                mw[q] = a512__t_min(T) ? mws[q][u] : 0.0f;
+            }
+            a512__multi_blk(T, R, NV, rows, dw, mw, x, i + u, acc);
         }
     }
     for (int64_t i = nb8; i < nb; i++) {
-        float dw[4];
+        float dw[4], mw[4];
 #pragma GCC unroll 4
         for (int q = 0; q < R; q++) {
             uint16_t dh;
             memcpy(&dh, rows[q] + i * stride, 2);
             dw[q] = a512__fp16(dh);
+            memcpy(&dh, rows[q] + i * stride + 2, 2);
+            mw[q] = a512__t_min(T) ? a512__fp16(dh) : 0.0f;
         }
-        a512__multi_blk(Q4, R, NV, rows, dw, x, i, acc);
+        a512__multi_blk(T, R, NV, rows, dw, mw, x, i, acc);
     }
 #pragma GCC unroll 4
     for (int q = 0; q < R; q++) {
@@ -207,36 +245,52 @@ static inline __attribute__((always_inline)) void a512__multi_rows(const int Q4,
     }
 }
 
-static inline __attribute__((always_inline)) void a512__multi_nv(const int Q4, const int NV, const void *w, size_t rb,
+static inline __attribute__((always_inline)) void a512__multi_nv(const int T, const int NV, const void *w, size_t rb,
                                                                  int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
                                                                  int64_t ldy) {
     int64_t r = 0;
     for (; r + 4 <= nr; r += 4)
-        a512__multi_rows(Q4, 4, NV, w, rb, r, x, nx, Y, ldy);
+        a512__multi_rows(T, 4, NV, w, rb, r, x, nx, Y, ldy);
     for (; r < nr; r++)
-        a512__multi_rows(Q4, 1, NV, w, rb, r, x, nx, Y, ldy);
+        a512__multi_rows(T, 1, NV, w, rb, r, x, nx, Y, ldy);
 }
 
 /* Up to 32 activation rows per pass over the nr weight rows (the caller sizes nr to stay in L1). */
-#define A512__MULTI_FN(NAME, Q4)                                                                                       \
+#define A512__MULTI_FN(NAME, T)                                                                                        \
     void NAME(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y, int64_t ldy) {         \
         const int64_t nb = x->K / 32;                                                                                  \
         for (int64_t j = 0; j < nx; j += 32) {                                                                         \
             const int64_t m = nx - j < 32 ? nx - j : 32;                                                               \
             const kern__q8t_t xj = {x->qt + j * x->K, x->dt + j * nb, x->st + j * nb, x->K};                           \
             if (m > 16)                                                                                                \
-                a512__multi_nv(Q4, 2, w, rb, nr, &xj, m, Y + j * ldy, ldy);                                            \
+                a512__multi_nv(T, 2, w, rb, nr, &xj, m, Y + j * ldy, ldy);                                             \
             else                                                                                                       \
-                a512__multi_nv(Q4, 1, w, rb, nr, &xj, m, Y + j * ldy, ldy);                                            \
+                a512__multi_nv(T, 1, w, rb, nr, &xj, m, Y + j * ldy, ldy);                                             \
         }                                                                                                              \
     }
 
-A512__MULTI_FN(kern__rowdot_multi_q8_0_avx512, 0)
-A512__MULTI_FN(kern__rowdot_multi_q4_0_avx512, 1)
+A512__MULTI_FN(kern__rowdot_multi_q8_0_avx512, A512__T_Q8_0)
+A512__MULTI_FN(kern__rowdot_multi_q4_0_avx512, A512__T_Q4_0)
+A512__MULTI_FN(kern__rowdot_multi_q4_1_avx512, A512__T_Q4_1)
+A512__MULTI_FN(kern__rowdot_multi_q5_0_avx512, A512__T_Q5_0)
+A512__MULTI_FN(kern__rowdot_multi_q5_1_avx512, A512__T_Q5_1)
+A512__MULTI_FN(kern__rowdot_multi_iq4_nl_avx512, A512__T_IQ4_NL)
 
-/* ---- Q4_K / Q6_K against q8k: the AVX2 bodies with vpdpwssd for the int16 multiply-accumulate ---------- */
+/* ---- K-quants against q8k: the AVX2 bodies with vpdpwssd for the int16 multiply-accumulate ------------- */
 
 #define KQ_NAME_Q4K          kern__rowdot_q4_k_avx512
 #define KQ_NAME_Q6K          kern__rowdot_q6_k_avx512
+#define KQ_NAME_Q2K          kern__rowdot_q2_k_avx512
+#define KQ_NAME_Q3K          kern__rowdot_q3_k_avx512
+#define KQ_NAME_Q5K          kern__rowdot_q5_k_avx512
 #define KQ_DPWSSD(acc, a, b) _mm256_dpwssd_epi32((acc), (a), (b))
 #include "kq_body.h"
+
+/* ---- Q4_1 / Q5_0 / Q5_1 / IQ4_NL against q8a ---------------------------------------------------------- */
+
+#define Q32_NAME_Q4_1   kern__rowdot_q4_1_avx512
+#define Q32_NAME_Q5_0   kern__rowdot_q5_0_avx512
+#define Q32_NAME_Q5_1   kern__rowdot_q5_1_avx512
+#define Q32_NAME_IQ4_NL kern__rowdot_iq4_nl_avx512
+#define Q32_DOT(u, s)   _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
+#include "q32_body.h"

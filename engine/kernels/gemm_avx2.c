@@ -1,8 +1,8 @@
 /*
  * gemm_avx2.c — the int8 GEMM for batches on CPUs with AVX2 but without AVX-512 VNNI: Y (n, rows) = X (n, K) @
- * W^T for Q8_0, Q4_0, Q4_K and Q6_K weights against q8a activations (compiled with -mavx2 -mfma -mf16c; isa.c
- * installs it on such CPUs). The AVX-512 version is gemm_avx512.c; both replace dequantizing W into floats for
- * cblas_sgemm.
+ * W^T for the quantized weights kern__gemm_type accepts against q8a activations (compiled with
+ * -mavx2 -mfma -mf16c; isa.c installs it on such CPUs). The AVX-512 version is gemm_avx512.c; both replace dequantizing
+ * W into floats for cblas_sgemm.
  *
  * Operands. AVX2 has no byte dot product that accumulates into int32 (vpdpbusd); vpmaddubsw multiplies bytes but
  * saturates its 16-bit pair sums. So both operands are widened to int16 and vpmaddwd does the work: per 32-bit
@@ -12,13 +12,15 @@
  * Layout. W is processed in panels of G2__ROWS = 16 rows, each repacked per block of 32 columns into
  *   quants:  16 column pairs x 2 halves x 8 rows x 2 int16 (dword i of vector (k, h) = columns 2k, 2k+1 of row
  *            8h + i), 1024 B
- *   per sub-block s (Q6_K has two of 16 columns, Q8_0 one of 32): 16 float scales
+ *   per sub-block s (Q6_K, Q3_K and Q2_K have two of 16 columns, the others one of 32): 16 float scales
+ *   Q5_K, Q5_1, Q2_K, per sub-block: 16 float mins (value = scale * q - min; Q2_K's use the activation sums of
+ *   16 columns, x->h)
  * The micro-kernel keeps a 16-row x C-token tile (C <= 3) of float accumulators in registers, runs vpmaddwd per
  * column pair into int32 accumulators, and adds those into the floats scaled by scale_w * d_x once per sub-block.
  * The 32 activations of a block are widened once per token into a small buffer, from which each pair is
  * broadcast straight from memory.
  *
- * Q4_0 and Q4_K take a byte path at twice the rate: their weights as unsigned nibbles q in 0..15 (Q4_0's
+ * Q4_0, Q4_K and Q4_1 take a byte path at twice the rate: their weights as unsigned nibbles q in 0..15 (Q4_0's
  * q - 8 becomes q, and 8 * sum(x) of the block is subtracted afterwards) multiply the signed activation bytes
  * with vpmaddubsw, whose 16-bit pair sums (at most 2 * 15 * 127) add up over a whole block of 32 columns in
  * 16 bits without overflow (8 * 3810 < 32768); one vpmaddwd by ones per block widens them. Their panels hold
@@ -35,7 +37,11 @@
 #define G2__ROWS    16
 #define G2__Q_BYTES 1024 /* quants of one block of a panel */
 
-static inline int g2__n_sub(dtype_t t) { return t == DT_Q6_K ? 2 : 1; }
+static inline int g2__n_sub(dtype_t t) { return gemm__n_sub(t); }
+
+/* Bytes per block of a 16-bit-path panel: quants, 16 scales per sub-block, and 16 mins per sub-block for the
+ * types with mins. */
+static inline int g2__blk_bytes(dtype_t t) { return G2__Q_BYTES + g2__n_sub(t) * (gemm__has_min(t) ? 128 : 64); }
 
 /* ---- packing ---------------------------------------------------------------------------------------------- */
 
@@ -68,18 +74,18 @@ static inline void g2__pack8(const __m256i v[8], uint8_t *out) {
     }
 }
 
-/* Packs nr (<= 16) Q8_0 or Q6_K rows starting at w into the 16-bit layout; missing rows are zero (their outputs
- * are not stored). */
+/* Packs nr (<= 16) rows of a 16-bit-path type starting at w into the 16-bit layout; missing rows are zero
+ * (their outputs are not stored). */
 static void g2__pack(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t nb, uint8_t *pack) {
-    const int ns = g2__n_sub(t), bb = G2__Q_BYTES + ns * 64;
+    const int ns = g2__n_sub(t), bb = g2__blk_bytes(t);
     for (int64_t b = 0; b < nb; b++) {
         uint8_t *dst = pack + b * bb;
         for (int h = 0; h < 2; h++) {
             __m256i rows[8];
-            float sc[8][2] = {{0}}, mn[8] = {0};
+            float sc[8][2] = {{0}}, mn[8][2] = {{0}};
             for (int i = 0; i < 8; i++) {
                 const int64_t r = 8 * h + i;
-                rows[i] = r < nr ? gemm__row_block(t, w + (size_t)r * rb, b, sc[i], &mn[i]) : _mm256_setzero_si256();
+                rows[i] = r < nr ? gemm__row_block(t, w + (size_t)r * rb, b, sc[i], mn[i]) : _mm256_setzero_si256();
             }
             g2__pack8(rows, dst + 32 * h);
             for (int s = 0; s < ns; s++) {
@@ -87,6 +93,12 @@ static void g2__pack(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t
                 for (int i = 0; i < 8; i++)
                     scale[i] = sc[i][s];
             }
+            if (gemm__has_min(t))
+                for (int s = 0; s < ns; s++) {
+                    float *mins = (float *)(dst + G2__Q_BYTES + ns * 64 + s * 64) + 8 * h;
+                    for (int i = 0; i < 8; i++)
+                        mins[i] = mn[i][s];
+                }
         }
     }
 }
@@ -114,25 +126,25 @@ static inline void g2__pack8_bytes(const __m256i v[8], uint8_t *out) {
     }
 }
 
-/* Q4_0 / Q4_K rows into the byte layout (512 B of quants, 16 scales, Q4_K: 16 mins per block). */
+/* Q4_0 / Q4_K / Q4_1 rows into the byte layout (512 B of quants, 16 scales, Q4_K and Q4_1: 16 mins per block). */
 static void g2__pack_bytes(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t nb, uint8_t *pack) {
-    const int bb = 512 + (t == DT_Q4_K ? 128 : 64);
+    const int bb = 512 + (gemm__has_min(t) ? 128 : 64);
     const __m256i eight = _mm256_set1_epi8(t == DT_Q4_0 ? 8 : 0);
     for (int64_t b = 0; b < nb; b++) {
         uint8_t *dst = pack + b * bb;
         float *scale = (float *)(dst + 512), *mins = (float *)(dst + 576);
         for (int h = 0; h < 2; h++) {
             __m256i rows[8];
-            float sc[8][2] = {{0}}, mn[8] = {0};
+            float sc[8][2] = {{0}}, mn[8][2] = {{0}};
             for (int i = 0; i < 8; i++) {
                 const int64_t r = 8 * h + i;
-                rows[i] = r < nr ? _mm256_add_epi8(gemm__row_block(t, w + (size_t)r * rb, b, sc[i], &mn[i]), eight)
+                rows[i] = r < nr ? _mm256_add_epi8(gemm__row_block(t, w + (size_t)r * rb, b, sc[i], mn[i]), eight)
                                  : _mm256_setzero_si256();
             }
             g2__pack8_bytes(rows, dst + 32 * h);
             for (int i = 0; i < 8; i++) {
                 scale[8 * h + i] = sc[i][0];
-                if (t == DT_Q4_K) mins[8 * h + i] = mn[i];
+                if (gemm__has_min(t)) mins[8 * h + i] = mn[i][0];
             }
         }
     }
@@ -232,22 +244,26 @@ static inline __attribute__((always_inline)) void g2__tile_bytes(const uint8_t *
 }
 
 /*
- * The 16-bit path's tile (Q8_0, Q6_K): Y[j0 + c][0..nr) for c < C from a packed 16-row panel. Inlined with
- * constant NS (sub-blocks per block) and C so that the 2 x C float and int accumulators live in registers.
+ * The 16-bit path's tile (Q8_0, Q6_K, Q5_0, IQ4_NL, Q3_K; with MIN: Q5_K, Q5_1, Q2_K): Y[j0 + c][0..nr) for c < C from
+ * a packed 16-row panel. Inlined with constant NS (sub-blocks per block), MIN and C so that the 2 x C float and
+ * int accumulators live in registers.
  */
-static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, int64_t nb, const int NS, const int C,
-                                                           const kern__q8a_t *x, int64_t j0, float *Y, int64_t ldy,
-                                                           int64_t nr) {
-    const int BB = G2__Q_BYTES + NS * 64, P = 16 / NS; /* column pairs per sub-block */
+static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, int64_t nb, const int NS, const int MIN,
+                                                           const int C, const kern__q8a_t *x, int64_t j0, float *Y,
+                                                           int64_t ldy, int64_t nr) {
+    const int BB = G2__Q_BYTES + NS * (MIN ? 128 : 64), P = 16 / NS; /* column pairs per sub-block */
     const int64_t K = x->K;
     __m256 accf[2][3];
     const int8_t *xq[3];
     const float *xd[3];
+    const int32_t *xs[3], *xh[3];
     int16_t xw[3][32] __attribute__((aligned(32))); /* this block's activations, widened */
 #pragma GCC unroll 3
     for (int c = 0; c < C; c++) {
         xq[c] = x->qs + (j0 + c) * K;
         xd[c] = x->d + (j0 + c) * (K / 32);
+        xs[c] = x->s + (j0 + c) * (K / 32);
+        xh[c] = MIN && NS == 2 ? x->h + (j0 + c) * (K / 32) : NULL;
         accf[0][c] = _mm256_setzero_ps();
         accf[1][c] = _mm256_setzero_ps();
     }
@@ -289,6 +305,20 @@ static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, 
                 accf[1][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acci[1][c]), _mm256_mul_ps(sc1, dx), accf[1][c]);
             }
         }
+        if (MIN) { /* - min * sum(x) over each sub-block, sum(x) = d_x * (sum of the q8a values) */
+#pragma GCC unroll 2
+            for (int s = 0; s < NS; s++) {
+                const float *mins = (const float *)(pb + G2__Q_BYTES + NS * 64 + s * 64);
+                const __m256 m0 = _mm256_load_ps(mins), m1 = _mm256_load_ps(mins + 8);
+#pragma GCC unroll 3
+                for (int c = 0; c < C; c++) {
+                    const int32_t si = NS == 1 ? xs[c][b] : s == 0 ? xh[c][b] : xs[c][b] - xh[c][b];
+                    const __m256 sx = _mm256_set1_ps(xd[c][b] * (float)si);
+                    accf[0][c] = _mm256_fnmadd_ps(m0, sx, accf[0][c]);
+                    accf[1][c] = _mm256_fnmadd_ps(m1, sx, accf[1][c]);
+                }
+            }
+        }
     }
     g2__store(accf, C, Y, j0, ldy, nr);
 }
@@ -311,8 +341,10 @@ static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, 
         }                                                                                                              \
     }
 
-G2__PANEL_FN(g2__panel_q8_0, g2__tile(pack, nb, 1, C_, x, j, Y, ldy, nr))       /* Q8_0 */
-G2__PANEL_FN(g2__panel_q6_k, g2__tile(pack, nb, 2, C_, x, j, Y, ldy, nr))       /* Q6_K */
+G2__PANEL_FN(g2__panel_q8_0, g2__tile(pack, nb, 1, 0, C_, x, j, Y, ldy, nr))    /* Q8_0, Q5_0, IQ4_NL */
+G2__PANEL_FN(g2__panel_q6_k, g2__tile(pack, nb, 2, 0, C_, x, j, Y, ldy, nr))    /* Q6_K, Q3_K */
+G2__PANEL_FN(g2__panel_min16, g2__tile(pack, nb, 1, 1, C_, x, j, Y, ldy, nr))   /* Q5_K, Q5_1 */
+G2__PANEL_FN(g2__panel_q2_k, g2__tile(pack, nb, 2, 1, C_, x, j, Y, ldy, nr))    /* Q2_K */
 G2__PANEL_FN(g2__panel_q4_0, g2__tile_bytes(pack, nb, 1, C_, x, j, Y, ldy, nr)) /* Q4_0 */
 G2__PANEL_FN(g2__panel_q4_k, g2__tile_bytes(pack, nb, 0, C_, x, j, Y, ldy, nr)) /* Q4_K */
 
@@ -329,14 +361,25 @@ void kern__gemm_q8_avx2(dtype_t t, const void *w, size_t row_bytes, int64_t nr, 
             g2__panel_q4_0(pack, nb, x, n, yr, ldy, m);
             break;
         case DT_Q4_K:
+        case DT_Q4_1:
             g2__pack_bytes(t, wr, row_bytes, m, nb, pack);
             g2__panel_q4_k(pack, nb, x, n, yr, ldy, m);
             break;
         case DT_Q6_K:
+        case DT_Q3_K:
             g2__pack(t, wr, row_bytes, m, nb, pack);
             g2__panel_q6_k(pack, nb, x, n, yr, ldy, m);
             break;
-        default: /* DT_Q8_0 */
+        case DT_Q5_K:
+        case DT_Q5_1:
+            g2__pack(t, wr, row_bytes, m, nb, pack);
+            g2__panel_min16(pack, nb, x, n, yr, ldy, m);
+            break;
+        case DT_Q2_K:
+            g2__pack(t, wr, row_bytes, m, nb, pack);
+            g2__panel_q2_k(pack, nb, x, n, yr, ldy, m);
+            break;
+        default: /* DT_Q8_0, DT_Q5_0, DT_IQ4_NL */
             g2__pack(t, wr, row_bytes, m, nb, pack);
             g2__panel_q8_0(pack, nb, x, n, yr, ldy, m);
             break;

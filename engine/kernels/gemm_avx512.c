@@ -1,17 +1,19 @@
 /*
- * gemm_avx512.c — the int8 GEMM for large batches with AVX-512 VNNI: Y (n, rows) = X (n, K) @ W^T for Q8_0,
- * Q4_0, Q4_K and Q6_K weights against q8a activations (compiled with -mavx512f/bw/vl/dq/vnni; called only when
- * isa.c found those instructions).
+ * gemm_avx512.c — the int8 GEMM for large batches with AVX-512 VNNI: Y (n, rows) = X (n, K) @ W^T for the
+ * quantized weights kern__gemm_type accepts against q8a activations (compiled with
+ * -mavx512f/bw/vl/dq/vnni; called only when isa.c found those instructions).
  *
  * Operands. vpdpbusd multiplies unsigned by signed bytes. Here the weights are the signed operand, as exact
- * small integers (Q8_0 q, Q4_0 q - 8, Q4_K q, Q6_K q - 32), and the activations the unsigned one, as
+ * small integers (Q8_0 q, Q4_0 q - 8, Q4_K q, Q6_K q - 32, ...; gemm_rows.h), and the activations the unsigned one, as
  * xu = q + 128 (the q8a row's xor 0x80 copy). The +128 is undone per row with the row's own sum of weights,
  * computed once at packing time: dot(w, x) = dot(w, xu) - 128 * sum(w).
  *
  * Layout. W is processed in panels of KERN__GEMM_ROWS = 32 rows, each repacked per block of 32 columns into
  *   quants:  2 halves x 8 groups x 16 rows x 4 bytes (dword i of vector g = columns 4g..4g+3 of row i), 1024 B
- *   per sub-block s (Q6_K has two of 16 columns, the others one of 32): 32 float scales, 32 int32 corrections
- *   Q4_K only: 32 float mins (value = scale * q - min)
+ *   per sub-block s (Q6_K, Q3_K and Q2_K have two of 16 columns, the others one of 32): 32 float scales, 32
+ *   int32 corrections
+ *   Q4_K, Q5_K, Q4_1, Q5_1, Q2_K only, per sub-block: 32 float mins (value = scale * q - min; Q2_K's use the
+ *   activation sums of 16 columns, x->h)
  * read sequentially by the micro-kernel, which keeps a 32-row x C-token tile of float accumulators in registers:
  * per sub-block it runs vpdpbusd into int32 accumulators that start at the correction, then adds them into the
  * float accumulators scaled by scale_w * d_x. Pure functions; any thread.
@@ -24,10 +26,13 @@
 
 #define G__Q_BYTES       1024 /* quants of one block of a 32-row panel */
 #define G__SUB_BYTES     256  /* scales + corrections of one sub-block */
-#define G__MAX_BLK_BYTES (G__Q_BYTES + 2 * G__SUB_BYTES + 128)
+#define G__MIN_BYTES     128  /* mins of one sub-block */
+#define G__MAX_BLK_BYTES (G__Q_BYTES + 2 * G__SUB_BYTES + 2 * G__MIN_BYTES)
 
-static inline int g__n_sub(dtype_t t) { return t == DT_Q6_K ? 2 : 1; }
-static inline int g__blk_bytes(dtype_t t) { return G__Q_BYTES + g__n_sub(t) * G__SUB_BYTES + (t == DT_Q4_K ? 128 : 0); }
+static inline int g__n_sub(dtype_t t) { return gemm__n_sub(t); }
+static inline int g__blk_bytes(dtype_t t) {
+    return G__Q_BYTES + g__n_sub(t) * (G__SUB_BYTES + (gemm__has_min(t) ? G__MIN_BYTES : 0));
+}
 
 size_t kern__gemm_pack_bytes(int64_t K) { return (size_t)(K / 32) * G__MAX_BLK_BYTES; }
 
@@ -76,10 +81,10 @@ static void g__pack(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t 
         float *mins = (float *)(dst + G__Q_BYTES + ns * G__SUB_BYTES);
         for (int h = 0; h < 2; h++) {
             __m256i rows[16];
-            float sc[16][2] = {{0}}, mn[16] = {0};
+            float sc[16][2] = {{0}}, mn[16][2] = {{0}};
             for (int i = 0; i < 16; i++) {
                 const int64_t r = 16 * h + i;
-                rows[i] = r < nr ? gemm__row_block(t, w + (size_t)r * rb, b, sc[i], &mn[i]) : _mm256_setzero_si256();
+                rows[i] = r < nr ? gemm__row_block(t, w + (size_t)r * rb, b, sc[i], mn[i]) : _mm256_setzero_si256();
             }
             uint8_t *q = dst + 512 * h;
             g__transpose16x8(rows, q);
@@ -93,9 +98,10 @@ static void g__pack(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t 
                 for (int i = 0; i < 16; i++)
                     scale[i] = sc[i][s];
             }
-            if (t == DT_Q4_K)
-                for (int i = 0; i < 16; i++)
-                    mins[16 * h + i] = mn[i];
+            if (gemm__has_min(t))
+                for (int s = 0; s < ns; s++)
+                    for (int i = 0; i < 16; i++)
+                        mins[32 * s + 16 * h + i] = mn[i][s];
         }
     }
 }
@@ -109,17 +115,18 @@ static void g__pack(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t 
 static inline __attribute__((always_inline)) void g__tile(const uint8_t *pack, int64_t nb, const int NS, const int MIN,
                                                           const int C, const kern__q8a_t *x, int64_t j0, float *Y,
                                                           int64_t ldy, int64_t nr) {
-    const int BB = G__Q_BYTES + NS * G__SUB_BYTES + (MIN ? 128 : 0), G = 8 / NS;
+    const int BB = G__Q_BYTES + NS * (G__SUB_BYTES + (MIN ? G__MIN_BYTES : 0)), G = 8 / NS;
     const int64_t K = x->K;
     __m512 accf[2][4];
     const uint8_t *xu[4];
     const float *xd[4];
-    const int32_t *xs[4];
+    const int32_t *xs[4], *xh[4];
 #pragma GCC unroll 4
     for (int c = 0; c < C; c++) {
         xu[c] = x->xu + (j0 + c) * K;
         xd[c] = x->d + (j0 + c) * (K / 32);
         xs[c] = x->s + (j0 + c) * (K / 32);
+        xh[c] = MIN && NS == 2 ? x->h + (j0 + c) * (K / 32) : NULL;
         accf[0][c] = _mm512_setzero_ps();
         accf[1][c] = _mm512_setzero_ps();
     }
@@ -157,14 +164,18 @@ static inline __attribute__((always_inline)) void g__tile(const uint8_t *pack, i
                 accf[1][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acci[1][c]), _mm512_mul_ps(sc1, dx), accf[1][c]);
             }
         }
-        if (MIN) { /* - min * sum(x) over the block, sum(x) = d_x * s_x */
-            const float *mins = (const float *)(pb + G__Q_BYTES + NS * G__SUB_BYTES);
-            const __m512 m0 = _mm512_load_ps(mins), m1 = _mm512_load_ps(mins + 16);
+        if (MIN) { /* - min * sum(x) over each sub-block, sum(x) = d_x * (sum of the q8a values) */
+#pragma GCC unroll 2
+            for (int s = 0; s < NS; s++) {
+                const float *mins = (const float *)(pb + G__Q_BYTES + NS * G__SUB_BYTES) + 32 * s;
+                const __m512 m0 = _mm512_load_ps(mins), m1 = _mm512_load_ps(mins + 16);
 #pragma GCC unroll 4
-            for (int c = 0; c < C; c++) {
-                const __m512 sx = _mm512_set1_ps(xd[c][b] * (float)xs[c][b]);
-                accf[0][c] = _mm512_fnmadd_ps(m0, sx, accf[0][c]);
-                accf[1][c] = _mm512_fnmadd_ps(m1, sx, accf[1][c]);
+                for (int c = 0; c < C; c++) {
+                    const int32_t si = NS == 1 ? xs[c][b] : s == 0 ? xh[c][b] : xs[c][b] - xh[c][b];
+                    const __m512 sx = _mm512_set1_ps(xd[c][b] * (float)si);
+                    accf[0][c] = _mm512_fnmadd_ps(m0, sx, accf[0][c]);
+                    accf[1][c] = _mm512_fnmadd_ps(m1, sx, accf[1][c]);
+                }
             }
         }
     }
@@ -197,9 +208,10 @@ static inline __attribute__((always_inline)) void g__tile(const uint8_t *pack, i
         }                                                                                                              \
     }
 
-G__PANEL_FN(g__panel_plain, 1, 0) /* Q8_0, Q4_0 */
-G__PANEL_FN(g__panel_min, 1, 1)   /* Q4_K */
-G__PANEL_FN(g__panel_sub16, 2, 0) /* Q6_K */
+G__PANEL_FN(g__panel_plain, 1, 0) /* Q8_0, Q4_0, Q5_0, IQ4_NL */
+G__PANEL_FN(g__panel_min, 1, 1)   /* Q4_K, Q5_K, Q4_1, Q5_1 */
+G__PANEL_FN(g__panel_sub16, 2, 0) /* Q6_K, Q3_K */
+G__PANEL_FN(g__panel_sub16_min, 2, 1) /* Q2_K */
 
 void kern__gemm_q8_avx512(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
                           float *Y, int64_t ldy, void *pack) {
@@ -207,9 +219,11 @@ void kern__gemm_q8_avx512(dtype_t t, const void *w, size_t row_bytes, int64_t nr
     for (int64_t r0 = 0; r0 < nr; r0 += KERN__GEMM_ROWS) {
         const int64_t m = nr - r0 < KERN__GEMM_ROWS ? nr - r0 : KERN__GEMM_ROWS;
         g__pack(t, (const uint8_t *)w + r0 * row_bytes, row_bytes, m, nb, pack);
-        if (t == DT_Q6_K)
+        if (gemm__n_sub(t) == 2 && gemm__has_min(t))
+            g__panel_sub16_min(pack, nb, x, n, Y + r0, ldy, m);
+        else if (gemm__n_sub(t) == 2)
             g__panel_sub16(pack, nb, x, n, Y + r0, ldy, m);
-        else if (t == DT_Q4_K)
+        else if (gemm__has_min(t))
             g__panel_min(pack, nb, x, n, Y + r0, ldy, m);
         else
             g__panel_plain(pack, nb, x, n, Y + r0, ldy, m);

@@ -2,9 +2,10 @@
  * isa.c — run-time choice of the instruction set the kernels use.
  *
  * Three function tables: portable C, AVX2 (+FMA, F16C), and AVX-512 VNNI (which adds int8 dot products, the
- * multi-row Q8_0/Q4_0 dots and the int8 GEMM to the AVX2 table). The best one the CPU and OS support is chosen
- * at first use; tests can cap it with kern__force_isa to compare the paths. This file is compiled for baseline
- * x86-64 and only takes addresses of the SIMD functions, so nothing here executes an instruction the CPU lacks.
+ * multi-row dots of the 32-value block types and the int8 GEMM to the AVX2 table). The best one the CPU and OS
+ * support is chosen at first use; tests can cap it with kern__force_isa to compare the paths. This file is
+ * compiled for baseline x86-64 and only takes addresses of the SIMD functions, so nothing here executes an
+ * instruction the CPU lacks.
  */
 #include <stdatomic.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -13,6 +14,19 @@
 #include <string.h>
 
 #include "kern_impl.h"
+
+/* The types whose dequantization has no SIMD version (it runs for embedding rows and for Q2_K prompts only). */
+#define ISA__DEQUANT_MORE                                                                                              \
+    [DT_Q4_1] = kern__dequant_q4_1_scalar, [DT_Q5_0] = kern__dequant_q5_0_scalar,                                     \
+    [DT_Q5_1] = kern__dequant_q5_1_scalar, [DT_IQ4_NL] = kern__dequant_iq4_nl_scalar,                                 \
+    [DT_Q2_K] = kern__dequant_q2_k_scalar, [DT_Q3_K] = kern__dequant_q3_k_scalar,                                     \
+    [DT_Q5_K] = kern__dequant_q5_k_scalar
+
+/* The row dots of the types added after the first four quantized ones, per ISA suffix. */
+#define ISA__ROWDOT_MORE(SFX)                                                                                          \
+    [DT_Q4_1] = kern__rowdot_q4_1_##SFX, [DT_Q5_0] = kern__rowdot_q5_0_##SFX, [DT_Q5_1] = kern__rowdot_q5_1_##SFX,   \
+    [DT_IQ4_NL] = kern__rowdot_iq4_nl_##SFX, [DT_Q2_K] = kern__rowdot_q2_k_##SFX,                                     \
+    [DT_Q3_K] = kern__rowdot_q3_k_##SFX, [DT_Q5_K] = kern__rowdot_q5_k_##SFX
 
 static const kern__isa_t isa__scalar = {
     .name = "scalar",
@@ -25,6 +39,13 @@ static const kern__isa_t isa__scalar = {
             [DT_Q4_0] = kern__rowdot_q4_0_scalar,
             [DT_Q4_K] = kern__rowdot_q4_k_scalar,
             [DT_Q6_K] = kern__rowdot_q6_k_scalar,
+            [DT_Q4_1] = kern__rowdot_q4_1_scalar,
+            [DT_Q5_0] = kern__rowdot_q5_0_scalar,
+            [DT_Q5_1] = kern__rowdot_q5_1_scalar,
+            [DT_IQ4_NL] = kern__rowdot_iq4_nl_scalar,
+            [DT_Q2_K] = kern__rowdot_q2_k_scalar,
+            [DT_Q3_K] = kern__rowdot_q3_k_scalar,
+            [DT_Q5_K] = kern__rowdot_q5_k_scalar,
         },
     .dequant =
         {
@@ -35,6 +56,7 @@ static const kern__isa_t isa__scalar = {
             [DT_Q4_0] = kern__dequant_q4_0_scalar,
             [DT_Q4_K] = kern__dequant_q4_k_scalar,
             [DT_Q6_K] = kern__dequant_q6_k_scalar,
+            ISA__DEQUANT_MORE,
         },
     .quant_q8a = kern__quant_q8a_scalar,
     .quant_q8k = kern__quant_q8k_scalar,
@@ -58,7 +80,7 @@ static const kern__isa_t isa__scalar = {
             [DT_F32] = kern__dequant_f32,          [DT_F16] = kern__dequant_f16_avx2,                                  \
             [DT_BF16] = kern__dequant_bf16_avx2,   [DT_Q8_0] = kern__dequant_q8_0_avx2,                                \
             [DT_Q4_0] = kern__dequant_q4_0_avx2,   [DT_Q4_K] = kern__dequant_q4_k_scalar,                              \
-            [DT_Q6_K] = kern__dequant_q6_k_scalar,                                                                     \
+            [DT_Q6_K] = kern__dequant_q6_k_scalar, ISA__DEQUANT_MORE,                                                  \
     },                                                                                                                 \
     .quant_q8a = kern__quant_q8a_avx2, .quant_q8k = kern__quant_q8k_avx2, .dot_f32 = kern__dot_f32_avx2,               \
     .f32_to_f16 = kern__f32_to_f16_avx2, .axpy_f32 = kern__axpy_f32_avx2, .sumsq_f32 = kern__sumsq_f32_avx2,           \
@@ -77,6 +99,7 @@ static const kern__isa_t isa__avx2 = {
             [DT_Q4_0] = kern__rowdot_q4_0_avx2,
             [DT_Q4_K] = kern__rowdot_q4_k_avx2,
             [DT_Q6_K] = kern__rowdot_q6_k_avx2,
+            ISA__ROWDOT_MORE(avx2),
         },
     .gemm_q8 = kern__gemm_q8_avx2,
     ISA__AVX2_COMMON,
@@ -93,11 +116,16 @@ static const kern__isa_t isa__avx512 = {
             [DT_Q4_0] = kern__rowdot_q4_0_avx512,
             [DT_Q4_K] = kern__rowdot_q4_k_avx512,
             [DT_Q6_K] = kern__rowdot_q6_k_avx512,
+            ISA__ROWDOT_MORE(avx512),
         },
     .rowdot_multi =
         {
             [DT_Q8_0] = kern__rowdot_multi_q8_0_avx512,
             [DT_Q4_0] = kern__rowdot_multi_q4_0_avx512,
+            [DT_Q4_1] = kern__rowdot_multi_q4_1_avx512,
+            [DT_Q5_0] = kern__rowdot_multi_q5_0_avx512,
+            [DT_Q5_1] = kern__rowdot_multi_q5_1_avx512,
+            [DT_IQ4_NL] = kern__rowdot_multi_iq4_nl_avx512,
         },
     .gemm_q8 = kern__gemm_q8_avx512,
     .gemm_xu = true,

@@ -9,7 +9,7 @@
  *
  * Instruction sets are chosen once at run time (AVX-512 VNNI, AVX2+FMA+F16C, or portable C), so one binary runs
  * on any x86-64 machine. Results of the SIMD and portable paths agree up to float summation order; the integer
- * paths (Q8_0, Q4_0, Q4_K, Q6_K weights) quantize the activations to 8 bits first, as llama.cpp does, so they
+ * paths (quantized weights) quantize the activations to 8 bits first, as llama.cpp does, so they
  * differ from an F32 reference by that rounding (relative error ~1e-2 of the dot product's magnitude at worst).
  *
  * Threads: a kern_pool_t and a kern_ctx_t belong to one engine thread at a time (the one that calls
@@ -29,7 +29,7 @@
 /* ---- weights and matrix products ---------------------------------------------------------------------- */
 
 typedef struct {
-    dtype_t type;       /* F32, F16, BF16, Q8_0, Q4_0, Q4_K or Q6_K */
+    dtype_t type;       /* a supported type (dtype_supported) */
     int64_t rows, cols; /* W (rows, cols) row-major; cols % block_elems(type) == 0; GGUF's ne[1], ne[0] */
     const void *data;   /* rows * row_bytes bytes, borrowed (usually inside the model's mapping) */
     size_t row_bytes;   /* bytes per row: dtype_row_bytes(type, cols) */
@@ -40,7 +40,7 @@ typedef struct kern_ctx kern_ctx_t; /* pool + preallocated scratch; one per engi
 /*
  * Allocates the scratch that kern_matmul needs for weights of up to max_cols columns and for up to max_batch
  * activation rows, so that the decode loop never allocates (max_rows, the most rows of any weight, is checked
- * for sanity only: no scratch depends on it). Scratch is about max_batch * max_cols * 7.5 bytes plus, per pool
+ * for sanity only: no scratch depends on it). Scratch is about max_batch * max_cols * 7.6 bytes plus, per pool
  * thread, 128 * max_cols floats and 48 * max_cols bytes. The pool is borrowed and must outlive the context.
  * Also pins OpenBLAS to one thread (the pool parallelises around it). Returns 0 and *out, ERR_INVAL for
  * non-positive or absurd sizes, or ERR_NOMEM.
@@ -58,12 +58,12 @@ kern_pool_t *kern_ctx_pool(kern_ctx_t *k);
  * W.cols <= max_cols.
  * n < 4 runs kernels that read W's blocks in place (integer dot products against 8-bit-quantized activations
  * for the quantized types, float dots for F32/F16/BF16), rows split over the pool's threads. With AVX-512 VNNI,
- * Q8_0 and Q4_0 weights are still read in place at moderate n (up to 16: decode steps of continuous
- * batching), against activations transposed so that each weight dword meets 16 activation rows at once.
- * Larger n runs an int8 GEMM (quantized types on CPUs with AVX-512 VNNI: repacked 32-row panels, vpdpbusd) or
- * dequantizes tiles of W into scratch for cblas_sgemm (float types, and quantized types elsewhere). The result does not
- * depend on the thread count. Returns 0, or ERR_INVAL for bad shapes, a bad row_bytes, NULL pointers or an
- * unsupported type.
+ * the 32-value block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) are still read in place at moderate n (up
+ * to 16: decode steps of continuous batching), against activations transposed so that each weight dword meets 16
+ * activation rows at once. Larger n runs an int8 GEMM (quantized types on CPUs with AVX-512 VNNI: repacked 32-row
+ * panels, vpdpbusd) or dequantizes tiles of W into scratch for cblas_sgemm (float types, and quantized types
+ * elsewhere). The result does not depend on the thread count. Returns 0, or ERR_INVAL for bad shapes, a bad row_bytes,
+ * NULL pointers or an unsupported type.
  */
 int kern_matmul(kern_ctx_t *k, const kern_weight_t *W, const float *X, int64_t n, float *Y);
 

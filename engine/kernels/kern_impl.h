@@ -5,11 +5,11 @@
  * Not part of the engine's API: other modules include kern.h only. Names use the kern__ prefix.
  *
  * Activation formats (made from F32 rows by the quant_* functions, consumed by the integer dot products):
- *  - q8a (for Q8_0 and Q4_0 weights): a row of K values becomes K int8 `qs` and, per block of 32, a float
- *    scale `d` (x ~= d * q) and the int32 sum `s` of the block's 32 values (used to undo the +128 / -8 offsets
- *    of the unsigned operand of vpdpbusd / pmaddubsw). Row j of a batch lives at qs + j*K, d + j*K/32,
- *    s + j*K/32.
- *  - q8k (for Q4_K and Q6_K weights, like llama.cpp's Q8_K): per block of 256 values one float scale, 256
+ *  - q8a (for the 32-value block types: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL): a row of K values becomes K int8
+ *    `qs` and, per block of 32, a float scale `d` (x ~= d * q) and the int32 sum `s` of the block's 32 values (used to
+ *    undo the +128 / -8 offsets of the unsigned operand of vpdpbusd / pmaddubsw). Row j of a batch lives at qs + j*K,
+ *    d + j*K/32, s + j*K/32.
+ *  - q8k (for the K-quants Q2_K..Q6_K, like llama.cpp's Q8_K): per block of 256 values one float scale, 256
  *    int8 and the sums of each 16 consecutive values.
  * Both quantize symmetrically: d = max|x| / 127, q = round-to-nearest-even(x / d) in [-127, 127].
  */
@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kern.h"
 
@@ -48,7 +49,64 @@ typedef struct {
     uint16_t d;               /* fp16 super-block scale */
 } kern__blk_q6_k;
 
+typedef struct {
+    uint16_t d;            /* fp16 scale */
+    uint16_t m;            /* fp16 min */
+    uint8_t qs[QK4_1 / 2]; /* x[i] = d * (qs[i] & 15) + m, x[i + 16] = d * (qs[i] >> 4) + m */
+} kern__blk_q4_1;
+
+typedef struct {
+    uint16_t d;            /* fp16 scale */
+    uint8_t qh[4];         /* bit i (little-endian u32) = 5th bit of value i */
+    uint8_t qs[QK5_0 / 2]; /* low 4 bits as Q4_0; x[i] = d * (q5[i] - 16) */
+} kern__blk_q5_0;
+
+typedef struct {
+    uint16_t d;            /* fp16 scale */
+    uint16_t m;            /* fp16 min */
+    uint8_t qh[4];         /* as Q5_0 */
+    uint8_t qs[QK5_1 / 2]; /* as Q5_0; x[i] = d * q5[i] + m */
+} kern__blk_q5_1;
+
+typedef struct {
+    uint16_t d;             /* fp16 scale */
+    uint8_t qs[QK4_NL / 2]; /* nibbles as Q4_0, each an index into kern__iq4nl_values: x[i] = d * values[q] */
+} kern__blk_iq4_nl;
+
+typedef struct {
+    uint8_t scales[QK_K / 16]; /* per 16 values: 4-bit scale (low) and 4-bit min (high) */
+    uint8_t qs[QK_K / 4];      /* 2-bit quants: value 128h + 32s + l is bits 2s of qs[32h + l] */
+    uint16_t d;                /* fp16 super-block scale of the scales */
+    uint16_t dmin;             /* fp16 super-block scale of the mins */
+} kern__blk_q2_k;
+
+typedef struct {
+    uint8_t hmask[QK_K / 8]; /* 3rd bits: value 32b + l is bit b of hmask[l] (set: +0, clear: -4) */
+    uint8_t qs[QK_K / 4];    /* low 2 bits, laid out as Q2_K's */
+    uint8_t scales[12];      /* 16 6-bit scales, offset by 32 */
+    uint16_t d;              /* fp16 super-block scale */
+} kern__blk_q3_k;
+
+typedef struct {
+    uint16_t d;           /* as Q4_K */
+    uint16_t dmin;        /* as Q4_K */
+    uint8_t scales[12];   /* as Q4_K */
+    uint8_t qh[QK_K / 8]; /* 5th bits: value 32j + l (sub-block j) is bit j of qh[l] */
+    uint8_t qs[QK_K / 2]; /* low 4 bits, laid out as Q4_K's */
+} kern__blk_q5_k;
+
+/* IQ4_NL's 16 values (the format's non-linear grid). */
+static const int8_t kern__iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                              1,    13,   25,  38,  53,  69,  89,  113};
+
 _Static_assert(sizeof(kern__blk_q8_0) == 34, "q8_0 block");
+_Static_assert(sizeof(kern__blk_q4_1) == 20, "q4_1 block");
+_Static_assert(sizeof(kern__blk_q5_0) == 22, "q5_0 block");
+_Static_assert(sizeof(kern__blk_q5_1) == 24, "q5_1 block");
+_Static_assert(sizeof(kern__blk_iq4_nl) == 18, "iq4_nl block");
+_Static_assert(sizeof(kern__blk_q2_k) == Q2_K_BYTES, "q2_K block");
+_Static_assert(sizeof(kern__blk_q3_k) == Q3_K_BYTES, "q3_K block");
+_Static_assert(sizeof(kern__blk_q5_k) == Q5_K_BYTES, "q5_K block");
 _Static_assert(sizeof(kern__blk_q4_0) == 18, "q4_0 block");
 _Static_assert(sizeof(kern__blk_q4_k) == Q4_K_BYTES, "q4_K block");
 _Static_assert(sizeof(kern__blk_q6_k) == Q6_K_BYTES, "q6_K block");
@@ -62,6 +120,7 @@ typedef struct {
     int32_t *s;  /* (n, K/32) */
     int64_t K;   /* values per row, a multiple of 32 */
     uint8_t *xu; /* (n, K) qs + 128 as unsigned bytes (qs ^ 0x80), made for a GEMM that reads it; else NULL */
+    int32_t *h;  /* (n, K/32) sums of the first 16 qs of each block (Q2_K's GEMM: mins per 16 values); else NULL */
 } kern__q8a_t;
 
 typedef struct {
@@ -81,12 +140,44 @@ static inline void kern__q4k_scale_min(const uint8_t *s, int j, int *sc, int *m)
     }
 }
 
+/*
+ * The 16 6-bit scales of a Q3_K block, offset removed (-32..31), in value order (scale g covers values
+ * 16g..16g+15). As little-endian words a = bytes 0..3, b = 4..7, c = 8..11: scales 0..3 have low bits a & 0xf
+ * and high bits c & 3, 4..7 b & 0xf and (c >> 2) & 3, 8..11 a >> 4 and (c >> 4) & 3, 12..15 b >> 4 and c >> 6.
+ */
+static inline void kern__q3k_scales(const uint8_t *s, int8_t out[16]) {
+    uint32_t a, b, c;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + 4, 4);
+    memcpy(&c, s + 8, 4);
+    const uint32_t w[4] = {(a & 0x0f0f0f0fu) | ((c & 0x03030303u) << 4),
+                           (b & 0x0f0f0f0fu) | (((c >> 2) & 0x03030303u) << 4),
+                           ((a >> 4) & 0x0f0f0f0fu) | (((c >> 4) & 0x03030303u) << 4),
+                           ((b >> 4) & 0x0f0f0f0fu) | (((c >> 6) & 0x03030303u) << 4)};
+    for (int g = 0; g < 16; g++)
+        out[g] = (int8_t)((int)((w[g / 4] >> (8 * (g % 4))) & 0xff) - 32);
+}
+
+/* Which activation format a weight type's integer dot products take (KERN__ACT_F32: float dots). */
+enum { KERN__ACT_F32 = 0, KERN__ACT_Q8A = 1, KERN__ACT_Q8K = 2 };
+static inline int kern__act_format(dtype_t t) {
+    switch (t) {
+    case DT_Q8_0: case DT_Q4_0: case DT_Q4_1: case DT_Q5_0: case DT_Q5_1: case DT_IQ4_NL: return KERN__ACT_Q8A;
+    case DT_Q2_K: case DT_Q3_K: case DT_Q4_K: case DT_Q5_K: case DT_Q6_K: return KERN__ACT_Q8K;
+    default: return KERN__ACT_F32;
+    }
+}
+
+/* Types the int8 GEMMs (kern__gemm_fn) take: every quantized type. */
+static inline bool kern__gemm_type(dtype_t t) { return kern__act_format(t) != KERN__ACT_F32; }
+
 /* ---- function tables ------------------------------------------------------------------------------------ */
 
 /*
  * y[i] = dot(row i of W, x) for i < nr, where the rows start at w and are row_bytes apart and hold K values.
- * x is `const float *` (K values) for F32/F16/BF16 weights, `const kern__q8a_t *` viewing ONE row for
- * Q8_0/Q4_0, and `const kern__q8k_t *` (K/256 blocks) for Q4_K/Q6_K.
+ * x is `const float *` (K values) for F32/F16/BF16 weights, `const kern__q8a_t *` viewing ONE row for the
+ * 32-value block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL), and `const kern__q8k_t *` (K/256 blocks) for
+ * the K-quants (kern__act_format).
  */
 typedef void (*kern__rowdot_fn)(const void *w, size_t row_bytes, int64_t nr, const void *x, int64_t K, float *y);
 
@@ -104,10 +195,11 @@ typedef struct {
 } kern__q8t_t;
 
 /*
- * Several activation rows at once (Q8_0 / Q4_0 weights, moderate batches): Y[j * ldy + i] = dot(row i of W, x
- * row j) for i < nr, j < nx, where x holds at least nx transposed rows and the W rows start at w, row_bytes
- * apart. W is read in place; each 4-byte piece of a weight row is multiplied by 16 activation rows with one
- * instruction. Callers keep nr small enough for the rows to stay in L1 while the activations pass over them.
+ * Several activation rows at once (the 32-value block types: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL; moderate
+ * batches): Y[j * ldy + i] = dot(row i of W, x row j) for i < nr, j < nx, where x holds at least nx transposed rows and
+ * the W rows start at w, row_bytes apart. W is read in place; each 4-byte piece of a weight row is multiplied by 16
+ * activation rows with one instruction. Callers keep nr small enough for the rows to stay in L1 while the
+ * activations pass over them.
  */
 typedef void (*kern__rowdot_multi_fn)(const void *w, size_t row_bytes, int64_t nr, const kern__q8t_t *x, int64_t nx,
                                       float *Y, int64_t ldy);
@@ -117,8 +209,8 @@ typedef void (*kern__dequant_fn)(const void *src, float *dst, int64_t n);
 
 /*
  * The int8 GEMM (gemm_avx512.c with VNNI, gemm_avx2.c without): Y[j][i] = dot(row i of W, X row j) for i < nr,
- * j < n, where W is Q8_0, Q4_0, Q4_K or Q6_K (rows row_bytes apart from w), X is n q8a rows (with xu made when
- * the ISA table's gemm_xu says the GEMM reads it), and Y has leading dimension ldy. pack is scratch of
+ * j < n, where W is a type kern__gemm_type accepts (rows row_bytes apart from w), X is n q8a rows (with xu made when
+ * the ISA table's gemm_xu says the GEMM reads it, and h for Q2_K), and Y has leading dimension ldy. pack is scratch of
  * kern__gemm_pack_bytes(K) bytes, 64-byte aligned.
  */
 typedef void (*kern__gemm_fn)(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
@@ -127,7 +219,7 @@ typedef void (*kern__gemm_fn)(dtype_t t, const void *w, size_t row_bytes, int64_
 typedef struct {
     const char *name;
     kern__rowdot_fn rowdot[DT_COUNT];             /* NULL for unsupported types */
-    kern__rowdot_multi_fn rowdot_multi[DT_COUNT]; /* NULL where there is none (Q8_0/Q4_0 with VNNI) */
+    kern__rowdot_multi_fn rowdot_multi[DT_COUNT]; /* NULL where there is none (32-value block types with VNNI) */
     kern__dequant_fn dequant[DT_COUNT];
     /* x (K,) -> q8a; also writes xu = qs ^ 0x80 (the GEMM's unsigned copy) unless xu is NULL */
     void (*quant_q8a)(const float *x, int64_t K, int8_t *qs, float *d, int32_t *s, uint8_t *xu);
@@ -183,6 +275,13 @@ void kern__dequant_q8_0_scalar(const void *src, float *dst, int64_t n);
 void kern__dequant_q4_0_scalar(const void *src, float *dst, int64_t n);
 void kern__dequant_q4_k_scalar(const void *src, float *dst, int64_t n);
 void kern__dequant_q6_k_scalar(const void *src, float *dst, int64_t n);
+void kern__dequant_q4_1_scalar(const void *src, float *dst, int64_t n);
+void kern__dequant_q5_0_scalar(const void *src, float *dst, int64_t n);
+void kern__dequant_q5_1_scalar(const void *src, float *dst, int64_t n);
+void kern__dequant_iq4_nl_scalar(const void *src, float *dst, int64_t n);
+void kern__dequant_q2_k_scalar(const void *src, float *dst, int64_t n);
+void kern__dequant_q3_k_scalar(const void *src, float *dst, int64_t n);
+void kern__dequant_q5_k_scalar(const void *src, float *dst, int64_t n);
 
 void kern__rowdot_f32_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_f16_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
@@ -191,6 +290,13 @@ void kern__rowdot_q8_0_scalar(const void *w, size_t rb, int64_t nr, const void *
 void kern__rowdot_q4_0_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_q4_k_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_q6_k_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q4_1_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q5_0_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q5_1_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_iq4_nl_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q2_k_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q3_k_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_q5_k_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 
 /* ops.c */
 float kern__dot_f32_scalar(const float *a, const float *b, int64_t n);
@@ -217,6 +323,18 @@ void kern__rowdot_q4_0_avx2(const void *w, size_t rb, int64_t nr, const void *x,
 void kern__rowdot_q4_k_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_q6_k_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 
+/* dot_more_avx2.c, dot_more_avx512.c: the other types' row dots (bodies in q32_body.h and kq_body.h) */
+#define KERN__DECL_ROWDOTS(SFX)                                                                                        \
+    void kern__rowdot_q4_1_##SFX(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);            \
+    void kern__rowdot_q5_0_##SFX(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);            \
+    void kern__rowdot_q5_1_##SFX(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);            \
+    void kern__rowdot_iq4_nl_##SFX(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);          \
+    void kern__rowdot_q2_k_##SFX(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);            \
+    void kern__rowdot_q3_k_##SFX(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);            \
+    void kern__rowdot_q5_k_##SFX(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+KERN__DECL_ROWDOTS(avx2)
+KERN__DECL_ROWDOTS(avx512)
+
 /* ops_avx2.c */
 float kern__dot_f32_avx2(const float *a, const float *b, int64_t n);
 void kern__axpy_f32_avx2(float a, const float *x, float *y, int64_t n);
@@ -239,6 +357,14 @@ void kern__rowdot_multi_q8_0_avx512(const void *w, size_t rb, int64_t nr, const 
                                     int64_t ldy);
 void kern__rowdot_multi_q4_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
                                     int64_t ldy);
+void kern__rowdot_multi_q4_1_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+                                    int64_t ldy);
+void kern__rowdot_multi_q5_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+                                    int64_t ldy);
+void kern__rowdot_multi_q5_1_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+                                    int64_t ldy);
+void kern__rowdot_multi_iq4_nl_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx,
+                                      float *Y, int64_t ldy);
 void kern__gemm_q8_avx512(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
                           float *Y, int64_t ldy, void *pack);
 

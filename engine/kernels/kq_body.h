@@ -1,7 +1,7 @@
 /*
- * kq_body.h — the bodies of the Q4_K and Q6_K row dot products against q8k activations, written once for the
- * AVX2 file and the AVX-512 VNNI file. Include it after defining:
- *   KQ_NAME_Q4K, KQ_NAME_Q6K   the function names to define
+ * kq_body.h — the bodies of the K-quant row dot products (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) against q8k
+ * activations, written once for the AVX2 file and the AVX-512 VNNI file. Include it after defining:
+ *   KQ_NAME_Q2K .. KQ_NAME_Q6K the function names to define
  *   KQ_DPWSSD(acc, a, b)       acc + pairwise int16 products of a and b summed into int32 lanes
  *                              (AVX2: add(acc, madd(a, b)); VNNI: vpdpwssd)
  * and including <immintrin.h> and kern_impl.h. Compiled with at least -mavx2 -mfma -mf16c.
@@ -126,5 +126,168 @@ void KQ_NAME_Q6K(const void *w, size_t rb, int64_t nr, const void *x, int64_t K,
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(xk[i].d * _cvtsh_ss(b[i].d)), acc);
         }
         y[r] = kq__hsum(acc);
+    }
+}
+
+/*
+ * Q5_K: Q4_K with a 5th bit per value, bit j of qh[l] for value l of sub-block j; moved to bit 4 of each byte
+ * (16-bit shifts, then a mask that keeps only the byte's own bit). pmaddubsw pairs stay below 2 * 31 * 128.
+ */
+static inline __m256i kq__q5_high(__m256i qh, int j) {
+    const __m256i v = j <= 4 ? _mm256_slli_epi16(qh, 4 - j) : _mm256_srli_epi16(qh, j - 4);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
+void KQ_NAME_Q5K(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
+    const kern__q8k_t *xk = x;
+    const __m256i lo4 = _mm256_set1_epi8(0xF);
+    const __m256i sh0 = kq__bcast16(0, 0), sh1 = kq__bcast16(1, 1), sh2 = kq__bcast16(2, 2), sh3 = kq__bcast16(3, 3),
+                  sh4 = kq__bcast16(4, 4), sh5 = kq__bcast16(5, 5), sh6 = kq__bcast16(6, 6), sh7 = kq__bcast16(7, 7);
+    for (int64_t r = 0; r < nr; r++) {
+        const kern__blk_q5_k *b = (const kern__blk_q5_k *)((const uint8_t *)w + r * rb);
+        __m256 acc = _mm256_setzero_ps();
+        __m128 macc = _mm_setzero_ps();
+        for (int64_t i = 0; i < K / QK_K; i++) {
+            uint32_t a, bb, c;
+            memcpy(&a, b[i].scales, 4);
+            memcpy(&bb, b[i].scales + 4, 4);
+            memcpy(&c, b[i].scales + 8, 4);
+            const uint32_t sc_lo = a & 0x3f3f3f3fu, m_lo = bb & 0x3f3f3f3fu;
+            const uint32_t sc_hi = (c & 0x0f0f0f0fu) | (((a >> 6) & 0x03030303u) << 4);
+            const uint32_t m_hi = ((c >> 4) & 0x0f0f0f0fu) | (((bb >> 6) & 0x03030303u) << 4);
+            const __m256i sm = _mm256_cvtepu8_epi16(_mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)m_lo, (int)m_hi));
+            const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)xk[i].bsums),
+                                              _mm_loadu_si128((const __m128i *)(xk[i].bsums + 8)));
+            const __m128i mprod = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), bs);
+            const float dx = xk[i].d;
+            macc = _mm_fmadd_ps(_mm_cvtepi32_ps(mprod), _mm_set1_ps(dx * _cvtsh_ss(b[i].dmin)), macc);
+            const __m256i sc = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)b[i].qh);
+            const uint8_t *q = b[i].qs;
+            const int8_t *xq = xk[i].qs;
+            __m256i isum = _mm256_setzero_si256();
+#define KQ__Q5K_CHUNK(C, SHL, SHH)                                                                                     \
+    {                                                                                                                  \
+        const __m256i qv = _mm256_loadu_si256((const __m256i *)(q + 32 * (C)));                                        \
+        const __m256i ql = _mm256_or_si256(_mm256_and_si256(qv, lo4), kq__q5_high(qh, 2 * (C)));                       \
+        const __m256i qu =                                                                                             \
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 4), lo4), kq__q5_high(qh, 2 * (C) + 1));            \
+        const __m256i pl = _mm256_maddubs_epi16(ql, _mm256_loadu_si256((const __m256i *)(xq + 64 * (C))));            \
+        const __m256i ph = _mm256_maddubs_epi16(qu, _mm256_loadu_si256((const __m256i *)(xq + 64 * (C) + 32)));       \
+        isum = KQ_DPWSSD(isum, pl, _mm256_shuffle_epi8(sc, SHL));                                                      \
+        isum = KQ_DPWSSD(isum, ph, _mm256_shuffle_epi8(sc, SHH));                                                      \
+    }
+            KQ__Q5K_CHUNK(0, sh0, sh1)
+            KQ__Q5K_CHUNK(1, sh2, sh3)
+            KQ__Q5K_CHUNK(2, sh4, sh5)
+            KQ__Q5K_CHUNK(3, sh6, sh7)
+#undef KQ__Q5K_CHUNK
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dx * _cvtsh_ss(b[i].d)), acc);
+        }
+        macc = _mm_add_ps(macc, _mm_movehl_ps(macc, macc));
+        macc = _mm_add_ss(macc, _mm_movehdup_ps(macc));
+        y[r] = kq__hsum(acc) - _mm_cvtss_f32(macc);
+    }
+}
+
+/*
+ * Q3_K and Q2_K share Q6_K's arrangement: in each 128-value half c, value 32s + l (s = 0..3) has its 2 low bits
+ * at bits 2s of qs[32c + l], and scale 8c + 2s (l < 16) or 8c + 2s + 1. Q3_K's 3rd bit is bit 4c + s of
+ * hmask[l] (moved to bit 2 as Q5_K's 5th bit is moved to bit 4); its values are q - 4 with q = 0..7, the -4 going
+ * through the activation block sums as Q6_K's -32 does. Q2_K's 4-bit mins go through the sums as Q4_K's do.
+ */
+static inline __m256i kq__q3_high(__m256i hm, int k) {
+    const __m256i v = k <= 2 ? _mm256_slli_epi16(hm, 2 - k) : _mm256_srli_epi16(hm, k - 2);
+    return _mm256_and_si256(v, _mm256_set1_epi8(4));
+}
+
+static inline __m256i kq__q2_bits(__m256i qv, int s) {
+    return _mm256_and_si256(_mm256_srli_epi16(qv, 2 * s), _mm256_set1_epi8(3));
+}
+
+/* The 16 scales of a Q3_K block as int8 (-32..31) in a vector; kern__q3k_scales spelled out word by word. */
+static inline __m128i kq__q3k_scales(const uint8_t *s) {
+    uint32_t a, b, c;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + 4, 4);
+    memcpy(&c, s + 8, 4);
+    const __m128i v = _mm_setr_epi32((int)((a & 0x0f0f0f0fu) | ((c & 0x03030303u) << 4)),
+                                     (int)((b & 0x0f0f0f0fu) | (((c >> 2) & 0x03030303u) << 4)),
+                                     (int)(((a >> 4) & 0x0f0f0f0fu) | (((c >> 4) & 0x03030303u) << 4)),
+                                     (int)(((b >> 4) & 0x0f0f0f0fu) | (((c >> 6) & 0x03030303u) << 4)));
+    return _mm_sub_epi8(v, _mm_set1_epi8(32));
+}
+
+void KQ_NAME_Q3K(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
+    const kern__q8k_t *xk = x;
+    const __m256i g0 = kq__bcast16(0, 1), g1 = kq__bcast16(2, 3), g2 = kq__bcast16(4, 5), g3 = kq__bcast16(6, 7);
+    for (int64_t r = 0; r < nr; r++) {
+        const kern__blk_q3_k *b = (const kern__blk_q3_k *)((const uint8_t *)w + r * rb);
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t i = 0; i < K / QK_K; i++) {
+            const __m256i sc16 = _mm256_cvtepi8_epi16(kq__q3k_scales(b[i].scales));
+            const __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)xk[i].bsums));
+            __m256i isum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 2));
+            const __m256i hm = _mm256_loadu_si256((const __m256i *)b[i].hmask);
+            const __m256i sc0 = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sc16));
+            const __m256i sc1 = _mm256_broadcastsi128_si256(_mm256_extracti128_si256(sc16, 1));
+            const __m256i qv0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
+            const __m256i qv1 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32));
+            const int8_t *xq = xk[i].qs;
+#define KQ__Q3K_GROUP(C, S, G)                                                                                         \
+    {                                                                                                                  \
+        const __m256i q = _mm256_or_si256(kq__q2_bits(qv##C, S), kq__q3_high(hm, 4 * (C) + (S)));                      \
+        isum = KQ_DPWSSD(isum,                                                                                         \
+                         _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)(xq + 128 * (C) + 32 * (S)))),    \
+                         _mm256_shuffle_epi8(sc##C, G));                                                               \
+    }
+            KQ__Q3K_GROUP(0, 0, g0)
+            KQ__Q3K_GROUP(0, 1, g1)
+            KQ__Q3K_GROUP(0, 2, g2)
+            KQ__Q3K_GROUP(0, 3, g3)
+            KQ__Q3K_GROUP(1, 0, g0)
+            KQ__Q3K_GROUP(1, 1, g1)
+            KQ__Q3K_GROUP(1, 2, g2)
+            KQ__Q3K_GROUP(1, 3, g3)
+#undef KQ__Q3K_GROUP
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(xk[i].d * _cvtsh_ss(b[i].d)), acc);
+        }
+        y[r] = kq__hsum(acc);
+    }
+}
+
+void KQ_NAME_Q2K(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
+    const kern__q8k_t *xk = x;
+    const __m128i lo4 = _mm_set1_epi8(0xF);
+    const __m256i g0 = kq__bcast16(0, 1), g1 = kq__bcast16(2, 3), g2 = kq__bcast16(4, 5), g3 = kq__bcast16(6, 7);
+    for (int64_t r = 0; r < nr; r++) {
+        const kern__blk_q2_k *b = (const kern__blk_q2_k *)((const uint8_t *)w + r * rb);
+        __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
+        for (int64_t i = 0; i < K / QK_K; i++) {
+            const __m128i sm = _mm_loadu_si128((const __m128i *)b[i].scales);
+            const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sm, lo4));
+            const __m256i m16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), lo4));
+            const __m256i mprod = _mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)xk[i].bsums));
+            const float dx = xk[i].d;
+            macc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mprod), _mm256_set1_ps(dx * _cvtsh_ss(b[i].dmin)), macc);
+            __m256i isum = _mm256_setzero_si256();
+            for (int c = 0; c < 2; c++) {
+                const __m256i sc =
+                    _mm256_broadcastsi128_si256(c ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16));
+                const __m256i qv = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
+                const int8_t *xq = xk[i].qs + 128 * c;
+#define KQ__Q2K_GROUP(S, G)                                                                                            \
+    isum = KQ_DPWSSD(isum,                                                                                             \
+                     _mm256_maddubs_epi16(kq__q2_bits(qv, S), _mm256_loadu_si256((const __m256i *)(xq + 32 * (S)))),   \
+                     _mm256_shuffle_epi8(sc, G));
+                KQ__Q2K_GROUP(0, g0)
+                KQ__Q2K_GROUP(1, g1)
+                KQ__Q2K_GROUP(2, g2)
+                KQ__Q2K_GROUP(3, g3)
+#undef KQ__Q2K_GROUP
+            }
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dx * _cvtsh_ss(b[i].d)), acc);
+        }
+        y[r] = kq__hsum(acc) - kq__hsum(macc);
     }
 }

@@ -3,16 +3,17 @@
  * batch size, and the work split.
  *
  * Paths, per weight (thresholds measured on a 2-core Zen 4 with tests/bench/bench_kernels.c):
- *  - ROWDOT (small n): each row of W is read in place and dotted with every activation row; Q8_0/Q4_0 use 8-bit
- *    activations (q8a), Q4_K/Q6_K use q8k, floats use F32 activations. Rows are handed out in chunks of 16..
- *    through an atomic counter so that a descheduled thread cannot hold everyone up.
- *  - MULTI (Q8_0/Q4_0, KERN__MULTI_MIN_N <= n <= KERN__MULTI_MAX_N_*, AVX-512 VNNI): like ROWDOT, rows of W are
- *    read in place, but the q8a activations are transposed once per call (16 rows per vector) so that each
- *    4-byte piece of a weight row meets 16 activation rows in one vpdpbusd, while a sub-block of W rows
- *    (MM__MULTI_L1_BYTES) stays in L1. At these n repacking W for the GEMM costs about as much as the products
- *    themselves (decode steps of continuous batching); transposing the activations costs n * K bytes of copies.
- *  - GEMM (quantized types, n >= KERN__GEMM_MIN_N and above the MULTI range, AVX-512 VNNI): 32-row panels of W
- *    are repacked and multiplied by all n q8a rows with vpdpbusd (gemm_avx512.c).
+ *  - ROWDOT (small n): each row of W is read in place and dotted with every activation row; the 32-value block
+ *    types use 8-bit activations (q8a), the K-quants q8k, floats use F32 activations. Rows are handed out in
+ *    chunks of 16.. through an atomic counter so that a descheduled thread cannot hold everyone up.
+ *  - MULTI (the 32-value block types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL; KERN__MULTI_MIN_N <= n <=
+ *    KERN__MULTI_MAX_N_*, AVX-512 VNNI): like ROWDOT, rows of W are read in place, but the q8a activations are
+ *    transposed once per call (16 rows per vector) so that each 4-byte piece of a weight row meets 16 activation
+ *    rows in one vpdpbusd, while a sub-block of W rows (MM__MULTI_L1_BYTES) stays in L1. At these n repacking W
+ *    for the GEMM costs about as much as the products themselves (decode steps of continuous batching);
+ *    transposing the activations costs n * K bytes of copies.
+ *  - GEMM (quantized types, n >= KERN__GEMM_MIN_N and above the MULTI range, AVX-512 VNNI or AVX2):
+ *    panels of W are repacked and multiplied by all n q8a rows (gemm_avx512.c, gemm_avx2.c).
  *  - SGEMM (everything else with n >= KERN__BLAS_MIN_N): tiles of W are dequantized to F32 scratch (F32 weights
  *    are used in place) and multiplied with cblas_sgemm on one OpenBLAS thread per pool thread.
  * The activation quantization runs before the products: on the calling thread for small batches, spread over
@@ -67,6 +68,7 @@ struct kern_ctx {
     float *xd;       /* (max_batch, max_cols/32) q8a scales */
     int32_t *xs;     /* (max_batch, max_cols/32) q8a block sums */
     uint8_t *xu;     /* (max_batch, max_cols) q8a values + 128, for the GEMM */
+    int32_t *xh;     /* (max_batch, max_cols/32) sums of the first 16 q8a values of each block (Q2_K GEMM) */
     kern__q8k_t *xk; /* (max_batch, max_cols/256) q8k blocks */
     float *tiles;    /* (n_threads, MM__TILE_ROWS, max_cols) dequantized W tiles */
     uint8_t *packs;  /* (n_threads, pack_bytes) int8 GEMM panels, 64-byte aligned */
@@ -91,7 +93,7 @@ typedef struct {
     int64_t chunk_toks[MM__MAX_W];      /* activation rows per chunk (GEMM; n otherwise) */
     int64_t n_tok_groups[MM__MAX_W];    /* ceil(n / chunk_toks) */
     int64_t first_chunk[MM__MAX_W + 1]; /* chunk c belongs to weight i when first[i] <= c < first[i+1] */
-    bool need_q8a, need_q8k, need_xu, need_q8t;
+    bool need_q8a, need_q8k, need_xu, need_q8t, need_xh;
     _Atomic int64_t next; /* next chunk to hand out */
 } mm__job_t;
 
@@ -121,6 +123,7 @@ int kern_ctx_create(kern_pool_t *pool, int64_t max_cols, int64_t max_rows, int64
     k->xd = mm__alloc((size_t)(max_batch * nb32), sizeof(float));
     k->xs = mm__alloc((size_t)(max_batch * nb32), sizeof(int32_t));
     k->xu = mm__alloc((size_t)(max_batch * nb32 * 32), 1);
+    k->xh = mm__alloc((size_t)(max_batch * nb32), sizeof(int32_t));
     k->xk = mm__alloc((size_t)(max_batch * nbk), sizeof(kern__q8k_t));
     k->tiles = mm__alloc((size_t)k->n_threads * MM__TILE_ROWS * (size_t)max_cols, sizeof(float));
     k->packs = mm__alloc((size_t)k->n_threads, k->pack_bytes);
@@ -128,7 +131,7 @@ int kern_ctx_create(kern_pool_t *pool, int64_t max_cols, int64_t max_rows, int64
     k->xt = mm__alloc((size_t)(bt * nb32 * 32), 1);
     k->xtd = mm__alloc((size_t)(bt * nb32), sizeof(float));
     k->xts = mm__alloc((size_t)(bt * nb32), sizeof(int32_t));
-    if (!k->xq || !k->xd || !k->xs || !k->xu || !k->xk || !k->tiles || !k->packs || !k->xt || !k->xtd || !k->xts) {
+    if (!k->xq || !k->xd || !k->xs || !k->xu || !k->xh || !k->xk || !k->tiles || !k->packs || !k->xt || !k->xtd || !k->xts) {
         kern_ctx_free(k);
         return ERR_NOMEM;
     }
@@ -144,6 +147,7 @@ void kern_ctx_free(kern_ctx_t *k) {
     free(k->xd);
     free(k->xs);
     free(k->xu);
+    free(k->xh);
     free(k->xk);
     free(k->tiles);
     free(k->packs);
@@ -165,6 +169,14 @@ static void mm__quant_rows(mm__job_t *job, int64_t j0, int64_t j1) {
         if (job->need_q8a)
             job->isa->quant_q8a(x, K, k->xq + j * K, k->xd + j * nb, k->xs + j * nb,
                                 job->need_xu ? k->xu + j * K : NULL);
+        if (job->need_xh) /* per block, the sum of its first 16 values (the second 16: s - h) */
+            for (int64_t b = 0; b < nb; b++) {
+                const int8_t *q = k->xq + j * K + 32 * b;
+                int32_t h = 0;
+                for (int i = 0; i < 16; i++)
+                    h += q[i];
+                k->xh[j * nb + b] = h;
+            }
         if (job->need_q8k) job->isa->quant_q8k(x, K, k->xk + j * nbk);
     }
 }
@@ -215,15 +227,13 @@ static void mm__rowdot(mm__job_t *job, int i, int64_t r0, int64_t r1) {
         const uint8_t *w = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
         for (int64_t j = 0; j < job->n; j++) {
             float *y = job->Y[i] + j * W->rows + r;
-            switch (W->type) {
-            case DT_Q8_0:
-            case DT_Q4_0: {
-                const kern__q8a_t xa = {k->xq + j * K, k->xd + j * nb, k->xs + j * nb, K, NULL};
+            switch (kern__act_format(W->type)) {
+            case KERN__ACT_Q8A: {
+                const kern__q8a_t xa = {k->xq + j * K, k->xd + j * nb, k->xs + j * nb, K, NULL, NULL};
                 dot(w, W->row_bytes, m, &xa, K, y);
                 break;
             }
-            case DT_Q4_K:
-            case DT_Q6_K: dot(w, W->row_bytes, m, k->xk + j * nbk, K, y); break;
+            case KERN__ACT_Q8K: dot(w, W->row_bytes, m, k->xk + j * nbk, K, y); break;
             default: dot(w, W->row_bytes, m, job->X + j * K, K, y); break;
             }
         }
@@ -260,7 +270,7 @@ static void mm__gemm(mm__job_t *job, int i, int64_t r0, int64_t r1, int64_t j0, 
     const kern_ctx_t *k = job->k;
     const int64_t K = job->K, nb = K / 32;
     const kern__q8a_t xa = {k->xq + j0 * K, k->xd + j0 * nb, k->xs + j0 * nb, K,
-                            job->need_xu ? k->xu + j0 * K : NULL};
+                            job->need_xu ? k->xu + j0 * K : NULL, job->need_xh ? k->xh + j0 * nb : NULL};
     job->isa->gemm_q8(W->type, (const uint8_t *)W->data + (size_t)r0 * W->row_bytes, W->row_bytes, r1 - r0, &xa,
                       j1 - j0, job->Y[i] + j0 * W->rows + r0, W->rows, k->packs + (size_t)ith * k->pack_bytes);
 }
@@ -314,12 +324,11 @@ static bool mm__weight_ok(const kern_ctx_t *k, const kern_weight_t *W) {
     return dtype_row_bytes(W->type, W->cols) == (int64_t)W->row_bytes;
 }
 
-static bool mm__is_quant(dtype_t t) { return t == DT_Q8_0 || t == DT_Q4_0 || t == DT_Q4_K || t == DT_Q6_K; }
-
 static int64_t mm__multi_max_n(dtype_t t) {
     switch (t) {
     case DT_Q8_0: return KERN__MULTI_MAX_N_Q8_0;
     case DT_Q4_0: return KERN__MULTI_MAX_N_Q4_0;
+    case DT_Q4_1: case DT_Q5_0: case DT_Q5_1: case DT_IQ4_NL: return KERN__MULTI_MAX_N_Q4_0; /* not tuned apart */
     default: return 0;
     }
 }
@@ -327,7 +336,7 @@ static int64_t mm__multi_max_n(dtype_t t) {
 static mm__mode_t mm__choose(const kern__isa_t *isa, dtype_t t, int64_t n) {
     if (isa->rowdot_multi[t] && n >= KERN__MULTI_MIN_N && n >= KERN__GEMM_MIN_N && n <= mm__multi_max_n(t))
         return MM__MULTI;
-    if (mm__is_quant(t) && isa->gemm_q8 && n >= KERN__GEMM_MIN_N) return MM__GEMM;
+    if (kern__gemm_type(t) && isa->gemm_q8 && n >= KERN__GEMM_MIN_N) return MM__GEMM;
     if (n >= KERN__BLAS_MIN_N) return MM__SGEMM;
     return MM__ROWDOT;
 }
@@ -381,11 +390,12 @@ int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, co
         if (job.mode[i] == MM__GEMM) {
             job.need_q8a = true;
             job.need_xu = job.isa->gemm_xu;
+            if (W->type == DT_Q2_K) job.need_xh = true;
         } else if (job.mode[i] == MM__MULTI) {
             job.need_q8a = job.need_q8t = true;
         } else if (job.mode[i] == MM__ROWDOT) {
-            if (W->type == DT_Q8_0 || W->type == DT_Q4_0) job.need_q8a = true;
-            if (W->type == DT_Q4_K || W->type == DT_Q6_K) job.need_q8k = true;
+            if (kern__act_format(W->type) == KERN__ACT_Q8A) job.need_q8a = true;
+            if (kern__act_format(W->type) == KERN__ACT_Q8K) job.need_q8k = true;
         }
     }
     job.first_chunk[n_w] = chunks;

@@ -1,6 +1,7 @@
 /*
  * quant.c — the block formats in portable C: fp16/bf16 conversion, dequantization of every supported type,
- * quantization of activations to the q8a / q8k formats, and the scalar dot products of weight rows with them.
+ * quantization of activations to the q8a / q8k formats, and the scalar dot products of weight rows with them
+ * (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL against q8a; Q2_K..Q6_K against q8k).
  *
  * These are the reference definitions the SIMD files must agree with (bit-exactly for dequantization and
  * activation quantization, up to float summation order for dot products), and the fallback on CPUs without
@@ -154,6 +155,106 @@ void kern__dequant_q6_k_scalar(const void *src, float *dst, int64_t n) {
                 dst[l + 32] = d * (float)sc[is + 2] * (float)q2;
                 dst[l + 64] = d * (float)sc[is + 4] * (float)q3;
                 dst[l + 96] = d * (float)sc[is + 6] * (float)q4;
+            }
+        }
+    }
+}
+
+/* The 5th bits of a Q5_0 / Q5_1 block (bit i of the little-endian word belongs to value i). */
+static inline uint32_t quant__q5_high(const uint8_t qh[4]) {
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    return h;
+}
+
+void kern__dequant_q4_1_scalar(const void *src, float *dst, int64_t n) {
+    const kern__blk_q4_1 *b = src;
+    for (int64_t i = 0; i < n / QK4_1; i++, dst += QK4_1) {
+        const float d = kern_fp16_to_fp32(b[i].d), m = kern_fp16_to_fp32(b[i].m);
+        for (int j = 0; j < QK4_1 / 2; j++) {
+            dst[j] = d * (float)(b[i].qs[j] & 0xF) + m;
+            dst[j + QK4_1 / 2] = d * (float)(b[i].qs[j] >> 4) + m;
+        }
+    }
+}
+
+void kern__dequant_q5_0_scalar(const void *src, float *dst, int64_t n) {
+    const kern__blk_q5_0 *b = src;
+    for (int64_t i = 0; i < n / QK5_0; i++, dst += QK5_0) {
+        const float d = kern_fp16_to_fp32(b[i].d);
+        const uint32_t h = quant__q5_high(b[i].qh);
+        for (int j = 0; j < QK5_0 / 2; j++) {
+            const int lo = (b[i].qs[j] & 0xF) | (int)((h >> j) & 1u) << 4;
+            const int hi = (b[i].qs[j] >> 4) | (int)((h >> (j + 16)) & 1u) << 4;
+            dst[j] = d * (float)(lo - 16);
+            dst[j + QK5_0 / 2] = d * (float)(hi - 16);
+        }
+    }
+}
+
+void kern__dequant_q5_1_scalar(const void *src, float *dst, int64_t n) {
+    const kern__blk_q5_1 *b = src;
+    for (int64_t i = 0; i < n / QK5_1; i++, dst += QK5_1) {
+        const float d = kern_fp16_to_fp32(b[i].d), m = kern_fp16_to_fp32(b[i].m);
+        const uint32_t h = quant__q5_high(b[i].qh);
+        for (int j = 0; j < QK5_1 / 2; j++) {
+            const int lo = (b[i].qs[j] & 0xF) | (int)((h >> j) & 1u) << 4;
+            const int hi = (b[i].qs[j] >> 4) | (int)((h >> (j + 16)) & 1u) << 4;
+            dst[j] = d * (float)lo + m;
+            dst[j + QK5_1 / 2] = d * (float)hi + m;
+        }
+    }
+}
+
+void kern__dequant_iq4_nl_scalar(const void *src, float *dst, int64_t n) {
+    const kern__blk_iq4_nl *b = src;
+    for (int64_t i = 0; i < n / QK4_NL; i++, dst += QK4_NL) {
+        const float d = kern_fp16_to_fp32(b[i].d);
+        for (int j = 0; j < QK4_NL / 2; j++) {
+            dst[j] = d * (float)kern__iq4nl_values[b[i].qs[j] & 0xF];
+            dst[j + QK4_NL / 2] = d * (float)kern__iq4nl_values[b[i].qs[j] >> 4];
+        }
+    }
+}
+
+void kern__dequant_q2_k_scalar(const void *src, float *dst, int64_t n) {
+    const kern__blk_q2_k *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {
+        const float d = kern_fp16_to_fp32(b[i].d), dmin = kern_fp16_to_fp32(b[i].dmin);
+        for (int e = 0; e < QK_K; e++) { /* e = 128h + 32s + l */
+            const int h = e / 128, s = (e / 32) % 4, l = e % 32, g = e / 16;
+            const float dl = d * (float)(b[i].scales[g] & 0xF), ml = dmin * (float)(b[i].scales[g] >> 4);
+            dst[e] = dl * (float)((b[i].qs[32 * h + l] >> (2 * s)) & 3) - ml;
+        }
+    }
+}
+
+void kern__dequant_q3_k_scalar(const void *src, float *dst, int64_t n) {
+    const kern__blk_q3_k *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {
+        const float d = kern_fp16_to_fp32(b[i].d);
+        int8_t sc[16];
+        kern__q3k_scales(b[i].scales, sc);
+        for (int e = 0; e < QK_K; e++) {
+            const int h = e / 128, s = (e / 32) % 4, l = e % 32;
+            const int q = ((b[i].qs[32 * h + l] >> (2 * s)) & 3) - (((b[i].hmask[l] >> (e / 32)) & 1) ? 0 : 4);
+            dst[e] = d * (float)sc[e / 16] * (float)q;
+        }
+    }
+}
+
+void kern__dequant_q5_k_scalar(const void *src, float *dst, int64_t n) {
+    const kern__blk_q5_k *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {
+        const float d = kern_fp16_to_fp32(b[i].d), dmin = kern_fp16_to_fp32(b[i].dmin);
+        for (int j = 0; j < 8; j++) { /* sub-blocks of 32: nibbles of qs[32 (j / 2)..], low for even j */
+            int sc, m;
+            kern__q4k_scale_min(b[i].scales, j, &sc, &m);
+            const float dl = d * (float)sc, ml = dmin * (float)m;
+            const uint8_t *q = b[i].qs + 32 * (j / 2);
+            for (int l = 0; l < 32; l++) {
+                const int v = ((q[l] >> (4 * (j & 1))) & 0xF) | ((b[i].qh[l] >> j) & 1) << 4;
+                dst[32 * j + l] = dl * (float)v - ml;
             }
         }
     }
@@ -355,6 +456,166 @@ void kern__rowdot_q6_k_scalar(const void *w, size_t rb, int64_t nr, const void *
                 isum += b[i].scales[g] * (s - 32 * xk[i].bsums[g]);
             }
             sum += xk[i].d * kern_fp16_to_fp32(b[i].d) * (float)isum;
+        }
+        y[r] = sum;
+    }
+}
+
+
+/* ---- the other 32-value block types against q8a ------------------------------------------------------------- */
+
+/*
+ * The 32 values of a Q4_1 / Q5_0 / Q5_1 block as unsigned integers (0..15 or 0..31), in value order. The weight
+ * is d * q + m (Q4_1, Q5_1) or d * (q - 16) (Q5_0), so with x = dx * qx a block's dot is
+ * d * dx * sum(q * qx) + m * dx * s, or d * dx * (sum(q * qx) - 16 * s), where s = sum(qx).
+ */
+static inline void quant__unpack32(const uint8_t qs[16], uint32_t h, int q[32]) {
+    for (int j = 0; j < 16; j++) {
+        q[j] = (qs[j] & 0xF) | (int)((h >> j) & 1u) << 4;
+        q[j + 16] = (qs[j] >> 4) | (int)((h >> (j + 16)) & 1u) << 4;
+    }
+}
+
+static inline int32_t quant__dot32(const int q[32], const int8_t *xq) {
+    int32_t s = 0;
+    for (int j = 0; j < 32; j++)
+        s += q[j] * xq[j];
+    return s;
+}
+
+void kern__rowdot_q4_1_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
+    const kern__q8a_t *xa = x;
+    for (int64_t r = 0; r < nr; r++) {
+        const kern__blk_q4_1 *b = (const kern__blk_q4_1 *)((const uint8_t *)w + (size_t)r * rb);
+        float sum = 0.0f;
+        for (int64_t i = 0; i < K / 32; i++) {
+            int q[32];
+            quant__unpack32(b[i].qs, 0, q);
+            const int32_t isum = quant__dot32(q, xa->qs + i * 32);
+            sum += kern_fp16_to_fp32(b[i].d) * xa->d[i] * (float)isum +
+                   kern_fp16_to_fp32(b[i].m) * xa->d[i] * (float)xa->s[i];
+        }
+        y[r] = sum;
+    }
+}
+
+void kern__rowdot_q5_0_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
+    const kern__q8a_t *xa = x;
+    for (int64_t r = 0; r < nr; r++) {
+        const kern__blk_q5_0 *b = (const kern__blk_q5_0 *)((const uint8_t *)w + (size_t)r * rb);
+        float sum = 0.0f;
+        for (int64_t i = 0; i < K / 32; i++) {
+            int q[32];
+            quant__unpack32(b[i].qs, quant__q5_high(b[i].qh), q);
+            const int32_t isum = quant__dot32(q, xa->qs + i * 32) - 16 * xa->s[i];
+            sum += kern_fp16_to_fp32(b[i].d) * xa->d[i] * (float)isum;
+        }
+        y[r] = sum;
+    }
+}
+
+void kern__rowdot_q5_1_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
+    const kern__q8a_t *xa = x;
+    for (int64_t r = 0; r < nr; r++) {
+        const kern__blk_q5_1 *b = (const kern__blk_q5_1 *)((const uint8_t *)w + (size_t)r * rb);
+        float sum = 0.0f;
+        for (int64_t i = 0; i < K / 32; i++) {
+            int q[32];
+            quant__unpack32(b[i].qs, quant__q5_high(b[i].qh), q);
+            const int32_t isum = quant__dot32(q, xa->qs + i * 32);
+            sum += kern_fp16_to_fp32(b[i].d) * xa->d[i] * (float)isum +
+                   kern_fp16_to_fp32(b[i].m) * xa->d[i] * (float)xa->s[i];
+        }
+        y[r] = sum;
+    }
+}
+
+void kern__rowdot_iq4_nl_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
+    const kern__q8a_t *xa = x;
+    for (int64_t r = 0; r < nr; r++) {
+        const kern__blk_iq4_nl *b = (const kern__blk_iq4_nl *)((const uint8_t *)w + (size_t)r * rb);
+        float sum = 0.0f;
+        for (int64_t i = 0; i < K / 32; i++) {
+            int q[32];
+            quant__unpack32(b[i].qs, 0, q);
+            for (int j = 0; j < 32; j++)
+                q[j] = kern__iq4nl_values[q[j]];
+            sum += kern_fp16_to_fp32(b[i].d) * xa->d[i] * (float)quant__dot32(q, xa->qs + i * 32);
+        }
+        y[r] = sum;
+    }
+}
+
+/* ---- the other K-quants against q8k ------------------------------------------------------------------------- */
+
+/* Q2_K: value e is d * sc[e/16] * q_e - dmin * m[e/16] (4-bit sc, m; 2-bit q). */
+void kern__rowdot_q2_k_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
+    const kern__q8k_t *xk = x;
+    for (int64_t r = 0; r < nr; r++) {
+        const kern__blk_q2_k *b = (const kern__blk_q2_k *)((const uint8_t *)w + (size_t)r * rb);
+        float sum = 0.0f;
+        for (int64_t i = 0; i < K / QK_K; i++) {
+            int32_t isum = 0, msum = 0;
+            for (int g = 0; g < 16; g++) {
+                int32_t s = 0;
+                for (int e = 16 * g; e < 16 * g + 16; e++)
+                    s += ((b[i].qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3) * xk[i].qs[e];
+                isum += (b[i].scales[g] & 0xF) * s;
+                msum += (b[i].scales[g] >> 4) * xk[i].bsums[g];
+            }
+            const float dx = xk[i].d;
+            sum += dx * kern_fp16_to_fp32(b[i].d) * (float)isum - dx * kern_fp16_to_fp32(b[i].dmin) * (float)msum;
+        }
+        y[r] = sum;
+    }
+}
+
+/* Q3_K: value e is d * sc[e/16] * (q_e - 4), q_e = 2 low bits | 3rd bit << 2 (0..7), sc 6-bit signed. */
+void kern__rowdot_q3_k_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
+    const kern__q8k_t *xk = x;
+    for (int64_t r = 0; r < nr; r++) {
+        const kern__blk_q3_k *b = (const kern__blk_q3_k *)((const uint8_t *)w + (size_t)r * rb);
+        float sum = 0.0f;
+        for (int64_t i = 0; i < K / QK_K; i++) {
+            int8_t sc[16];
+            kern__q3k_scales(b[i].scales, sc);
+            int32_t isum = 0;
+            for (int g = 0; g < 16; g++) {
+                int32_t s = 0;
+                for (int e = 16 * g; e < 16 * g + 16; e++) {
+                    const int q = ((b[i].qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3) |
+                                  ((b[i].hmask[e % 32] >> (e / 32)) & 1) << 2;
+                    s += q * xk[i].qs[e];
+                }
+                isum += sc[g] * (s - 4 * xk[i].bsums[g]);
+            }
+            sum += xk[i].d * kern_fp16_to_fp32(b[i].d) * (float)isum;
+        }
+        y[r] = sum;
+    }
+}
+
+/* Q5_K: as Q4_K with a 5th bit per value. */
+void kern__rowdot_q5_k_scalar(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
+    const kern__q8k_t *xk = x;
+    for (int64_t r = 0; r < nr; r++) {
+        const kern__blk_q5_k *b = (const kern__blk_q5_k *)((const uint8_t *)w + (size_t)r * rb);
+        float sum = 0.0f;
+        for (int64_t i = 0; i < K / QK_K; i++) {
+            int32_t isum = 0, msum = 0;
+            for (int j = 0; j < 8; j++) {
+                int sc, m;
+                kern__q4k_scale_min(b[i].scales, j, &sc, &m);
+                const uint8_t *q = b[i].qs + 32 * (j / 2);
+                const int8_t *xq = xk[i].qs + 32 * j;
+                int32_t s = 0;
+                for (int l = 0; l < 32; l++)
+                    s += (((q[l] >> (4 * (j & 1))) & 0xF) | ((b[i].qh[l] >> j) & 1) << 4) * xq[l];
+                isum += sc * s;
+                msum += m * (xk[i].bsums[2 * j] + xk[i].bsums[2 * j + 1]);
+            }
+            const float dx = xk[i].d;
+            sum += dx * kern_fp16_to_fp32(b[i].d) * (float)isum - dx * kern_fp16_to_fp32(b[i].dmin) * (float)msum;
         }
         y[r] = sum;
     }

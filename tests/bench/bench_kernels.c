@@ -2,13 +2,14 @@
  * bench_kernels.c — speed of kern_matmul on the SmolLM-135M shapes (not a unit test; no assertions).
  *
  *   bench_kernels [-t threads] [-T type] [-n batch,...] [-i isa] [-m]
- *     -t  pool threads (default: online CPUs)        -T  q8_0 | q4_0 | f16 | bf16 | f32 | q4_k | q6_k
+ *     -t  pool threads (default: online CPUs)        -T  f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0
+ *         | q5_1 | iq4_nl | q2_k | q3_k | q4_k | q5_k | q6_k
  *     -n  batch sizes to time (default 1,512)        -i  cap the instruction set: scalar | avx2 | avx512
  *     -m  also time the whole model's matmuls per token (30 layers + LM head), like decode / pp512
  *     -c  at n = 1, use one copy of each weight (cache-resident: compute speed rather than DRAM speed)
  *
- * For each shape W (rows x cols; for Q4_K/Q6_K, 576 columns become 768) it prints time per call, GFLOP/s (2*n*rows*cols
- * per call) and GB/s of weight bytes read. At n = 1 the weights rotate through copies totalling > 256 MiB so that they
+ * For each shape W (rows x cols; for the K-quants, 576 columns become 768) it prints time per call, GFLOP/s
+ * (2*n*rows*cols per call) and GB/s of weight bytes read. At n = 1 the weights rotate through copies totalling > 256 MiB so that they
  * come from DRAM, as in a real decode step; a streaming read of 1 GiB gives the machine's bandwidth in the same run.
  */
 #include <stdio.h>
@@ -62,6 +63,28 @@ static void fill(dtype_t t, uint8_t *p, int64_t rows, int64_t cols) {
         case DT_Q6_K:
             for (int64_t b = 0; b < cols / 256; b++)
                 memcpy(row + 210 * b + 208, &h, 2);
+            break;
+        case DT_Q4_1: case DT_Q5_0: case DT_Q5_1: case DT_IQ4_NL: /* d (and m) lead the block */
+            for (int64_t b = 0; b < cols / 32; b++) {
+                memcpy(row + dtype_block_bytes(t) * b, &h, 2);
+                if (t == DT_Q4_1 || t == DT_Q5_1) memcpy(row + dtype_block_bytes(t) * b + 2, &h, 2);
+            }
+            break;
+        case DT_Q5_K:
+            for (int64_t b = 0; b < cols / 256; b++) {
+                memcpy(row + 176 * b, &h, 2);
+                memcpy(row + 176 * b + 2, &h, 2);
+            }
+            break;
+        case DT_Q3_K:
+            for (int64_t b = 0; b < cols / 256; b++)
+                memcpy(row + 110 * b + 108, &h, 2);
+            break;
+        case DT_Q2_K:
+            for (int64_t b = 0; b < cols / 256; b++) {
+                memcpy(row + 84 * b + 80, &h, 2);
+                memcpy(row + 84 * b + 82, &h, 2);
+            }
             break;
         case DT_F16:
             for (int64_t i = 0; i < cols; i++) {
@@ -138,6 +161,13 @@ static dtype_t parse_type(const char *s) {
     if (!strcmp(s, "q4_0")) return DT_Q4_0;
     if (!strcmp(s, "q4_k")) return DT_Q4_K;
     if (!strcmp(s, "q6_k")) return DT_Q6_K;
+    if (!strcmp(s, "q4_1")) return DT_Q4_1;
+    if (!strcmp(s, "q5_0")) return DT_Q5_0;
+    if (!strcmp(s, "q5_1")) return DT_Q5_1;
+    if (!strcmp(s, "iq4_nl")) return DT_IQ4_NL;
+    if (!strcmp(s, "q2_k")) return DT_Q2_K;
+    if (!strcmp(s, "q3_k")) return DT_Q3_K;
+    if (!strcmp(s, "q5_k")) return DT_Q5_K;
     if (!strcmp(s, "f16")) return DT_F16;
     if (!strcmp(s, "bf16")) return DT_BF16;
     if (!strcmp(s, "f32")) return DT_F32;

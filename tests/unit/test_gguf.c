@@ -198,6 +198,13 @@ static uint64_t format_bytes(const gguf_tensor_t *t) {
     case DT_Q4_0: block = 32, bytes = 18; break;
     case DT_Q4_K: block = 256, bytes = 144; break;
     case DT_Q6_K: block = 256, bytes = 210; break;
+    case DT_Q4_1: block = 32, bytes = 20; break;
+    case DT_Q5_0: block = 32, bytes = 22; break;
+    case DT_Q5_1: block = 32, bytes = 24; break;
+    case DT_IQ4_NL: block = 32, bytes = 18; break;
+    case DT_Q2_K: block = 256, bytes = 84; break;
+    case DT_Q3_K: block = 256, bytes = 110; break;
+    case DT_Q5_K: block = 256, bytes = 176; break;
     default: fail_msg("unexpected type %d", (int)t->type); return 0;
     }
     int64_t n = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
@@ -618,6 +625,13 @@ static void test_tensor_types_and_alignment(void **state) {
         {"q4_0", 3, {32, 1, 2}, DT_Q4_0, 2 * 18},
         {"q4_k", 2, {256, 2}, DT_Q4_K, 2 * 144},
         {"q6_k", 1, {512}, DT_Q6_K, 2 * 210},
+        {"q4_1", 2, {32, 3}, DT_Q4_1, 3 * 20},
+        {"q5_0", 2, {64, 1}, DT_Q5_0, 2 * 22},
+        {"q5_1", 1, {96}, DT_Q5_1, 3 * 24},
+        {"iq4_nl", 2, {32, 2}, DT_IQ4_NL, 2 * 18},
+        {"q2_k", 1, {256}, DT_Q2_K, 84},
+        {"q3_k", 2, {256, 2}, DT_Q3_K, 2 * 110},
+        {"q5_k", 1, {768}, DT_Q5_K, 3 * 176},
         {"f32x4", 4, {2, 2, 2, 2}, DT_F32, 64},
     };
     enum { N = sizeof ts / sizeof ts[0] };
@@ -785,24 +799,25 @@ static void test_bad_tensors(void **state) {
     bb_t b = {0};
     char msg[512];
 
-    b.len = 0, bb_one_tensor(&b, "blk.0.ffn_up.weight", 2, (uint64_t[]){256, 4}, 13, 0, 4 * 176);
-    expect_fail(&b, ERR_UNSUPPORTED, "has type Q5_K");
+    b.len = 0, bb_one_tensor(&b, "blk.0.ffn_up.weight", 2, (uint64_t[]){256, 4}, 16, 0, 4 * 66);
+    expect_fail(&b, ERR_UNSUPPORTED, "has type IQ2_XXS");
     {
         char err[512];
         gguf_t *g = NULL;
         uint8_t *copy = malloc(b.len);
         memcpy(copy, b.p, b.len);
         assert_int_equal(gguf_open_mem(copy, b.len, "x.gguf", &g, err, sizeof err), ERR_UNSUPPORTED);
-        assert_string_equal(err, "x.gguf: tensor 'blk.0.ffn_up.weight' has type Q5_K, which cinder does not support "
-                                 "(supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
+        assert_string_equal(err, "x.gguf: tensor 'blk.0.ffn_up.weight' has type IQ2_XXS, which cinder does not "
+                                 "support (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, "
+                                 "Q3_K, Q4_K, Q5_K, Q6_K)");
         free(copy);
     }
     b.len = 0, bb_one_tensor(&b, "w", 1, (uint64_t[]){32}, 99, 0, 128);
     expect_fail(&b, ERR_UNSUPPORTED, "tensor 'w' has unknown type id 99");
     b.len = 0, bb_one_tensor(&b, "w", 1, (uint64_t[]){32}, DT_COUNT, 0, 128);
     expect_fail(&b, ERR_UNSUPPORTED, "unknown type id 40");
-    b.len = 0, bb_one_tensor(&b, "w", 1, (uint64_t[]){32}, 20 /* IQ4_NL */, 0, 128);
-    expect_fail(&b, ERR_UNSUPPORTED, "tensor 'w' has type IQ4_NL");
+    b.len = 0, bb_one_tensor(&b, "w", 1, (uint64_t[]){256}, 23 /* IQ4_XS */, 0, 136);
+    expect_fail(&b, ERR_UNSUPPORTED, "tensor 'w' has type IQ4_XS");
 
     b.len = 0, bb_one_tensor(&b, "w", 0, NULL, DT_F32, 0, 64);
     expect_fail(&b, ERR_FORMAT, "tensor 'w' has 0 dimensions");
@@ -860,7 +875,7 @@ static void test_bad_tensors(void **state) {
     bb_pad(&b, 32), bb_fill(&b, 96, 0);
     expect_fail(&b, ERR_FORMAT, "duplicate tensor name 'a' (tensors 0 and 2)");
     /* A name with control bytes is shown escaped, keeping the message on one line. */
-    b.len = 0, bb_one_tensor(&b, "x\ny", 1, (uint64_t[]){8}, 13, 0, 32);
+    b.len = 0, bb_one_tensor(&b, "x\ny", 1, (uint64_t[]){256}, 16 /* IQ2_XXS */, 0, 66);
     expect_fail(&b, ERR_UNSUPPORTED, "tensor 'x\\x0ay'");
     free(b.p);
 }
@@ -932,10 +947,10 @@ static void test_files(void **state) {
     unlink(path);
 
     bb_t b = {0};
-    bb_one_tensor(&b, "blk.0.ffn_up.weight", 2, (uint64_t[]){256, 4}, 13, 0, 4 * 176);
+    bb_one_tensor(&b, "blk.0.ffn_up.weight", 2, (uint64_t[]){256, 4}, 16, 0, 4 * 66);
     write_tmp(path, b.p, b.len);
     assert_int_equal(gguf_open(path, &g, err, sizeof err), ERR_UNSUPPORTED);
-    check_msg(err, path, "tensor 'blk.0.ffn_up.weight' has type Q5_K");
+    check_msg(err, path, "tensor 'blk.0.ffn_up.weight' has type IQ2_XXS");
     unlink(path);
     free(b.p);
 

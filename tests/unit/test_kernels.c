@@ -25,6 +25,9 @@
 #ifndef TEST_SHARED_DIR
 #define TEST_SHARED_DIR "/work/shared"
 #endif
+#ifndef TEST_DATA_DIR
+#define TEST_DATA_DIR "tests/data"
+#endif
 
 /* ---- helpers ------------------------------------------------------------------------------------------------ */
 
@@ -47,10 +50,16 @@ static uint32_t bits_from_f(float f) {
     return u;
 }
 
-static const dtype_t all_types[] = {DT_F32, DT_F16, DT_BF16, DT_Q8_0, DT_Q4_0, DT_Q4_K, DT_Q6_K};
+static const dtype_t all_types[] = {DT_F32,  DT_F16,  DT_BF16, DT_Q8_0,   DT_Q4_0, DT_Q4_K, DT_Q6_K, DT_Q4_1,
+                                    DT_Q5_0, DT_Q5_1, DT_IQ4_NL, DT_Q2_K, DT_Q3_K, DT_Q5_K};
 #define N_TYPES (sizeof all_types / sizeof all_types[0])
 
-static bool is_quant(dtype_t t) { return t == DT_Q8_0 || t == DT_Q4_0 || t == DT_Q4_K || t == DT_Q6_K; }
+static bool is_quant(dtype_t t) { return kern__act_format(t) != KERN__ACT_F32; }
+
+static bool is_kquant(dtype_t t) { return kern__act_format(t) == KERN__ACT_Q8K; }
+
+/* An fp16 value of size within [lo, hi), negative when neg. */
+static uint16_t rnd_h(float lo, float hi, bool neg) { return kern_fp32_to_fp16(neg ? -rnd_f(lo, hi) : rnd_f(lo, hi)); }
 
 /* Fills n values' worth of valid data of type t (finite scales of realistic size, random quants). */
 static void fill_random(dtype_t t, void *dst, int64_t n) {
@@ -92,6 +101,44 @@ static void fill_random(dtype_t t, void *dst, int64_t n) {
     case DT_Q6_K:
         for (int64_t b = 0; b < n / 256; b++)
             ((kern__blk_q6_k *)dst)[b].d = kern_fp32_to_fp16(rnd_f(1e-5f, 1e-4f));
+        break;
+    case DT_Q4_1: /* min = about -8 scales, as a quantizer makes for a centred block */
+        for (int64_t b = 0; b < n / 32; b++) {
+            kern__blk_q4_1 *k = (kern__blk_q4_1 *)dst + b;
+            k->d = rnd_h(1e-3f, 1e-2f, false);
+            k->m = kern_fp32_to_fp16(-kern_fp16_to_fp32(k->d) * rnd_f(4, 12));
+        }
+        break;
+    case DT_Q5_0:
+        for (int64_t b = 0; b < n / 32; b++)
+            ((kern__blk_q5_0 *)dst)[b].d = rnd_h(1e-4f, 1e-3f, rnd_u32() & 1);
+        break;
+    case DT_Q5_1:
+        for (int64_t b = 0; b < n / 32; b++) {
+            kern__blk_q5_1 *k = (kern__blk_q5_1 *)dst + b;
+            k->d = rnd_h(1e-4f, 1e-3f, false);
+            k->m = kern_fp32_to_fp16(-kern_fp16_to_fp32(k->d) * rnd_f(8, 24));
+        }
+        break;
+    case DT_IQ4_NL:
+        for (int64_t b = 0; b < n / 32; b++)
+            ((kern__blk_iq4_nl *)dst)[b].d = rnd_h(1e-5f, 1e-4f, rnd_u32() & 1);
+        break;
+    case DT_Q2_K:
+        for (int64_t b = 0; b < n / 256; b++) {
+            ((kern__blk_q2_k *)dst)[b].d = rnd_h(1e-4f, 1e-3f, false);
+            ((kern__blk_q2_k *)dst)[b].dmin = rnd_h(1e-4f, 1e-3f, false);
+        }
+        break;
+    case DT_Q3_K:
+        for (int64_t b = 0; b < n / 256; b++)
+            ((kern__blk_q3_k *)dst)[b].d = rnd_h(1e-5f, 1e-4f, rnd_u32() & 1);
+        break;
+    case DT_Q5_K:
+        for (int64_t b = 0; b < n / 256; b++) {
+            ((kern__blk_q5_k *)dst)[b].d = rnd_h(1e-5f, 1e-4f, false);
+            ((kern__blk_q5_k *)dst)[b].dmin = rnd_h(1e-4f, 1e-3f, false);
+        }
         break;
     default: break;
     }
@@ -332,7 +379,8 @@ static void test_dequant_invalid(void **state) {
     float out[64];
     assert_int_equal(kern_dequant(DT_Q8_0, buf, out, 31), ERR_INVAL);
     assert_int_equal(kern_dequant(DT_Q4_K, buf, out, 32), ERR_INVAL);
-    assert_int_equal(kern_dequant((dtype_t)3, buf, out, 32), ERR_INVAL); /* Q4_1: unsupported */
+    assert_int_equal(kern_dequant((dtype_t)16, buf, out, 256), ERR_INVAL); /* IQ2_XXS: unsupported */
+    assert_int_equal(kern_dequant(DT_Q5_K, buf, out, 32), ERR_INVAL);
     assert_int_equal(kern_dequant(DT_Q8_0, NULL, out, 32), ERR_INVAL);
     assert_int_equal(kern_dequant(DT_Q8_0, buf, out, -32), ERR_INVAL);
     assert_int_equal(kern_dequant(DT_Q8_0, buf, out, 0), 0);
@@ -419,6 +467,63 @@ static void check_reference(int level) {
 static void test_dequant_reference(void **state) {
     (void)state;
     for_each_isa(check_reference);
+}
+
+/*
+ * tests/data/quant: blocks of every quantized type (random bytes with finite scales, and blocks of
+ * llama-quantize's files) with gguf-py's dequantization of them (tests/data/quant/README.md). Bit-identical.
+ */
+static void check_quant_ref(int level) {
+    const char *dir = TEST_DATA_DIR "/quant";
+    char path[512];
+    snprintf(path, sizeof path, "%s/index.json", dir);
+    char *json = read_file(path, NULL);
+    assert_non_null(json);
+    cJSON *root = cJSON_Parse(json);
+    assert_non_null(root);
+    int checked = 0;
+    cJSON *e;
+    cJSON_ArrayForEach(e, root) {
+        const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(e, "type"));
+        const char *blocks = cJSON_GetStringValue(cJSON_GetObjectItem(e, "blocks"));
+        const char *values = cJSON_GetStringValue(cJSON_GetObjectItem(e, "values"));
+        const int64_t nblk = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "n_blocks"));
+        assert_true(type && blocks && values && nblk > 0);
+        dtype_t t = DT_COUNT;
+        for (uint32_t id = 0; id < DT_COUNT; id++)
+            if (!strcmp(dtype_name(id), type)) t = (dtype_t)id;
+        assert_true(t != DT_COUNT && dtype_supported(t));
+        size_t len = 0, vlen = 0;
+        snprintf(path, sizeof path, "%s/%s", dir, blocks);
+        uint8_t *raw = (uint8_t *)read_file(path, &len);
+        snprintf(path, sizeof path, "%s/%s", dir, values);
+        float *want = (float *)read_file(path, &vlen);
+        assert_true(raw && want);
+        const int64_t n = nblk * dtype_block_elems(t);
+        assert_int_equal(len, (size_t)(nblk * dtype_block_bytes(t)));
+        assert_int_equal(vlen, (size_t)n * sizeof(float));
+        float *got = malloc((size_t)n * sizeof(float));
+        assert_non_null(got);
+        assert_int_equal(kern_dequant(t, raw, got, n), 0);
+        int64_t mismatches = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (bits_from_f(got[i]) != bits_from_f(want[i]) && mismatches++ < 3)
+                print_error("isa %d %s [%lld] (block %lld): got %.9g want %.9g\n", level, type, (long long)i,
+                            (long long)(i / dtype_block_elems(t)), got[i], want[i]);
+        assert_int_equal(mismatches, 0);
+        free(got);
+        free(raw);
+        free(want);
+        checked++;
+    }
+    assert_true(checked >= 11);
+    cJSON_Delete(root);
+    free(json);
+}
+
+static void test_dequant_quant_ref(void **state) {
+    (void)state;
+    for_each_isa(check_quant_ref);
 }
 
 /* ---- activation quantization -------------------------------------------------------------------------------- */
@@ -579,7 +684,7 @@ static void free_weight(test_weight_t *tw) {
 static void check_against_naive(const test_weight_t *tw, const float *X, int64_t n, const float *Y, const char *what,
                                 double *mag_out) {
     const kern_weight_t *W = &tw->W;
-    const int64_t K = W->cols, qb = (W->type == DT_Q4_K || W->type == DT_Q6_K) ? 256 : 32;
+    const int64_t K = W->cols, qb = is_kquant(W->type) ? 256 : 32;
     for (int64_t j = 0; j < n; j++) {
         const float *x = X + j * K;
         for (int64_t r = 0; r < W->rows; r++) {
@@ -627,7 +732,7 @@ static void run_matmul_matrix(int n_threads) {
     const int best = kern__cpu_isa();
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         const dtype_t t = all_types[ti];
-        const int64_t cols = (t == DT_Q4_K || t == DT_Q6_K)                 ? 512
+        const int64_t cols = is_kquant(t)                                   ? 512
                              : (t == DT_F32 || t == DT_F16 || t == DT_BF16) ? 100
                                                                             : 96;
         for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
@@ -750,7 +855,7 @@ static void test_matmul_large(void **state) {
     assert_int_equal(kern_ctx_create(pool, 768, 300, 70, &k), 0);
     assert_int_equal(kern_pool_create(1, &pool1), 0);
     assert_int_equal(kern_ctx_create(pool1, 768, 300, 70, &k1), 0);
-    const dtype_t types[] = {DT_Q8_0, DT_Q4_0, DT_F16, DT_Q6_K};
+    const dtype_t types[] = {DT_Q8_0, DT_Q4_0, DT_F16, DT_Q6_K, DT_Q5_K, DT_Q3_K, DT_Q5_1, DT_IQ4_NL, DT_Q2_K};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         test_weight_t tw;
         make_weight(&tw, types[ti], 291, 768);
@@ -777,16 +882,16 @@ static void test_matmul_large(void **state) {
 }
 
 /*
- * Moderate batches (n = 4..40, where Q8_0/Q4_0 take the multi-row path with AVX-512 VNNI and the packed GEMM
- * above its threshold): every n against the naive loop, for several row counts and widths (blocks in groups of 8
- * and a tail), 1-3 threads, every ISA; and each activation row against the same row computed alone (n = 1, the
+ * Moderate batches (n = 4..40, where the 32-value block types take the multi-row path with AVX-512 VNNI and the
+ * packed GEMM above its threshold): every n against the naive loop, for several row counts and widths (blocks in groups
+ * of 8 and a tail), 1-3 threads, every ISA; and each activation row against the same row computed alone (n = 1, the
  * row dots) within float summation order, so that the batched paths agree with the existing ones.
  */
 static void test_matmul_moderate_n(void **state) {
     (void)state;
     const uint64_t saved_rng = rng_state; /* the tests after this one keep their inputs */
     rng_state = 0x2545F4914F6CDD1Dull;
-    static const dtype_t types[] = {DT_Q8_0, DT_Q4_0};
+    static const dtype_t types[] = {DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_IQ4_NL};
     static const int64_t rows_list[] = {1, 7, 33, 70};
     static const int64_t cols_list[] = {96, 320};
     const int best = kern__cpu_isa();
@@ -937,7 +1042,7 @@ static void test_matmul_invalid(void **state) {
     W.row_bytes = (size_t)dtype_row_bytes(DT_Q8_0, 128);
     assert_int_equal(kern_matmul(k, &W, X, 1, Y), ERR_INVAL);
     W = tw.W;
-    W.type = (dtype_t)3;
+    W.type = (dtype_t)16; /* IQ2_XXS */
     assert_int_equal(kern_matmul(k, &W, X, 1, Y), ERR_INVAL);
     W = tw.W;
     W.data = NULL;
@@ -1181,6 +1286,7 @@ int main(void) {
         cmocka_unit_test(test_dequant_float_types),
         cmocka_unit_test(test_dequant_invalid),
         cmocka_unit_test(test_dequant_reference),
+        cmocka_unit_test(test_dequant_quant_ref),
         cmocka_unit_test(test_quant_activations),
         cmocka_unit_test(test_quant_nonfinite),
         cmocka_unit_test(test_matmul_1_thread),
