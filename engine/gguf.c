@@ -43,7 +43,7 @@
 #define GGUF__MIN_KV_BYTES      14 /* u64 key len + 1 key byte + u32 type + a 1-byte value */
 #define GGUF__MIN_TENSOR_BYTES  33 /* u64 name len + 1 name byte + u32 n_dims + u64 ne[0] + u32 type + u64 offset */
 #define GGUF__HEADER_BYTES      24 /* magic + version + n_tensors + n_kv */
-#define GGUF__QUOTE_MAX         96 /* bytes of a key or tensor name shown in a message */
+#define GGUF__QUOTE_MAX         GGUF_QUOTE_MAX
 
 /* One metadata entry. The value lives in the member that matches `type`. */
 typedef struct {
@@ -134,12 +134,9 @@ __attribute__((format(printf, 3, 4))) static int gguf__fail(const gguf__rd_t *r,
     return code;
 }
 
-/*
- * Renders a name from the file for a one-line message: printable ASCII as is, other bytes as \xNN, cut
- * after GGUF__QUOTE_MAX bytes with "...". out must hold GGUF__QUOTE_MAX * 4 + 4 bytes.
- */
-#define GGUF__QUOTE_BUF (GGUF__QUOTE_MAX * 4 + 4)
-static const char *gguf__quote(gguf_str_t s, char *out) {
+#define GGUF__QUOTE_BUF GGUF_QUOTE_BUF
+
+const char *gguf_quote(gguf_str_t s, char *out) {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     uint64_t n = s.len < GGUF__QUOTE_MAX ? s.len : GGUF__QUOTE_MAX;
@@ -399,7 +396,7 @@ static int gguf__read_kvs(gguf__rd_t *r, gguf_t *g, uint64_t n_kv) {
         size_t at = r->pos;
         uint32_t t;
         if ((rc = gguf__str(r, &kv->key, "metadata key"))) return rc;
-        gguf__quote(kv->key, kq);
+        gguf_quote(kv->key, kq);
         if (kv->key.len == 0)
             return gguf__fail(r, ERR_FORMAT, "metadata key %" PRIu64 " at offset %zu is empty", i, at);
         if (!gguf__utf8_valid(kv->key))
@@ -443,7 +440,7 @@ static int gguf__read_tensor(gguf__rd_t *r, gguf_t *g, int64_t i) {
 
     if ((rc = gguf__str(r, &t->name, "tensor name"))) return rc;
     if (t->name.len == 0) return gguf__fail(r, ERR_FORMAT, "tensor %" PRId64 " at offset %zu has an empty name", i, at);
-    gguf__quote(t->name, tq);
+    gguf_quote(t->name, tq);
     int64_t prev = gguf__index_add(&g->tensor_index, t->name, i);
     if (prev >= 0)
         return gguf__fail(r, ERR_FORMAT, "duplicate tensor name '%s' (tensors %" PRId64 " and %" PRId64 ")", tq, prev,
@@ -511,13 +508,13 @@ static int gguf__place_tensors(gguf__rd_t *r, gguf_t *g) {
         if (t->offset % g->alignment != 0)
             return gguf__fail(r, ERR_FORMAT,
                               "tensor '%s' offset %" PRIu64 " is not a multiple of the alignment %" PRIu32,
-                              gguf__quote(t->name, tq), t->offset, g->alignment);
+                              gguf_quote(t->name, tq), t->offset, g->alignment);
         if (t->offset > data_size || t->n_bytes > data_size - t->offset) {
             uint64_t begin = t->offset > UINT64_MAX - g->data_start ? UINT64_MAX : g->data_start + t->offset;
             uint64_t end = t->n_bytes > UINT64_MAX - begin ? UINT64_MAX : begin + t->n_bytes;
             return gguf__fail(r, ERR_FORMAT,
                               "tensor '%s' data [%" PRIu64 ", %" PRIu64 ") lies outside the file (%zu bytes)",
-                              gguf__quote(t->name, tq), begin, end, g->size);
+                              gguf_quote(t->name, tq), begin, end, g->size);
         }
         t->data = g->base + g->data_start + t->offset;
     }
@@ -534,8 +531,8 @@ static int gguf__place_tensors(gguf__rd_t *r, gguf_t *g) {
             rc = gguf__fail(r, ERR_FORMAT,
                             "tensors '%s' [%" PRIu64 ", %" PRIu64 ") and '%s' [%" PRIu64 ", %" PRIu64
                             ") overlap in the data section",
-                            gguf__quote(g->tensors[a->id].name, tq), a->begin, a->end,
-                            gguf__quote(g->tensors[b->id].name, uq), b->begin, b->end);
+                            gguf_quote(g->tensors[a->id].name, tq), a->begin, a->end,
+                            gguf_quote(g->tensors[b->id].name, uq), b->begin, b->end);
             break;
         }
     }

@@ -90,6 +90,14 @@ int gguf_open(const char *path, gguf_t **out, char *err, size_t err_len);
  */
 int gguf_open_mem(const void *buf, size_t len, const char *name, gguf_t **out, char *err, size_t err_len);
 
+/*
+ * Renders a name from a file (a key, a tensor name) for a one-line message: printable ASCII as is, other bytes as
+ * \xNN, cut after GGUF_QUOTE_MAX bytes with "...". out must hold GGUF_QUOTE_BUF bytes; returns out.
+ */
+#define GGUF_QUOTE_MAX 96
+#define GGUF_QUOTE_BUF (GGUF_QUOTE_MAX * 4 + 4)
+const char *gguf_quote(gguf_str_t s, char *out);
+
 /* Unmaps and frees. gguf_close(NULL) is a no-op. */
 void gguf_close(gguf_t *g);
 

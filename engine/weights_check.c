@@ -84,27 +84,6 @@ static const char *wcheck__what(uint32_t v, wcheck__kind_t k) {
     return v & sign ? "-inf" : "inf";
 }
 
-/* The tensor's name for a message: printable ASCII as is, other bytes as \xNN, cut at 96 bytes. */
-static const char *wcheck__name(gguf_str_t s, char out[400]) {
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    const uint64_t n = s.len < 96 ? s.len : 96;
-    for (uint64_t i = 0; i < n; i++) {
-        const unsigned char c = (unsigned char)s.ptr[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    if (s.len > n) o += (size_t)snprintf(out + o, 4, "...");
-    out[o] = 0;
-    return out;
-}
-
 /*
  * Index of the first non-finite element of a plain float array of n elements of kind k, or -1. Eight bytes at a
  * time: with x = (word & M) ^ M, where M repeats the exponent mask in every lane, an element is non-finite iff
@@ -135,11 +114,11 @@ static int64_t wcheck__scan_plain(const uint8_t *p, int64_t n, wcheck__kind_t k)
 }
 
 int wcheck_tensor(const gguf_t *g, const gguf_tensor_t *t, char *err, size_t err_len) {
-    char name[400];
+    char name[GGUF_QUOTE_BUF];
     const wcheck__rule_t *r = wcheck__rule((uint32_t)t->type);
     if (!r)
         return err_set(err, err_len, ERR_UNSUPPORTED, "%s: tensor '%s': no finiteness rule for type %s", gguf_name(g),
-                       wcheck__name(t->name, name), dtype_name((uint32_t)t->type));
+                       gguf_quote(t->name, name), dtype_name((uint32_t)t->type));
     const uint8_t *p = t->data;
     const int64_t n_units = (int64_t)(t->n_bytes / r->stride);
     const wcheck__kind_t k = (wcheck__kind_t)r->kind;
@@ -149,7 +128,7 @@ int wcheck_tensor(const gguf_t *g, const gguf_tensor_t *t, char *err, size_t err
         const int64_t i = wcheck__scan_plain(p, n_units, k);
         if (i < 0) return 0;
         return err_set(err, err_len, ERR_FORMAT, "%s: tensor '%s' (%s) holds %s at element %lld; the file is corrupt",
-                       gguf_name(g), wcheck__name(t->name, name), dtype_name((uint32_t)t->type),
+                       gguf_name(g), gguf_quote(t->name, name), dtype_name((uint32_t)t->type),
                        wcheck__what(wcheck__load(p + i * w, w), k), (long long)i);
     }
     for (int64_t b = 0; b < n_units; b++) {
@@ -159,7 +138,7 @@ int wcheck_tensor(const gguf_t *g, const gguf_tensor_t *t, char *err, size_t err
             if ((v & e) != e) continue;
             return err_set(err, err_len, ERR_FORMAT,
                            "%s: tensor '%s' (%s) block %lld: scale %s is %s; the file is corrupt", gguf_name(g),
-                           wcheck__name(t->name, name), dtype_name((uint32_t)t->type), (long long)b,
+                           gguf_quote(t->name, name), dtype_name((uint32_t)t->type), (long long)b,
                            r->field[f].name, wcheck__what(v, k));
         }
     }
