@@ -168,6 +168,7 @@ typedef struct {
     bool echo;            /* legacy completions */
     api_stop_t stop;
     cJSON *messages;       /* chat: the validated messages, normalised for the template (owned) */
+    const cJSON *tmpl_kwargs; /* chat: chat_template_kwargs, more template variables (borrowed from the tree) */
     const cJSON *prompt;   /* legacy: the validated `prompt` (borrowed from the tree, valid during api_handle) */
     api_prompt_t *prompts; /* filled by prompt.c */
     size_t n_prompts;

@@ -54,7 +54,8 @@ void api__template_free(api_slot_t *c) {
     c->bos_text = c->eos_text = c->tmpl_err = NULL;
 }
 
-int api__template_render(const api_slot_t *c, const cJSON *messages, char **out, size_t *out_len, api_err_t *e) {
+int api__template_render(const api_slot_t *c, const cJSON *messages, const cJSON *kwargs, char **out, size_t *out_len,
+                         api_err_t *e) {
     *out = NULL;
     if (!c->tmpl)
         return api_err_set(e, ERR_TEMPLATE, 400, "invalid_request_error", "invalid_template", "messages",
@@ -66,6 +67,12 @@ int api__template_render(const api_slot_t *c, const cJSON *messages, char **out,
               cJSON_AddBoolToObject(ctx, "add_generation_prompt", true) &&
               cJSON_AddStringToObject(ctx, "bos_token", c->bos_text) &&
               cJSON_AddStringToObject(ctx, "eos_token", c->eos_text);
+    const cJSON *kw; /* chat_template_kwargs: more variables (validated by params.c: never `messages`) */
+    if (kwargs)
+        cJSON_ArrayForEach(kw, kwargs) {
+            cJSON_DeleteItemFromObjectCaseSensitive(ctx, kw->string); /* add_generation_prompt may be overridden */
+            ok = ok && cJSON_AddItemReferenceToObject(ctx, kw->string, (cJSON *)kw);
+        }
     if (!ok) {
         cJSON_Delete(ctx);
         return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");

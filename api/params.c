@@ -5,7 +5,7 @@
  *   supported   model, messages / prompt, max_tokens, max_completion_tokens, temperature, top_p, n, stop, seed,
  *               presence_penalty, frequency_penalty, logit_bias, logprobs, top_logprobs, stream,
  *               stream_options.include_usage, response_format (structured.c; legacy too, an extension), echo
- *               (legacy), best_of == n (legacy); extensions top_k, min_p.
+ *               (legacy), best_of == n (legacy); extensions top_k, min_p, chat_template_kwargs.
  *   ignored     fields that do not change the output: user, store, metadata, service_tier, parallel_tool_calls,
  *               prompt_cache_key, safety_identifier, and any name this server does not know.
  *   refused     fields that would change the output and are not supported (tools, tool_choice other than
@@ -422,6 +422,18 @@ int api__parse_request(api_ctx_t *c, api_kind_t kind, const cJSON *root, api_spe
     int64_t v;
     if (kind == API_CHAT) {
         if ((rc = params__messages(root, s, e))) return rc;
+        const cJSON *kw = cJSON_GetObjectItemCaseSensitive(root, "chat_template_kwargs");
+        if (kw && !cJSON_IsNull(kw)) { /* an extension (vLLM, llama.cpp): e.g. {"enable_thinking": false} */
+            if (!cJSON_IsObject(kw)) return jr_type_error(e, "chat_template_kwargs", "an object", kw);
+            const cJSON *it;
+            cJSON_ArrayForEach(it, kw) {
+                if (strcmp(it->string, "messages") == 0 || strcmp(it->string, "bos_token") == 0 ||
+                    strcmp(it->string, "eos_token") == 0)
+                    return api_err_set(e, ERR_INVAL, 400, P_INVALID, "invalid_value", "chat_template_kwargs",
+                                       "Invalid 'chat_template_kwargs': '%s' is set by the server.", it->string);
+            }
+            s->tmpl_kwargs = kw;
+        }
         if ((rc = jr_bool(root, "logprobs", NULL, &s->logprobs, &present, e))) return rc;
         if ((rc = jr_int(root, "top_logprobs", NULL, 0, ENGINE_MAX_TOP_LOGPROBS, &v, &present, e))) return rc;
         if (present) {

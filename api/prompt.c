@@ -17,7 +17,8 @@
 #include "jr.h"
 
 /* chat_tmpl.c */
-int api__template_render(const api_slot_t *m, const cJSON *messages, char **out, size_t *out_len, api_err_t *e);
+int api__template_render(const api_slot_t *m, const cJSON *messages, const cJSON *kwargs, char **out, size_t *out_len,
+                         api_err_t *e);
 
 /* Tokenizes text[0..len) into a malloc'd array. */
 static int prompt__tokenize(const tok_t *tok, const char *text, size_t len, api_prompt_t *p, api_err_t *e) {
@@ -48,7 +49,7 @@ static int prompt__tokenize(const tok_t *tok, const char *text, size_t len, api_
 static int prompt__chat(const api_slot_t *m, api_spec_t *s, api_err_t *e) {
     char *text = NULL;
     size_t len = 0;
-    int rc = api__template_render(m, s->messages, &text, &len, e);
+    int rc = api__template_render(m, s->messages, s->tmpl_kwargs, &text, &len, e);
     if (rc) return rc;
     const char *t = text;
     size_t bl = strlen(m->bos_text);

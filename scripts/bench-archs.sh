@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Speed of each architecture against llama.cpp on the same files, same run: `cinder bench` and `llama-bench`
-# (-p 512 -n 128 -r R -t T), alternated ROUNDS times, medians. Models: synthetic Q8_0 files of realistic shapes
-# (random weights, a 32000-token vocabulary), written to bench-models/ by synth_gguf.py when missing.
-#   LLAMA_BENCH=/path/to/llama-bench scripts/bench-archs.sh [ARCH...]
+# Speed against llama.cpp on the same files, same run: `cinder bench` and `llama-bench` (-p 512 -n 128 -r R -t T),
+# alternated ROUNDS times, medians. An argument is an architecture name (a synthetic Q8_0 file of a realistic shape,
+# random weights and a 32000-token vocabulary, written to bench-models/ by synth_gguf.py when missing) or a GGUF
+# file (e.g. one llama-quantize made, for the tensor types).
+#   LLAMA_BENCH=/path/to/llama-bench scripts/bench-archs.sh [ARCH|FILE.gguf...]
 # Prints one table row per architecture. SHARED overrides ../shared; THREADS (2), ROUNDS (3), REPS (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,10 +23,11 @@ archs=("$@")
 [ ${#archs[@]} -gt 0 ] || archs=(qwen2 qwen3 qwen3moe gemma2 gemma3 phi3 mixtral)
 mkdir -p bench-models
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-echo "| architecture (shape) | cinder pp512 | llama.cpp pp512 | ratio | cinder tg128 | llama.cpp tg128 | ratio |"
+echo "| model | cinder pp512 | llama.cpp pp512 | ratio | cinder tg128 | llama.cpp tg128 | ratio |"
 echo "|---|---|---|---|---|---|---|"
 for a in "${archs[@]}"; do
-    f=bench-models/arch-$a-q8_0.gguf
+    f=bench-models/arch-$a-q8_0.gguf label="$a (\`${shape[$a]:-}\`)"
+    case $a in *.gguf) f=$a label=$(basename "$a" .gguf) ;; esac
     if [ ! -s "$f" ]; then
         # shellcheck disable=SC2086 # the shape is a list of options
         /usr/bin/python3 "$shared/tools/synth_gguf.py" --donor "$shared/models/vocab/ggml-vocab-llama-spm.gguf" \
@@ -42,7 +44,7 @@ for a in "${archs[@]}"; do
     ctg=$(awk '$1 == "tg128" {print $2}' /tmp/bench-archs.$$.c | median)
     lpp=$(awk -F, '{gsub(/"/,""); if ($0 ~ /,512,0,/) print $(NF-1)}' /tmp/bench-archs.$$.l | median)
     ltg=$(awk -F, '{gsub(/"/,""); if ($0 ~ /,0,128,/) print $(NF-1)}' /tmp/bench-archs.$$.l | median)
-    printf '| %s (`%s`) | %.1f | %.1f | **%.2f×** | %.1f | %.1f | **%.2f×** |\n' "$a" "${shape[$a]}" "$cpp" "$lpp" \
+    printf '| %s | %.1f | %.1f | **%.2f×** | %.1f | %.1f | **%.2f×** |\n' "$label" "$cpp" "$lpp" \
         "$(echo "$cpp / $lpp" | bc -l)" "$ctg" "$ltg" "$(echo "$ctg / $ltg" | bc -l)"
 done
 rm -f /tmp/bench-archs.$$.c /tmp/bench-archs.$$.l

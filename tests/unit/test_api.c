@@ -237,6 +237,8 @@ static const bad_case_t bad_cases[] = {
     {CH, "{" M MSG ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}", 400, "unsupported_parameter",
      "tools"},
     {CH, "{" M MSG ",\"tool_choice\":\"required\"}", 400, "unsupported_parameter", "tool_choice"},
+    {CH, "{" M MSG ",\"chat_template_kwargs\":[1]}", 400, "invalid_type", "chat_template_kwargs"},
+    {CH, "{" M MSG ",\"chat_template_kwargs\":{\"messages\":[]}}", 400, "invalid_value", "chat_template_kwargs"},
     {CH, "{" M MSG ",\"response_format\":{\"type\":\"xml\"}}", 400, "invalid_value", "response_format.type"},
     {CH, "{" M MSG ",\"response_format\":{}}", 400, "missing_required_parameter", "response_format.type"},
     {CH, "{" M MSG ",\"response_format\":\"json\"}", 400, "invalid_type", "response_format"},
