@@ -375,10 +375,12 @@ static int model__load_tensors(model_t *m, char *err, size_t err_len) {
             return rc;
         if (!m->rope_freqs && !m->rope_long && !m->rope_short) hp->features &= ~(uint32_t)ARCH_F_ROPE_FACTORS;
     }
-    if (!(m->arch->features & ARCH_F_FUSED_QKV)) hp->features &= ~(uint32_t)ARCH_F_FUSED_QKV;
-    for (int32_t l = 0; l < hp->n_layer; l++)
+    bool any_fused = false; /* a file may mix fused and separate layers: scratch for the fused ones if any */
+    for (int32_t l = 0; l < hp->n_layer; l++) {
         if ((rc = model__load_layer(m, l, err, err_len))) return rc;
-    if (hp->n_layer > 0 && !m->layers[0].wqkv.data) hp->features &= ~(uint32_t)ARCH_F_FUSED_QKV;
+        any_fused |= m->layers[l].wqkv.data != NULL;
+    }
+    if (!any_fused) hp->features &= ~(uint32_t)ARCH_F_FUSED_QKV;
     return 0;
 }
 
