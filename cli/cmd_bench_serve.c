@@ -306,6 +306,10 @@ static void bsv_req_done(bsv_run_t *run, bsv_req_t *r, CURLcode cc) {
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
     if (!r->failed && cc != CURLE_OK) {
         r->failed = true;
+        /* the report groups failures by message: curl's detail carries timings ("after 3 ms") that would split
+         * one kind of failure into several lines, so drop them */
+        char *after = strstr(r->curl_err, " after "), *ms = after ? strstr(after, " ms") : NULL;
+        if (ms) memmove(after, ms + 3, strlen(ms + 3) + 1);
         snprintf(r->errmsg, sizeof r->errmsg, "curl: %.200s", r->curl_err[0] ? r->curl_err : curl_easy_strerror(cc));
     }
     if (!r->failed && r->status != 200) {
