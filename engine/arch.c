@@ -12,6 +12,12 @@ static const arch_t arch__table[] = {
      .features = ARCH_F_MOE | ARCH_F_ROPE_FACTORS},
     /* Qwen 2 / 2.5: biases on q, k and v */
     {.name = "qwen2", .rope = ARCH_ROPE_NEOX, .act = ARCH_ACT_SILU, .features = ARCH_F_QKV_BIAS},
+    /* Qwen 1.5/2 MoE: qwen2 attention, softmax router without renormalisation, a gated shared expert */
+    {.name = "qwen2moe",
+     .rope = ARCH_ROPE_NEOX,
+     .act = ARCH_ACT_SILU,
+     .features = ARCH_F_QKV_BIAS | ARCH_F_MOE | ARCH_F_SHARED_EXPERT,
+     .moe_raw_weights = true},
     /* Qwen 3: per-head q/k norms, no biases */
     {.name = "qwen3", .rope = ARCH_ROPE_NEOX, .act = ARCH_ACT_SILU, .features = ARCH_F_QK_NORM},
     /* Qwen 3 MoE (30B-A3B, 235B-A22B): qwen3 attention, softmax top-k router with renormalised weights */
@@ -49,12 +55,12 @@ const arch_t *arch_find(const char *name, size_t len) {
     return NULL;
 }
 
-const char *arch_names(void) { return "llama, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3"; }
+const char *arch_names(void) { return "llama, qwen2, qwen2moe, qwen3, qwen3moe, gemma2, gemma3, phi3"; }
 
 char *arch_feature_names(uint32_t features, char *buf, size_t len) {
     static const char *const names[] = {"qkv-bias",   "qk-norm",      "fused-qkv",     "fused-gate-up", "embd-scale",
                                         "post-norms", "attn-softcap", "final-softcap", "sliding-window", "moe",
-                                        "tied-output", "q-prescale",  "rope-factors"};
+                                        "tied-output", "q-prescale",  "rope-factors", "shared-expert"};
     size_t used = 0;
     if (len == 0) return buf;
     buf[0] = '\0';

@@ -38,6 +38,7 @@ enum {
     ARCH_F_TIED = 1u << 10,         /* the output matrix is always the token embedding */
     ARCH_F_Q_PRESCALE = 1u << 11,   /* q is scaled before attention (scale 1 inside), as the model defines it */
     ARCH_F_ROPE_FACTORS = 1u << 12, /* rope_freqs (Llama 3.1) or rope_factors_{long,short} (Phi-3 LongRoPE) */
+    ARCH_F_SHARED_EXPERT = 1u << 13, /* beside the routed experts, a shared expert FFN scaled by a sigmoid gate */
 };
 
 typedef struct {
@@ -51,6 +52,7 @@ typedef struct {
     float attn_softcap;        /* default attention logit cap (0: none) */
     float final_softcap;       /* default final logit cap (0: none) */
     bool swa_base_from_global; /* local layers default to the global rope base (else 10000) */
+    bool moe_raw_weights;      /* the chosen experts keep their softmax probabilities (else renormalised to sum 1) */
 } arch_t;
 
 /* The descriptor for a GGUF architecture name of len bytes, or NULL when cinder does not run it. */

@@ -87,6 +87,8 @@ char *model_describe(const model_t *m, char *buf, size_t len) {
     if (w >= 0 && (size_t)w < len && hp->n_expert > 0)
         w += snprintf(buf + w, len - (size_t)w, "; %d experts, %d per token, width %d", hp->n_expert,
                       hp->n_expert_used, hp->n_ff_exp);
+    if (w >= 0 && (size_t)w < len && hp->n_ff_shexp > 0)
+        w += snprintf(buf + w, len - (size_t)w, ", shared expert width %d", hp->n_ff_shexp);
     if (w >= 0 && (size_t)w < len && hp->features & ARCH_F_SWA) {
         int32_t n_swa_layers = 0;
         for (int32_t l = 0; l < hp->n_layer; l++) n_swa_layers += m->layers[l].swa;
@@ -161,7 +163,8 @@ int model_ctx_create(const model_t *m, int n_threads, int32_t max_batch, int32_t
     c->max_batch = max_batch;
     c->max_ctx = max_ctx;
     const size_t B = (size_t)max_batch, d = (size_t)hp->n_embd;
-    const size_t ff = (size_t)(hp->n_ff > hp->n_ff_exp ? hp->n_ff : hp->n_ff_exp);
+    size_t ff = (size_t)(hp->n_ff > hp->n_ff_exp ? hp->n_ff : hp->n_ff_exp);
+    if ((size_t)hp->n_ff_shexp > ff) ff = (size_t)hp->n_ff_shexp;
     const size_t nq = (size_t)hp->n_head * hp->head_dim, nk = (size_t)hp->n_head_kv * hp->head_dim;
     const size_t nv = (size_t)hp->n_head_kv * hp->head_dim_v, nav = (size_t)hp->n_head * hp->head_dim_v;
     const size_t dx = d > nav ? d : nav, E = (size_t)hp->n_expert, K = (size_t)hp->n_expert_used;

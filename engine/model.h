@@ -54,6 +54,7 @@ typedef struct {
     int32_t n_expert;      /* experts per MoE layer (0: dense FFN) */
     int32_t n_expert_used; /* experts each token is routed to */
     int32_t n_ff_exp;      /* hidden width of one expert */
+    int32_t n_ff_shexp;    /* hidden width of the shared expert (0: none) */
     float rope_freq_base;  /* theta base */
     float rope_freq_scale; /* 1 / scaling factor (linear and YaRN) */
     float rope_freq_base_swa;  /* theta base of sliding-window layers */

@@ -26,6 +26,8 @@ typedef struct {
     kern_weight_t gate, up, down;      /* dense: (f, d), (f, d) or fused [gate|up] (2f, d) with gate unused, (d, f) */
     kern_weight_t router;              /* MoE: (E, d) */
     kern_weight_t gate_exps, up_exps, down_exps; /* MoE: E slabs of (fe, d), (fe, d), (d, fe) */
+    kern_weight_t gate_inp_shexp;      /* shared expert: (1, d) gate logit, then (fs, d), (fs, d), (d, fs) */
+    kern_weight_t gate_shexp, up_shexp, down_shexp;
     float *ffn_post_norm;              /* (d,) or NULL */
     bool swa;                          /* a sliding-window layer */
 } model_layer_t;

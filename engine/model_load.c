@@ -168,6 +168,16 @@ static int model__read_hparams(model_t *m, char *err, size_t err_len) {
     if ((rc = model__get_i32(g, a, "expert_feed_forward_length", false, hp->n_ff, &hp->n_ff_exp, err, err_len)))
         return rc;
     if (hp->n_expert == 0) hp->n_ff_exp = 0;
+    if (hp->n_expert > 0 && (ar->features & ARCH_F_SHARED_EXPERT)) {
+        if ((rc = model__get_i32(g, a, "expert_shared_feed_forward_length", false, hp->n_ff, &hp->n_ff_shexp, err,
+                                 err_len)))
+            return rc;
+        if (hp->n_ff_shexp <= 0 || hp->n_ff_shexp > 1 << 20)
+            return err_set(err, err_len, ERR_FORMAT, "%s: shared expert width %d out of range", gguf_name(g),
+                           hp->n_ff_shexp);
+    } else {
+        hp->features &= ~(uint32_t)ARCH_F_SHARED_EXPERT;
+    }
 
     if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_ff < 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
         hp->n_ctx_train <= 0 || hp->n_embd > 65536 || hp->n_layer > 1024 || hp->n_head > 1024 || hp->n_ff > 1 << 20 ||
@@ -343,6 +353,18 @@ static int model__load_layer(model_t *m, int32_t l, char *err, size_t err_len) {
             return rc;
         if ((rc = model__matrix(m, MODEL__NAME("ffn_down_exps.weight"), fe, d, E, true, &L->down_exps, err, err_len)))
             return rc;
+        if (F & ARCH_F_SHARED_EXPERT) {
+            const int64_t fs = hp->n_ff_shexp;
+            if ((rc = model__matrix(m, MODEL__NAME("ffn_gate_inp_shexp.weight"), d, 1, 1, true, &L->gate_inp_shexp,
+                                    err, err_len)) ||
+                (rc = model__matrix(m, MODEL__NAME("ffn_gate_shexp.weight"), d, fs, 1, true, &L->gate_shexp, err,
+                                    err_len)) ||
+                (rc = model__matrix(m, MODEL__NAME("ffn_up_shexp.weight"), d, fs, 1, true, &L->up_shexp, err,
+                                    err_len)) ||
+                (rc = model__matrix(m, MODEL__NAME("ffn_down_shexp.weight"), fs, d, 1, true, &L->down_shexp, err,
+                                    err_len)))
+                return rc;
+        }
     } else if (F & ARCH_F_FUSED_GATE_UP) {
         if ((rc = model__matrix(m, MODEL__NAME("ffn_up.weight"), d, 2 * f, 1, true, &L->up, err, err_len))) return rc;
         if ((rc = model__matrix(m, MODEL__NAME("ffn_down.weight"), f, d, 1, true, &L->down, err, err_len))) return rc;

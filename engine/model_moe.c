@@ -4,9 +4,11 @@
  * tokens are grouped by expert, and each expert used in the batch runs once over its rows.
  *
  * Numerics follow llama.cpp: router probabilities are a softmax over all E logits, the K largest are taken (best
- * first), their weights renormalised to sum to one (the sum clamped below at 2^-14), and the weighted outputs
- * summed per token in that order.
+ * first), their weights renormalised to sum to one (the sum clamped below at 2^-14) unless the architecture keeps
+ * the raw probabilities (Qwen 2 MoE), and the weighted outputs summed per token in that order; a shared expert
+ * (Qwen 2 MoE) is added last, scaled by the sigmoid of its own gate logit.
  */
+#include <math.h>
 #include <string.h>
 
 #include "model_int.h"
@@ -45,6 +47,7 @@ int model__moe_ffn(model_ctx_t *c, const model_layer_t *L, const float *xb, int3
         model__top_k(p, E, K, sel);
         float sum = 0.0f;
         for (int32_t j = 0; j < K; j++) sum += (w[j] = p[sel[j]]);
+        if (c->m->arch->moe_raw_weights) continue;
         if (sum < 6.103515625e-5f) sum = 6.103515625e-5f;
         for (int32_t j = 0; j < K; j++) w[j] /= sum;
     }
@@ -70,13 +73,29 @@ int model__moe_ffn(model_ctx_t *c, const model_layer_t *L, const float *xb, int3
             for (int32_t j = 0; j < d; j++) dst[j] = y[j] * w;
         }
     }
-    /* out (n, d) = sum over slots, in slot order */
+    /* the shared expert (n, d) into moe_x, before out may overwrite xb: sigmoid(xb . g) * SwiGLU FFN(xb) */
+    if (L->gate_shexp.data) {
+        const int32_t fs = hp->n_ff_shexp;
+        if ((rc = kern_matmul(c->k, &L->gate_inp_shexp, xb, n, c->moe_logits))) return rc;
+        const kern_weight_t *gu[2] = {&L->gate_shexp, &L->up_shexp};
+        float *gu_out[2] = {c->hb, c->hb2};
+        if ((rc = kern_matmul_multi(c->k, gu, 2, xb, n, gu_out))) return rc;
+        kern_silu_mul(c->hb, c->hb2, c->hb, (int64_t)n * fs);
+        if ((rc = kern_matmul(c->k, &L->down_shexp, c->hb, n, c->moe_x))) return rc;
+        for (int32_t i = 0; i < n; i++) { /* sigmoid as silu(x) / x, in llama.cpp's order of operations */
+            const float x = c->moe_logits[i], g = x == 0.0f ? 0.5f : (x / (1.0f + expf(-x))) / x;
+            for (int32_t t = 0; t < d; t++) c->moe_x[(size_t)i * d + t] *= g;
+        }
+    }
+    /* out (n, d) = sum over slots, in slot order, then the shared expert */
     for (int32_t i = 0; i < n; i++) {
         float *o = out + (size_t)i * d;
         const float *y = c->moe_y + (size_t)i * K * d;
         memcpy(o, y, (size_t)d * sizeof(float));
         for (int32_t j = 1; j < K; j++)
             for (int32_t t = 0; t < d; t++) o[t] += y[(size_t)j * d + t];
+        if (L->gate_shexp.data)
+            for (int32_t t = 0; t < d; t++) o[t] += c->moe_x[(size_t)i * d + t];
     }
     return 0;
 }

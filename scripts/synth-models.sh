@@ -2,6 +2,7 @@
 # Writes the synthetic test models listed in tests/archs/models.tsv to build/synth/NAME.gguf (missing ones only),
 # with ../shared/tools/synth_gguf.py (seeded: the same arguments give the same bytes). SHARED overrides ../shared.
 set -euo pipefail
+set -f # the arguments in models.tsv hold * and ? (formulas, tensor-name globs): never file globs
 cd "$(dirname "$0")/.."
 shared=${SHARED:-../shared}
 out=build/synth

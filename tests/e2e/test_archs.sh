@@ -33,7 +33,7 @@ while read -r name want; do
     fi
 done <"$tmp/ref"
 
-for a in qwen2 qwen3 qwen3moe gemma2 gemma3 phi3; do
+for a in qwen2 qwen2moe qwen3 qwen3moe gemma2 gemma3 phi3; do
     if $BIN info -m "build/synth/$a-f32.gguf" 2>&1 | grep -q "^architecture:    $a (features: "; then
         ok "info names $a"
     else
