@@ -4,7 +4,8 @@
 # random weights and a 32000-token vocabulary, written to bench-models/ by synth_gguf.py when missing) or a GGUF
 # file (e.g. one llama-quantize made, for the tensor types).
 #   LLAMA_BENCH=/path/to/llama-bench scripts/bench-archs.sh [ARCH|FILE.gguf...]
-# Prints one table row per architecture. SHARED overrides ../shared; THREADS (2), ROUNDS (3), REPS (3).
+# Prints one table row per architecture. SHARED overrides ../shared; THREADS (2), ROUNDS (3), REPS (3); ISA caps
+# cinder's kernels (`cinder bench --isa`, e.g. avx2 against a llama.cpp built for AVX2 only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${SHARED:-../shared}
@@ -36,7 +37,7 @@ for a in "${archs[@]}"; do
     fi
     : >/tmp/bench-archs.$$.c; : >/tmp/bench-archs.$$.l
     for _ in $(seq "$rounds"); do
-        ./cinder bench -m "$f" -p 512 -n 128 -r "$reps" -t "$threads" 2>/dev/null |
+        ./cinder bench -m "$f" -p 512 -n 128 -r "$reps" -t "$threads" --isa "${ISA:-auto}" 2>/dev/null |
             awk -F'|' '$5 ~ /pp512|tg128/ {split($6, v, " "); print $5, v[1]}' >>/tmp/bench-archs.$$.c
         "$LLAMA_BENCH" -m "$f" -p 512 -n 128 -r "$reps" -t "$threads" -o csv 2>/dev/null | tail -n 2 >>/tmp/bench-archs.$$.l
     done
