@@ -581,6 +581,8 @@ int engine_submit(engine_t *e, const engine_req_t *r, uint64_t *id, char *err, s
     const model_hparams_t *hp = model_hparams(e->model);
     if (!r->on_event) return err_set(err, err_len, ERR_INVAL, "on_event is required");
     if (!r->prompt || r->n_prompt == 0) return err_set(err, err_len, ERR_INVAL, "the prompt is empty");
+    if (r->kind != ENGINE_REQ_GENERATE) /* embeddings and prompt scoring are not served yet */
+        return err_set(err, err_len, ERR_UNSUPPORTED, "request kind %d is not supported", (int)r->kind);
     if (r->max_tokens < 1) return err_set(err, err_len, ERR_INVAL, "max_tokens must be at least 1");
     if (r->n_top_logprobs < 0 || r->n_top_logprobs > ENGINE_MAX_TOP_LOGPROBS)
         return err_set(err, err_len, ERR_INVAL, "top_logprobs must be between 0 and %d", ENGINE_MAX_TOP_LOGPROBS);
@@ -608,9 +610,12 @@ int engine_submit(engine_t *e, const engine_req_t *r, uint64_t *id, char *err, s
     j->req = *r;
     j->req.prompt = tokens;
     j->req.grammar = NULL;
+    j->req.lazy = (gram_lazy_t){0}; /* the matcher keeps its own copy */
     if (r->grammar) {
         if ((rc = engine__grammar_vocab(e, err, err_len)) ||
-            (rc = gram_matcher_create(r->grammar, e->gvocab, NULL, &j->gm, err, err_len))) {
+            (rc = gram_matcher_create(r->grammar, e->gvocab,
+                                      r->lazy.n_texts || r->lazy.n_tokens ? &r->lazy : NULL, &j->gm, err,
+                                      err_len))) {
             free(j);
             free(tokens);
             return rc;

@@ -89,9 +89,20 @@ int32_t engine_n_ctx(const engine_t *e);
 int engine_n_threads(const engine_t *e);
 
 typedef enum {
-    ENGINE_EV_TOKEN = 1, /* one generated token */
-    ENGINE_EV_END = 2,   /* the request is over; the last event it gets */
+    ENGINE_EV_TOKEN = 1,     /* one generated token */
+    ENGINE_EV_END = 2,       /* the request is over; the last event it gets */
+    ENGINE_EV_EMBEDDING = 3, /* ENGINE_REQ_EMBED: the pooled, L2-normalised vector (once, before END) */
+    ENGINE_EV_PROMPT_LP = 4, /* ENGINE_REQ_SCORE: one prompt token's logprob (tokens 1..n-1, in order, before END) */
 } engine_ev_type_t;
+
+/* What a request asks for. */
+typedef enum {
+    ENGINE_REQ_GENERATE = 0, /* read the prompt, then sample tokens (the default) */
+    ENGINE_REQ_EMBED = 1,    /* embedding models: one prompt-only pass, pooled as the model says (mean, CLS, last)
+                                and L2-normalised; no KV cache kept, no sampler */
+    ENGINE_REQ_SCORE = 2,    /* causal models: one prompt-only pass reporting each prompt token's logprob under the
+                                tokens before it (and top alternatives); nothing generated */
+} engine_req_kind_t;
 
 typedef enum {
     ENGINE_FINISH_STOP = 1,      /* the model produced an end-of-generation token */
@@ -115,10 +126,17 @@ typedef struct {
     int n_top;        /* entries in top_ids / top_logprobs */
     const int32_t *top_ids;
     const float *top_logprobs;
+    /* ENGINE_EV_EMBEDDING */
+    const float *embedding; /* (n_embedding,) unit length */
+    int32_t n_embedding;
+    /* ENGINE_EV_PROMPT_LP: token, logprob, n_top/top_ids/top_logprobs and text as for TOKEN (text: the token's
+       piece), plus its position in the prompt */
+    int32_t pos;
     /* ENGINE_EV_END */
     engine_finish_t finish;
     int32_t n_prompt;    /* prompt tokens */
     int32_t n_generated; /* tokens generated (EOG excluded) */
+    int32_t n_cached;    /* prompt tokens served from the prefix cache (usage.prompt_tokens_details) */
     int err;             /* ERR_* when finish == ENGINE_FINISH_ERROR */
     const char *err_msg;
     double t_queue_ms, t_prompt_ms, t_gen_ms; /* waiting, prefill, decode */
@@ -126,10 +144,19 @@ typedef struct {
 
 typedef void (*engine_event_fn)(void *user, const engine_event_t *ev);
 
+/* Bytes engine_event_copy needs for a deep copy of ev (the struct and everything its pointers reach). */
+size_t engine_event_size(const engine_event_t *ev);
+
+/* Copies ev and what its pointers reach into buf (cap >= engine_event_size(ev) bytes, suitably aligned for
+   engine_event_t), so it outlives the callback: the one place that knows an event's pointers. Returns the copy
+   (inside buf), or NULL when cap is too small. */
+engine_event_t *engine_event_copy(const engine_event_t *ev, void *buf, size_t cap);
+
 typedef struct {
+    engine_req_kind_t kind; /* ENGINE_REQ_GENERATE (0) unless set */
     const int32_t *prompt; /* copied by engine_submit */
     size_t n_prompt;       /* >= 1 */
-    int32_t max_tokens;    /* >= 1; prompt + max_tokens must fit the context */
+    int32_t max_tokens;    /* GENERATE: >= 1; prompt + max_tokens must fit the context; EMBED / SCORE: 0 */
     sampler_params_t sampling;
     bool logprobs;          /* report each token's logprob */
     int n_top_logprobs;     /* 0..ENGINE_MAX_TOP_LOGPROBS alternatives per token */
@@ -137,6 +164,8 @@ typedef struct {
                                keeps the output a viable prefix of it, end of generation comes only once it is
                                complete, and the request ends (ENGINE_FINISH_STOP) when nothing else may follow.
                                Borrowed for the call: the engine takes its own reference (gram_retain). */
+    gram_lazy_t lazy;       /* with grammar: trigger texts / tokens after which it starts (none = from the first
+                               token); the strings and ids are copied by engine_submit */
     engine_event_fn on_event;
     void *user;
 } engine_req_t;
