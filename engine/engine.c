@@ -177,7 +177,14 @@ static void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
     job->n_generated++;
     job->tokens[job->n_all++] = id;
     size_t n_text = 0;
-    if (tok_stream_push(&job->stream, tok, id, e->text, e->text_cap, &n_text) != 0) n_text = 0;
+    if ((job->req.render_special || job->gm) && tok_is_control(tok, id)) { /* markers the api parses */
+        char sp[256];
+        size_t n_sp = 0;
+        if (tok_piece(tok, id, true, sp, sizeof sp, &n_sp) != 0) n_sp = 0; /* longer markers are not rendered */
+        if (tok_stream_push_bytes(&job->stream, sp, n_sp, e->text, e->text_cap, &n_text) != 0) n_text = 0;
+    } else if (tok_stream_push(&job->stream, tok, id, e->text, e->text_cap, &n_text) != 0) {
+        n_text = 0;
+    }
     engine_event_t ev = {.type = ENGINE_EV_TOKEN, .id = job->id, .token = id, .text = e->text, .text_len = n_text};
     int32_t top_ids[ENGINE_MAX_TOP_LOGPROBS];
     float top_lp[ENGINE_MAX_TOP_LOGPROBS];

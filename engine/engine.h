@@ -166,6 +166,9 @@ typedef struct {
                                Borrowed for the call: the engine takes its own reference (gram_retain). */
     gram_lazy_t lazy;       /* with grammar: trigger texts / tokens after which it starts (none = from the first
                                token); the strings and ids are copied by engine_submit */
+    bool render_special;    /* control tokens' texts appear in the event text (tool-call and channel markers the api
+                               parses); always so with a grammar, whose vocabulary spells control tokens by their
+                               text. End-of-generation tokens never appear. */
     engine_event_fn on_event;
     void *user;
 } engine_req_t;

@@ -54,8 +54,8 @@ int gram_vocab_create(const tok_t *t, gram_vocab_t **out, char *err, size_t err_
         size_t n = 0;
         bool eog = tok_is_eog(t, id);
         if (eog) v->eog[v->n_eog++] = id;
-        if (eog || tok_is_control(t, id)) continue;
-        int r = tok_piece(t, id, false, buf, maxp, &n);
+        if (eog) continue;
+        int r = tok_piece(t, id, tok_is_control(t, id), buf, maxp, &n);
         if (r) n = 0;
         total += n;
     }
@@ -65,8 +65,8 @@ int gram_vocab_create(const tok_t *t, gram_vocab_t **out, char *err, size_t err_
     for (int32_t id = 0; id < nv; id++) {
         v->off[id] = (uint32_t)o;
         size_t n = 0;
-        if (tok_is_eog(t, id) || tok_is_control(t, id)) continue;
-        if (tok_piece(t, id, false, buf, maxp, &n) || n == 0 || o + n > total) continue;
+        if (tok_is_eog(t, id)) continue;
+        if (tok_piece(t, id, tok_is_control(t, id), buf, maxp, &n) || n == 0 || o + n > total) continue;
         memcpy(v->bytes + o, buf, n);
         list[n_list++] = (gv_tok_t){v->bytes + o, (uint32_t)n, id};
         v->trie_bits[id >> 5] |= 1u << (id & 31);

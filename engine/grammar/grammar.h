@@ -76,8 +76,9 @@ typedef struct gram_matcher gram_matcher_t;
 /* ---- vocabularies ---------------------------------------------------------------------------------------- */
 
 /*
- * Builds the token trie of t's vocabulary: every token that is not a control token, not an end-of-generation
- * token and has a non-empty piece (tok_piece without render_special), keyed by its bytes. Costs one sort of the
+ * Builds the token trie of t's vocabulary: every token that is not an end-of-generation token and has a non-empty
+ * piece, keyed by its bytes; control tokens by their text (tok_piece with render_special), so a grammar can spell a
+ * tool-call marker such as "[TOOL_CALLS]" and the engine renders those tokens' text whenever a grammar is active. Costs one sort of the
  * vocabulary (tens of ms for 150k tokens); about 12 bytes per trie node plus the pieces. t is borrowed for the
  * call only. Returns 0 and *out (free with gram_vocab_free), ERR_INVAL or ERR_NOMEM.
  */
@@ -90,7 +91,7 @@ static inline size_t gram_mask_words(int32_t n_vocab) { return n_vocab > 0 ? ((s
 
 int32_t gram_vocab_n_vocab(const gram_vocab_t *v);
 
-/* The bytes of token id as the grammar sees them (*n = 0 for tokens outside the trie: control, EOG, empty), or
+/* The bytes of token id as the grammar sees them (*n = 0 for tokens outside the trie: EOG, empty), or
    NULL for an id out of range. Owned by v. */
 const uint8_t *gram_vocab_bytes(const gram_vocab_t *v, int32_t id, size_t *n);
 
