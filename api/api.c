@@ -107,6 +107,7 @@ int api_create(const api_params_t *p, api_ctx_t **out, char *err, size_t err_len
     c->fixed_created = p->fixed_created;
     c->max_n = p->max_n > 0 ? p->max_n : 128;
     c->max_body_bytes = p->max_body_bytes;
+    c->reasoning_inline = p->reasoning_inline;
     if (p->metrics_api_key && *p->metrics_api_key) ok = ok && (c->metrics_key = strdup(p->metrics_api_key)) != NULL;
     c->rng = p->seed ? p->seed : (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)clock();
     if (!c->rng) c->rng = 0x9E3779B97F4A7C15ull;

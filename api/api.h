@@ -108,6 +108,7 @@ typedef struct {
     int32_t max_n;                  /* most choices per request (n x prompts); 0 = 128 */
     uint64_t max_body_bytes;        /* a declared body larger gets 413 from api_check_headers; 0 = no limit */
     const char *metrics_api_key;    /* when set, GET /metrics needs "Authorization: Bearer" this key (copied) */
+    bool reasoning_inline;          /* reasoning models' thinking stays in content (default: reasoning_content) */
     /* Per-key quotas (quota.c): generation requests with a key listed here are limited to rpm requests and tpm
        tokens a minute, answered with OpenAI's x-ratelimit-* headers, and 429 rate_limit_exceeded (with
        Retry-After) past them. Keys are matched to api_keys by value; others are unlimited. */

@@ -22,8 +22,12 @@
 #include "api.h"
 #include "apierr.h"
 #include "stop.h"
+#include "toolfmt.h"
 
 typedef enum { API_CHAT = 1, API_TEXT = 2 } api_kind_t;
+
+/* tool_choice after validation (tools.c). */
+typedef enum { API_TC_NONE = 0, API_TC_AUTO, API_TC_REQUIRED } api_tool_choice_t;
 
 #define API_MAX_STOP_BYTES    256 /* longest stop string accepted */
 #define API_MAX_TEXT_LOGPROBS 5   /* legacy completions: OpenAI's limit on `logprobs` */
@@ -114,6 +118,9 @@ typedef struct {
     char *tmpl_err;            /* its compile error, for chat requests' 400 */
     char *bos_text, *eos_text; /* the template's bos_token / eos_token ("" when none) */
     double load_ms;            /* from api_attach, for /metrics */
+    api_tf_t tf;               /* the template's tool-call and reasoning format (toolfmt.h) */
+    bool tmpl_has_effort;      /* the template reads `reasoning_effort` (gpt-oss) */
+    bool tmpl_has_thinking_switch; /* the template reads `enable_thinking` (Qwen3) */
     api_model_mx_t mx;
 } api_slot_t;
 
@@ -133,6 +140,7 @@ struct api_ctx {
     uint64_t rng; /* xorshift64* state for ids and default seeds */
 
     bool shutting_down;
+    bool reasoning_inline; /* api_params_t.reasoning_inline: thinking stays in content */
 
     api_http_count_t http[API_MX_MAX_HTTP]; /* requests answered, by endpoint and status */
     size_t n_http;
@@ -172,12 +180,36 @@ typedef struct {
     const cJSON *prompt;   /* legacy: the validated `prompt` (borrowed from the tree, valid during api_handle) */
     api_prompt_t *prompts; /* filled by prompt.c */
     size_t n_prompts;
-    gram_t *grammar;       /* response_format's grammar (owned; each engine request takes a reference), or NULL */
+    gram_t *grammar;       /* response_format's or the tool calls' grammar (owned; each engine request takes a
+                              reference), or NULL */
+    /* tools.c */
+    api_tf_tool_t *tools;   /* n_tools function tools a call may use (after tool_choice narrowed them; borrowing
+                               from tools_json) */
+    size_t n_tools;
+    cJSON *tools_json;      /* every tool in OpenAI's shape, for the template's `tools` (owned), or NULL */
+    bool legacy_functions;  /* given as functions/function_call: answered as message.function_call */
+    api_tool_choice_t tool_choice;
+    bool parallel_tools;
+    cJSON *tmpl_vars;       /* more template variables set by the server (reasoning_effort; owned), or NULL */
+    const char *prefill;    /* forced calls: the opener appended after the generation prompt (static), or NULL */
+    gram_lazy_t lazy;       /* tool_choice auto: the grammar's triggers (pointing into trig_*) */
+    const char *trig_texts[API_TF_MAX_TRIGGERS];
+    int32_t trig_tokens[API_TF_MAX_TRIGGERS];
+    bool parse_output;      /* split the output into reasoning, content and calls (toolfmt.h) */
+    char *prompt_tail;      /* chat: the end of the rendered prompt, for the parser (malloc'd) */
 } api_spec_t;
 
 /* params.c: validates root against the endpoint's fields and fills spec (zeroed first). 0 or an error in e. */
 int api__parse_request(api_ctx_t *c, api_kind_t kind, const cJSON *root, api_spec_t *spec, api_err_t *e);
 void api__spec_free(api_spec_t *spec);
+
+/* tools.c: tools, tool_choice, parallel_tool_calls, functions, function_call and reasoning_effort -> spec (after
+   response_format, with the model known). 0 or a 400 in e naming the field. */
+int api__tools(const api_ctx_t *c, const cJSON *root, api_spec_t *s, api_err_t *e);
+/* tools.c: rewrites the normalised messages for the model's tool format before rendering (call arguments as JSON
+   values, Mistral's ids; for templates without tools, calls and results as text and the tools described in the
+   system message). 0 or a 400 naming the message. */
+int api__tool_messages(api_spec_t *s, api_err_t *e);
 
 /* structured.c: response_format -> spec->grammar (NULL for text). 0 or a 400 in e naming the field. */
 int api__response_format(const cJSON *root, api_spec_t *spec, api_err_t *e);
@@ -200,6 +232,13 @@ typedef struct {
     float top_lp[ENGINE_MAX_TOP_LOGPROBS];
 } api_lp_t;
 
+/* What a chat choice has sent of one parsed tool call. */
+typedef struct {
+    char id[40];      /* "call_..." */
+    bool announced;   /* its first delta (index, id, type, name) is out */
+    size_t args_sent; /* bytes of its arguments streamed */
+} api_gen_call_t;
+
 /* One choice: one engine request. */
 typedef struct {
     api_call_t *call;
@@ -218,6 +257,13 @@ typedef struct {
     char *pieces; /* token piece bytes the entries point into */
     size_t pieces_len, pieces_cap;
     uint64_t t_first_ns, t_last_ns; /* arrival of its first and latest token (monotonic), 0 before */
+    /* chat with tools or a reasoning model: the text goes through the family's parser */
+    api_tf_parser_t *tfp; /* or NULL: the text is the content */
+    size_t fed;           /* bytes of text fed to it */
+    size_t content_sent, reasoning_sent;
+    api_gen_call_t *calls; /* (n_calls,) the parser's calls as this choice reports them */
+    size_t n_calls;
+    int32_t n_reasoning; /* completion tokens generated inside the reasoning block */
 } api_gen_t;
 
 struct api_call {
@@ -262,6 +308,18 @@ char *api__render_response(const api_call_t *call, size_t *len);
    role (chat, first chunk) and/or finish_reason (NULL: null). */
 char *api__render_chunk(const api_call_t *call, const api_gen_t *g, bool role, size_t from, size_t to, size_t lp_from,
                         size_t lp_to, const char *finish, size_t *len);
+/* One streamed delta of a parsed chat choice: reasoning and/or content text, or one tool call's first fragment
+   (call_id and name set) or an argument fragment, with logprob entries [lp_from, lp_to). */
+typedef struct {
+    const char *reasoning, *content;
+    size_t reasoning_len, content_len;
+    int32_t call; /* the call's index, or -1 */
+    const char *call_id, *call_name;
+    const char *args;
+    size_t args_len;
+    size_t lp_from, lp_to;
+} api_delta_t;
+char *api__render_delta(const api_call_t *call, const api_gen_t *g, const api_delta_t *d, size_t *len);
 /* The final usage chunk (choices: []). */
 char *api__render_usage_chunk(const api_call_t *call, size_t *len);
 /* /v1/models (one == NULL) or one model's object. */

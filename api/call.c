@@ -21,6 +21,8 @@
 #include "api_int.h"
 #include "err.h"
 
+static void call__make_id(api_ctx_t *c, const char *prefix, char *out, size_t cap);
+
 /* ---- small buffers ---------------------------------------------------------------------------------------- */
 
 static int call__reserve(char **buf, size_t *cap, size_t need) {
@@ -71,6 +73,8 @@ static void call__free(api_call_t *call) {
         free(call->gens[i].text);
         free(call->gens[i].lp);
         free(call->gens[i].pieces);
+        api__tf_parser_free(call->gens[i].tfp);
+        free(call->gens[i].calls);
     }
     free(call->gens);
     free(call->model);
@@ -113,6 +117,76 @@ static void call__write(api_call_t *call, char *frame, size_t n) {
     free(frame);
 }
 
+/* Sends one delta of a parsed choice (streaming). */
+static void call__delta(api_call_t *call, api_gen_t *g, api_delta_t *d) {
+    size_t n = 0;
+    char *f = api__render_delta(call, g, d, &n);
+    call__write(call, f, n);
+    d->lp_from = d->lp_to; /* logprobs ride with the first delta of a release */
+}
+
+/* Feeds g's text [g->fed, to) to its parser (final: the choice is over) and streams what became decided:
+   reasoning, content, each call's first fragment (id, name) and its argument bytes, in that order. */
+static int call__parse(api_call_t *call, api_gen_t *g, size_t to, bool last, size_t lp_to) {
+    const char *text = g->text ? g->text : "";
+    if (api__tf_feed(g->tfp, text + g->fed, to - g->fed, last)) return ERR_NOMEM;
+    g->fed = to;
+    size_t nc = api__tf_n_calls(g->tfp);
+    if (nc > g->n_calls) {
+        api_gen_call_t *calls = realloc(g->calls, nc * sizeof *calls);
+        if (!calls) return ERR_NOMEM;
+        g->calls = calls;
+        for (size_t i = g->n_calls; i < nc; i++) {
+            memset(&calls[i], 0, sizeof calls[i]);
+            if (call->ctx)
+                call__make_id(call->ctx, "call_", calls[i].id, 30);
+            else /* the context is gone (shutdown): no random source, and no client left to read it */
+                snprintf(calls[i].id, sizeof calls[i].id, "call_%zu", i);
+        }
+        g->n_calls = nc;
+    }
+    if (!call->stream || call->finished) return 0;
+    api_delta_t d = {.call = -1, .lp_from = g->lp_sent, .lp_to = lp_to};
+    size_t rl = 0, cl = 0;
+    const char *r = api__tf_reasoning(g->tfp, &rl), *c = api__tf_content(g->tfp, &cl);
+    if (rl > g->reasoning_sent || cl > g->content_sent) {
+        d.reasoning = r + g->reasoning_sent;
+        d.reasoning_len = rl - g->reasoning_sent;
+        d.content = c + g->content_sent;
+        d.content_len = cl - g->content_sent;
+        g->reasoning_sent = rl;
+        g->content_sent = cl;
+        call__delta(call, g, &d);
+        d.reasoning_len = d.content_len = 0;
+    }
+    for (size_t i = 0; i < g->n_calls; i++) {
+        const api_tf_call_t *tc = api__tf_call(g->tfp, i);
+        api_gen_call_t *gc = &g->calls[i];
+        if (!tc->name) break; /* later calls cannot be named before this one */
+        d.call = (int32_t)i;
+        if (!gc->announced) {
+            gc->announced = true;
+            d.call_id = gc->id;
+            d.call_name = tc->name;
+            d.args_len = 0;
+            call__delta(call, g, &d);
+            d.call_id = d.call_name = NULL;
+        }
+        if (tc->args_len > gc->args_sent) {
+            d.args = tc->args + gc->args_sent;
+            d.args_len = tc->args_len - gc->args_sent;
+            gc->args_sent = tc->args_len;
+            call__delta(call, g, &d);
+            d.args_len = 0;
+        }
+    }
+    if (d.lp_to > d.lp_from) { /* logprobs of tokens whose text is held back or was all markers */
+        d.call = -1;
+        call__delta(call, g, &d);
+    }
+    return 0;
+}
+
 /* Streams g's text from g->released up to `to`, with the logprob entries that lie inside it. `last` releases
    every remaining entry (the choice is over). */
 static void call__release(api_call_t *call, api_gen_t *g, size_t to, bool last) {
@@ -125,7 +199,12 @@ static void call__release(api_call_t *call, api_gen_t *g, size_t to, bool last) 
         if (!in) break;
         lp_to++;
     }
-    if (call->stream && !call->finished && (to > g->released || lp_to > g->lp_sent)) {
+    if (g->tfp) {
+        if (call__parse(call, g, to, last, lp_to)) {
+            call->failed = true;
+            snprintf(call->fail_msg, sizeof call->fail_msg, "Out of memory while parsing the output.");
+        }
+    } else if (call->stream && !call->finished && (to > g->released || lp_to > g->lp_sent)) {
         size_t n = 0;
         char *f = api__render_chunk(call, g, false, g->released, to, g->lp_sent, lp_to, NULL, &n);
         call__write(call, f, n);
@@ -192,6 +271,8 @@ static void call__complete(api_call_t *call) {
 /* Marks g done with a finish reason, sends its finish chunk, and completes the call when it was the last. */
 static void call__done(api_call_t *call, api_gen_t *g, const char *finish) {
     if (g->done) return;
+    if (finish && !strcmp(finish, "stop") && g->tfp && api__tf_n_calls(g->tfp) > 0)
+        finish = call->spec.legacy_functions ? "function_call" : "tool_calls";
     g->done = true;
     g->finish = finish;
     call->n_done++;
@@ -262,6 +343,7 @@ static void call__on_token(api_call_t *call, api_gen_t *g, const engine_event_t 
         return;
     }
     call__scan(call, g);
+    if (g->tfp && api__tf_in_reasoning(g->tfp)) g->n_reasoning++;
 }
 
 static void call__on_end(api_call_t *call, api_gen_t *g, const engine_event_t *ev) {
@@ -368,6 +450,8 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
     /* the call takes over the spec (prompts, bias, stop strings) */
     call->spec = *spec;
     memset(spec, 0, sizeof *spec);
+    call->spec.lazy.texts = call->spec.trig_texts; /* the triggers live inside the spec: point at the copy */
+    call->spec.lazy.tokens = call->spec.trig_tokens;
     call->stop = call->spec.stop;
     memset(&call->spec.stop, 0, sizeof call->spec.stop);
     call->ctx = c;
@@ -398,6 +482,16 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
         g->call = call;
         g->index = i;
         g->prompt = pr;
+        if (call->spec.parse_output) {
+            rc = api__tf_parser_new(&m->tf, call->spec.tool_choice != API_TC_NONE, !c->reasoning_inline,
+                                    call->spec.prompt_tail, &g->tfp);
+            if (!rc && call->spec.prefill) /* a forced call: the parser reads its opener first */
+                rc = api__tf_feed(g->tfp, call->spec.prefill, strlen(call->spec.prefill), false);
+            if (rc) {
+                api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
+                break;
+            }
+        }
         engine_req_t r = {0};
         r.prompt = pr->ids;
         r.n_prompt = pr->n;
@@ -407,6 +501,8 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
         r.logprobs = call->logprobs;
         r.n_top_logprobs = call->top_logprobs;
         r.grammar = call->spec.grammar;
+        r.lazy = call->spec.lazy;
+        r.render_special = call->spec.parse_output;
         r.user = g;
         char msg[256] = "";
         rc = call->backend.submit(call->backend.self, &r, &g->id, msg, sizeof msg);

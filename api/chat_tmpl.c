@@ -2,8 +2,9 @@
  * chat_tmpl.c — the chat template seam between the api handlers and api/template: compile once at attach,
  * render the normalised messages per request.
  *
- * The context a template sees: messages (role, content as a string, and name / tool_call_id / tool_calls when
- * given), add_generation_prompt = true, bos_token and eos_token (the tokenizer's texts, "" when the model has
+ * The context a template sees: messages (role, content as a string, and name / tool_call_id / tool_calls /
+ * reasoning_content when given), tools (OpenAI's shape) when the request has them, reasoning_effort or
+ * enable_thinking when the request set reasoning_effort, add_generation_prompt = true, bos_token and eos_token (the tokenizer's texts, "" when the model has
  * none), and strftime_now's clock. A model without a template uses ChatML (api_chatml_template).
  * A render failure (raise_exception, an undefined attribute, a limit) is the client's request meeting the
  * model's template: 400 invalid_request_error with the template's message, param "messages".
@@ -36,6 +37,9 @@ int api__template_compile(api_slot_t *c, const char *src, char *err, size_t err_
     c->bos_text = tmpl__token_text(c->tok, tok_bos(c->tok));
     c->eos_text = tmpl__token_text(c->tok, tok_eos(c->tok));
     if (!c->bos_text || !c->eos_text) return err_set(err, err_len, ERR_NOMEM, "out of memory");
+    api__tf_detect(src, &c->tf);
+    c->tmpl_has_effort = strstr(src, "reasoning_effort") != NULL;
+    c->tmpl_has_thinking_switch = strstr(src, "enable_thinking") != NULL;
     char msg[512] = "";
     int rc = tmpl_compile(src, strlen(src), &c->tmpl, msg, sizeof msg);
     if (rc) {
@@ -54,8 +58,8 @@ void api__template_free(api_slot_t *c) {
     c->bos_text = c->eos_text = c->tmpl_err = NULL;
 }
 
-int api__template_render(const api_slot_t *c, const cJSON *messages, const cJSON *kwargs, char **out, size_t *out_len,
-                         api_err_t *e) {
+int api__template_render(const api_slot_t *c, const cJSON *messages, const cJSON *tools, const cJSON *vars,
+                         const cJSON *kwargs, char **out, size_t *out_len, api_err_t *e) {
     *out = NULL;
     if (!c->tmpl)
         return api_err_set(e, ERR_TEMPLATE, 400, "invalid_request_error", "invalid_template", "messages",
@@ -67,7 +71,11 @@ int api__template_render(const api_slot_t *c, const cJSON *messages, const cJSON
               cJSON_AddBoolToObject(ctx, "add_generation_prompt", true) &&
               cJSON_AddStringToObject(ctx, "bos_token", c->bos_text) &&
               cJSON_AddStringToObject(ctx, "eos_token", c->eos_text);
-    const cJSON *kw; /* chat_template_kwargs: more variables (validated by params.c: never `messages`) */
+    if (tools) ok = ok && cJSON_AddItemReferenceToObject(ctx, "tools", (cJSON *)tools);
+    const cJSON *kw;
+    if (vars) /* the server's variables (reasoning_effort) */
+        cJSON_ArrayForEach(kw, vars) ok = ok && cJSON_AddItemReferenceToObject(ctx, kw->string, (cJSON *)kw);
+    /* chat_template_kwargs: more variables (validated by params.c: never `messages`); they win */
     if (kwargs)
         cJSON_ArrayForEach(kw, kwargs) {
             cJSON_DeleteItemFromObjectCaseSensitive(ctx, kw->string); /* add_generation_prompt may be overridden */

@@ -6,12 +6,13 @@
  *               presence_penalty, frequency_penalty, logit_bias, logprobs, top_logprobs, stream,
  *               stream_options.include_usage, response_format (structured.c; legacy too, an extension), echo
  *               (legacy), best_of == n (legacy); extensions top_k, min_p, chat_template_kwargs.
- *   ignored     fields that do not change the output: user, store, metadata, service_tier, parallel_tool_calls,
- *               prompt_cache_key, safety_identifier, and any name this server does not know.
- *   refused     fields that would change the output and are not supported (tools, tool_choice other than
- *               none/auto, functions, function_call, audio, modalities other
- *               than text, prediction, reasoning_effort, verbosity, web_search_options, suffix, image/audio/file
- *               content parts): 400 invalid_request_error, code unsupported_parameter / unsupported_value.
+ *               Chat also: tools, tool_choice, parallel_tool_calls, functions, function_call, reasoning_effort
+ *               (tools.c).
+ *   ignored     fields that do not change the output: user, store, metadata, service_tier, prompt_cache_key,
+ *               safety_identifier, and any name this server does not know.
+ *   refused     fields that would change the output and are not supported (audio, modalities other than text,
+ *               prediction, verbosity, web_search_options, suffix, image/audio/file content parts; the tool fields
+ *               on legacy completions): 400 invalid_request_error, code unsupported_parameter / unsupported_value.
  * Every error names its `param`, with paths such as messages[2].content[0].type.
  * Loop thread only (see api.h); nothing here touches the engine.
  */
@@ -34,21 +35,11 @@ static int params__unsupported(api_err_t *e, const char *param, const char *what
 
 /* Fields refused whenever they are given (non-null). */
 static int params__refuse(const cJSON *root, api_kind_t kind, api_err_t *e) {
-    static const char *const chat_refused[] = {
-        "functions", "function_call", "audio", "prediction", "reasoning_effort", "verbosity", "web_search_options"};
+    static const char *const chat_refused[] = {"audio", "prediction", "verbosity", "web_search_options"};
     bool present;
     if (kind == API_CHAT) {
         for (size_t i = 0; i < sizeof chat_refused / sizeof chat_refused[0]; i++)
             if (jr_given(root, chat_refused[i])) return params__unsupported(e, chat_refused[i], "(this feature)");
-        const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
-        if (tools && !cJSON_IsNull(tools) && !(cJSON_IsArray(tools) && cJSON_GetArraySize(tools) == 0))
-            return params__unsupported(e, "tools", "(tool calling)");
-        const char *tc = NULL;
-        if (jr_given(root, "tool_choice")) {
-            int rc = jr_string(root, "tool_choice", NULL, &tc, NULL, &present, e);
-            if (rc || (strcmp(tc, "none") && strcmp(tc, "auto")))
-                return params__unsupported(e, "tool_choice", "(tool calling)");
-        }
         const cJSON *mod = cJSON_GetObjectItemCaseSensitive(root, "modalities");
         if (mod && !cJSON_IsNull(mod)) {
             if (!cJSON_IsArray(mod)) return jr_type_error(e, "modalities", "an array", mod);
@@ -60,6 +51,14 @@ static int params__refuse(const cJSON *root, api_kind_t kind, api_err_t *e) {
             }
         }
     } else {
+        static const char *const text_refused[] = {"tools", "tool_choice", "functions", "function_call",
+                                                   "reasoning_effort"};
+        for (size_t i = 0; i < sizeof text_refused / sizeof text_refused[0]; i++)
+            if (jr_given(root, text_refused[i]))
+                return api_err_set(e, ERR_INVAL, 400, P_INVALID, "unsupported_parameter", text_refused[i],
+                                   "Unsupported parameter: '%s' is a chat completions parameter; use "
+                                   "/v1/chat/completions.",
+                                   text_refused[i]);
         const char *suffix = NULL;
         size_t n = 0;
         int rc = jr_string(root, "suffix", NULL, &suffix, &n, &present, e);
@@ -268,8 +267,8 @@ static int params__messages(const cJSON *root, api_spec_t *s, api_err_t *e) {
         bool ok = cJSON_AddStringToObject(nm, "role", !strcmp(role, "developer") ? "system" : role) != NULL;
         ok = ok && cJSON_AddStringToObject(nm, "content", content ? content : "") != NULL;
         free(content);
-        static const char *const extra_str[] = {"name", "tool_call_id"};
-        for (size_t k = 0; k < 2 && ok; k++) {
+        static const char *const extra_str[] = {"name", "tool_call_id", "reasoning_content"};
+        for (size_t k = 0; k < 3 && ok; k++) {
             char xp[96];
             snprintf(xp, sizeof xp, "%s.%s", param, extra_str[k]);
             const char *v = NULL;
@@ -434,6 +433,7 @@ int api__parse_request(api_ctx_t *c, api_kind_t kind, const cJSON *root, api_spe
             }
             s->tmpl_kwargs = kw;
         }
+        if ((rc = api__tools(c, root, s, e))) return rc;
         if ((rc = jr_bool(root, "logprobs", NULL, &s->logprobs, &present, e))) return rc;
         if ((rc = jr_int(root, "top_logprobs", NULL, 0, ENGINE_MAX_TOP_LOGPROBS, &v, &present, e))) return rc;
         if (present) {
@@ -468,5 +468,9 @@ void api__spec_free(api_spec_t *s) {
     }
     free(s->prompts);
     gram_free(s->grammar);
+    free(s->tools);
+    cJSON_Delete(s->tools_json);
+    cJSON_Delete(s->tmpl_vars);
+    free(s->prompt_tail);
     memset(s, 0, sizeof *s);
 }

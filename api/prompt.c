@@ -1,8 +1,8 @@
 /*
  * prompt.c — from a parsed request to prompt token ids.
  *
- * Chat: the normalised messages are rendered with the chat template (chat_tmpl.c) with add_generation_prompt
- * true, then tokenized with BOS added as the model asks and special-token texts recognised (the template writes
+ * Chat: the normalised messages (rewritten for the model's tool format, tools.c) are rendered with the chat
+ * template (chat_tmpl.c) with add_generation_prompt true, a forced tool call's opener appended, then tokenized with BOS added as the model asks and special-token texts recognised (the template writes
  * them). Templates that print bos_token themselves would give two BOS tokens: when the tokenizer adds one and the
  * rendered text starts with the BOS text, that text is dropped first (as llama.cpp does).
  * Legacy completions: each string prompt is tokenized the same way as `cinder generate -p` (BOS as the model
@@ -17,8 +17,10 @@
 #include "jr.h"
 
 /* chat_tmpl.c */
-int api__template_render(const api_slot_t *m, const cJSON *messages, const cJSON *kwargs, char **out, size_t *out_len,
-                         api_err_t *e);
+int api__template_render(const api_slot_t *m, const cJSON *messages, const cJSON *tools, const cJSON *vars,
+                         const cJSON *kwargs, char **out, size_t *out_len, api_err_t *e);
+
+#define PROMPT_TAIL 64 /* bytes of the rendered prompt the output parser sees */
 
 /* Tokenizes text[0..len) into a malloc'd array. */
 static int prompt__tokenize(const tok_t *tok, const char *text, size_t len, api_prompt_t *p, api_err_t *e) {
@@ -49,8 +51,31 @@ static int prompt__tokenize(const tok_t *tok, const char *text, size_t len, api_
 static int prompt__chat(const api_slot_t *m, api_spec_t *s, api_err_t *e) {
     char *text = NULL;
     size_t len = 0;
-    int rc = api__template_render(m, s->messages, s->tmpl_kwargs, &text, &len, e);
+    int rc = api__tool_messages(s, e);
     if (rc) return rc;
+    rc = api__template_render(m, s->messages, s->tools_json, s->tmpl_vars, s->tmpl_kwargs, &text, &len, e);
+    if (rc) return rc;
+    if (s->parse_output) { /* whether the template opened a reasoning block, for the parser */
+        size_t k = len < PROMPT_TAIL ? len : PROMPT_TAIL;
+        s->prompt_tail = malloc(k + 1);
+        if (!s->prompt_tail) {
+            free(text);
+            return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
+        }
+        memcpy(s->prompt_tail, text + len - k, k);
+        s->prompt_tail[k] = '\0';
+    }
+    if (s->prefill) { /* a forced tool call: its opener follows the generation prompt */
+        size_t pl = strlen(s->prefill);
+        char *t2 = realloc(text, len + pl + 1);
+        if (!t2) {
+            free(text);
+            return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
+        }
+        text = t2;
+        memcpy(text + len, s->prefill, pl + 1);
+        len += pl;
+    }
     const char *t = text;
     size_t bl = strlen(m->bos_text);
     if (tok_add_bos(m->tok) && bl && len >= bl && !memcmp(t, m->bos_text, bl)) {

@@ -147,9 +147,11 @@ static void render__head(jw_t *w, const api_call_t *call, const char *object) {
 }
 
 static void render__usage(jw_t *w, const api_call_t *call) {
-    int64_t completion = 0;
-    for (int32_t i = 0; i < call->n_gens; i++)
+    int64_t completion = 0, reasoning = 0;
+    for (int32_t i = 0; i < call->n_gens; i++) {
         completion += call->gens[i].n_tokens;
+        reasoning += call->gens[i].n_reasoning;
+    }
     jw_obj(w);
     jw_key(w, "prompt_tokens");
     jw_int(w, call->prompt_tokens);
@@ -157,7 +159,63 @@ static void render__usage(jw_t *w, const api_call_t *call) {
     jw_int(w, completion);
     jw_key(w, "total_tokens");
     jw_int(w, call->prompt_tokens + completion);
+    if (call->kind == API_CHAT) {
+        jw_key(w, "completion_tokens_details");
+        jw_obj(w);
+        jw_key(w, "reasoning_tokens");
+        jw_int(w, reasoning);
+        jw_end(w);
+    }
     jw_end(w);
+}
+
+/* A chat choice's message when its text went through the parser: content (null when empty and calls were made),
+   reasoning_content (when there was any), and tool_calls (or the legacy function_call). */
+static void render__parsed_message(jw_t *w, const api_call_t *call, const api_gen_t *g) {
+    size_t cl = 0, rl = 0;
+    const char *c = api__tf_content(g->tfp, &cl), *r = api__tf_reasoning(g->tfp, &rl);
+    size_t nc = 0; /* calls with a name: an unnamed one was cut off before it said what it calls */
+    while (nc < g->n_calls && api__tf_call(g->tfp, nc)->name)
+        nc++;
+    jw_key(w, "content");
+    if (cl == 0 && nc > 0)
+        jw_null(w);
+    else
+        jw_strn(w, c, cl);
+    if (rl > 0) {
+        jw_key(w, "reasoning_content");
+        jw_strn(w, r, rl);
+    }
+    if (nc > 0 && call->spec.legacy_functions) {
+        const api_tf_call_t *tc = api__tf_call(g->tfp, 0);
+        jw_key(w, "function_call");
+        jw_obj(w);
+        jw_key(w, "name");
+        jw_str(w, tc->name);
+        jw_key(w, "arguments");
+        jw_strn(w, tc->args ? tc->args : "", tc->args_len);
+        jw_end(w);
+    } else if (nc > 0) {
+        jw_key(w, "tool_calls");
+        jw_arr(w);
+        for (size_t i = 0; i < nc; i++) {
+            const api_tf_call_t *tc = api__tf_call(g->tfp, i);
+            jw_obj(w);
+            jw_key(w, "id");
+            jw_str(w, g->calls[i].id);
+            jw_key(w, "type");
+            jw_str(w, "function");
+            jw_key(w, "function");
+            jw_obj(w);
+            jw_key(w, "name");
+            jw_str(w, tc->name);
+            jw_key(w, "arguments");
+            jw_strn(w, tc->args ? tc->args : "", tc->args_len);
+            jw_end(w);
+            jw_end(w);
+        }
+        jw_end(w);
+    }
 }
 
 /* The echoed prompt length a legacy choice's offsets start from. */
@@ -182,8 +240,12 @@ char *api__render_response(const api_call_t *call, size_t *len) {
             jw_obj(&w);
             jw_key(&w, "role");
             jw_str(&w, "assistant");
-            jw_key(&w, "content");
-            jw_strn(&w, g->text, g->len);
+            if (g->tfp) {
+                render__parsed_message(&w, call, g);
+            } else {
+                jw_key(&w, "content");
+                jw_strn(&w, g->text, g->len);
+            }
             jw_key(&w, "refusal");
             jw_null(&w);
             jw_end(&w);
@@ -278,6 +340,79 @@ char *api__render_chunk(const api_call_t *call, const api_gen_t *g, bool role, s
         render__lp_text(&w, g, lp_from, lp_to, render__base(call, g));
     jw_key(&w, "finish_reason");
     jw_str(&w, finish);
+    jw_end(&w);
+    jw_end(&w);
+    if (call->include_usage) {
+        jw_key(&w, "usage");
+        jw_null(&w);
+    }
+    jw_end(&w);
+    return render__frame(&w, len);
+}
+
+char *api__render_delta(const api_call_t *call, const api_gen_t *g, const api_delta_t *d, size_t *len) {
+    jw_t w;
+    jw_init(&w);
+    render__head(&w, call, "chat.completion.chunk");
+    jw_key(&w, "choices");
+    jw_arr(&w);
+    jw_obj(&w);
+    jw_key(&w, "index");
+    jw_int(&w, g->index);
+    jw_key(&w, "delta");
+    jw_obj(&w);
+    if (d->reasoning_len) {
+        jw_key(&w, "reasoning_content");
+        jw_strn(&w, d->reasoning, d->reasoning_len);
+    }
+    if (d->content_len) {
+        jw_key(&w, "content");
+        jw_strn(&w, d->content, d->content_len);
+    }
+    if (d->call >= 0 && call->spec.legacy_functions) {
+        if (d->call == 0) { /* function_call streams only its one call */
+            jw_key(&w, "function_call");
+            jw_obj(&w);
+            if (d->call_name) {
+                jw_key(&w, "name");
+                jw_str(&w, d->call_name);
+            }
+            jw_key(&w, "arguments");
+            jw_strn(&w, d->args_len ? d->args : "", d->args_len);
+            jw_end(&w);
+        }
+    } else if (d->call >= 0) {
+        jw_key(&w, "tool_calls");
+        jw_arr(&w);
+        jw_obj(&w);
+        jw_key(&w, "index");
+        jw_int(&w, d->call);
+        if (d->call_id) {
+            jw_key(&w, "id");
+            jw_str(&w, d->call_id);
+            jw_key(&w, "type");
+            jw_str(&w, "function");
+        }
+        jw_key(&w, "function");
+        jw_obj(&w);
+        if (d->call_name) {
+            jw_key(&w, "name");
+            jw_str(&w, d->call_name);
+        }
+        jw_key(&w, "arguments");
+        jw_strn(&w, d->args_len ? d->args : "", d->args_len);
+        jw_end(&w);
+        jw_end(&w);
+        jw_end(&w);
+    }
+    jw_end(&w);
+    jw_key(&w, "logprobs");
+    if (!call->logprobs || d->lp_to <= d->lp_from)
+        jw_null(&w);
+    else
+        render__lp_chat(&w, g, d->lp_from, d->lp_to);
+    jw_key(&w, "finish_reason");
+    jw_null(&w);
     jw_end(&w);
     jw_end(&w);
     if (call->include_usage) {

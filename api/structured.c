@@ -10,6 +10,7 @@
  * The schema is compiled into a grammar (engine/grammar/) that the engine enforces token by token, so the content
  * parses and validates whatever the model's weights; a generation cut by max_tokens inside the document ends with
  * finish_reason "length". Chat completions take it as OpenAI does; legacy completions take it too (an extension).
+ * A model that reasons first may write its reasoning block before the document (it goes to reasoning_content).
  * Loop thread only (see api.h).
  */
 #include <stdio.h>
@@ -31,6 +32,20 @@ static bool structured__name_ok(const char *s) {
             return false;
     }
     return true;
+}
+
+/* Compiles a schema into spec->grammar; for a model that reasons first (Qwen3, DeepSeek-R1 distills, gpt-oss) the
+   document follows an optional reasoning block, so the grammar never forbids the model's thinking. */
+static int structured__compile(api_spec_t *s, const char *json, size_t len, const gram_schema_opts_t *opts, char *msg,
+                               size_t msg_len) {
+    if (s->kind != API_CHAT || !s->slot->tf.thinks) return gram_from_schema(json, len, opts, &s->grammar, msg, msg_len);
+    gram_builder_t *b = gram_build_new();
+    if (!b) return ERR_NOMEM;
+    uint32_t root = gram_seqv(b, 2, api__tf_reasoning_expr(b, &s->slot->tf), gram_schema_expr(b, json, len, opts));
+    gram_rule_define(b, GRAM_ROOT, root);
+    int rc = gram_build_compile(b, &s->grammar, msg, msg_len);
+    gram_build_free(b);
+    return rc;
 }
 
 /* Compiles json_schema (an object) into spec->grammar. */
@@ -64,7 +79,7 @@ static int structured__json_schema(const cJSON *js, api_spec_t *s, api_err_t *e)
     char *text = cJSON_PrintUnformatted(schema);
     if (!text) return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
     char msg[256] = "";
-    rc = gram_from_schema(text, strlen(text), &opts, &s->grammar, msg, sizeof msg);
+    rc = structured__compile(s, text, strlen(text), &opts, msg, sizeof msg);
     cJSON_free(text);
     if (rc == ERR_NOMEM) return api_err_set(e, rc, 503, "server_error", NULL, NULL, "The server is out of memory.");
     if (rc)
@@ -90,7 +105,7 @@ int api__response_format(const cJSON *root, api_spec_t *s, api_err_t *e) {
         gram_schema_opts_t opts = gram_schema_default_opts();
         opts.any_object = true;
         char msg[256] = "";
-        rc = gram_from_schema("{}", 2, &opts, &s->grammar, msg, sizeof msg);
+        rc = structured__compile(s, "{}", 2, &opts, msg, sizeof msg);
         if (rc) return api_err_set(e, rc, 503, "server_error", NULL, NULL, "The server is out of memory.");
         return 0;
     }

@@ -133,6 +133,7 @@ static int serve_run(const config_t *cfg) {
     p.max_connections_per_ip = (unsigned)cfg->max_connections_per_ip;
     p.stream_buffer_bytes = (size_t)cfg->stream_buffer_bytes;
     p.metrics_api_key = cfg->metrics_api_key;
+    p.reasoning_inline = cfg->reasoning_inline;
     api_key_limit_t limits[CONFIG_MAX_LIST];
     for (size_t i = 0; i < cfg->n_key_limits && i < CONFIG_MAX_LIST; i++)
         limits[i] = (api_key_limit_t){cfg->key_limits[i].key, cfg->key_limits[i].rpm, cfg->key_limits[i].tpm};

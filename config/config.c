@@ -80,6 +80,9 @@ const cfg_opt_t cfg__opts[] = {
      "the client reads (default 262144)"},
     {"metrics_api_key",  "CINDER_METRICS_API_KEY", "--metrics-api-key", NULL,  CFG_OPTSTR, G(metrics_api_key),  false, false, 0, 0, "KEY",
      "GET /metrics needs \"Authorization: Bearer KEY\" (default: open)"},
+    {"reasoning_inline", "CINDER_REASONING_INLINE","--reasoning-inline",NULL,  CFG_BOOL,   G(reasoning_inline), false, false, 0, 0, NULL,
+     "reasoning models' thinking stays in `content` (tags included)\n"
+     "instead of going to `reasoning_content`"},
     {"log_format",       "CINDER_LOG_FORMAT",      "--log-format",      NULL,  CFG_FORMAT, G(log_format),       false, false, 0, 0, "logfmt|json",
      "log lines on stderr as logfmt (default) or JSON objects"},
     {"log_level",        "CINDER_LOG_LEVEL",       "--log-level",       NULL,  CFG_LEVEL,  G(log_level),        false, false, 0, 0, "LEVEL",

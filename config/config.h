@@ -85,6 +85,7 @@ typedef struct {
     int64_t stream_buffer_bytes;    /* "stream_buffer_bytes": unsent stream output that pauses generation */
     char *metrics_api_key;          /* "metrics_api_key": the Bearer key GET /metrics needs; NULL = open */
     bool quiet;               /* "quiet": no per-request log lines */
+    bool reasoning_inline;    /* "reasoning_inline": thinking stays in content instead of reasoning_content */
     log_level_t log_level;    /* "log_level" */
     log_format_t log_format;  /* "log_format" */
     bool memory_check;        /* "memory_check": refuse to start when the models do not fit MemAvailable */

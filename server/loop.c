@@ -361,6 +361,7 @@ int server_run(const server_params_t *p, char *err, size_t err_len) {
         .n_api_keys = p->n_api_keys,
         .max_body_bytes = p->max_body_bytes,
         .metrics_api_key = p->metrics_api_key,
+        .reasoning_inline = p->reasoning_inline,
         .key_limits = p->key_limits,
         .n_key_limits = p->n_key_limits,
     };

@@ -78,6 +78,7 @@ typedef struct {
     const char *const *api_keys; /* n_api_keys Bearer keys; none = no authentication */
     size_t n_api_keys;
     const char *metrics_api_key;       /* GET /metrics needs this Bearer key; NULL = open */
+    bool reasoning_inline;             /* thinking stays in content (api_params_t.reasoning_inline) */
     const api_key_limit_t *key_limits; /* n_key_limits per-key quotas (rpm, tpm) of some api_keys */
     size_t n_key_limits;
     const char *const *cors_origins; /* n_cors_origins allowed origins ("*" = any); none = CORS off */
