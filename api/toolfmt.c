@@ -74,6 +74,8 @@ void api__tf_detect(const char *src, api_tf_t *out) {
         out->thinks = true;
         snprintf(out->think_open, sizeof out->think_open, "%s", "<think>");
         snprintf(out->think_close, sizeof out->think_close, "%s", "</think>");
+        /* the generation prompt itself opens the thought (R1 distills, QwQ): "<think>\n'}}" in the source */
+        out->think_prefilled = tf__has(src, "<think>\\n'}}") || tf__has(src, "<think>\\n' }}");
     }
 }
 
@@ -134,8 +136,8 @@ static uint32_t tf__ws(gram_builder_t *b, uint32_t max) {
 
 /*
  * Think tags: an optional block "<think>" ... "</think>" and the whitespace after it. The opening tag is
- * optional inside the block, since templates like the R1 distills' pre-fill it in the prompt and the model
- * starts inside the thought. Harmony: an optional analysis message and the start of the next assistant message
+ * optional inside the block only for templates that pre-fill it in the prompt (the R1 distills, QwQ), where the
+ * model starts inside the thought; elsewhere text without it would be free text the parser shows as content. Harmony: an optional analysis message and the start of the next assistant message
  * ("<|channel|>analysis<|message|>" ... "<|end|><|start|>assistant").
  */
 uint32_t api__tf_reasoning_expr(gram_builder_t *b, const api_tf_t *f) {
@@ -145,8 +147,10 @@ uint32_t api__tf_reasoning_expr(gram_builder_t *b, const api_tf_t *f) {
         block = gram_seqv(b, 3, gram_str(b, "<|channel|>analysis<|message|>"), tf__until(b, "<|end|>"),
                           gram_str(b, "<|start|>assistant"));
     else
-        block = gram_seqv(b, 3, gram_repeat(b, gram_str(b, f->think_open), 0, 1), tf__until(b, f->think_close),
-                          tf__ws(b, 8));
+        block = gram_seqv(b, 3,
+                          f->think_prefilled ? gram_repeat(b, gram_str(b, f->think_open), 0, 1)
+                                             : gram_str(b, f->think_open),
+                          tf__until(b, f->think_close), tf__ws(b, 8));
     return gram_repeat(b, block, 0, 1);
 }
 

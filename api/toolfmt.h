@@ -46,6 +46,7 @@ typedef struct {
     bool thinks;          /* the model writes reasoning that must be split out (think tags or harmony analysis) */
     char think_open[32];  /* e.g. "<think>" ("" for harmony, whose channels say it) */
     char think_close[32]; /* e.g. "</think>" */
+    bool think_prefilled; /* the generation prompt opens the thought itself (R1 distills, QwQ) */
 } api_tf_t;
 
 /* Reads the family and the thinking convention off a template's source (NULL or "" = no template). */

@@ -208,11 +208,14 @@ static int run(const gram_t *g, const char *s) {
 }
 
 /* Compiles f's grammar for get_weather(city, unit?) and get_time() (no parameters). */
+static bool g_think_prefilled; /* the next grammar's template pre-fills "<think>" (R1 distills) */
+
 static gram_t *grammar(api_tf_family_t fam, bool thinks, bool required, bool parallel, api_tf_triggers_t *trig) {
     api_tf_t f;
     memset(&f, 0, sizeof f);
     f.family = fam;
     f.thinks = thinks;
+    f.think_prefilled = g_think_prefilled;
     if (thinks && fam != API_TF_GPTOSS) {
         strcpy(f.think_open, "<think>");
         strcpy(f.think_close, "</think>");
@@ -406,7 +409,9 @@ static void test_grammar_phi4_generic(void **state) {
     gram_free(lazy);
 
     /* GENERIC: the fenced block api__tf_generic_prompt asks for, after a thought for a thinking model */
+    g_think_prefilled = true;
     req = grammar(API_TF_GENERIC, true, true, true, NULL);
+    g_think_prefilled = false;
     lazy = grammar(API_TF_GENERIC, false, false, true, &trig);
     assert_string_equal(trig.texts[0], "```tool_call");
     const char *g1 = "```tool_call\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n```";
@@ -417,6 +422,13 @@ static void test_grammar_phi4_generic(void **state) {
     assert_int_equal(run(req, g2), 1);
     assert_int_equal(run(lazy, "\n{\"name\": \"get_weather\", \"arguments\": {}}\n```"), -1);
     assert_int_not_equal(run(req, "```tool_call\n{\"name\": \"get_weather\", \"arguments\": {}}\n```"), 1);
+    gram_free(req);
+    /* a template that does not pre-fill it: the thought must open with the tag (free text would be content) */
+    req = grammar(API_TF_GENERIC, true, true, true, NULL);
+    assert_int_equal(run(req, g2), -1);
+    snprintf(g2, sizeof g2, "<think>Okay.</think>\n\n%s", g1);
+    assert_int_equal(run(req, g2), 1);
+    assert_int_equal(run(req, g1), 1);
     gram_free(req);
     gram_free(lazy);
     free(src);
@@ -502,6 +514,25 @@ static void test_generic_prompt(void **state) {
     cJSON_Delete(ws);
 }
 
+/* Templates whose generation prompt opens the thought themselves, and one that does not. */
+static void test_think_prefilled(void **state) {
+    (void)state;
+    static const struct {
+        const char *name;
+        bool prefilled;
+    } t[] = {{"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", true},
+             {"Qwen-QwQ-32B", true},
+             {"Qwen-Qwen3-0.6B", false},
+             {"HuggingFaceTB-SmolLM3-3B", false}};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+        char *src = slurp_fmt(TEST_SHARED_DIR "/templates/jinja/%s.jinja", t[i].name);
+        api_tf_t f;
+        api__tf_detect(src, &f);
+        if (f.think_prefilled != t[i].prefilled) fail_msg("%s: think_prefilled %d", t[i].name, f.think_prefilled);
+        free(src);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detect_shared_corpus), cmocka_unit_test(test_detect_gguf_and_fixtures),
@@ -509,6 +540,7 @@ int main(void) {
         cmocka_unit_test(test_grammar_mistral),      cmocka_unit_test(test_grammar_phi4_generic),
         cmocka_unit_test(test_grammar_gptoss),       cmocka_unit_test(test_grammar_errors),
         cmocka_unit_test(test_generic_prompt),
+        cmocka_unit_test(test_think_prefilled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
