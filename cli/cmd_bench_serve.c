@@ -49,6 +49,7 @@ typedef struct {
     long long warmup;    /* 0 or 1: two short uncounted requests first, which calibrate the prompt size */
     double temperature;
     bool ignore_eos; /* send the non-standard "ignore_eos": true (vLLM, llama-server) */
+    const char *response_format; /* JSON object sent as every request's response_format, or NULL */
     bool json;
     const char *json_out; /* also write the JSON report here */
 } bsv_opts_t;
@@ -154,6 +155,13 @@ static char *bsv_body(const bsv_run_t *run, const char *prompt) {
         !(so = cJSON_AddObjectToObject(root, "stream_options")) || !cJSON_AddTrueToObject(so, "include_usage"))
         goto cleanup;
     if (o->ignore_eos && !cJSON_AddTrueToObject(root, "ignore_eos")) goto cleanup;
+    if (o->response_format) {
+        cJSON *rf = cJSON_Parse(o->response_format); /* checked by bsv_parse */
+        if (!rf || !cJSON_AddItemToObject(root, "response_format", rf)) {
+            cJSON_Delete(rf);
+            goto cleanup;
+        }
+    }
     out = cJSON_PrintUnformatted(root);
 cleanup:
     cJSON_Delete(root);
@@ -632,6 +640,8 @@ static void bsv_usage(FILE *to) {
             "  --max-tokens T        max_tokens of each request (default 128)\n"
             "  --temperature X       sampling temperature sent (default 0)\n"
             "  --ignore-eos          also send \"ignore_eos\": true (a vLLM / llama-server extension)\n"
+            "  --response-format J   send the JSON object J as every request's response_format (e.g. a json_schema,\n"
+            "                        to measure constrained decoding)\n"
             "  --api-key K           send \"Authorization: Bearer K\"\n"
             "  --seed S              seed of the synthetic prompts (default 0)\n"
             "  --timeout-s N         limit on each request, seconds (default 600)\n"
@@ -645,7 +655,8 @@ static void bsv_usage(FILE *to) {
 static bool bsv_takes_value(const char *opt) {
     static const char *const names[] = {"--base-url",   "--model",       "--api-key",   "--json-out",
                                         "--endpoint",   "--concurrency", "--requests",  "--prompt-tokens",
-                                        "--max-tokens", "--seed",        "--timeout-s", "--temperature"};
+                                        "--max-tokens", "--seed",        "--timeout-s", "--temperature",
+                                        "--response-format"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(opt, names[i])) return true;
     return false;
@@ -704,6 +715,12 @@ static int bsv_parse(int argc, char **argv, bsv_opts_t *o, bool *stop) {
             ok = cli_parse_int(cmd, a, v, 1, 86400, &o->timeout_s);
         } else if (!strcmp(a, "--temperature")) {
             ok = cli_parse_float(cmd, a, v, 0.0, 2.0, &o->temperature);
+        } else if (!strcmp(a, "--response-format")) {
+            cJSON *rf = cJSON_Parse(v);
+            ok = cJSON_IsObject(rf);
+            cJSON_Delete(rf);
+            if (!ok) fprintf(stderr, "cinder bench-serve: --response-format expects a JSON object\n");
+            o->response_format = v;
         }
         if (!ok) return 2;
     }

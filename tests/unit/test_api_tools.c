@@ -357,12 +357,45 @@ static void test_reasoning(void **state) {
     fx_free(f);
 }
 
+/* Streamed reasoning: delta.reasoning_content, then delta.content; a trailing partial marker is flushed as text. */
+static void test_reasoning_stream(void **state) {
+    (void)state;
+    fx_t *f = qwen3();
+    post_ok(f, "{" MSGS ",\"stream\":true,\"tools\":[" WEATHER_TOOL "]}");
+    feed(f, 0, "<think>\nHmm.\n</think>\n\nHello <tool_", 2);
+    fx_end(f, 0, ENGINE_FINISH_LENGTH, NULL);
+    char reasoning[128] = "", content[128] = "";
+    const char *finish = NULL;
+    for (char *s = f->sink.stream; (s = strstr(s, "data: ")) != NULL; s += 6) {
+        if (!strncmp(s + 6, "[DONE]", 6)) break;
+        char *end = strstr(s, "\n\n");
+        cJSON *j = cJSON_ParseWithLength(s + 6, (size_t)(end - s - 6));
+        const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+        const cJSON *d = cJSON_GetObjectItem(ch, "delta");
+        const cJSON *r = cJSON_GetObjectItem(d, "reasoning_content"), *c = cJSON_GetObjectItem(d, "content");
+        if (cJSON_IsString(r)) {
+            assert_int_equal(content[0], 0); /* all reasoning comes before any content */
+            strncat(reasoning, r->valuestring, sizeof reasoning - strlen(reasoning) - 1);
+        }
+        if (cJSON_IsString(c)) strncat(content, c->valuestring, sizeof content - strlen(content) - 1);
+        const cJSON *fr = cJSON_GetObjectItem(ch, "finish_reason");
+        if (cJSON_IsString(fr)) finish = strstr(f->sink.stream, "\"finish_reason\":\"length\"") ? "length" : "?";
+        cJSON_Delete(j);
+    }
+    assert_non_null(strstr(reasoning, "Hmm."));
+    assert_null(strstr(reasoning, "think>"));
+    assert_non_null(strstr(content, "Hello <tool_")); /* never became a call: it is text after all */
+    assert_non_null(finish);
+    assert_string_equal(finish, "length");
+    fx_free(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_auto_call),          cmocka_unit_test(test_stream_call),
         cmocka_unit_test(test_required_and_named), cmocka_unit_test(test_errors),
         cmocka_unit_test(test_tool_choice_none_and_history), cmocka_unit_test(test_legacy_functions),
-        cmocka_unit_test(test_reasoning),
+        cmocka_unit_test(test_reasoning), cmocka_unit_test(test_reasoning_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
