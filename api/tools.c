@@ -467,7 +467,8 @@ static int tools__append(cJSON *msg, const char *sep, const char *text, api_err_
 
 /* GENERIC templates know no tools: calls become fenced blocks in the assistant's text, results become user
    turns (consecutive user turns merged, as templates that alternate roles require), and the tools are described
-   in the system message. */
+   in the system message, or at the start of the first user turn when there is none (Gemma refuses a system
+   role). */
 static int tools__generic(api_spec_t *s, api_err_t *e) {
     cJSON *msgs = s->messages, *m = msgs->child;
     while (m) {
@@ -531,17 +532,24 @@ static int tools__generic(api_spec_t *s, api_err_t *e) {
     if (!s->tools_json) return 0;
     char *desc = api__tf_generic_prompt(s->tools, s->n_tools, s->tool_choice == API_TC_REQUIRED);
     if (!desc) return tools__oom(e);
-    cJSON *first = msgs->child;
+    /* into the system message, or else in front of the first user turn (some templates refuse a system role) */
+    cJSON *first = msgs->child, *target = NULL;
+    if (first && !strcmp(cJSON_GetObjectItemCaseSensitive(first, "role")->valuestring, "system")) target = first;
+    cJSON_ArrayForEach(m, msgs) {
+        if (target) break;
+        if (!strcmp(cJSON_GetObjectItemCaseSensitive(m, "role")->valuestring, "user")) target = m;
+    }
     int rc = 0;
-    if (first && !strcmp(cJSON_GetObjectItemCaseSensitive(first, "role")->valuestring, "system")) {
-        rc = tools__append(first, "\n\n", desc, e);
-    } else {
-        cJSON *sys = cJSON_CreateObject();
-        if (!sys || !cJSON_AddStringToObject(sys, "role", "system") || !cJSON_AddStringToObject(sys, "content", desc) ||
-            !cJSON_InsertItemInArray(msgs, 0, sys)) {
-            cJSON_Delete(sys);
-            rc = tools__oom(e);
-        }
+    if (target == first && target) {
+        rc = tools__append(target, "\n\n", desc, e);
+    } else if (target) { /* the description first, then what the user wrote */
+        const char *old = cJSON_GetObjectItemCaseSensitive(target, "content")->valuestring;
+        size_t n = strlen(desc) + strlen(old) + 3;
+        char *buf = malloc(n);
+        cJSON *str = buf ? (snprintf(buf, n, "%s\n\n%s", desc, old), cJSON_CreateString(buf)) : NULL;
+        free(buf);
+        if (!str) rc = tools__oom(e);
+        else cJSON_ReplaceItemInObjectCaseSensitive(target, "content", str);
     }
     free(desc);
     return rc;

@@ -2,7 +2,7 @@
 // chat templates (Qwen3 and Llama 3.1 made by synth_gguf.py --donor). The weights choose nothing sensible; the
 // grammar makes every call valid anyway, which is the point. `auto` is exercised by biasing the family's opener
 // token with logit_bias, as a model that wants to call would.
-// Environment: CINDER_TOOLS_URL (a server ending in /v1 serving the models "qwen3" and "llama31").
+// Environment: CINDER_TOOLS_URL (a server ending in /v1 serving the models "qwen3", "llama31" and "gemma3" (Gemma: no tool format, the generic fallback)).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import OpenAI from 'openai';
@@ -40,7 +40,7 @@ function checkCall(tc, names) {
 }
 
 describe('tool calls through the openai SDK', () => {
-  for (const model of ['qwen3', 'llama31']) {
+  for (const model of ['qwen3', 'llama31', 'gemma3']) {
     it(`${model}: tool_choice required gives valid calls, finish_reason tool_calls`, async () => {
       for (const seed of [1, 2, 3]) {
         const r = await client.chat.completions.create({
