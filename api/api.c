@@ -66,6 +66,7 @@ static void api__slot_free(api_slot_t *m) {
     free(m->source);
     free(m->fingerprint);
     api__template_free(m);
+    api__gcache_clear(m);
 }
 
 /* Whether sources[i] names model i alone: no model has it as its id, and no other model has it as its source. */

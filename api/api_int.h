@@ -105,6 +105,15 @@ void api__quota_refund(api_ctx_t *c, int key, int64_t tokens);
 
 /* ---- the context ---- */
 
+/* A cached compiled grammar (gram_cache.c). */
+#define API_GCACHE_MAX 8
+typedef struct {
+    char *key;              /* what it was compiled from; NULL = empty */
+    gram_t *g;              /* one reference */
+    api_tf_triggers_t trig; /* tool-call grammars: their trigger texts */
+    uint64_t used;          /* gcache_clock at the last use */
+} api_gcache_entry_t;
+
 /* One served model: its id, what api_attach handed in, its compiled template, and its counters. */
 typedef struct {
     char *id;
@@ -122,6 +131,8 @@ typedef struct {
     bool tmpl_has_effort;      /* the template reads `reasoning_effort` (gpt-oss) */
     bool tmpl_has_thinking_switch; /* the template reads `enable_thinking` (Qwen3) */
     api_model_mx_t mx;
+    api_gcache_entry_t gcache[API_GCACHE_MAX]; /* compiled grammars by source (gram_cache.c) */
+    uint64_t gcache_clock;
 } api_slot_t;
 
 struct api_ctx {
@@ -210,6 +221,12 @@ int api__tools(const api_ctx_t *c, const cJSON *root, api_spec_t *s, api_err_t *
    values, Mistral's ids; for templates without tools, calls and results as text and the tools described in the
    system message). 0 or a 400 naming the message. */
 int api__tool_messages(api_spec_t *s, api_err_t *e);
+
+/* gram_cache.c: a model's compiled grammar for key (a new reference, and its triggers when trig != NULL), or
+   NULL; put keeps a reference to g under key (evicting the least recently used); clear drops them all. */
+gram_t *api__gcache_get(api_slot_t *m, const char *key, api_tf_triggers_t *trig);
+void api__gcache_put(api_slot_t *m, const char *key, gram_t *g, const api_tf_triggers_t *trig);
+void api__gcache_clear(api_slot_t *m);
 
 /* structured.c: response_format -> spec->grammar (NULL for text). 0 or a 400 in e naming the field. */
 int api__response_format(const cJSON *root, api_spec_t *spec, api_err_t *e);

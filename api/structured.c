@@ -14,6 +14,7 @@
  * Loop thread only (see api.h).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api_int.h"
@@ -36,8 +37,8 @@ static bool structured__name_ok(const char *s) {
 
 /* Compiles a schema into spec->grammar; for a model that reasons first (Qwen3, DeepSeek-R1 distills, gpt-oss) the
    document follows an optional reasoning block, so the grammar never forbids the model's thinking. */
-static int structured__compile(api_spec_t *s, const char *json, size_t len, const gram_schema_opts_t *opts, char *msg,
-                               size_t msg_len) {
+static int structured__build(api_spec_t *s, const char *json, size_t len, const gram_schema_opts_t *opts, char *msg,
+                             size_t msg_len) {
     if (s->kind != API_CHAT || !s->slot->tf.thinks) return gram_from_schema(json, len, opts, &s->grammar, msg, msg_len);
     gram_builder_t *b = gram_build_new();
     if (!b) return ERR_NOMEM;
@@ -45,6 +46,25 @@ static int structured__compile(api_spec_t *s, const char *json, size_t len, cons
     gram_rule_define(b, GRAM_ROOT, root);
     int rc = gram_build_compile(b, &s->grammar, msg, msg_len);
     gram_build_free(b);
+    return rc;
+}
+
+/* structured__build through the model's grammar cache, keyed by the schema text and everything that shapes it. */
+static int structured__compile(api_spec_t *s, const char *json, size_t len, const gram_schema_opts_t *opts, char *msg,
+                               size_t msg_len) {
+    char head[64];
+    int hl = snprintf(head, sizeof head, "rf %d %d %u %d %d|", s->kind, opts->strict, opts->ws_max, opts->any_object,
+                      s->kind == API_CHAT && s->slot->tf.thinks);
+    char *key = malloc((size_t)hl + len + 1);
+    if (!key) return ERR_NOMEM;
+    memcpy(key, head, (size_t)hl);
+    memcpy(key + hl, json, len);
+    key[hl + len] = '\0';
+    int rc = 0;
+    if (!(s->grammar = api__gcache_get(s->slot, key, NULL)) &&
+        !(rc = structured__build(s, json, len, opts, msg, msg_len)))
+        api__gcache_put(s->slot, key, s->grammar, NULL);
+    free(key);
     return rc;
 }
 

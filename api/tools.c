@@ -354,7 +354,26 @@ static int tools__grammar(api_spec_t *s, api_err_t *e) {
     bool parallel = s->parallel_tools && !s->legacy_functions;
     api_tf_triggers_t trig = {0};
     char msg[256] = "";
-    int rc = api__tf_grammar(&m->tf, s->tools, s->n_tools, false, parallel, &s->grammar, &trig, msg, sizeof msg);
+    /* the cache key: the format, the flags, and each tool as it shapes the grammar */
+    cJSON *k = cJSON_CreateArray();
+    bool ok = k && cJSON_AddItemToArray(k, cJSON_CreateNumber(m->tf.family)) &&
+              cJSON_AddItemToArray(k, cJSON_CreateBool(parallel)) &&
+              cJSON_AddItemToArray(k, cJSON_CreateBool(m->tf.thinks)) &&
+              cJSON_AddItemToArray(k, cJSON_CreateBool(m->tf.think_prefilled));
+    for (size_t i = 0; ok && i < s->n_tools; i++)
+        ok = cJSON_AddItemToArray(k, cJSON_CreateString(s->tools[i].name)) &&
+             cJSON_AddItemToArray(k, cJSON_CreateBool(s->tools[i].strict)) &&
+             cJSON_AddItemToArray(k, s->tools[i].parameters ? cJSON_Duplicate(s->tools[i].parameters, true)
+                                                            : cJSON_CreateNull());
+    char *key = ok ? cJSON_PrintUnformatted(k) : NULL;
+    cJSON_Delete(k);
+    if (!key) return tools__oom(e);
+    int rc = 0;
+    if (!(s->grammar = api__gcache_get(s->slot, key, &trig))) {
+        rc = api__tf_grammar(&m->tf, s->tools, s->n_tools, false, parallel, &s->grammar, &trig, msg, sizeof msg);
+        if (!rc) api__gcache_put(s->slot, key, s->grammar, &trig);
+    }
+    cJSON_free(key);
     if (rc == ERR_NOMEM) return tools__oom(e);
     if (rc)
         return api_err_set(e, rc, 400, T_INVALID, rc == ERR_UNSUPPORTED ? "unsupported_value" : "invalid_value",

@@ -432,13 +432,45 @@ static void test_history_families(void **state) {
     }
 }
 
+/* Repeated schemas and tool lists reuse one compiled grammar (and its mask cache); others get their own. */
+static void test_grammar_cache(void **state) {
+    (void)state;
+    fx_t *f = fx_new(NULL, 0);
+    fx_n_ctx = 4096;
+    const char *rf = "{" MSGS ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\","
+                     "\"schema\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"integer\"}}}}}}";
+    post_ok(f, rf);
+    post_ok(f, rf);
+    assert_ptr_equal(f->back.req[0].grammar, f->back.req[1].grammar);
+    post_ok(f, "{" MSGS ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\","
+               "\"strict\":true,\"schema\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"integer\"}},"
+               "\"required\":[\"x\"],\"additionalProperties\":false}}}}");
+    assert_ptr_not_equal(f->back.req[1].grammar, f->back.req[2].grammar);
+    const char *tl = "{" MSGS ",\"tools\":[" WEATHER_TOOL "]}";
+    post_ok(f, tl);
+    post_ok(f, tl);
+    assert_ptr_equal(f->back.req[3].grammar, f->back.req[4].grammar);
+    assert_string_equal(f->back.req[4].lazy.texts[0], f->back.req[3].lazy.texts[0]);
+    post_ok(f, "{" MSGS ",\"tools\":[" WEATHER_TOOL "],\"parallel_tool_calls\":false}");
+    assert_ptr_not_equal(f->back.req[4].grammar, f->back.req[5].grammar);
+    for (int i = 0; i < 12; i++) { /* more schemas than the cache holds */
+        char body[512];
+        snprintf(body, sizeof body, "{" MSGS ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{"
+                 "\"name\":\"a\",\"schema\":{\"type\":\"object\",\"properties\":{\"k%d\":{\"type\":\"integer\"}}}}}}", i);
+        post_ok(f, body);
+    }
+    post_ok(f, rf); /* compiled again (evicted); the earlier requests' grammars were theirs to free */
+    assert_non_null(f->back.req[f->back.n - 1].grammar);
+    fx_free(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_auto_call),          cmocka_unit_test(test_stream_call),
         cmocka_unit_test(test_required_and_named), cmocka_unit_test(test_errors),
         cmocka_unit_test(test_tool_choice_none_and_history), cmocka_unit_test(test_legacy_functions),
         cmocka_unit_test(test_reasoning), cmocka_unit_test(test_reasoning_stream),
-        cmocka_unit_test(test_history_families),
+        cmocka_unit_test(test_history_families), cmocka_unit_test(test_grammar_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
