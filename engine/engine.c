@@ -137,6 +137,9 @@ static void engine__end(engine_t *e, engine_slot_t *s, engine_job_t *job, engine
 /* Samples the next token of a slot from its logits row and reports it; ends the job when it is over. A row
  * with a NaN or an infinity (the forward pass overflowed: the weights are finite, the loader checked) ends the
  * job with ERR_NUMERIC and a warning in the log, rather than sampling noise or an empty answer. */
+/* Redraws from the unconstrained candidates before a grammar's full mask is computed (sampler_redraw). */
+#define ENGINE_GRAMMAR_REDRAWS 8
+
 static void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
     engine_job_t *job = s->job;
     const tok_t *tok = model_tok(e->model);
@@ -155,6 +158,11 @@ static void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
         id = sampler_sample(job->smp, logits);
     } else { /* the fast path: the unconstrained draw, when the grammar allows it; else the masked one */
         id = sampler_propose(job->smp, logits);
+        for (int k = 0; k < ENGINE_GRAMMAR_REDRAWS && !gram_matcher_allows(job->gm, id); k++) {
+            int32_t again = sampler_redraw(job->smp); /* the same candidates: cheaper than a mask */
+            if (again < 0) break;
+            id = again;
+        }
         if (gram_matcher_allows(job->gm, id)) {
             sampler_accept(job->smp, id);
         } else {

@@ -56,6 +56,8 @@ struct sampler {
     int32_t window_len; /* entries filled, <= penalty_last_n */
     int32_t window_pos; /* next slot to write */
     uint64_t n_generated;
+    size_t last_n;    /* sampler_propose with temperature > 0: its candidates cand[0..last_n) stay for a redraw */
+    double last_mass; /* their total mass; 0 = nothing to redraw from */
 };
 
 /* ---- random numbers ---------------------------------------------------------------------------------- */
@@ -502,8 +504,32 @@ int sampler_share_scratch(sampler_t *s, void *scratch) {
     return 0;
 }
 
+/* One draw from cand[0..n) by their .p (mass = their sum). */
+static int32_t sampler__draw(sampler_t *s, size_t n, double mass) {
+    const sampler__cand_t *c = s->cand;
+    double target = sampler_rng_uniform(&s->rng) * mass, cum = 0.0;
+    size_t pick = n; /* if rounding leaves target >= the running sum, take the last token with p > 0 */
+    for (size_t i = 0; i < n; i++) {
+        cum += c[i].p;
+        if (target < cum) {
+            pick = i;
+            break;
+        }
+    }
+    if (pick == n) {
+        pick = 0;
+        for (size_t i = n; i-- > 0;)
+            if (c[i].p > 0.0f) {
+                pick = i;
+                break;
+            }
+    }
+    return c[pick].id;
+}
+
 /* Steps 1-6 and the draw, with tokens outside mask (when not NULL) at -inf after step 4. Records nothing. */
 static int32_t sampler__pick(sampler_t *s, const float *logits, const uint32_t *mask) {
+    s->last_mass = 0.0;
     sampler__adjust(s, logits);
     int32_t first_allowed = -1;
     if (mask) {
@@ -527,25 +553,11 @@ static int32_t sampler__pick(sampler_t *s, const float *logits, const uint32_t *
         if (n == 0) {
             id = mask ? first_allowed : 0; /* every logit -inf: documented fallback, no draw */
         } else {
-            const sampler__cand_t *c = s->cand;
-            double target = sampler_rng_uniform(&s->rng) * mass, cum = 0.0;
-            size_t pick = n; /* if rounding leaves target >= the running sum, take the last token with p > 0 */
-            for (size_t i = 0; i < n; i++) {
-                cum += c[i].p;
-                if (target < cum) {
-                    pick = i;
-                    break;
-                }
+            id = sampler__draw(s, n, mass);
+            if (!mask) {
+                s->last_n = n;
+                s->last_mass = mass;
             }
-            if (pick == n) {
-                pick = 0;
-                for (size_t i = n; i-- > 0;)
-                    if (c[i].p > 0.0f) {
-                        pick = i;
-                        break;
-                    }
-            }
-            id = c[pick].id;
         }
     }
     return id;
@@ -554,6 +566,7 @@ static int32_t sampler__pick(sampler_t *s, const float *logits, const uint32_t *
 int32_t sampler_sample(sampler_t *s, const float *logits) {
     if (!s || !logits) return ERR_INVAL;
     int32_t id = sampler__pick(s, logits, NULL);
+    s->last_mass = 0.0; /* only a proposal can be redrawn */
     sampler_accept(s, id);
     return id;
 }
@@ -561,6 +574,12 @@ int32_t sampler_sample(sampler_t *s, const float *logits) {
 int32_t sampler_propose(sampler_t *s, const float *logits) {
     if (!s || !logits) return ERR_INVAL;
     return sampler__pick(s, logits, NULL);
+}
+
+int32_t sampler_redraw(sampler_t *s) {
+    if (!s) return ERR_INVAL;
+    if (s->last_mass <= 0.0) return ERR_STATE;
+    return sampler__draw(s, s->last_n, s->last_mass);
 }
 
 int32_t sampler_sample_masked(sampler_t *s, const float *logits, const uint32_t *mask) {

@@ -148,6 +148,17 @@ int32_t sampler_sample_masked(sampler_t *s, const float *logits, const uint32_t 
 int32_t sampler_propose(sampler_t *s, const float *logits);
 
 /*
+ * Another draw from the candidates of the last sampler_propose (temperature > 0), without running the pipeline
+ * again; records nothing. Redrawing until the grammar allows a token samples the truncated distribution
+ * restricted to the allowed tokens, exactly (rejection sampling), which is what a first proposal that happens to
+ * be allowed samples too; so a few redraws before falling back to sampler_sample_masked keep the fast path's
+ * meaning while sparing the full mask. Returns a token id, ERR_STATE when there is nothing to redraw from
+ * (greedy decoding, or no proposal since the last other call on s or on its shared scratch), ERR_INVAL for NULL.
+ * The candidates live in the scratch: call it right after sampler_propose, before any other sampler uses it.
+ */
+int32_t sampler_redraw(sampler_t *s);
+
+/*
  * Writes into out (n_vocab floats) the logits after steps 1-4 (NaN -> -inf, logit_bias, penalties): what the
  * temperature and filters see. Records nothing and draws nothing. Returns 0 or ERR_INVAL (a NULL argument).
  */

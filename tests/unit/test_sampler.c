@@ -865,6 +865,45 @@ static void test_frequencies_match_softmax(void **state) {
     check_frequencies(logits, 8, &p, want, 200000);
 }
 
+/* Rejection through redraws: proposing, then redrawing until the token is "allowed" (odd ids here), gives the
+   softmax restricted to the allowed tokens; greedy and plain sampling leave nothing to redraw. */
+static void test_redraw(void **state) {
+    (void)state;
+    const float logits[8] = {1.0f, 2.5f, -0.5f, 2.0f, 0.0f, 3.0f, -2.0f, 1.5f};
+    sampler_params_t p = sampler_default_params();
+    p.seed = 77;
+    sampler_t *s = NULL;
+    char err[128];
+    assert_int_equal(sampler_create(&p, 8, &s, err, sizeof err), 0);
+    double want[8], z = 0;
+    naive_softmax(logits, 8, 1.0, want);
+    for (int i = 1; i < 8; i += 2)
+        z += want[i];
+    int count[8] = {0};
+    const int n = 200000;
+    for (int k = 0; k < n; k++) {
+        int32_t id = sampler_propose(s, logits);
+        while (id % 2 == 0) {
+            id = sampler_redraw(s);
+            assert_true(id >= 0 && id < 8);
+        }
+        count[id]++;
+    }
+    for (int i = 0; i < 8; i++) {
+        double f = (double)count[i] / n, w = i % 2 ? want[i] / z : 0.0;
+        if (fabs(f - w) > 0.005) fail_msg("id %d: frequency %.4f, want %.4f", i, f, w);
+    }
+    assert_int_equal(sampler_sample(s, logits) >= 0, 1);
+    assert_int_equal(sampler_redraw(s), ERR_STATE); /* sampler_sample is not a proposal */
+    sampler_free(s);
+    p.temperature = 0.0f;
+    assert_int_equal(sampler_create(&p, 8, &s, err, sizeof err), 0);
+    assert_int_equal(sampler_propose(s, logits), 5);
+    assert_int_equal(sampler_redraw(s), ERR_STATE); /* greedy: nothing to redraw from */
+    assert_int_equal(sampler_redraw(NULL), ERR_INVAL);
+    sampler_free(s);
+}
+
 /* ---- logprobs ----------------------------------------------------------------------------------------- */
 
 static void test_logprobs_against_naive(void **state) {
@@ -1000,6 +1039,7 @@ int main(void) {
         cmocka_unit_test(test_default_params),
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_bad_calls),
+        cmocka_unit_test(test_redraw),
         cmocka_unit_test(test_greedy_argmax_and_ties),
         cmocka_unit_test(test_no_filters),
         cmocka_unit_test(test_top_k),
