@@ -145,6 +145,10 @@ static int tools__list(const cJSON *root, api_spec_t *s, api_err_t *e) {
             cJSON_Delete(copy);
             return tools__oom(e);
         }
+        /* gpt-oss's template concatenates the description (an undefined one fails there as in Jinja2) */
+        if (s->slot->tf.family == API_TF_GPTOSS && !jr_given(copy, "description") &&
+            !cJSON_AddStringToObject(copy, "description", ""))
+            return tools__oom(e);
     }
     /* s->tools borrows from the request tree; point it at the copies the spec owns instead, which outlive it */
     i = 0;

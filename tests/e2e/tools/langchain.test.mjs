@@ -26,7 +26,7 @@ function chat(extra = {}) {
 
 describe('LangChain.js', () => {
   it('bindTools with a forced tool gives tool_calls with parsed, valid args', async () => {
-    const m = chat().bindTools([getWeather], { tool_choice: 'get_weather' });
+    const m = chat().bindTools([getWeather], { tool_choice: 'get_weather', parallel_tool_calls: false });
     const ai = await m.invoke('What is the weather in Paris?');
     assert.equal(ai.tool_calls.length, 1);
     assert.equal(ai.tool_calls[0].name, 'get_weather');

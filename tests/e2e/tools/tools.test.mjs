@@ -2,7 +2,8 @@
 // chat templates (Qwen3 and Llama 3.1 made by synth_gguf.py --donor). The weights choose nothing sensible; the
 // grammar makes every call valid anyway, which is the point. `auto` is exercised by biasing the family's opener
 // token with logit_bias, as a model that wants to call would.
-// Environment: CINDER_TOOLS_URL (a server ending in /v1 serving the models "qwen3", "llama31" and "gemma3" (Gemma: no tool format, the generic fallback)).
+// Environment: CINDER_TOOLS_URL (a server ending in /v1 serving the models "qwen3", "llama31", "gemma3" (Gemma: no tool format, the generic fallback) and "gptoss"
+// (harmony)).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import OpenAI from 'openai';
@@ -40,7 +41,7 @@ function checkCall(tc, names) {
 }
 
 describe('tool calls through the openai SDK', () => {
-  for (const model of ['qwen3', 'llama31', 'gemma3']) {
+  for (const model of ['qwen3', 'llama31', 'gemma3', 'gptoss']) {
     it(`${model}: tool_choice required gives valid calls, finish_reason tool_calls`, async () => {
       for (const seed of [1, 2, 3]) {
         const r = await client.chat.completions.create({
@@ -169,8 +170,10 @@ describe('tool calls through the openai SDK', () => {
 
 describe('reasoning', () => {
   it('reasoning_effort reaches a thinking template, and is a 400 for a model that does not reason', async () => {
-    const r = await client.chat.completions.create({ model: 'qwen3', messages: msgs, reasoning_effort: 'none', max_tokens: 3 });
-    assert.ok(r.usage.completion_tokens_details);
+    for (const model of ['qwen3', 'gptoss']) {
+      const r = await client.chat.completions.create({ model, messages: msgs, reasoning_effort: 'low', max_tokens: 3 });
+      assert.ok(r.usage.completion_tokens_details);
+    }
     await assert.rejects(client.chat.completions.create({ model: 'llama31', messages: msgs, reasoning_effort: 'low', max_tokens: 3 }),
       (e) => e.status === 400 && e.param === 'reasoning_effort');
   });
