@@ -399,6 +399,9 @@ static bool engine__step(engine_t *e) {
     }
 
     int rc = model_forward_batch(e->ctx, e->kv, e->batch, n_entries, n_rows ? e->logits : NULL);
+    pthread_mutex_lock(&e->mu); /* counted before its events go out: a client that saw them sees the step */
+    e->stats.n_steps++;
+    pthread_mutex_unlock(&e->mu);
     int32_t row = 0;
     for (int32_t k = 0; k < n_entries; k++) {
         engine_slot_t *s = &e->slots[e->batch_slot[k]];
@@ -413,9 +416,6 @@ static bool engine__step(engine_t *e) {
         kv_seq_commit(e->kv, &s->kv, s->job->tokens, e->batch[k].n);
         if (e->batch[k].n_logits) engine__emit(e, s, e->logits + (size_t)row++ * n_vocab);
     }
-    pthread_mutex_lock(&e->mu);
-    e->stats.n_steps++;
-    pthread_mutex_unlock(&e->mu);
     return true;
 }
 
