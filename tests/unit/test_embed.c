@@ -284,6 +284,15 @@ static void test_embed_hparams(void **state) {
         model_free(m);
     }
     assert_string_equal(model_pool_name(MODEL_POOL_CLS), "cls");
+
+    /* a bert file without weights (the vocabulary alone): refused with one line naming a missing tensor */
+    model_t *m = NULL;
+    char err[256] = "";
+    assert_int_equal(model_load(TEST_SHARED_DIR "/models/vocab/ggml-vocab-bert-bge.gguf", &m, err, sizeof err),
+                     ERR_FORMAT);
+    assert_null(m);
+    assert_non_null(strstr(err, "missing tensor"));
+    assert_null(strchr(err, '\n'));
 }
 
 /* The errors of embedding requests: each refused at submit with its own code and a message. */
