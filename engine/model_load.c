@@ -485,6 +485,9 @@ static int model__load_tensors(model_t *m, char *err, size_t err_len) {
         any_fused |= m->layers[l].wqkv.data != NULL;
     }
     if (!any_fused) hp->features &= ~(uint32_t)ARCH_F_FUSED_QKV;
+    bool any_bias = false; /* projection biases are optional: name the feature only when the file has them */
+    for (int32_t l = 0; l < hp->n_layer; l++) any_bias |= m->layers[l].bo || m->layers[l].b_up || m->layers[l].b_down;
+    if (!any_bias) hp->features &= ~(uint32_t)ARCH_F_PROJ_BIAS;
     return 0;
 }
 
