@@ -87,6 +87,10 @@ int cmd_bench(int argc, char **argv) {
         goto cleanup;
     }
     const model_hparams_t *hp = model_hparams(m);
+    if (hp->pooling != MODEL_POOL_NONE) {
+        fprintf(stderr, "cinder bench: %s is an embedding model: it generates no tokens\n", path);
+        goto cleanup;
+    }
     int32_t n_max = (int32_t)(n_pp > n_tg ? n_pp : n_tg);
     if (n_max < 1) n_max = 1;
     if (n_max > hp->n_ctx_train) {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "arch.h"
 #include "cli.h"
 #include "err.h"
 #include "kernels/kern.h"
@@ -162,6 +163,11 @@ int cmd_generate(int argc, char **argv) {
     }
     const model_hparams_t *hp = model_hparams(m);
     const tok_t *tok = model_tok(m);
+    if (hp->pooling != MODEL_POOL_NONE) {
+        fprintf(stderr, "cinder generate: %s is an embedding model (%s pooling): use cinder embed\n", o.model,
+                model_pool_name(hp->pooling));
+        goto cleanup;
+    }
     if (gen_tokenize(tok, o.prompt, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, &ids, &n_prompt)) {
         fprintf(stderr, "cinder generate: cannot tokenize the prompt\n");
         goto cleanup;
@@ -351,8 +357,12 @@ int cmd_info(int argc, char **argv) {
     printf("rope:            %s, freq_base %g, freq_scale %g, scaling %s\n",
            hp->rope_neox ? "neox" : "normal", hp->rope_freq_base, hp->rope_freq_scale,
            scaling[hp->rope_scaling]);
-    printf("rms_norm_eps:    %g\n", hp->norm_eps);
-    printf("output:          %s\n", hp->tied_output ? "tied to token_embd" : "separate output.weight");
+    printf("%-17s%g\n", hp->features & ARCH_F_ENCODER ? "norm_eps:" : "rms_norm_eps:", hp->norm_eps);
+    if (hp->pooling != MODEL_POOL_NONE)
+        printf("output:          embeddings, %s pooling, %d dimensions, L2-normalised; %s attention\n",
+               model_pool_name(hp->pooling), hp->n_embd, hp->causal ? "causal" : "bidirectional");
+    else
+        printf("output:          %s\n", hp->tied_output ? "tied to token_embd" : "separate output.weight");
     uint64_t count[DT_COUNT] = {0}, bytes[DT_COUNT] = {0};
     for (int64_t i = 0; i < gguf_n_tensors(g); i++) {
         const gguf_tensor_t *t = gguf_tensor(g, i);

@@ -120,6 +120,10 @@ int cmd_perplexity(int argc, char **argv) {
     }
     const model_hparams_t *hp = model_hparams(m);
     const tok_t *tok = model_tok(m);
+    if (hp->pooling != MODEL_POOL_NONE) {
+        fprintf(stderr, "cinder perplexity: %s is an embedding model: it predicts no tokens\n", path);
+        goto cleanup;
+    }
     if (n_ctx > hp->n_ctx_train) {
         fprintf(stderr, "cinder perplexity: -c %lld exceeds the model's context of %d\n", n_ctx, hp->n_ctx_train);
         goto cleanup;

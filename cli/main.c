@@ -16,6 +16,7 @@ static const cli_cmd_t cli_cmds[] = {
     {"generate", cmd_generate, "generate a continuation of a prompt"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"info", cmd_info, "describe a GGUF model"},
+    {"embed", cmd_embed, "embeddings of texts with an embedding model (JSON arrays, one per line)"},
     {"perplexity", cmd_perplexity, "perplexity of a text file (llama-perplexity's method)"},
     {"bench", cmd_bench, "prompt-processing and generation speed (pp512 / tg128)"},
     {"template", cmd_template, "render a Jinja chat template with a JSON context"},

@@ -47,6 +47,18 @@ static const arch_t arch__table[] = {
      .rope = ARCH_ROPE_NEOX,
      .act = ARCH_ACT_SILU,
      .features = ARCH_F_FUSED_QKV | ARCH_F_FUSED_GATE_UP | ARCH_F_Q_PRESCALE | ARCH_F_ROPE_FACTORS},
+    /* BERT encoders (bge, all-MiniLM, e5, mxbai): absolute positions, biases everywhere, GELU FFN, post-LayerNorm */
+    {.name = "bert",
+     .rope = ARCH_ROPE_NORM,
+     .act = ARCH_ACT_GELU,
+     .features = ARCH_F_ENCODER | ARCH_F_POS_EMBD | ARCH_F_QKV_BIAS | ARCH_F_PROJ_BIAS | ARCH_F_FFN_SEQ,
+     .eps_key = "attention.layer_norm_epsilon"},
+    /* nomic-embed-text: a BERT encoder with fused qkv, RoPE and SwiGLU */
+    {.name = "nomic-bert",
+     .rope = ARCH_ROPE_NEOX,
+     .act = ARCH_ACT_SILU,
+     .features = ARCH_F_ENCODER | ARCH_F_FUSED_QKV | ARCH_F_PROJ_BIAS,
+     .eps_key = "attention.layer_norm_epsilon"},
 };
 
 const arch_t *arch_find(const char *name, size_t len) {
@@ -55,12 +67,15 @@ const arch_t *arch_find(const char *name, size_t len) {
     return NULL;
 }
 
-const char *arch_names(void) { return "llama, qwen2, qwen2moe, qwen3, qwen3moe, gemma2, gemma3, phi3"; }
+const char *arch_names(void) {
+    return "llama, qwen2, qwen2moe, qwen3, qwen3moe, gemma2, gemma3, phi3, bert, nomic-bert";
+}
 
 char *arch_feature_names(uint32_t features, char *buf, size_t len) {
     static const char *const names[] = {"qkv-bias",   "qk-norm",      "fused-qkv",     "fused-gate-up", "embd-scale",
                                         "post-norms", "attn-softcap", "final-softcap", "sliding-window", "moe",
-                                        "tied-output", "q-prescale",  "rope-factors", "shared-expert"};
+                                        "tied-output", "q-prescale",  "rope-factors", "shared-expert",
+                                        "encoder",    "pos-embd",     "proj-bias",     "ffn-seq"};
     size_t used = 0;
     if (len == 0) return buf;
     buf[0] = '\0';

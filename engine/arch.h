@@ -20,7 +20,7 @@
 /* How RoPE pairs the values of a head: adjacent (x[2i], x[2i+1]) or the two halves (x[i], x[i + n_rot/2]). */
 typedef enum { ARCH_ROPE_NORM, ARCH_ROPE_NEOX } arch_rope_t;
 
-/* The gated FFN's activation: silu(gate) * up (SwiGLU) or gelu_tanh(gate) * up (GeGLU). */
+/* The FFN's activation: silu(gate) * up (SwiGLU) or gelu_tanh(gate) * up (GeGLU); with ARCH_F_FFN_SEQ, act(up). */
 typedef enum { ARCH_ACT_SILU, ARCH_ACT_GELU } arch_act_t;
 
 /* Features: the optional steps and tensors an architecture switches on. */
@@ -39,6 +39,13 @@ enum {
     ARCH_F_Q_PRESCALE = 1u << 11,   /* q is scaled before attention (scale 1 inside), as the model defines it */
     ARCH_F_ROPE_FACTORS = 1u << 12, /* rope_freqs (Llama 3.1) or rope_factors_{long,short} (Phi-3 LongRoPE) */
     ARCH_F_SHARED_EXPERT = 1u << 13, /* beside the routed experts, a shared expert FFN scaled by a sigmoid gate */
+    ARCH_F_ENCODER = 1u << 14,   /* an embedding encoder: bidirectional attention within a sequence; LayerNorm (with
+                                    bias) after each residual add instead of RMSNorm before each block
+                                    (attn_output_norm, layer_output_norm); the input is LayerNorm'd (token_embd_norm)
+                                    after adding token_types row 0; no output head (pooled hidden states) */
+    ARCH_F_POS_EMBD = 1u << 15,  /* learned absolute position embeddings (position_embd) instead of RoPE */
+    ARCH_F_PROJ_BIAS = 1u << 16, /* biases on attn_output, ffn_up and ffn_down (optional tensors) */
+    ARCH_F_FFN_SEQ = 1u << 17,   /* a plain FFN, down(act(up x)), without a gate (BERT's GELU) */
 };
 
 typedef struct {
@@ -53,6 +60,7 @@ typedef struct {
     float final_softcap;       /* default final logit cap (0: none) */
     bool swa_base_from_global; /* local layers default to the global rope base (else 10000) */
     bool moe_raw_weights;      /* the chosen experts keep their softmax probabilities (else renormalised to sum 1) */
+    const char *eps_key;       /* the normalisation epsilon's key suffix (NULL: attention.layer_norm_rms_epsilon) */
 } arch_t;
 
 /* The descriptor for a GGUF architecture name of len bytes, or NULL when cinder does not run it. */

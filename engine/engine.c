@@ -59,6 +59,7 @@ struct engine {
     model_batch_seq_t *batch;  /* (n_parallel,) entries of a step */
     int32_t *batch_slot;       /* (n_parallel,) slot of each entry */
     float *logits;             /* (n_parallel, n_vocab) */
+    float *embd;               /* (n_parallel, n_embd) embeddings of a step's ENGINE_REQ_EMBED entries, or NULL */
     uint64_t n_admitted;
     uint64_t next_id;          /* under mu */
     bool *cancel;              /* (n_parallel,) engine thread scratch */
@@ -253,7 +254,8 @@ static void engine__admit(engine_t *e, engine_job_t **cancelled) {
             j = next;
         }
         if (!j) break;
-        if (kv_seq_match_prefix(e->kv, &s->kv, j->tokens, j->n_all) != 0) break;
+        /* an embedding reads its whole input in one pass (an encoder's keys depend on every position): no prefix */
+        if (j->req.kind != ENGINE_REQ_EMBED && kv_seq_match_prefix(e->kv, &s->kv, j->tokens, j->n_all) != 0) break;
         int32_t need = kv_seq_blocks_needed(e->kv, &s->kv, j->n_all - s->kv.n_tokens) + 1;
         int32_t headroom = engine__running_slots(e);
         if (need + headroom > kv_available(e->kv) && engine__running_slots(e) > 0) {
@@ -306,6 +308,10 @@ static int engine__reserve(engine_t *e, engine_slot_t *s, int32_t n) {
 /* ---- one step --------------------------------------------------------------------------------------------- */
 
 static int engine__start_job(engine_t *e, engine_job_t *job) {
+    if (job->req.kind == ENGINE_REQ_EMBED) { /* no sampler, nothing streamed */
+        if (job->t_start <= 0) job->t_start = engine__now_ms();
+        return 0;
+    }
     if (job->smp) return 0; /* resumed after preemption */
     char err[256] = "";
     int rc = sampler_create(&job->req.sampling, model_hparams(e->model)->n_vocab, &job->smp, err, sizeof err);
@@ -317,23 +323,56 @@ static int engine__start_job(engine_t *e, engine_job_t *job) {
     return 0;
 }
 
-/* Builds and runs one batch: every slot with one token left to feed (decoding) first, then prompt chunks in
- * admission order within the n_batch budget. Returns false when nothing could run. */
+/* Reports an embedding request's vector (embd, n_embd wide) and ends it. Its cache blocks were never committed to
+ * the prefix index, so releasing them frees them. */
+static void engine__emit_embedding(engine_t *e, engine_slot_t *s, const float *embd) {
+    engine_job_t *job = s->job;
+    const int32_t d = model_hparams(e->model)->n_embd;
+    job->t_first = engine__now_ms();
+    if (kern_first_nonfinite(embd, d) >= 0) {
+        engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_NUMERIC,
+                    "the model computed a non-finite embedding: its weights overflow on this input");
+        return;
+    }
+    engine_event_t ev = {.type = ENGINE_EV_EMBEDDING, .id = job->id, .embedding = embd, .n_embedding = d};
+    job->req.on_event(job->req.user, &ev);
+    engine__end(e, s, job, ENGINE_FINISH_STOP, 0, NULL);
+}
+
+/* Builds and runs one batch: every slot with one token left to feed (decoding) first, then embedding requests
+ * (each whole, in one entry: an encoder attends to the whole input at once), then prompt chunks in admission
+ * order within the n_batch budget. Returns false when nothing could run. */
 static bool engine__step(engine_t *e) {
-    const int32_t n_vocab = model_hparams(e->model)->n_vocab;
+    const int32_t n_vocab = model_hparams(e->model)->n_vocab, n_embd = model_hparams(e->model)->n_embd;
     int32_t budget = e->p.n_batch, n_entries = 0, n_rows = 0;
 
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 3; pass++) {
         for (int32_t i = 0; i < e->p.n_parallel && budget > 0; i++) {
             engine_slot_t *s = &e->slots[i];
             engine_job_t *job = s->job;
             if (!job || e->paused[i]) continue;
+            const bool embed = job->req.kind == ENGINE_REQ_EMBED;
             int32_t remaining = job->n_all - s->kv.n_tokens;
-            if ((pass == 0) != (remaining == 1)) continue;
+            if (pass != (embed ? 1 : remaining == 1 ? 0 : 2)) continue;
+            if (embed) { /* all of it now, or wait for a step with room */
+                if (remaining > budget) continue;
+                int rc = kv_seq_reserve(e->kv, &s->kv, remaining);
+                if (rc == ERR_FULL) continue;
+                if (rc) {
+                    engine__end(e, s, job, ENGINE_FINISH_ERROR, rc, "cannot allocate cache blocks");
+                    continue;
+                }
+                model_batch_seq_t *bs = &e->batch[n_entries];
+                *bs = (model_batch_seq_t){.kv = &s->kv, .tokens = job->tokens, .n = remaining,
+                                          .embd = e->embd + (size_t)n_entries * n_embd};
+                e->batch_slot[n_entries++] = i;
+                budget -= remaining;
+                continue;
+            }
             int32_t chunk = remaining < budget ? remaining : budget;
             /* a decode may preempt newer sequences; a prompt takes what fits now and the rest later */
             int rc = pass == 0 ? engine__reserve(e, s, chunk) : kv_seq_reserve(e->kv, &s->kv, chunk);
-            while (rc == ERR_FULL && pass == 1 && chunk > 1) {
+            while (rc == ERR_FULL && pass == 2 && chunk > 1) {
                 chunk /= 2;
                 rc = kv_seq_reserve(e->kv, &s->kv, chunk);
             }
@@ -347,6 +386,7 @@ static bool engine__step(engine_t *e) {
             bs->tokens = job->tokens + s->kv.n_tokens;
             bs->n = chunk;
             bs->n_logits = chunk == remaining ? 1 : 0;
+            bs->embd = NULL;
             e->batch_slot[n_entries++] = i;
             n_rows += bs->n_logits;
             budget -= chunk;
@@ -360,6 +400,7 @@ static bool engine__step(engine_t *e) {
             continue;
         }
         e->batch[kept] = e->batch[k];
+        if (e->batch[kept].embd) e->batch[kept].embd = e->embd + (size_t)kept * n_embd;
         e->batch_slot[kept++] = e->batch_slot[k];
     }
     n_entries = kept;
@@ -373,6 +414,9 @@ static bool engine__step(engine_t *e) {
     }
 
     int rc = model_forward_batch(e->ctx, e->kv, e->batch, n_entries, n_rows ? e->logits : NULL);
+    pthread_mutex_lock(&e->mu); /* counted before its events go out: a client that saw them sees the step */
+    e->stats.n_steps++;
+    pthread_mutex_unlock(&e->mu);
     int32_t row = 0;
     for (int32_t k = 0; k < n_entries; k++) {
         engine_slot_t *s = &e->slots[e->batch_slot[k]];
@@ -380,12 +424,13 @@ static bool engine__step(engine_t *e) {
             engine__end(e, s, s->job, ENGINE_FINISH_ERROR, rc, "forward pass failed");
             continue;
         }
+        if (e->batch[k].embd) {
+            engine__emit_embedding(e, s, e->batch[k].embd);
+            continue;
+        }
         kv_seq_commit(e->kv, &s->kv, s->job->tokens, e->batch[k].n);
         if (e->batch[k].n_logits) engine__emit(e, s, e->logits + (size_t)row++ * n_vocab);
     }
-    pthread_mutex_lock(&e->mu);
-    e->stats.n_steps++;
-    pthread_mutex_unlock(&e->mu);
     return true;
 }
 
@@ -500,6 +545,7 @@ int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t er
     if (p->prefault) model_prefault(e->model, p->on_load, p->load_user);
     const model_hparams_t *hp = model_hparams(e->model);
     if (e->p.n_batch < e->p.n_parallel) e->p.n_batch = e->p.n_parallel; /* one decode token each fits */
+    const bool embeds = hp->pooling != MODEL_POOL_NONE;
     int64_t tokens = 0;
     uint64_t pool_bytes = 0;
     if ((rc = engine_plan_kv(e->model, &e->p, &tokens, &pool_bytes, &e->p.n_ctx))) {
@@ -515,6 +561,7 @@ int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t er
         goto fail;
     }
     if (e->p.n_batch > e->p.n_ctx * e->p.n_parallel) e->p.n_batch = e->p.n_ctx * e->p.n_parallel;
+    if (embeds && e->p.n_batch < e->p.n_ctx) e->p.n_batch = e->p.n_ctx; /* an input of a full context: one pass */
     rc = model_ctx_create(e->model, p->n_threads, e->p.n_batch, e->p.n_ctx, &e->ctx);
     if (rc) {
         err_set(err, err_len, rc, "cannot allocate the compute context: %s", err_str(rc));
@@ -523,15 +570,16 @@ int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t er
     e->slots = calloc((size_t)e->p.n_parallel, sizeof *e->slots);
     e->batch = calloc((size_t)e->p.n_parallel, sizeof *e->batch);
     e->batch_slot = calloc((size_t)e->p.n_parallel, sizeof *e->batch_slot);
-    e->logits = malloc((size_t)e->p.n_parallel * (size_t)hp->n_vocab * sizeof(float));
+    e->logits = embeds ? NULL : malloc((size_t)e->p.n_parallel * (size_t)hp->n_vocab * sizeof(float));
+    e->embd = embeds ? malloc((size_t)e->p.n_parallel * (size_t)hp->n_embd * sizeof(float)) : NULL;
     e->cancel = calloc((size_t)e->p.n_parallel, sizeof *e->cancel);
     e->paused = calloc((size_t)e->p.n_parallel, sizeof *e->paused);
     e->text_cap = tok_stream_cap(model_tok(e->model));
     e->text = malloc(e->text_cap);
     e->smp_scratch = malloc(sampler_scratch_bytes(hp->n_vocab));
     e->mask = malloc(gram_mask_words(hp->n_vocab) * sizeof *e->mask);
-    if (!e->smp_scratch || !e->mask || !e->slots || !e->batch || !e->batch_slot || !e->logits || !e->cancel || !e->paused ||
-        !e->text) {
+    if (!e->smp_scratch || !e->mask || !e->slots || !e->batch || !e->batch_slot || (!e->logits && !e->embd) ||
+        !e->cancel || !e->paused || !e->text) {
         rc = err_set(err, err_len, ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -562,6 +610,7 @@ void engine_free(engine_t *e) {
     free(e->batch);
     free(e->batch_slot);
     free(e->logits);
+    free(e->embd);
     free(e->cancel);
     free(e->paused);
     free(e->text);
@@ -592,12 +641,52 @@ static int engine__grammar_vocab(engine_t *e, char *err, size_t err_len) {
     return rc;
 }
 
+static int engine__enqueue(engine_t *e, engine_job_t *j, uint64_t *id, char *err, size_t err_len);
+
+/* engine_submit for ENGINE_REQ_EMBED: an embedding model, an input that fits the context, no sampling. */
+static int engine__submit_embed(engine_t *e, const engine_req_t *r, uint64_t *id, char *err, size_t err_len) {
+    const model_hparams_t *hp = model_hparams(e->model);
+    if (hp->pooling == MODEL_POOL_NONE)
+        return err_set(err, err_len, ERR_INVAL,
+                       "this model makes no embeddings (its file sets no pooling type): it is a %s completion model",
+                       hp->arch);
+    if (r->max_tokens != 0) return err_set(err, err_len, ERR_INVAL, "max_tokens must be 0 for an embedding request");
+    for (size_t i = 0; i < r->n_prompt; i++)
+        if (r->prompt[i] < 0 || r->prompt[i] >= hp->n_vocab)
+            return err_set(err, err_len, ERR_INVAL, "input token %d is out of the vocabulary", r->prompt[i]);
+    if ((int64_t)r->n_prompt > e->p.n_ctx)
+        return err_set(err, err_len, ERR_CONTEXT,
+                       "this model's maximum context length is %d tokens, but the input has %zu tokens",
+                       e->p.n_ctx, r->n_prompt);
+    engine_job_t *j = calloc(1, sizeof *j);
+    int32_t *tokens = malloc(r->n_prompt * sizeof *tokens);
+    if (!j || !tokens) {
+        free(j);
+        free(tokens);
+        return err_set(err, err_len, ERR_NOMEM, "out of memory");
+    }
+    memcpy(tokens, r->prompt, r->n_prompt * sizeof *tokens);
+    j->req = *r;
+    j->req.prompt = tokens;
+    j->req.grammar = NULL; /* nothing is generated: sampling, logprobs and grammars do not apply */
+    j->req.lazy = (gram_lazy_t){0};
+    j->req.logprobs = false;
+    j->tokens = tokens;
+    j->n_all = (int32_t)r->n_prompt;
+    return engine__enqueue(e, j, id, err, err_len);
+}
+
 int engine_submit(engine_t *e, const engine_req_t *r, uint64_t *id, char *err, size_t err_len) {
     const model_hparams_t *hp = model_hparams(e->model);
     if (!r->on_event) return err_set(err, err_len, ERR_INVAL, "on_event is required");
     if (!r->prompt || r->n_prompt == 0) return err_set(err, err_len, ERR_INVAL, "the prompt is empty");
-    if (r->kind != ENGINE_REQ_GENERATE) /* embeddings and prompt scoring are not served yet */
+    if (r->kind == ENGINE_REQ_EMBED) return engine__submit_embed(e, r, id, err, err_len);
+    if (r->kind != ENGINE_REQ_GENERATE) /* prompt scoring is not served yet */
         return err_set(err, err_len, ERR_UNSUPPORTED, "request kind %d is not supported", (int)r->kind);
+    if (hp->pooling != MODEL_POOL_NONE)
+        return err_set(err, err_len, ERR_INVAL,
+                       "this is an embedding model (%s pooling): it makes embeddings, not completions",
+                       model_pool_name(hp->pooling));
     if (r->max_tokens < 1) return err_set(err, err_len, ERR_INVAL, "max_tokens must be at least 1");
     if (r->n_top_logprobs < 0 || r->n_top_logprobs > ENGINE_MAX_TOP_LOGPROBS)
         return err_set(err, err_len, ERR_INVAL, "top_logprobs must be between 0 and %d", ENGINE_MAX_TOP_LOGPROBS);
@@ -639,8 +728,12 @@ int engine_submit(engine_t *e, const engine_req_t *r, uint64_t *id, char *err, s
     }
     j->tokens = tokens;
     j->n_all = (int32_t)r->n_prompt;
-    j->t_submit = engine__now_ms();
+    return engine__enqueue(e, j, id, err, err_len);
+}
 
+/* Queues a job built by engine_submit (ownership passes to the engine, or the job is freed on error). */
+static int engine__enqueue(engine_t *e, engine_job_t *j, uint64_t *id, char *err, size_t err_len) {
+    j->t_submit = engine__now_ms();
     pthread_mutex_lock(&e->mu);
     if (e->stopping) {
         pthread_mutex_unlock(&e->mu);
@@ -706,4 +799,58 @@ void engine_stats(engine_t *e, engine_stats_t *out) {
     pthread_mutex_lock(&e->mu);
     *out = e->stats;
     pthread_mutex_unlock(&e->mu);
+}
+
+/* ---- events outliving their callback ---------------------------------------------------------------------- */
+
+/* The parts of an event's deep copy after the struct: the arrays (4-byte elements) first, then the bytes. */
+static size_t engine__event_tail(const engine_event_t *ev, size_t *n_top, size_t *n_emb, size_t *n_msg) {
+    *n_top = ev->n_top > 0 && ev->top_ids && ev->top_logprobs ? (size_t)ev->n_top : 0;
+    *n_emb = ev->n_embedding > 0 && ev->embedding ? (size_t)ev->n_embedding : 0;
+    *n_msg = ev->err_msg ? strlen(ev->err_msg) + 1 : 0;
+    return *n_top * (sizeof(int32_t) + sizeof(float)) + *n_emb * sizeof(float) + (ev->text ? ev->text_len : 0) +
+           *n_msg;
+}
+
+size_t engine_event_size(const engine_event_t *ev) {
+    size_t n_top, n_emb, n_msg;
+    return sizeof *ev + engine__event_tail(ev, &n_top, &n_emb, &n_msg);
+}
+
+engine_event_t *engine_event_copy(const engine_event_t *ev, void *buf, size_t cap) {
+    size_t n_top, n_emb, n_msg;
+    if (!buf || cap < sizeof *ev + engine__event_tail(ev, &n_top, &n_emb, &n_msg)) return NULL;
+    engine_event_t *c = buf;
+    *c = *ev;
+    char *p = (char *)(c + 1); /* sizeof(engine_event_t) keeps what follows 8-byte aligned */
+    c->top_ids = NULL;
+    c->top_logprobs = NULL;
+    c->n_top = (int)n_top;
+    if (n_top) {
+        memcpy(p, ev->top_ids, n_top * sizeof(int32_t));
+        c->top_ids = (const int32_t *)(void *)p;
+        p += n_top * sizeof(int32_t);
+        memcpy(p, ev->top_logprobs, n_top * sizeof(float));
+        c->top_logprobs = (const float *)(void *)p;
+        p += n_top * sizeof(float);
+    }
+    c->embedding = NULL;
+    c->n_embedding = (int32_t)n_emb;
+    if (n_emb) {
+        memcpy(p, ev->embedding, n_emb * sizeof(float));
+        c->embedding = (const float *)(void *)p;
+        p += n_emb * sizeof(float);
+    }
+    c->text = p; /* never NULL in a copy: consumers may read text with text_len 0 */
+    c->text_len = ev->text ? ev->text_len : 0;
+    if (c->text_len) {
+        memcpy(p, ev->text, c->text_len);
+        p += c->text_len;
+    }
+    c->err_msg = NULL;
+    if (n_msg) {
+        memcpy(p, ev->err_msg, n_msg);
+        c->err_msg = p;
+    }
+    return c;
 }

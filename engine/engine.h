@@ -7,6 +7,10 @@
  * Scheduling (continuous batching): every engine step runs ONE forward pass over a batch that holds the next
  * token of every generating sequence plus chunks of prompts still being read (chunked prefill), up to n_batch
  * tokens, so weights are read once per step for everyone and a long prompt never stalls running streams.
+ * Embedding requests (ENGINE_REQ_EMBED, on a model whose hparams have a pooling type) join the same steps: each
+ * input runs whole in one entry of one pass (an encoder's attention sees the whole input), its cache blocks are
+ * freed at once and never enter the prefix cache, and its vector is reported before END; on an embedding model
+ * n_batch is raised to the context, so that any input fits one pass.
  * Requests start first come, first served, when a slot (n_parallel) and cache blocks for their prompt are
  * free; finished ones leave at once. When the cache runs dry mid-generation the most recently started sequence
  * is preempted: its blocks are released (full ones stay in the prefix cache) and it is recomputed when it
@@ -98,8 +102,10 @@ typedef enum {
 /* What a request asks for. */
 typedef enum {
     ENGINE_REQ_GENERATE = 0, /* read the prompt, then sample tokens (the default) */
-    ENGINE_REQ_EMBED = 1,    /* embedding models: one prompt-only pass, pooled as the model says (mean, CLS, last)
-                                and L2-normalised; no KV cache kept, no sampler */
+    ENGINE_REQ_EMBED = 1,    /* embedding models (model_hparams(engine_model(e))->pooling != MODEL_POOL_NONE): one
+                                prompt-only pass, pooled as the model says (mean, CLS, last) and L2-normalised;
+                                no KV cache kept, no sampler; events: one EMBEDDING (n_embd floats), then END
+                                (finish STOP, n_prompt set, n_generated 0) */
     ENGINE_REQ_SCORE = 2,    /* causal models: one prompt-only pass reporting each prompt token's logprob under the
                                 tokens before it (and top alternatives); nothing generated */
 } engine_req_kind_t;
@@ -175,9 +181,11 @@ typedef struct {
 
 /*
  * Queues a request. Returns 0 and its id (never 0) in *id; ERR_FULL when max_queue requests are waiting;
- * ERR_CONTEXT when n_prompt + max_tokens exceeds the context or could never fit the KV pool (err says why); ERR_INVAL for bad
- * fields (with the field named in err); ERR_RANGE for bad sampling parameters; ERR_STATE while shutting down.
- * On error no event is ever delivered. Any thread.
+ * ERR_CONTEXT when n_prompt + max_tokens exceeds the context or could never fit the KV pool (err says why, for an
+ * embedding in OpenAI's words: "this model's maximum context length is N tokens, but the input has M tokens");
+ * ERR_INVAL for bad fields (with the field named in err), a completion asked of an embedding model or an embedding
+ * asked of a model without pooling (err says which); ERR_RANGE for bad sampling parameters; ERR_UNSUPPORTED for
+ * ENGINE_REQ_SCORE (not served yet); ERR_STATE while shutting down. On error no event is ever delivered. Any thread.
  */
 int engine_submit(engine_t *e, const engine_req_t *r, uint64_t *id, char *err, size_t err_len);
 

@@ -57,13 +57,18 @@ void model_free(model_t *m) {
     if (m->layers) {
         for (int32_t l = 0; l < m->hp.n_layer; l++) {
             model_layer_t *L = &m->layers[l];
-            float *vecs[] = {L->attn_norm, L->bq, L->bk, L->bv, L->q_norm, L->k_norm, L->attn_post_norm,
-                             L->ffn_norm, L->ffn_post_norm};
+            float *vecs[] = {L->attn_norm, L->bq,       L->bk,       L->bv,           L->q_norm,
+                             L->k_norm,    L->attn_post_norm, L->ffn_norm, L->ffn_post_norm, L->bo,
+                             L->b_up,      L->b_down,    L->attn_out_norm, L->attn_out_norm_b, L->out_norm,
+                             L->out_norm_b};
             for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) free(vecs[i]);
         }
         free(m->layers);
     }
     free(m->output_norm);
+    free(m->type_embd);
+    free(m->tok_norm);
+    free(m->tok_norm_b);
     free(m->rope_freqs);
     free(m->rope_long);
     free(m->rope_short);
@@ -99,8 +104,20 @@ char *model_describe(const model_t *m, char *buf, size_t len) {
         w += snprintf(buf + w, len - (size_t)w, "; attention soft-cap %g", hp->attn_softcap);
     if (w >= 0 && (size_t)w < len && hp->final_softcap > 0.0f)
         w += snprintf(buf + w, len - (size_t)w, "; final soft-cap %g", hp->final_softcap);
+    if (w >= 0 && (size_t)w < len && hp->pooling != MODEL_POOL_NONE)
+        w += snprintf(buf + w, len - (size_t)w, "; embeddings: %s pooling, %s attention", model_pool_name(hp->pooling),
+                      hp->causal ? "causal" : "bidirectional");
     if (w >= 0 && (size_t)w < len) snprintf(buf + w, len - (size_t)w, ")");
     return buf;
+}
+
+const char *model_pool_name(model_pool_t p) {
+    switch (p) {
+    case MODEL_POOL_MEAN: return "mean";
+    case MODEL_POOL_CLS: return "cls";
+    case MODEL_POOL_LAST: return "last";
+    default: return "none";
+    }
 }
 
 uint64_t model_weight_bytes(const model_t *m) { return m->weight_bytes; }
@@ -320,6 +337,40 @@ static void model__residual(float *x, float *y, const float *w, float eps, int32
     for (size_t i = 0; i < (size_t)n * d; i++) x[i] += y[i];
 }
 
+/* x (n, d) = layernorm(x + y) with weight w and bias b (the post-norm of encoder blocks) */
+static void model__residual_ln(float *x, const float *y, const float *w, const float *b, float eps, int32_t n,
+                               int32_t d) {
+    for (size_t i = 0; i < (size_t)n * d; i++) x[i] += y[i];
+    for (int32_t i = 0; i < n; i++) kern_layernorm(x + (size_t)i * d, w, b, eps, x + (size_t)i * d, d);
+}
+
+/*
+ * The embedding of one batch entry, tokens [first, first + n) of x: their final hidden states (a decoder's after
+ * its output RMSNorm, into xb), pooled as the model says (mean, first, last), scaled to unit length (a zero vector
+ * stays zero) -> out (d,).
+ */
+static void model__pool(model_ctx_t *c, int32_t first, int32_t n, float *out) {
+    const model_t *m = c->m;
+    const model_hparams_t *hp = &m->hp;
+    const int32_t d = hp->n_embd;
+    const int32_t lo = hp->pooling == MODEL_POOL_LAST ? n - 1 : 0, hi = hp->pooling == MODEL_POOL_CLS ? 1 : n;
+    const float *h = c->x + (size_t)first * d;
+    if (m->output_norm) { /* the rows pooled, normed */
+        for (int32_t i = lo; i < hi; i++)
+            kern_rmsnorm(c->x + (size_t)(first + i) * d, m->output_norm, hp->norm_eps, c->xb + (size_t)(first + i) * d, d);
+        h = c->xb + (size_t)first * d;
+    }
+    for (int32_t k = 0; k < d; k++) {
+        double sum = 0.0;
+        for (int32_t i = lo; i < hi; i++) sum += h[(size_t)i * d + k];
+        out[k] = (float)(sum / (double)(hi - lo));
+    }
+    double sq = 0.0;
+    for (int32_t k = 0; k < d; k++) sq += (double)out[k] * out[k];
+    const float inv = sq > 0.0 ? (float)(1.0 / sqrt(sq)) : 0.0f;
+    for (int32_t k = 0; k < d; k++) out[k] *= inv;
+}
+
 /*
  * The attention block of layer l: xb = rmsnorm(x); q, k, v = xb @ W^T (+ biases); per-head norms; RoPE; q scaled and
  * rounded to F16 (the cache's precision, as llama.cpp's attention reads it); k and v stored in the cache; attend;
@@ -334,9 +385,14 @@ static int model__attn_block(model_ctx_t *c, kv_cache_t *kv, const model_batch_s
     const int32_t d = hp->n_embd, hd = hp->head_dim;
     const int32_t nq = hp->n_head * hd, nk = hp->n_head_kv * hd, nv = hp->n_head_kv * hp->head_dim_v;
     int rc;
-    for (int32_t i = 0; i < n; i++) kern_rmsnorm(c->x + (size_t)i * d, L->attn_norm, hp->norm_eps, c->xb + (size_t)i * d, d);
+    const float *in = c->x; /* encoders (post-norm) project the residual stream itself */
+    if (L->attn_norm) {
+        for (int32_t i = 0; i < n; i++)
+            kern_rmsnorm(c->x + (size_t)i * d, L->attn_norm, hp->norm_eps, c->xb + (size_t)i * d, d);
+        in = c->xb;
+    }
     if (L->wqkv.data) { /* one product, then split [q|k|v] per token */
-        if ((rc = kern_matmul(c->k, &L->wqkv, c->xb, n, c->qkv))) return rc;
+        if ((rc = kern_matmul(c->k, &L->wqkv, in, n, c->qkv))) return rc;
         for (int32_t i = 0; i < n; i++) {
             const float *r = c->qkv + (size_t)i * (nq + nk + nv);
             memcpy(c->q + (size_t)i * nq, r, (size_t)nq * sizeof(float));
@@ -346,7 +402,7 @@ static int model__attn_block(model_ctx_t *c, kv_cache_t *kv, const model_batch_s
     } else {
         const kern_weight_t *qkv[3] = {&L->wq, &L->wk, &L->wv};
         float *qkv_out[3] = {c->q, c->kk, c->vv};
-        if ((rc = kern_matmul_multi(c->k, qkv, 3, c->xb, n, qkv_out))) return rc;
+        if ((rc = kern_matmul_multi(c->k, qkv, 3, in, n, qkv_out))) return rc;
     }
     if (L->bq) {
         model__add_bias(c->q, L->bq, n, nq);
@@ -360,9 +416,11 @@ static int model__attn_block(model_ctx_t *c, kv_cache_t *kv, const model_batch_s
             for (int32_t h = 0; h < hp->n_head; h++) kern_rmsnorm(qi + (size_t)h * hd, L->q_norm, hp->norm_eps, qi + (size_t)h * hd, hd);
             for (int32_t h = 0; h < hp->n_head_kv; h++) kern_rmsnorm(ki + (size_t)h * hd, L->k_norm, hp->norm_eps, ki + (size_t)h * hd, hd);
         }
-        const float *cs = rope + (size_t)i * hp->n_rot;
-        model__rope_apply(qi, hp->n_head, hd, hp->n_rot, m->arch->rope, cs);
-        model__rope_apply(ki, hp->n_head_kv, hd, hp->n_rot, m->arch->rope, cs);
+        if (!(hp->features & ARCH_F_POS_EMBD)) { /* absolute positions were added to the input instead */
+            const float *cs = rope + (size_t)i * hp->n_rot;
+            model__rope_apply(qi, hp->n_head, hd, hp->n_rot, m->arch->rope, cs);
+            model__rope_apply(ki, hp->n_head_kv, hd, hp->n_rot, m->arch->rope, cs);
+        }
         if (hp->q_scale != 1.0f)
             for (int32_t j = 0; j < nq; j++) qi[j] *= hp->q_scale;
         kern_attn_round_f16(qi, nq);
@@ -372,14 +430,22 @@ static int model__attn_block(model_ctx_t *c, kv_cache_t *kv, const model_batch_s
         kern_f32_to_f16(c->vv + (size_t)i * nv, kv_block_v(kv, blk, l) + (size_t)(pos % kp->block_tokens) * nv, nv);
     }
     model__attention(c, kv, seqs, n_seqs, l, n);
-    return kern_matmul(c->k, &L->wo, c->att, n, c->xb);
+    if ((rc = kern_matmul(c->k, &L->wo, c->att, n, c->xb))) return rc;
+    if (L->bo) model__add_bias(c->xb, L->bo, n, d);
+    return 0;
 }
 
-/* The dense FFN of layer L: xb (n, d) normed -> xb = act(xb @ Wg^T) * (xb @ Wu^T) @ Wd^T. */
-static int model__ffn(model_ctx_t *c, const model_layer_t *L, int32_t n) {
+/* The FFN without its output bias (model__ffn). */
+static int model__ffn_body(model_ctx_t *c, const model_layer_t *L, int32_t n) {
     const model_hparams_t *hp = &c->m->hp;
     const int32_t f = hp->n_ff;
     int rc;
+    if (hp->features & ARCH_F_FFN_SEQ) { /* down(gelu(up x + b)) */
+        if ((rc = kern_matmul(c->k, &L->up, c->xb, n, c->hb))) return rc;
+        if (L->b_up) model__add_bias(c->hb, L->b_up, n, f);
+        kern_gelu(c->hb, c->hb, (int64_t)n * f);
+        return kern_matmul(c->k, &L->down, c->hb, n, c->xb);
+    }
     if (!L->gate.data) { /* fused [gate|up] rows: one product, the halves of each token's row */
         if ((rc = kern_matmul(c->k, &L->up, c->xb, n, c->hb))) return rc;
         for (int32_t i = 0; i < n; i++) {
@@ -395,6 +461,14 @@ static int model__ffn(model_ctx_t *c, const model_layer_t *L, int32_t n) {
     if (c->m->arch->act == ARCH_ACT_GELU) kern_gelu_mul(c->hb, c->hb2, c->hb, (int64_t)n * f);
     else kern_silu_mul(c->hb, c->hb2, c->hb, (int64_t)n * f);
     return kern_matmul(c->k, &L->down, c->hb, n, c->xb);
+}
+
+/* The dense FFN of layer L: xb (n, d) normed -> xb = act(xb @ Wg^T) * (xb @ Wu^T) @ Wd^T, or with ARCH_F_FFN_SEQ
+ * xb = gelu(xb @ Wu^T + b_up) @ Wd^T; plus b_down when the layer has it. */
+static int model__ffn(model_ctx_t *c, const model_layer_t *L, int32_t n) {
+    int rc = model__ffn_body(c, L, n);
+    if (!rc && L->b_down) model__add_bias(c->xb, L->b_down, n, c->m->hp.n_embd);
+    return rc;
 }
 
 int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t *seqs, int32_t n_seqs,
@@ -413,6 +487,9 @@ int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t 
         const model_batch_seq_t *bs = &seqs[e];
         if (bs->n <= 0 || bs->n > c->max_batch - n) return ERR_INVAL;
         if (bs->n_logits != 0 && bs->n_logits != 1 && bs->n_logits != bs->n) return ERR_INVAL;
+        if (bs->n_logits && hp->pooling != MODEL_POOL_NONE) return ERR_INVAL; /* embedding models have no head */
+        if (bs->embd && (hp->pooling == MODEL_POOL_NONE || bs->kv->n_tokens != 0)) return ERR_INVAL;
+        if (hp->features & ARCH_F_POS_EMBD && bs->kv->n_tokens + bs->n > hp->n_ctx_train) return ERR_CONTEXT;
         if (bs->kv->n_tokens + bs->n > c->max_ctx) return ERR_CONTEXT;
         if (kv_seq_blocks_needed(kv, bs->kv, bs->n) != 0) return ERR_INVAL;
         c->entry_first[e] = n;
@@ -433,6 +510,14 @@ int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t 
         if ((rc = kern_get_row(&m->tok_embd, seqs[e].tokens[j++], xi))) return rc;
         if (hp->embd_scale != 1.0f)
             for (int32_t k = 0; k < d; k++) xi[k] *= hp->embd_scale;
+        if (m->type_embd)
+            for (int32_t k = 0; k < d; k++) xi[k] += m->type_embd[k];
+        if (m->pos_embd.data) { /* absolute position: its row added (xb is free until the first layer) */
+            float *p = c->xb + (size_t)i * d;
+            if ((rc = kern_get_row(&m->pos_embd, c->tok_pos[i], p))) return rc;
+            for (int32_t k = 0; k < d; k++) xi[k] += p[k];
+        }
+        if (m->tok_norm) kern_layernorm(xi, m->tok_norm, m->tok_norm_b, hp->norm_eps, xi, d);
         model__rope_row(c, hp->rope_freq_base, hp->rope_freq_scale, c->tok_pos[i], c->rope + (size_t)i * hp->n_rot);
         if (c->rope_swa)
             model__rope_row(c, hp->rope_freq_base_swa, hp->rope_freq_scale_swa, c->tok_pos[i],
@@ -442,16 +527,24 @@ int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t 
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const model_layer_t *L = &m->layers[l];
         if ((rc = model__attn_block(c, kv, seqs, n_seqs, l, n))) return rc;
-        model__residual(c->x, c->xb, L->attn_post_norm, hp->norm_eps, n, d);
+        if (L->attn_out_norm) model__residual_ln(c->x, c->xb, L->attn_out_norm, L->attn_out_norm_b, hp->norm_eps, n, d);
+        else model__residual(c->x, c->xb, L->attn_post_norm, hp->norm_eps, n, d);
 
-        for (int32_t i = 0; i < n; i++)
-            kern_rmsnorm(c->x + (size_t)i * d, L->ffn_norm, hp->norm_eps, c->xb + (size_t)i * d, d);
+        if (L->ffn_norm) {
+            for (int32_t i = 0; i < n; i++)
+                kern_rmsnorm(c->x + (size_t)i * d, L->ffn_norm, hp->norm_eps, c->xb + (size_t)i * d, d);
+        } else { /* post-norm: the FFN reads the residual stream itself */
+            memcpy(c->xb, c->x, (size_t)n * d * sizeof(float));
+        }
         if (hp->n_expert > 0) rc = model__moe_ffn(c, L, c->xb, n, c->xb);
         else rc = model__ffn(c, L, n);
         if (rc) return rc;
-        model__residual(c->x, c->xb, L->ffn_post_norm, hp->norm_eps, n, d);
+        if (L->out_norm) model__residual_ln(c->x, c->xb, L->out_norm, L->out_norm_b, hp->norm_eps, n, d);
+        else model__residual(c->x, c->xb, L->ffn_post_norm, hp->norm_eps, n, d);
     }
 
+    for (int32_t e = 0; e < n_seqs; e++)
+        if (seqs[e].embd) model__pool(c, c->entry_first[e], seqs[e].n, seqs[e].embd);
     if (n_out == 0 || !logits) return 0;
     int32_t row = 0;
     for (int32_t e = 0, first = 0; e < n_seqs; first += seqs[e].n, e++) {

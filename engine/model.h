@@ -1,5 +1,6 @@
 /*
- * model.h — a decoder-only transformer loaded from GGUF (any architecture of arch.h), and its forward pass.
+ * model.h — a transformer loaded from GGUF (any architecture of arch.h: decoders, and the encoders of embedding
+ * models), and its forward pass.
  *
  * Owns: the GGUF mapping the weights live in (weights are used in place, never converted whole), the
  * hyperparameters read from `<arch>.*` metadata, the tokenizer, and the tensor table of every layer.
@@ -13,7 +14,9 @@
  * The shape every architecture shares: token embedding; per layer RMSNorm -> grouped-query attention with rotary
  * embeddings -> residual, RMSNorm -> gated FFN (dense, or a mixture of experts) -> residual; final RMSNorm; output
  * matrix (or the embedding matrix when tied). The architecture's descriptor (arch.h) switches the optional steps
- * on: biases, q/k norms, post norms, soft-caps, sliding-window layers, fused matrices, experts.
+ * on: biases, q/k norms, post norms, soft-caps, sliding-window layers, fused matrices, experts. Encoders (BERT)
+ * take the same pass with their switches: absolute position embeddings, LayerNorm after each residual add,
+ * bidirectional attention, a plain GELU FFN, and pooled hidden states instead of logits.
  *
  * Threads: a loaded model_t is immutable and may be shared by any number of threads. A model_ctx_t belongs to
  * one thread at a time (it drives the kernel thread pool). A model_seq_t is used by one forward pass at a time.
@@ -36,6 +39,17 @@ typedef struct model_seq model_seq_t;
 /* How the rotary frequencies are stretched for contexts beyond training (<arch>.rope.scaling.type). */
 typedef enum { MODEL_ROPE_SCALING_NONE, MODEL_ROPE_SCALING_LINEAR, MODEL_ROPE_SCALING_YARN,
                MODEL_ROPE_SCALING_LONGROPE } model_rope_scaling_t;
+
+/* How an embedding model turns its hidden states into one vector (<arch>.pooling_type, llama.cpp's values). */
+typedef enum {
+    MODEL_POOL_NONE = 0, /* a generative model: no embeddings */
+    MODEL_POOL_MEAN = 1, /* the mean of every token's hidden state */
+    MODEL_POOL_CLS = 2,  /* the first token's ([CLS]) */
+    MODEL_POOL_LAST = 3, /* the last token's (decoder embedding models, Qwen3-Embedding) */
+} model_pool_t;
+
+/* "none", "mean", "cls" or "last" (static storage). */
+const char *model_pool_name(model_pool_t p);
 
 typedef struct {
     const char *arch;      /* general.architecture (static storage, from the architecture table) */
@@ -71,6 +85,9 @@ typedef struct {
     float kq_scale;        /* attention scores multiplied by this: 1 / sqrt(head_dim), or 1 after q_scale */
     float embd_scale;      /* token embeddings multiplied by this (Gemma: sqrt(n_embd)), else 1 */
     bool tied_output;      /* output matrix is the token embedding */
+    model_pool_t pooling;  /* MODEL_POOL_NONE for generative models; else an embedding model, which has no logits:
+                              n_embd wide unit vectors come out of model_batch_seq_t.embd */
+    bool causal;           /* each token attends to the positions before it (false: encoders, the whole sequence) */
 } model_hparams_t;
 
 /*
@@ -125,15 +142,21 @@ typedef struct {
                               has reserved them (kv_seq_reserve) and commits them afterwards (kv_seq_commit) */
     const int32_t *tokens; /* (n,) token ids at those positions */
     int32_t n;             /* >= 1 */
-    int32_t n_logits;      /* 0: no logits; 1: logits of the last token; n: logits of every token */
+    int32_t n_logits;      /* 0: no logits; 1: logits of the last token; n: logits of every token (generative
+                              models only) */
+    float *embd;           /* NULL, or (n_embd,): receives the entry's pooled, L2-normalised embedding (embedding
+                              models only; the entry must hold the whole sequence: kv->n_tokens == 0) */
 } model_batch_seq_t;
 
 /*
  * Runs the tokens of n_seqs sequences (at most the context's max_batch tokens in all, each sequence at most
- * max_ctx positions) as one batch over the paged cache kv. Each sequence attends only to its own positions.
- * Logits (n_vocab floats per row) are written to logits in order: the rows each entry asked for, entry by
- * entry. Does not advance kv->n_tokens (the caller commits). Returns 0, ERR_INVAL (bad token id, sizes, a
- * missing reservation) or ERR_CONTEXT (past max_ctx).
+ * max_ctx positions) as one batch over the paged cache kv. Each sequence attends only to its own positions (the
+ * ones up to each token, or with an encoder all of the entry's). Logits (n_vocab floats per row) are written to
+ * logits in order: the rows each entry asked for, entry by entry. Entries with embd get their embedding instead:
+ * the final hidden states (after a decoder's output norm) pooled as hp->pooling says, scaled to unit length.
+ * Does not advance kv->n_tokens (the caller commits). Returns 0, ERR_INVAL (bad token id, sizes, a missing
+ * reservation, logits asked of an embedding model, an embedding of a generative model or of a sequence not read
+ * from its start) or ERR_CONTEXT (past max_ctx).
  */
 int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t *seqs, int32_t n_seqs,
                         float *logits);

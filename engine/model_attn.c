@@ -1,9 +1,9 @@
 /*
  * model_attn.c — one layer's attention for a whole batch over the paged cache: every token attends to its own
- * sequence's positions (causal), within the layer's sliding window when it has one, with the architecture's
- * logit soft-cap. Decode tokens and short chunks walk the cache block by block (each key/value row read once for
- * the query heads that share it); long prompt chunks run as matrix products per head. Work items are split over
- * the kernel pool's threads. Shapes are those of model_int.h.
+ * sequence's positions (causal: up to its own; an encoder's: all of the entry's), within the layer's sliding
+ * window when it has one, with the architecture's logit soft-cap. Decode tokens and short chunks walk the cache
+ * block by block (each key/value row read once for the query heads that share it); long prompt chunks run as
+ * matrix products per head. Work items are split over the kernel pool's threads. Shapes are those of model_int.h.
  */
 #include <math.h>
 #include <string.h>
@@ -17,6 +17,7 @@ typedef struct {
     int32_t n_seqs, layer, n;
     int32_t *first; /* (n_seqs,) index of each entry's first token in the batch */
     int32_t window; /* positions a token sees, itself included (INT32_MAX without a sliding window) */
+    bool causal;    /* false: every token sees all of its entry's positions (encoders) */
 } model__attn_job_t;
 
 /* Scores s -> cap * tanh(s) for n values already multiplied by (scale / cap): the soft-capped logits. */
@@ -37,8 +38,10 @@ static void model__attn_token(const model__attn_job_t *job, int32_t i, int32_t k
     const int32_t bt = kp->block_tokens;
     const size_t ss = (size_t)job->c->max_ctx;
     const float cap = hp->attn_softcap, scale = cap > 0.0f ? hp->kq_scale / cap : hp->kq_scale;
-    const kv_seq_t *ks = job->seqs[job->c->tok_entry[i]].kv;
-    const int32_t n_pos = job->c->tok_pos[i] + 1, lo = n_pos > job->window ? n_pos - job->window : 0;
+    const int32_t e = job->c->tok_entry[i];
+    const kv_seq_t *ks = job->seqs[e].kv;
+    const int32_t n_pos = job->causal ? job->c->tok_pos[i] + 1 : job->c->tok_pos[job->first[e]] + job->seqs[e].n;
+    const int32_t lo = n_pos > job->window ? n_pos - job->window : 0;
     const float *q = job->c->q + (size_t)i * nq + (size_t)kvh * G * hd;
     float *out = job->c->att + (size_t)i * nav + (size_t)kvh * G * hdv;
     for (int32_t t0 = lo - lo % bt; t0 < n_pos; t0 += bt) {
@@ -83,12 +86,12 @@ static void model__attn_chunk(const model__attn_job_t *job, int32_t e, int32_t h
     const float cap = hp->attn_softcap, scale = cap > 0.0f ? hp->kq_scale / cap : hp->kq_scale;
     for (int32_t r0 = 0; r0 < bs->n; r0 += rows) {
         int32_t m = bs->n - r0 < rows ? bs->n - r0 : rows;
-        int32_t n_cols = p0 + r0 + m - k0; /* keys any row of this tile may see, from k0 */
+        int32_t n_cols = (job->causal ? p0 + r0 + m : n_k) - k0; /* keys any row of this tile may see, from k0 */
         const float *q = c->q + (size_t)(first + r0) * nq + (size_t)h * hd;
         kern_sgemm_nt(m, n_cols, hd, scale, q, nq, kf, hd, sc, n_cols);
         for (int32_t i = 0; i < m; i++) {
             float *row = sc + (size_t)i * n_cols;
-            int32_t n_pos = p0 + r0 + i + 1; /* this row sees positions [lo, n_pos) */
+            int32_t n_pos = job->causal ? p0 + r0 + i + 1 : n_k; /* this row sees positions [lo, n_pos) */
             int32_t lo = n_pos > job->window ? n_pos - job->window : 0;
             int32_t a = lo - k0, b = n_pos - k0;
             if (cap > 0.0f) model__softcap(row + a, b - a, cap);
@@ -139,6 +142,7 @@ void model__attention(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t *s
     const model_t *m = c->m;
     model__attn_job_t job = {.c = c, .kv = kv, .seqs = seqs, .n_seqs = n_seqs, .layer = layer, .n = n,
                              .first = c->entry_first,
-                             .window = m->layers[layer].swa ? m->hp.n_swa : INT32_MAX};
+                             .window = m->layers[layer].swa ? m->hp.n_swa : INT32_MAX,
+                             .causal = m->hp.causal};
     kern_pool_run(c->pool, model__attn_worker, &job);
 }

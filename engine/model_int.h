@@ -29,6 +29,9 @@ typedef struct {
     kern_weight_t gate_inp_shexp;      /* shared expert: (1, d) gate logit, then (fs, d), (fs, d), (d, fs) */
     kern_weight_t gate_shexp, up_shexp, down_shexp;
     float *ffn_post_norm;              /* (d,) or NULL */
+    float *bo, *b_up, *b_down;         /* (d,), (f,), (d,) projection biases (ARCH_F_PROJ_BIAS), or NULL */
+    float *attn_out_norm, *attn_out_norm_b; /* encoders: (d,) LayerNorm after the attention's residual add */
+    float *out_norm, *out_norm_b;      /* encoders: (d,) LayerNorm after the FFN's residual add */
     bool swa;                          /* a sliding-window layer */
 } model_layer_t;
 
@@ -39,7 +42,10 @@ struct model {
     model_hparams_t hp;
     kern_weight_t tok_embd;  /* (V, d) */
     kern_weight_t output;    /* (V, d); the embedding when tied */
-    float *output_norm;      /* (d,) */
+    float *output_norm;      /* (d,); NULL for encoders */
+    float *type_embd;        /* encoders: (d,) token_types row 0 (every token is of type 0), or NULL */
+    kern_weight_t pos_embd;  /* ARCH_F_POS_EMBD: (n_ctx_train, d) */
+    float *tok_norm, *tok_norm_b; /* encoders: (d,) LayerNorm of the input embeddings */
     float *rope_freqs;       /* (n_rot/2,) frequency divisors (Llama 3.1 style), or NULL */
     float *rope_long, *rope_short; /* (n_rot/2,) LongRoPE divisors, or NULL */
     model_layer_t *layers;   /* n_layer */

@@ -126,6 +126,33 @@ static int model__read_swa(model_t *m, char *err, size_t err_len) {
     return 0;
 }
 
+/* Embedding models: <arch>.pooling_type (llama.cpp's enum: 0 none, 1 mean, 2 cls, 3 last, 4 rank) and
+ * <arch>.attention.causal. Encoders always pool (mean when the key is missing or says none); rank (a reranker's
+ * classifier head) is refused. */
+static int model__read_pooling(model_t *m, char *err, size_t err_len) {
+    const gguf_t *g = m->g;
+    model_hparams_t *hp = &m->hp;
+    const char *a = m->arch->name;
+    const bool encoder = (m->arch->features & ARCH_F_ENCODER) != 0;
+    char key[128];
+    int32_t pool;
+    int rc;
+    if ((rc = model__get_i32(g, a, "pooling_type", false, 0, &pool, err, err_len))) return rc;
+    if (pool == 4)
+        return err_set(err, err_len, ERR_UNSUPPORTED, "%s: pooling type 'rank' (a reranker) is not supported",
+                       gguf_name(g));
+    if (pool < 0 || pool > 4)
+        return err_set(err, err_len, ERR_FORMAT, "%s: %s.pooling_type = %d is not a pooling type", gguf_name(g), a,
+                       pool);
+    hp->pooling = (model_pool_t)pool;
+    if (encoder && hp->pooling == MODEL_POOL_NONE) hp->pooling = MODEL_POOL_MEAN;
+    hp->causal = !encoder;
+    snprintf(key, sizeof key, "%s.attention.causal", a);
+    bool causal;
+    if (gguf_get_bool(g, key, &causal) == 0) hp->causal = causal;
+    return 0;
+}
+
 static int model__read_hparams(model_t *m, char *err, size_t err_len) {
     const gguf_t *g = m->g;
     model_hparams_t *hp = &m->hp;
@@ -148,8 +175,10 @@ static int model__read_hparams(model_t *m, char *err, size_t err_len) {
     if ((rc = model__get_i32(g, a, "attention.head_count", true, 0, &hp->n_head, err, err_len))) return rc;
     if ((rc = model__get_i32(g, a, "attention.head_count_kv", false, hp->n_head, &hp->n_head_kv, err, err_len)))
         return rc;
-    if ((rc = model__get_f32(g, a, "attention.layer_norm_rms_epsilon", true, 0, &hp->norm_eps, err, err_len)))
+    if ((rc = model__get_f32(g, a, ar->eps_key ? ar->eps_key : "attention.layer_norm_rms_epsilon", true, 0,
+                             &hp->norm_eps, err, err_len)))
         return rc;
+    if ((rc = model__read_pooling(m, err, err_len))) return rc;
     if ((rc = model__get_f32(g, a, "rope.freq_base", false, 10000.0f, &hp->rope_freq_base, err, err_len))) return rc;
 
     if ((rc = model__get_i32(g, a, "expert_count", false, 0, &hp->n_expert, err, err_len))) return rc;
@@ -303,6 +332,27 @@ static int model__vector(model_t *m, const char *name, int64_t n, bool required,
     return 0;
 }
 
+/* Encoders: row 0 of token_types (n_types, d), the type every token of a single input has; the tensor is optional
+ * (llama.cpp reads it when present). */
+static int model__type_row(model_t *m, char *err, size_t err_len) {
+    const gguf_tensor_t *t = gguf_find_tensor(m->g, "token_types.weight");
+    const int64_t d = m->hp.n_embd;
+    if (!t) return 0;
+    if (t->ne[0] != d || t->ne[1] < 1 || t->ne[2] != 1 || t->ne[3] != 1)
+        return err_set(err, err_len, ERR_FORMAT, "%s: tensor 'token_types.weight' has shape [%lld, %lld], expected "
+                       "[%lld, n_types]", gguf_name(m->g), (long long)t->ne[0], (long long)t->ne[1], (long long)d);
+    if (!(m->type_embd = malloc((size_t)d * sizeof(float))))
+        return err_set(err, err_len, ERR_NOMEM, "%s: out of memory", gguf_name(m->g));
+    if (kern_dequant(t->type, t->data, m->type_embd, d) != 0)
+        return err_set(err, err_len, ERR_FORMAT, "%s: cannot read tensor 'token_types.weight'", gguf_name(m->g));
+    for (int64_t i = 0; i < d; i++)
+        if (!isfinite(m->type_embd[i]))
+            return err_set(err, err_len, ERR_FORMAT, "%s: tensor 'token_types.weight' holds a non-finite value",
+                           gguf_name(m->g));
+    m->weight_bytes += (uint64_t)dtype_row_bytes(t->type, d);
+    return 0;
+}
+
 /* The tensors of layer l. */
 static int model__load_layer(model_t *m, int32_t l, char *err, size_t err_len) {
     const model_hparams_t *hp = &m->hp;
@@ -314,7 +364,24 @@ static int model__load_layer(model_t *m, int32_t l, char *err, size_t err_len) {
     char name[96];
     int rc;
 #define MODEL__NAME(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
-    if ((rc = model__vector(m, MODEL__NAME("attn_norm.weight"), d, true, &L->attn_norm, err, err_len))) return rc;
+    const bool enc = (F & ARCH_F_ENCODER) != 0;
+    if (enc) { /* post-norms with biases, after each residual add */
+        if ((rc = model__vector(m, MODEL__NAME("attn_output_norm.weight"), d, true, &L->attn_out_norm, err,
+                                err_len)) ||
+            (rc = model__vector(m, MODEL__NAME("attn_output_norm.bias"), d, true, &L->attn_out_norm_b, err,
+                                err_len)) ||
+            (rc = model__vector(m, MODEL__NAME("layer_output_norm.weight"), d, true, &L->out_norm, err, err_len)) ||
+            (rc = model__vector(m, MODEL__NAME("layer_output_norm.bias"), d, true, &L->out_norm_b, err, err_len)))
+            return rc;
+    } else if ((rc = model__vector(m, MODEL__NAME("attn_norm.weight"), d, true, &L->attn_norm, err, err_len))) {
+        return rc;
+    }
+    if (F & ARCH_F_PROJ_BIAS) {
+        if ((rc = model__vector(m, MODEL__NAME("attn_output.bias"), d, false, &L->bo, err, err_len)) ||
+            (rc = model__vector(m, MODEL__NAME("ffn_up.bias"), f, false, &L->b_up, err, err_len)) ||
+            (rc = model__vector(m, MODEL__NAME("ffn_down.bias"), d, false, &L->b_down, err, err_len)))
+            return rc;
+    }
     bool fused = false;
     if (F & ARCH_F_FUSED_QKV) {
         if ((rc = model__matrix(m, MODEL__NAME("attn_qkv.weight"), d, nq + nk + nv, 1, false, &L->wqkv, err, err_len)))
@@ -343,8 +410,12 @@ static int model__load_layer(model_t *m, int32_t l, char *err, size_t err_len) {
         if ((rc = model__vector(m, MODEL__NAME("post_ffw_norm.weight"), d, true, &L->ffn_post_norm, err, err_len)))
             return rc;
     }
-    if ((rc = model__vector(m, MODEL__NAME("ffn_norm.weight"), d, true, &L->ffn_norm, err, err_len))) return rc;
-    if (E > 0) {
+    if (!enc && (rc = model__vector(m, MODEL__NAME("ffn_norm.weight"), d, true, &L->ffn_norm, err, err_len)))
+        return rc;
+    if (F & ARCH_F_FFN_SEQ) { /* down(act(up x)) */
+        if ((rc = model__matrix(m, MODEL__NAME("ffn_up.weight"), d, f, 1, true, &L->up, err, err_len))) return rc;
+        if ((rc = model__matrix(m, MODEL__NAME("ffn_down.weight"), f, d, 1, true, &L->down, err, err_len))) return rc;
+    } else if (E > 0) {
         if ((rc = model__matrix(m, MODEL__NAME("ffn_gate_inp.weight"), d, E, 1, true, &L->router, err, err_len)))
             return rc;
         if ((rc = model__matrix(m, MODEL__NAME("ffn_gate_exps.weight"), d, fe, E, true, &L->gate_exps, err, err_len)))
@@ -382,13 +453,24 @@ static int model__load_tensors(model_t *m, char *err, size_t err_len) {
     int64_t d = hp->n_embd, V = hp->n_vocab;
     int rc;
     if ((rc = model__matrix(m, "token_embd.weight", d, V, 1, true, &m->tok_embd, err, err_len))) return rc;
-    if ((rc = model__vector(m, "output_norm.weight", d, true, &m->output_norm, err, err_len))) return rc;
     m->output.data = NULL;
-    if (!(m->arch->features & ARCH_F_TIED) &&
-        (rc = model__matrix(m, "output.weight", d, V, 1, false, &m->output, err, err_len)))
-        return rc;
-    hp->tied_output = m->output.data == NULL;
-    if (hp->tied_output) m->output = m->tok_embd;
+    if (m->arch->features & ARCH_F_ENCODER) { /* input LayerNorm and token type 0; no output head */
+        if ((rc = model__vector(m, "token_embd_norm.weight", d, true, &m->tok_norm, err, err_len)) ||
+            (rc = model__vector(m, "token_embd_norm.bias", d, true, &m->tok_norm_b, err, err_len)) ||
+            (rc = model__type_row(m, err, err_len)))
+            return rc;
+        if (m->arch->features & ARCH_F_POS_EMBD &&
+            (rc = model__matrix(m, "position_embd.weight", d, hp->n_ctx_train, 1, true, &m->pos_embd, err, err_len)))
+            return rc;
+        hp->tied_output = false;
+    } else {
+        if ((rc = model__vector(m, "output_norm.weight", d, true, &m->output_norm, err, err_len))) return rc;
+        if (!(m->arch->features & ARCH_F_TIED) &&
+            (rc = model__matrix(m, "output.weight", d, V, 1, false, &m->output, err, err_len)))
+            return rc;
+        hp->tied_output = m->output.data == NULL;
+        if (hp->tied_output) m->output = m->tok_embd;
+    }
     if (m->arch->features & ARCH_F_ROPE_FACTORS) {
         if ((rc = model__vector(m, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_freqs, err, err_len))) return rc;
         if ((rc = model__vector(m, "rope_factors_long.weight", hp->n_rot / 2, false, &m->rope_long, err, err_len)))
@@ -403,6 +485,9 @@ static int model__load_tensors(model_t *m, char *err, size_t err_len) {
         any_fused |= m->layers[l].wqkv.data != NULL;
     }
     if (!any_fused) hp->features &= ~(uint32_t)ARCH_F_FUSED_QKV;
+    bool any_bias = false; /* projection biases are optional: name the feature only when the file has them */
+    for (int32_t l = 0; l < hp->n_layer; l++) any_bias |= m->layers[l].bo || m->layers[l].b_up || m->layers[l].b_down;
+    if (!any_bias) hp->features &= ~(uint32_t)ARCH_F_PROJ_BIAS;
     return 0;
 }
 

@@ -16,6 +16,8 @@
 #include "srv_int.h"
 
 #define LOOP_END_TEXT_CAP 64 /* the detokenizer's tail in an END event is at most a few bytes */
+#define LOOP_END_MSG_CAP 160 /* an END event's error message is cut to fit */
+#define LOOP_END_CAP (sizeof(engine_event_t) + LOOP_END_TEXT_CAP + LOOP_END_MSG_CAP)
 
 server_params_t server_default_params(void) {
     server_params_t p = {0};
@@ -36,11 +38,11 @@ server_params_t server_default_params(void) {
 
 /* ---- engine thread -> loop -------------------------------------------------------------------------------- */
 
-static srv_msg_t *loop__msg_new(size_t text_cap) {
-    srv_msg_t *m = malloc(sizeof *m + text_cap);
+static srv_msg_t *loop__msg_new(size_t cap) {
+    srv_msg_t *m = malloc(sizeof *m + cap);
     if (m) {
         memset(m, 0, sizeof *m);
-        m->text_cap = text_cap;
+        m->cap = cap;
     }
     return m;
 }
@@ -52,41 +54,31 @@ static void loop__on_engine_event(void *user, const engine_event_t *ev) {
     srv_t *s = rq->srv;
     srv_msg_t *m;
     if (ev->type == ENGINE_EV_END) {
-        m = rq->end_msg; /* allocated at submit */
+        m = rq->end_msg; /* allocated at submit, LOOP_END_CAP bytes: the tail and the message are cut to fit */
         rq->end_msg = NULL;
         if (!m) return;
+        engine_event_t end = *ev;
+        char msg[LOOP_END_MSG_CAP];
+        if (end.text_len > LOOP_END_TEXT_CAP) end.text_len = LOOP_END_TEXT_CAP;
+        if (end.err_msg) {
+            snprintf(msg, sizeof msg, "%s", end.err_msg);
+            end.err_msg = msg;
+        }
+        m->ev = engine_event_copy(&end, m->buf, m->cap);
+        if (rq->lost) {
+            m->ev->finish = ENGINE_FINISH_ERROR;
+            m->ev->err = ERR_NOMEM;
+            m->ev->err_msg = "out of memory: generated tokens were lost";
+        }
     } else {
-        m = loop__msg_new(ev->text_len);
+        m = loop__msg_new(engine_event_size(ev));
         if (!m) {
             rq->lost = true; /* reported with the END event */
             return;
         }
+        m->ev = engine_event_copy(ev, m->buf, m->cap);
     }
     m->req = rq;
-    m->ev = *ev;
-    size_t n = ev->text_len <= m->text_cap ? ev->text_len : m->text_cap;
-    if (n) memcpy(m->text, ev->text, n);
-    m->ev.text = m->text;
-    m->ev.text_len = n;
-    int k = ev->n_top > 0 && ev->n_top <= ENGINE_MAX_TOP_LOGPROBS && ev->top_ids && ev->top_logprobs ? ev->n_top : 0;
-    if (k) {
-        memcpy(m->top_ids, ev->top_ids, (size_t)k * sizeof *m->top_ids);
-        memcpy(m->top_lp, ev->top_logprobs, (size_t)k * sizeof *m->top_lp);
-    }
-    m->ev.n_top = k;
-    m->ev.top_ids = m->top_ids;
-    m->ev.top_logprobs = m->top_lp;
-    m->ev.err_msg = NULL;
-    if (ev->err_msg) {
-        snprintf(m->err_msg, sizeof m->err_msg, "%s", ev->err_msg);
-        m->ev.err_msg = m->err_msg;
-    }
-    if (ev->type == ENGINE_EV_END && rq->lost) {
-        m->ev.finish = ENGINE_FINISH_ERROR;
-        m->ev.err = ERR_NOMEM;
-        snprintf(m->err_msg, sizeof m->err_msg, "out of memory: generated tokens were lost");
-        m->ev.err_msg = m->err_msg;
-    }
     m->next = NULL;
     pthread_mutex_lock(&s->q_mu);
     if (s->q_tail)
@@ -109,8 +101,8 @@ static void loop__drain(srv_t *s) {
         while (m) {
             srv_msg_t *next = m->next;
             srv_req_t *rq = m->req;
-            api_event(rq->api_user, &m->ev);
-            if (m->ev.type == ENGINE_EV_END) free(rq); /* the engine never touches it again */
+            api_event(rq->api_user, m->ev);
+            if (m->ev->type == ENGINE_EV_END) free(rq); /* the engine never touches it again */
             free(m);
             m = next;
         }
@@ -123,7 +115,7 @@ static int loop__submit(void *self, const engine_req_t *r, uint64_t *id, char *e
     srv_model_t *m = self;
     if (!m->engine) return err_set(err, err_len, ERR_STATE, "the engine is not running");
     srv_req_t *rq = calloc(1, sizeof *rq);
-    srv_msg_t *end = loop__msg_new(LOOP_END_TEXT_CAP);
+    srv_msg_t *end = loop__msg_new(LOOP_END_CAP);
     if (!rq || !end) {
         free(rq);
         free(end);

@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -24,12 +25,9 @@ typedef struct srv_sock srv_sock_t; /* one TCP connection's deadlines (guard.c) 
 typedef struct srv_msg {
     struct srv_msg *next;
     struct srv_req *req; /* whose event this is */
-    engine_event_t ev;   /* pointers fixed up to point into this message */
-    int32_t top_ids[ENGINE_MAX_TOP_LOGPROBS];
-    float top_lp[ENGINE_MAX_TOP_LOGPROBS];
-    char err_msg[128];
-    size_t text_cap;
-    char text[]; /* text_cap bytes */
+    engine_event_t *ev;  /* the event: a deep copy (engine_event_copy) inside buf */
+    size_t cap;          /* bytes of buf */
+    max_align_t buf[];
 } srv_msg_t;
 
 /* One served model: its engine and how loading it went. The api backend's `self`. */

@@ -131,6 +131,12 @@ void kern_silu_mul(const float *gate, const float *up, float *out, int64_t n);
  * too (as llama.cpp's CPU backend computes it); out may alias gate or up. */
 void kern_gelu_mul(const float *gate, const float *up, float *out, int64_t n);
 
+/* out (n,) = gelu(x) as kern_gelu_mul computes it (BERT's plain FFN); out may alias x. */
+void kern_gelu(const float *x, float *out, int64_t n);
+
+/* y (n,) = (x - mean(x)) / sqrt(var(x) + eps) * w + b (LayerNorm; b may be NULL); y may alias x. */
+void kern_layernorm(const float *x, const float *w, const float *b, float eps, float *y, int64_t n);
+
 /* x (n,) = softmax(x) in place, computed as exp(x - max) / sum. n >= 1. */
 void kern_softmax(float *x, int64_t n);
 

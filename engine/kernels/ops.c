@@ -116,6 +116,31 @@ void kern_gelu_mul(const float *gate, const float *up, float *out, int64_t n) {
     }
 }
 
+void kern_gelu(const float *x, float *out, int64_t n) {
+    if (n <= 0) return;
+    pthread_once(&kern__gelu_once, kern__gelu_init);
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        if (v <= -10.0f) out[i] = 0.0f;
+        else if (v >= 10.0f || v != v) out[i] = v; /* NaN stays NaN */
+        else out[i] = kern__gelu_table[kern_fp32_to_fp16(v)];
+    }
+}
+
+void kern_layernorm(const float *x, const float *w, const float *b, float eps, float *y, int64_t n) {
+    if (n <= 0) return;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += x[i];
+    const float mean = (float)(sum / (double)n);
+    double var = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float d = x[i] - mean;
+        var += (double)d * d;
+    }
+    const float scale = 1.0f / sqrtf((float)(var / (double)n) + eps);
+    for (int64_t i = 0; i < n; i++) y[i] = (x[i] - mean) * scale * w[i] + (b ? b[i] : 0.0f);
+}
+
 void kern_softmax(float *x, int64_t n) {
     if (n <= 0) return;
     const kern__isa_t *isa = kern__isa();

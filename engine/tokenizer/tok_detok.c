@@ -62,7 +62,7 @@ static size_t build_piece(const tok_t *t, int32_t id, char *o) {
     }
     if (a & TOK__ATTR_NORMAL) {
         size_t k = 0;
-        if (t->kind == TOK__SPM) {
+        if (t->kind != TOK__BPE) { /* SPM and WPM: U+2581 stands for a space */
             for (size_t i = 0; i < n; i++) {
                 if (i + 2 < n && memcmp(s + i, "\xE2\x96\x81", 3) == 0) {
                     o[k++] = ' ';

@@ -6,8 +6,8 @@
  *
  * Files: tokenizer.c (load, special tokens, partition, encode dispatch), tok_spm.c (SentencePiece-style merges),
  * tok_bpe.c (byte-level BPE: byte alphabet, merge ranks), tok_pretok.c (pre-tokenizer regexes, PCRE2),
- * tok_nfc.c (NFC normalisation; tables in the generated tok_nfc_data.c), tok_detok.c (pieces, decode,
- * streaming UTF-8).
+ * tok_nfc.c (NFC normalisation; tables in the generated tok_nfc_data.c), tok_wpm.c (WordPiece for BERT
+ * vocabularies; tables in the generated tok_wpm_data.c), tok_detok.c (pieces, decode, streaming UTF-8).
  *
  * Threads: everything reachable from a tok_t is read-only after tok_load; the scratch vectors belong to one call.
  */
@@ -36,7 +36,7 @@ enum {
 /* Tokens that take part in special-token partitioning (llama.cpp's cache_special_tokens). */
 #define TOK__ATTR_SPECIAL (TOK__ATTR_CONTROL | TOK__ATTR_USER_DEFINED | TOK__ATTR_UNKNOWN)
 
-typedef enum { TOK__SPM = 1, TOK__BPE = 2 } tok__kind_t;
+typedef enum { TOK__SPM = 1, TOK__BPE = 2, TOK__WPM = 3 } tok__kind_t;
 
 /* Open-addressing hash index of int32 entries keyed by byte strings the owner knows how to compare. */
 typedef struct {
@@ -75,7 +75,10 @@ struct tok {
     tok__table_t merges; /* (left+right, llen) -> rank; the first of duplicate merges wins */
 
     int32_t bos, eos, eot, eom, unk; /* -1 = none */
-    bool add_bos, add_eos, add_space_prefix, ignore_merges;
+    int32_t sep;                     /* WPM: the separator ([SEP]) closing an input, -1 = none */
+    bool add_bos, add_eos, add_sep, add_space_prefix, ignore_merges;
+    bool wpm_lowercase, wpm_strip_accents; /* WPM: the BERT normaliser's options */
+    size_t wpm_max_len;                    /* WPM: the longest token text (bytes) */
     bool nfc; /* BPE: each text run is put in Unicode NFC before pre-tokenization (Qwen's normalizer) */
 
     int32_t *special; /* ids of TOK__ATTR_SPECIAL tokens, longest text first (ties: lower id first) */
@@ -167,6 +170,12 @@ int tok__bpe_sanitize(const char *text, size_t len, tok__buf_t *u, tok__buf_t *m
 /* Appends the BPE ids of one text run (raw bytes: sanitised to UTF-8, pre-tokenized, byte-encoded, merged).
    ERR_NOMEM / ERR_LIMIT. */
 int tok__bpe_encode(const tok_t *t, const char *text, size_t len, tok__ids_t *out);
+
+/* --- tok_wpm.c --- */
+
+/* Appends the WordPiece ids of one text run (raw bytes: normalised, split into words, matched longest first).
+   ERR_NOMEM. */
+int tok__wpm_encode(const tok_t *t, const char *text, size_t len, tok__ids_t *out);
 
 /* --- tok_pretok.c --- */
 

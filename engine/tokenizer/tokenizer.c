@@ -2,7 +2,8 @@
  * tokenizer.c — loading a GGUF vocabulary, special tokens, and the encoder's front half.
  *
  * Owns: tok_load / tok_free, the accessors, the text -> id hash index, the special-token partitioning of an
- * input, and the dispatch of each plain-text run to the SPM (tok_spm.c) or BPE (tok_bpe.c) encoder.
+ * input, and the dispatch of each plain-text run to the SPM (tok_spm.c), BPE (tok_bpe.c) or WordPiece
+ * (tok_wpm.c) encoder.
  * Does not: merge pieces (tok_spm.c, tok_bpe.c), split words (tok_pretok.c), or turn ids back into bytes
  * (tok_detok.c).
  *
@@ -325,8 +326,11 @@ static int tok__load_tokens(tok_t *t, const gguf_t *g, char *err, size_t err_len
    tok__read_id for values outside the vocabulary). ERR_FORMAT with one line in err. */
 static int tok__load_special_ids(tok_t *t, const gguf_t *g, bool no_bos, int32_t fim[6], char *err, size_t err_len) {
     int32_t n = t->n_vocab;
+    t->sep = -1;
     if (t->kind == TOK__SPM) {
         t->bos = 1, t->eos = 2, t->unk = 0;
+    } else if (t->kind == TOK__WPM) { /* BERT's [CLS], [UNK], [SEP] */
+        t->bos = 101, t->eos = -1, t->unk = 100, t->sep = 102;
     } else {
         t->bos = 11, t->eos = 11, t->unk = -1;
     }
@@ -336,6 +340,7 @@ static int tok__load_special_ids(tok_t *t, const gguf_t *g, bool no_bos, int32_t
     if (t->bos >= n) t->bos = -1;
     if (t->eos >= n) t->eos = -1;
     if (t->unk >= n) t->unk = -1;
+    if (t->sep >= n) t->sep = -1;
 
     struct {
         const char *key;
@@ -343,7 +348,7 @@ static int tok__load_special_ids(tok_t *t, const gguf_t *g, bool no_bos, int32_t
     } used[] = {
         {"tokenizer.ggml.bos_token_id", &t->bos},      {"tokenizer.ggml.eos_token_id", &t->eos},
         {"tokenizer.ggml.eot_token_id", &t->eot},      {"tokenizer.ggml.eom_token_id", &t->eom},
-        {"tokenizer.ggml.unknown_token_id", &t->unk},
+        {"tokenizer.ggml.unknown_token_id", &t->unk}, {"tokenizer.ggml.seperator_token_id", &t->sep},
     };
     int32_t unused = -1;
     struct {
@@ -355,7 +360,7 @@ static int tok__load_special_ids(tok_t *t, const gguf_t *g, bool no_bos, int32_t
         {"tokenizer.ggml.fim_rep_token_id", &fim[4]}, {"tokenizer.ggml.fim_sep_token_id", &fim[5]},
         {"tokenizer.ggml.prefix_token_id", &fim[0]}, /* deprecated names, read last as llama.cpp */
         {"tokenizer.ggml.suffix_token_id", &fim[1]},  {"tokenizer.ggml.middle_token_id", &fim[2]},
-        {"tokenizer.ggml.padding_token_id", &unused}, {"tokenizer.ggml.seperator_token_id", &unused},
+        {"tokenizer.ggml.padding_token_id", &unused},
         {"tokenizer.ggml.cls_token_id", &unused},     {"tokenizer.ggml.mask_token_id", &unused},
     };
     for (size_t k = 0; k < sizeof used / sizeof used[0]; k++) {
@@ -561,9 +566,11 @@ int tok_load(const gguf_t *g, tok_t **out, char *err, size_t err_len) {
         t->kind = TOK__SPM;
     } else if (strcmp(model, "gpt2") == 0) {
         t->kind = TOK__BPE;
+    } else if (strcmp(model, "bert") == 0) {
+        t->kind = TOK__WPM;
     } else {
-        rc = err_set(err, err_len, ERR_UNSUPPORTED, "tokenizer: model '%s' is not supported (only llama and gpt2)",
-                     model);
+        rc = err_set(err, err_len, ERR_UNSUPPORTED,
+                     "tokenizer: model '%s' is not supported (only llama, gpt2 and bert)", model);
         goto cleanup;
     }
 
@@ -587,6 +594,19 @@ int tok_load(const gguf_t *g, tok_t **out, char *err, size_t err_len) {
         if (rc) goto cleanup;
         snprintf(t->pre_name, sizeof t->pre_name, "%s", have_pre && !t->pre_fallback ? pre : "default");
         t->add_space_prefix = false;
+    } else if (t->kind == TOK__WPM) { /* [CLS] text [SEP]; see tok_wpm.c for the normaliser's defaults */
+        snprintf(t->pre_name, sizeof t->pre_name, "default");
+        t->add_space_prefix = false;
+        t->add_bos = true;
+        t->add_sep = true;
+        t->wpm_lowercase = true;
+        tok__read_bool(g, "tokenizer.ggml.normalizer.lowercase", &t->wpm_lowercase);
+        t->wpm_strip_accents = t->wpm_lowercase;
+        tok__read_bool(g, "tokenizer.ggml.normalizer.strip_accents", &t->wpm_strip_accents);
+        for (int32_t i = 0; i < t->n_vocab; i++) {
+            size_t n = t->text_off[i + 1] - t->text_off[i] - 1;
+            if (n > t->wpm_max_len) t->wpm_max_len = n;
+        }
     } else {
         snprintf(t->pre_name, sizeof t->pre_name, "default");
         t->add_space_prefix = true;
@@ -600,6 +620,7 @@ int tok_load(const gguf_t *g, tok_t **out, char *err, size_t err_len) {
     if (rc) goto cleanup;
     tok__read_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos);
     tok__read_bool(g, "tokenizer.ggml.add_eos_token", &t->add_eos);
+    tok__read_bool(g, "tokenizer.ggml.add_sep_token", &t->add_sep);
     tok__load_eog(t, fim);
 
     if (tok__load_specials(t, g)) {
@@ -644,6 +665,7 @@ int32_t tok_bos(const tok_t *t) { return t ? t->bos : -1; }
 int32_t tok_eos(const tok_t *t) { return t ? t->eos : -1; }
 bool tok_add_bos(const tok_t *t) { return t && t->add_bos && t->bos >= 0; }
 bool tok_add_eos(const tok_t *t) { return t && t->add_eos && t->eos >= 0; }
+bool tok_add_sep(const tok_t *t) { return t && t->add_sep && t->sep >= 0; }
 
 bool tok_is_eog(const tok_t *t, int32_t id) {
     return t && id >= 0 && id < t->n_vocab && (t->attr[id] & TOK__ATTR_EOG);
@@ -655,7 +677,7 @@ bool tok_is_control(const tok_t *t, int32_t id) {
 
 const char *tok_model_name(const tok_t *t) {
     if (!t) return "";
-    return t->kind == TOK__SPM ? "llama" : "gpt2";
+    return t->kind == TOK__SPM ? "llama" : t->kind == TOK__WPM ? "bert" : "gpt2";
 }
 
 const char *tok_pre_name(const tok_t *t) { return t ? t->pre_name : ""; }
@@ -787,12 +809,15 @@ int tok_encode(const tok_t *t, const char *text, size_t len, unsigned flags, int
         } else if (t->kind == TOK__SPM) {
             rc = tok__spm_encode(t, text + fr->off, fr->len, t->add_space_prefix && prev_special, &out);
             prev_special = false;
+        } else if (t->kind == TOK__WPM) {
+            rc = tok__wpm_encode(t, text + fr->off, fr->len, &out);
         } else {
             rc = tok__bpe_encode(t, text + fr->off, fr->len, &out);
         }
         if (rc) goto cleanup;
     }
     if (add_special && t->add_eos && t->eos >= 0 && (rc = tok__ids_push(&out, t->eos))) goto cleanup;
+    if (add_special && t->add_sep && t->sep >= 0 && (rc = tok__ids_push(&out, t->sep))) goto cleanup;
 
     size_t n_copy = out.n < cap ? out.n : cap;
     if (n_copy) memcpy(ids, out.v, n_copy * sizeof(int32_t));

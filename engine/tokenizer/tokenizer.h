@@ -9,7 +9,7 @@
  * the compiled pre-tokenizer regexes (PCRE2, UTF + UCP, JIT when available) and a cache of every token's bytes.
  * After tok_load returns, the gguf_t may be closed.
  * Does not: apply chat templates (api/template/), decide when generation stops (the caller asks tok_is_eog), or
- * implement WordPiece (bert), Unigram (t5), RWKV or other tokenizer models: they are refused with ERR_UNSUPPORTED.
+ * implement Unigram (t5), RWKV or other tokenizer models: they are refused with ERR_UNSUPPORTED.
  *
  * Models (`tokenizer.ggml.model`):
  *   "llama" — SentencePiece-style BPE over scores (SPM): spaces become U+2581 '▁', a space is prefixed to every
@@ -23,6 +23,10 @@
  *             is true. (llama.cpp itself refuses an unknown name; we keep going, as it does for a missing one.)
  *             For the Qwen names ("qwen2", "deepseek-r1-qwen", "qwen35") each text run is first put in Unicode
  *             NFC, as Qwen's tokenizer.json normalizer does.
+ *   "bert"  — WordPiece (tok_wpm.c): BERT's normaliser (lowercasing and accent stripping as
+ *             `tokenizer.ggml.normalizer.*` say), words split at white space and punctuation, each matched longest
+ *             piece first; TOK_ADD_SPECIAL puts [CLS] (the BOS id, default 101) before and [SEP]
+ *             (`seperator_token_id`, default 102) after, as `add_bos_token` / `add_sep_token` (default true) say.
  *
  * Special tokens: token types come from `tokenizer.ggml.token_type` (1 normal, 2 unknown, 3 control,
  * 4 user-defined, 5 unused, 6 byte). Before the model runs, the input is cut at special-token texts, longest token
@@ -67,7 +71,7 @@ typedef struct tok tok_t;
  * Builds a tokenizer from g's `tokenizer.ggml.*` metadata. Everything needed is copied: g may be closed as soon as
  * this returns. On success *out owns the tokenizer (free with tok_free). On failure returns ERR_FORMAT (missing or
  * malformed keys: no token list, scores or types shorter than the token list, no merges for "gpt2"),
- * ERR_UNSUPPORTED (a tokenizer model other than "llama" and "gpt2") or ERR_NOMEM, with one line in err.
+ * ERR_UNSUPPORTED (a tokenizer model other than "llama", "gpt2" and "bert") or ERR_NOMEM, with one line in err.
  * Special ids: a `bos_token_id`, `eos_token_id`, `eot_token_id`, `eom_token_id` or `unknown_token_id` outside
  * the vocabulary is ERR_FORMAT (a line naming the key and value); -1 and 0xFFFFFFFF mean "none". Other special
  * ids outside it (FIM, padding, separator, cls, mask) are ignored with one warning line (log.h). (llama.cpp keeps
@@ -94,7 +98,7 @@ bool tok_is_eog(const tok_t *t, int32_t id);
 /* True when id is a control token (type 3, or promoted to control as described above). False out of range. */
 bool tok_is_control(const tok_t *t, int32_t id);
 
-/* "llama" (SPM) or "gpt2" (byte-level BPE). Static storage. */
+/* "llama" (SPM), "gpt2" (byte-level BPE) or "bert" (WordPiece). Static storage. */
 const char *tok_model_name(const tok_t *t);
 
 /* The pre-tokenizer in use: the GGUF's `tokenizer.ggml.pre` when it is known (e.g. "llama-bpe", "qwen2"),
@@ -104,9 +108,10 @@ const char *tok_pre_name(const tok_t *t);
 /* True when `tokenizer.ggml.pre` named a pre-tokenizer this module does not know and "default" is used instead. */
 bool tok_pre_is_fallback(const tok_t *t);
 
-/* Whether TOK_ADD_SPECIAL adds a BOS / an EOS for this model. */
+/* Whether TOK_ADD_SPECIAL adds a BOS / an EOS / a separator (WordPiece's [SEP], after any EOS) for this model. */
 bool tok_add_bos(const tok_t *t);
 bool tok_add_eos(const tok_t *t);
+bool tok_add_sep(const tok_t *t);
 
 /*
  * Encodes len bytes of text (any bytes; NUL is an ordinary byte). Writes up to cap ids to ids (which may be NULL

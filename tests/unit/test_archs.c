@@ -309,9 +309,9 @@ static void test_mutated_metadata_every_arch(void **state) {
 /* Files of architectures cinder does not run are refused at load with one line naming the architecture. */
 static void test_unsupported_refused(void **state) {
     (void)state;
-    static const char *const files[] = {"ggml-vocab-bert-bge.gguf", "ggml-vocab-gpt-2.gguf", "ggml-vocab-falcon.gguf",
-                                        "ggml-vocab-mpt.gguf", "ggml-vocab-starcoder.gguf"};
-    static const char *const archs[] = {"'bert'", "'gpt2'", "'falcon'", "'mpt'", "'starcoder2'"};
+    static const char *const files[] = {"ggml-vocab-gpt-2.gguf", "ggml-vocab-falcon.gguf", "ggml-vocab-mpt.gguf",
+                                        "ggml-vocab-starcoder.gguf"};
+    static const char *const archs[] = {"'gpt2'", "'falcon'", "'mpt'", "'starcoder2'"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[512], err[256] = "";
         snprintf(path, sizeof path, TEST_SHARED_DIR "/models/vocab/%s", files[i]);
