@@ -327,9 +327,9 @@ static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *re
     if (!rc) rc = api__build_prompts(c, &spec, &e);
     for (size_t i = 0; !rc && i < spec.n_prompts; i++) {
         int64_t n_prompt = (int64_t)spec.prompts[i].n;
-        int64_t want = spec.max_tokens ? spec.max_tokens : (kind == API_TEXT ? 16 : 1);
+        int64_t want = spec.score_only ? 0 : spec.max_tokens ? spec.max_tokens : (kind == API_TEXT ? 16 : 1);
         if (n_prompt + want > n_ctx) {
-            if (spec.max_tokens)
+            if (spec.max_tokens && !spec.score_only)
                 rc = api_err_set(&e, ERR_CONTEXT, 400, "invalid_request_error", "context_length_exceeded",
                                  kind == API_CHAT ? "messages" : "prompt",
                                  "This model's maximum context length is %d tokens. However, you requested %lld "
@@ -347,7 +347,7 @@ static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *re
                                  kind == API_CHAT ? "messages" : "prompt");
         }
     }
-    if (!rc && kind == API_TEXT && !spec.max_tokens) spec.max_tokens = 16; /* OpenAI's legacy default */
+    if (!rc && kind == API_TEXT && !spec.max_tokens && !spec.score_only) spec.max_tokens = 16; /* OpenAI's default */
     if (!rc && (int64_t)spec.n_prompts * spec.n > c->max_n)
         rc = api_err_set(&e, ERR_RANGE, 400, "invalid_request_error", "invalid_value", "n",
                          "Invalid 'n': %zu prompts x n = %d asks for more than %d choices.", spec.n_prompts, spec.n,
@@ -358,7 +358,8 @@ static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *re
     if (quota) {
         for (size_t i = 0; i < spec.n_prompts; i++)
             reserve += (int64_t)spec.n * ((int64_t)spec.prompts[i].n +
-                                          (spec.max_tokens ? spec.max_tokens : n_ctx - (int64_t)spec.prompts[i].n));
+                                          (spec.max_tokens || spec.score_only ? spec.max_tokens
+                                                                              : n_ctx - (int64_t)spec.prompts[i].n));
         api_quota_hdrs_t qh;
         int retry_s = 1;
         rc = api__quota_take(c, key, reserve, &qh, &e, &retry_s);

@@ -166,6 +166,7 @@ typedef struct {
     bool logprobs;        /* chat: logprobs true; text: logprobs given */
     int32_t top_logprobs; /* alternatives per token */
     bool echo;            /* legacy completions */
+    bool score_only;      /* legacy: max_tokens 0 (with echo): the prompt is scored, nothing generated */
     api_stop_t stop;
     cJSON *messages;       /* chat: the validated messages, normalised for the template (owned) */
     const cJSON *tmpl_kwargs; /* chat: chat_template_kwargs, more template variables (borrowed from the tree) */
@@ -188,7 +189,8 @@ int api__build_prompts(api_ctx_t *c, api_spec_t *spec, api_err_t *e);
 int api__template_compile(api_slot_t *m, const char *src, char *err, size_t err_len);
 void api__template_free(api_slot_t *m);
 
-/* One logprob entry: a generated token, its alternatives, and where its text lies in the choice's text. */
+/* One logprob entry: a generated (or, when scoring, a prompt) token, its alternatives, and where its text lies in
+   the choice's text. n_top -1: the prompt's first token, which has no logprob (null in JSON). */
 typedef struct {
     float logprob;
     int n_top;
@@ -218,6 +220,12 @@ typedef struct {
     char *pieces; /* token piece bytes the entries point into */
     size_t pieces_len, pieces_cap;
     uint64_t t_first_ns, t_last_ns; /* arrival of its first and latest token (monotonic), 0 before */
+    /* echo + logprobs (legacy): the prompt's own entries, one per prompt token, the first with no logprob
+       (n_top -1); start/end are byte offsets in the echoed prompt text; pieces in `pieces` */
+    api_lp_t *plp;
+    size_t n_plp, cap_plp;
+    bool prompt_done; /* every prompt entry is in (the first TOKEN or the END came) and the offsets are final */
+    int32_t n_cached; /* the END event's prompt tokens served from the prefix cache */
 } api_gen_t;
 
 struct api_call {
@@ -230,6 +238,7 @@ struct api_call {
     api_sink_t *sink; /* NULL after release */
     api_kind_t kind;
     bool stream, include_usage, logprobs, echo;
+    bool score; /* legacy echo with logprobs or max_tokens 0: ENGINE_REQ_SCORE requests */
     int32_t top_logprobs;
     char id[48];
     int64_t created;

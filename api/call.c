@@ -9,6 +9,8 @@
  *          still become a stop string is released (streamed).
  *   END    append the detokenizer's tail, look for a stop string once more, then release everything; the
  *          finish comes from the engine (stop = end-of-generation token, length = max_tokens or context).
+ *   PROMPT_LP  (legacy echo + logprobs: ENGINE_REQ_SCORE) one prompt token's logprob, before any TOKEN; the
+ *          prompt's entries are complete at the first TOKEN or the END, when a stream sends the echoed prompt.
  * When every gen is done the response is complete: one JSON body, or the stream's usage chunk and [DONE].
  * The call is freed when the HTTP side has released it and every submitted engine request has delivered END.
  * Loop thread only.
@@ -70,6 +72,7 @@ static void call__free(api_call_t *call) {
     for (int32_t i = 0; i < call->n_gens; i++) {
         free(call->gens[i].text);
         free(call->gens[i].lp);
+        free(call->gens[i].plp);
         free(call->gens[i].pieces);
     }
     free(call->gens);
@@ -222,8 +225,78 @@ static bool call__scan(api_call_t *call, api_gen_t *g) {
     return false;
 }
 
+/* ---- prompt scoring (legacy echo + logprobs) ---------------------------------------------------------------- */
+
+/* Appends a prompt entry for token id (lp NULL: the first token, no logprob), its text right after the previous
+   entry's (raw piece offsets; call__prompt_done fits them to the echoed text). */
+static int call__prompt_entry(api_call_t *call, api_gen_t *g, int32_t id, const engine_event_t *ev) {
+    if (g->n_plp == g->cap_plp) {
+        size_t cap = g->cap_plp ? g->cap_plp * 2 : 64;
+        api_lp_t *lp = realloc(g->plp, cap * sizeof *lp);
+        if (!lp) return ERR_NOMEM;
+        g->plp = lp;
+        g->cap_plp = cap;
+    }
+    api_lp_t *e = &g->plp[g->n_plp];
+    memset(e, 0, sizeof *e);
+    e->start = g->n_plp ? g->plp[g->n_plp - 1].end : 0;
+    int rc = call__piece(g, call->tok, id, &e->piece, &e->piece_len);
+    e->end = e->start + e->piece_len;
+    if (!ev) {
+        e->n_top = -1;
+    } else {
+        e->logprob = ev->logprob;
+        int k = ev->n_top < call->top_logprobs ? ev->n_top : call->top_logprobs;
+        for (int i = 0; i < k && !rc; i++) {
+            rc = call__piece(g, call->tok, ev->top_ids[i], &e->top_piece[i], &e->top_len[i]);
+            e->top_lp[i] = ev->top_logprobs[i];
+            e->n_top = i + 1;
+        }
+    }
+    if (!rc) g->n_plp++;
+    return rc;
+}
+
+/* Fails the call for lack of memory. */
+static void call__oom(api_call_t *call, const char *msg) {
+    call->failed = true;
+    snprintf(call->fail_msg, sizeof call->fail_msg, "%s", msg);
+    call__cancel_running(call);
+    call__complete(call);
+}
+
+static void call__on_prompt_lp(api_call_t *call, api_gen_t *g, const engine_event_t *ev) {
+    if (g->done || call->finished || call->cancelled || !call->logprobs || g->prompt_done) return;
+    if ((size_t)ev->pos != g->n_plp) return; /* in order from 1: anything else is not this prompt's */
+    if (call__prompt_entry(call, g, ev->token, ev)) call__oom(call, "Out of memory while scoring the prompt.");
+}
+
+/* Every prompt entry is in: fit the offsets to the echoed text (a tokenizer that adds a space before the first
+   word gives pieces one byte longer in all than the text: offsets after that space shift back by the excess;
+   offsets never pass the text's end), then, streaming, send the echoed prompt with its logprobs. */
+static void call__prompt_done(api_call_t *call, api_gen_t *g) {
+    if (g->prompt_done) return;
+    g->prompt_done = true;
+    size_t text_len = g->prompt->text ? g->prompt->text_len : 0;
+    size_t raw = g->n_plp ? g->plp[g->n_plp - 1].end : 0;
+    size_t excess = raw > text_len ? raw - text_len : 0;
+    for (size_t i = 0; i < g->n_plp; i++) {
+        api_lp_t *e = &g->plp[i];
+        e->start = e->start > excess ? e->start - excess : 0;
+        e->end = e->end > excess ? e->end - excess : 0;
+        if (e->start > text_len) e->start = text_len;
+        if (e->end > text_len) e->end = text_len;
+    }
+    if (call->stream && !call->finished && g->prompt->text) {
+        size_t n = 0;
+        char *f = api__render_chunk(call, g, true, 0, 0, 0, 0, NULL, &n);
+        call__write(call, f, n);
+    }
+}
+
 static void call__on_token(api_call_t *call, api_gen_t *g, const engine_event_t *ev) {
     if (g->done || call->finished || call->cancelled) return;
+    if (call->score) call__prompt_done(call, g);
     g->n_tokens++;
     g->t_last_ns = api__now_ns();
     if (!g->t_first_ns) g->t_first_ns = g->t_last_ns;
@@ -255,10 +328,7 @@ static void call__on_token(api_call_t *call, api_gen_t *g, const engine_event_t 
         }
     }
     if (rc) {
-        call->failed = true;
-        snprintf(call->fail_msg, sizeof call->fail_msg, "Out of memory while generating.");
-        call__cancel_running(call);
-        call__complete(call);
+        call__oom(call, "Out of memory while generating.");
         return;
     }
     call__scan(call, g);
@@ -267,8 +337,11 @@ static void call__on_token(api_call_t *call, api_gen_t *g, const engine_event_t 
 static void call__on_end(api_call_t *call, api_gen_t *g, const engine_event_t *ev) {
     api__mx_gen_end(call, g, ev);
     g->running = false;
+    g->n_cached = ev->n_cached;
     call->n_running--;
     if (g->done || call->finished) return;
+    if (call->score && ev->finish != ENGINE_FINISH_ERROR && ev->finish != ENGINE_FINISH_CANCELLED && !call->cancelled)
+        call__prompt_done(call, g);
     if (ev->finish == ENGINE_FINISH_ERROR) {
         call->failed = true;
         snprintf(call->fail_msg, sizeof call->fail_msg, "Generation failed: %s (%s).",
@@ -294,6 +367,8 @@ void api_event(void *user, const engine_event_t *ev) {
     api_call_t *call = g->call;
     if (ev->type == ENGINE_EV_TOKEN)
         call__on_token(call, g, ev);
+    else if (ev->type == ENGINE_EV_PROMPT_LP)
+        call__on_prompt_lp(call, g, ev);
     else if (ev->type == ENGINE_EV_END)
         call__on_end(call, g, ev);
     call__maybe_free(call);
@@ -382,6 +457,7 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
     call->logprobs = call->spec.logprobs;
     call->top_logprobs = call->spec.top_logprobs;
     call->echo = call->spec.echo;
+    call->score = call->kind == API_TEXT && call->echo && (call->logprobs || call->spec.score_only);
     call->created = c->fixed_created ? c->fixed_created : (int64_t)time(NULL);
     call__make_id(c, call->kind == API_CHAT ? "chatcmpl-" : "cmpl-", call->id, sizeof call->id);
     call->n_gens = n_gens;
@@ -399,9 +475,15 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
         g->index = i;
         g->prompt = pr;
         engine_req_t r = {0};
+        r.kind = call->score ? ENGINE_REQ_SCORE : ENGINE_REQ_GENERATE;
         r.prompt = pr->ids;
         r.n_prompt = pr->n;
-        r.max_tokens = (int32_t)(call->spec.max_tokens ? call->spec.max_tokens : m->n_ctx - (int64_t)pr->n);
+        r.max_tokens = (int32_t)(call->spec.max_tokens || call->spec.score_only ? call->spec.max_tokens
+                                                                                : m->n_ctx - (int64_t)pr->n);
+        if (call->score && call->logprobs && call__prompt_entry(call, g, pr->ids[0], NULL)) {
+            rc = api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
+            break;
+        }
         r.sampling = call->spec.sp;
         r.sampling.seed = call->spec.seed_given ? base_seed + (uint64_t)i : api__rand(c);
         r.logprobs = call->logprobs;
@@ -428,7 +510,8 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
     if (call->stream) {
         sink->stream_open(sink);
         for (int32_t i = 0; i < n_gens; i++) { /* the role (chat) or echoed prompt (legacy) opens each choice */
-            if (call->kind == API_TEXT && !(call->echo && call->gens[i].prompt->text)) continue;
+            /* a scored prompt's echo waits for its logprobs (call__prompt_done) */
+            if (call->kind == API_TEXT && (call->score || !(call->echo && call->gens[i].prompt->text))) continue;
             size_t n = 0;
             char *f = api__render_chunk(call, &call->gens[i], true, 0, 0, 0, 0, NULL, &n);
             call__write(call, f, n);

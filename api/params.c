@@ -5,7 +5,8 @@
  *   supported   model, messages / prompt, max_tokens, max_completion_tokens, temperature, top_p, n, stop, seed,
  *               presence_penalty, frequency_penalty, logit_bias, logprobs, top_logprobs, stream,
  *               stream_options.include_usage, response_format (structured.c; legacy too, an extension), echo
- *               (legacy), best_of == n (legacy); extensions top_k, min_p, chat_template_kwargs.
+ *               (legacy; with logprobs the prompt's tokens are scored too, and max_tokens 0 only scores them),
+ *               best_of == n (legacy); extensions top_k, min_p, chat_template_kwargs.
  *   ignored     fields that do not change the output: user, store, metadata, service_tier, parallel_tool_calls,
  *               prompt_cache_key, safety_identifier, and any name this server does not know.
  *   refused     fields that would change the output and are not supported (tools, tool_choice other than
@@ -370,10 +371,12 @@ static int params__common(api_ctx_t *c, const cJSON *root, api_spec_t *s, api_er
     int32_t max_n = c->max_n > 0 ? c->max_n : 128;
     if ((rc = jr_int(root, "n", NULL, 1, max_n, &v, &present, e))) return rc;
     s->n = present ? (int32_t)v : 1;
-    if ((rc = jr_int(root, "max_tokens", NULL, 1, INT32_MAX, &v, &present, e))) return rc;
+    /* legacy: max_tokens 0 with echo only scores the prompt (evaluation harnesses); checked once echo is known */
+    if ((rc = jr_int(root, "max_tokens", NULL, s->kind == API_TEXT ? 0 : 1, INT32_MAX, &v, &present, e))) return rc;
     if (present) {
         s->max_tokens = v;
         s->max_param = "max_tokens";
+        s->score_only = v == 0;
     }
     if (s->kind == API_CHAT) {
         if ((rc = jr_int(root, "max_completion_tokens", NULL, 1, INT32_MAX, &v, &present, e))) return rc;
@@ -451,7 +454,10 @@ int api__parse_request(api_ctx_t *c, api_kind_t kind, const cJSON *root, api_spe
             s->logprobs = true;
             s->top_logprobs = (int32_t)v;
         }
-        if (s->echo && s->logprobs) return params__unsupported(e, "echo", "together with 'logprobs' (prompt logprobs)");
+        if (s->score_only && !s->echo)
+            return api_err_set(e, ERR_RANGE, 400, P_INVALID, "invalid_value", "max_tokens",
+                               "Invalid 'max_tokens': 0 is only allowed with 'echo': true (the prompt scored, "
+                               "nothing generated).");
         if ((rc = jr_int(root, "best_of", NULL, 1, 128, &v, &present, e))) return rc;
         if (present && v != s->n) return params__unsupported(e, "best_of", "(other than equal to n)");
     }
