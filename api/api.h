@@ -135,6 +135,9 @@ typedef struct {
     const char *chat_template; /* Jinja source (copied); NULL = ChatML (see api_chatml_template) */
     bool strict_template;      /* a template that does not compile fails api_attach (a --chat-template file);
                                   otherwise (the model's own) chat requests answer 400 with the compile error */
+    bool embedding;            /* an embedding model (pooled vectors): served on /v1/embeddings only; chat and
+                                  completions requests for it answer 400, and embeddings requests for the others */
+    int32_t n_embd;            /* its vectors' width (the `dimensions` limit); read when embedding is set */
     api_backend_t backend;
 } api_model_t;
 

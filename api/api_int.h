@@ -23,7 +23,9 @@
 #include "apierr.h"
 #include "stop.h"
 
-typedef enum { API_CHAT = 1, API_TEXT = 2 } api_kind_t;
+typedef enum { API_CHAT = 1, API_TEXT = 2, API_EMBED = 3 } api_kind_t;
+
+#define API_MAX_EMBED_INPUTS 2048 /* /v1/embeddings: OpenAI's limit on inputs per request */
 
 #define API_MAX_STOP_BYTES    256 /* longest stop string accepted */
 #define API_MAX_TEXT_LOGPROBS 5   /* legacy completions: OpenAI's limit on `logprobs` */
@@ -50,6 +52,7 @@ typedef enum {
     API_EP_MODEL,
     API_EP_CHAT,
     API_EP_COMPLETIONS,
+    API_EP_EMBEDDINGS,
     API_EP_ROOT,
     API_EP_OTHER,
     API_EP_COUNT
@@ -109,6 +112,8 @@ typedef struct {
     bool attached;
     const tok_t *tok;
     int32_t n_ctx;
+    bool embedding;  /* an embedding model: /v1/embeddings only */
+    int32_t n_embd;  /* its vectors' width */
     api_backend_t backend;
     tmpl_t *tmpl;              /* NULL when the template did not compile */
     char *tmpl_err;            /* its compile error, for chat requests' 400 */
@@ -174,6 +179,8 @@ typedef struct {
     api_prompt_t *prompts; /* filled by prompt.c */
     size_t n_prompts;
     gram_t *grammar;       /* response_format's grammar (owned; each engine request takes a reference), or NULL */
+    bool base64;           /* embeddings: encoding_format "base64" (little-endian float32) */
+    int32_t dimensions;    /* embeddings: the width asked for (0 = the model's) */
 } api_spec_t;
 
 /* params.c: validates root against the endpoint's fields and fills spec (zeroed first). 0 or an error in e. */
@@ -183,8 +190,22 @@ void api__spec_free(api_spec_t *spec);
 /* structured.c: response_format -> spec->grammar (NULL for text). 0 or a 400 in e naming the field. */
 int api__response_format(const cJSON *root, api_spec_t *spec, api_err_t *e);
 
-/* prompt.c: fills spec->prompts (chat: renders the template; text: tokenizes or checks ids). 0 or e. */
+/* prompt.c: fills spec->prompts (chat: renders the template; text: tokenizes or checks ids; embeddings: see
+   api__embed_prompts). 0 or e. */
 int api__build_prompts(api_ctx_t *c, api_spec_t *spec, api_err_t *e);
+/* prompt.c: text[0..len) -> p->ids (malloc'd), BOS/CLS/SEP as the model asks, special texts recognised. 0 or e. */
+int api__tokenize(const tok_t *tok, const char *text, size_t len, api_prompt_t *p, api_err_t *e);
+
+/* embeddings.c: the fields of /v1/embeddings -> spec (model, encoding_format, dimensions, user; `input` kept in
+   spec->prompt). 0 or a 400 / 404 in e. */
+int api__parse_embeddings(api_ctx_t *c, const cJSON *root, api_spec_t *spec, api_err_t *e);
+/* embeddings.c: spec->prompt (`input`) -> one prompt per input, each within the model's context. 0 or e. */
+int api__embed_prompts(api_spec_t *spec, api_err_t *e);
+/* embeddings.c: the response body {object: "list", data, model, usage}; malloc'd, NULL when out of memory. */
+char *api__render_embeddings(const api_call_t *call, size_t *len);
+/* embeddings.c: the base64 of n floats as little-endian float32 into out (4 * ((4n + 2) / 3) bytes, not
+   NUL-terminated); returns the length written. */
+size_t api__base64_f32(const float *v, size_t n, char *out);
 /* chat_tmpl.c: compiles a model's template for api_attach. */
 int api__template_compile(api_slot_t *m, const char *src, char *err, size_t err_len);
 void api__template_free(api_slot_t *m);
@@ -226,6 +247,9 @@ typedef struct {
     size_t n_plp, cap_plp;
     bool prompt_done; /* every prompt entry is in (the first TOKEN or the END came) and the offsets are final */
     int32_t n_cached; /* the END event's prompt tokens served from the prefix cache */
+    float *emb;       /* embeddings: the vector (n_emb,), malloc'd, once its EMBEDDING event came */
+    int32_t n_emb;
+    bool submitted;   /* its engine request went in (embeddings may wait for room in the engine's queue) */
 } api_gen_t;
 
 struct api_call {

@@ -59,6 +59,8 @@ static int call__piece(api_gen_t *g, const tok_t *tok, int32_t id, size_t *off, 
     return 0;
 }
 
+static void call__submit_more(api_call_t *call);
+
 /* ---- lifecycle -------------------------------------------------------------------------------------------- */
 
 static void call__free(api_call_t *call) {
@@ -73,6 +75,7 @@ static void call__free(api_call_t *call) {
         free(call->gens[i].text);
         free(call->gens[i].lp);
         free(call->gens[i].plp);
+        free(call->gens[i].emb);
         free(call->gens[i].pieces);
     }
     free(call->gens);
@@ -181,7 +184,7 @@ static void call__complete(api_call_t *call) {
         return;
     }
     size_t n = 0;
-    char *body = api__render_response(call, &n);
+    char *body = call->kind == API_EMBED ? api__render_embeddings(call, &n) : api__render_response(call, &n);
     if (!body) {
         api_err_t e;
         api_err_set(&e, 0, 500, "server_error", NULL, NULL, "Out of memory while building the response.");
@@ -294,6 +297,18 @@ static void call__prompt_done(api_call_t *call, api_gen_t *g) {
     }
 }
 
+/* Embeddings: keeps the vector (one event per input, before its END). */
+static void call__on_embedding(api_call_t *call, api_gen_t *g, const engine_event_t *ev) {
+    if (g->done || call->finished || call->cancelled || g->emb || ev->n_embedding < 1 || !ev->embedding) return;
+    g->emb = malloc((size_t)ev->n_embedding * sizeof *g->emb);
+    if (!g->emb) {
+        call__oom(call, "Out of memory while collecting embeddings.");
+        return;
+    }
+    memcpy(g->emb, ev->embedding, (size_t)ev->n_embedding * sizeof *g->emb);
+    g->n_emb = ev->n_embedding;
+}
+
 static void call__on_token(api_call_t *call, api_gen_t *g, const engine_event_t *ev) {
     if (g->done || call->finished || call->cancelled) return;
     if (call->score) call__prompt_done(call, g);
@@ -357,6 +372,15 @@ static void call__on_end(api_call_t *call, api_gen_t *g, const engine_event_t *e
         call__complete(call);
         return;
     }
+    if (call->kind == API_EMBED) {
+        if (!g->emb) {
+            call->failed = true;
+            snprintf(call->fail_msg, sizeof call->fail_msg, "The engine returned no embedding for input %d.", g->index);
+            call__cancel_running(call);
+        }
+        call__done(call, g, "stop");
+        return;
+    }
     if (call__append(g, ev->text, ev->text_len) == 0 && call__scan(call, g)) return;
     call__release(call, g, g->len, true);
     call__done(call, g, ev->finish == ENGINE_FINISH_LENGTH ? "length" : "stop");
@@ -365,12 +389,16 @@ static void call__on_end(api_call_t *call, api_gen_t *g, const engine_event_t *e
 void api_event(void *user, const engine_event_t *ev) {
     api_gen_t *g = user;
     api_call_t *call = g->call;
-    if (ev->type == ENGINE_EV_TOKEN)
+    if (ev->type == ENGINE_EV_TOKEN) {
         call__on_token(call, g, ev);
-    else if (ev->type == ENGINE_EV_PROMPT_LP)
+    } else if (ev->type == ENGINE_EV_PROMPT_LP) {
         call__on_prompt_lp(call, g, ev);
-    else if (ev->type == ENGINE_EV_END)
+    } else if (ev->type == ENGINE_EV_EMBEDDING) {
+        call__on_embedding(call, g, ev);
+    } else if (ev->type == ENGINE_EV_END) {
         call__on_end(call, g, ev);
+        call__submit_more(call); /* embeddings waiting for room in the engine's queue */
+    }
     call__maybe_free(call);
 }
 
@@ -424,6 +452,54 @@ static int call__submit_error(int rc, const char *msg, const api_spec_t *spec, a
     }
 }
 
+/* Submits g's engine request. Returns 0, or the backend's error mapped into e. */
+static int call__submit(api_call_t *call, api_gen_t *g, api_err_t *e) {
+    const api_prompt_t *pr = g->prompt;
+    engine_req_t r = {0};
+    r.kind = call->kind == API_EMBED ? ENGINE_REQ_EMBED : call->score ? ENGINE_REQ_SCORE : ENGINE_REQ_GENERATE;
+    r.prompt = pr->ids;
+    r.n_prompt = pr->n;
+    if (call->kind == API_EMBED || call->spec.max_tokens || call->spec.score_only)
+        r.max_tokens = (int32_t)call->spec.max_tokens;
+    else
+        r.max_tokens = (int32_t)((int64_t)call->slot->n_ctx - (int64_t)pr->n); /* chat without a limit: the context */
+    if (call->score && call->logprobs && g->n_plp == 0 && call__prompt_entry(call, g, pr->ids[0], NULL))
+        return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
+    r.sampling = call->spec.sp;
+    r.sampling.seed = call->spec.seed_given ? call->spec.sp.seed + (uint64_t)g->index : api__rand(call->ctx);
+    r.logprobs = call->logprobs;
+    r.n_top_logprobs = call->top_logprobs;
+    r.grammar = call->spec.grammar;
+    r.user = g;
+    char msg[256] = "";
+    int rc = call->backend.submit(call->backend.self, &r, &g->id, msg, sizeof msg);
+    if (rc) return call__submit_error(rc, msg, &call->spec, e);
+    g->submitted = true;
+    g->running = true;
+    call->n_running++;
+    return 0;
+}
+
+/* Embeddings: submits the inputs that waited for room in the engine's queue, in order, while it takes them.
+   When none of the call's requests runs and the queue still refuses, the call fails with that error. */
+static void call__submit_more(api_call_t *call) {
+    if (call->kind != API_EMBED || call->finished || call->released || !call->ctx) return;
+    for (int32_t i = 0; i < call->n_gens; i++) {
+        api_gen_t *g = &call->gens[i];
+        if (g->submitted) continue;
+        api_err_t e;
+        int rc = call__submit(call, g, &e);
+        if (rc == ERR_FULL && call->n_running > 0) return; /* the next END tries again */
+        if (rc) {
+            call->failed = true;
+            snprintf(call->fail_msg, sizeof call->fail_msg, "%.200s", e.message);
+            call__cancel_running(call);
+            call__complete(call);
+            return;
+        }
+    }
+}
+
 int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t **out, api_err_t *e) {
     *out = NULL;
     api_call_t *call = calloc(1, sizeof *call);
@@ -464,40 +540,20 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
     call->quota_key = -1;
     api__live_add(c, call);
 
-    uint64_t base_seed = call->spec.sp.seed;
     int rc = 0;
     for (size_t p = 0; p < call->spec.n_prompts; p++)
         call->prompt_tokens += (int32_t)call->spec.prompts[p].n;
-    for (int32_t i = 0; i < n_gens && !rc; i++) {
+    for (int32_t i = 0; i < n_gens; i++) {
         api_gen_t *g = &call->gens[i];
-        const api_prompt_t *pr = &call->spec.prompts[i / call->spec.n];
         g->call = call;
         g->index = i;
-        g->prompt = pr;
-        engine_req_t r = {0};
-        r.kind = call->score ? ENGINE_REQ_SCORE : ENGINE_REQ_GENERATE;
-        r.prompt = pr->ids;
-        r.n_prompt = pr->n;
-        r.max_tokens = (int32_t)(call->spec.max_tokens || call->spec.score_only ? call->spec.max_tokens
-                                                                                : m->n_ctx - (int64_t)pr->n);
-        if (call->score && call->logprobs && call__prompt_entry(call, g, pr->ids[0], NULL)) {
-            rc = api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
-            break;
-        }
-        r.sampling = call->spec.sp;
-        r.sampling.seed = call->spec.seed_given ? base_seed + (uint64_t)i : api__rand(c);
-        r.logprobs = call->logprobs;
-        r.n_top_logprobs = call->top_logprobs;
-        r.grammar = call->spec.grammar;
-        r.user = g;
-        char msg[256] = "";
-        rc = call->backend.submit(call->backend.self, &r, &g->id, msg, sizeof msg);
-        if (rc) {
-            call__submit_error(rc, msg, &call->spec, e);
-            break;
-        }
-        g->running = true;
-        call->n_running++;
+        g->prompt = &call->spec.prompts[i / call->spec.n];
+    }
+    for (int32_t i = 0; i < n_gens && !rc; i++) {
+        rc = call__submit(call, &call->gens[i], e);
+        /* embeddings: inputs past the engine's queue wait for room (call__submit_more at each END) */
+        if (rc == ERR_FULL && call->kind == API_EMBED && call->n_running > 0) rc = 0;
+        if (!call->gens[i].submitted) break;
     }
     if (rc) { /* what was submitted is cancelled; the call lives on until their END events */
         call->finished = true;

@@ -419,6 +419,10 @@ int api__parse_request(api_ctx_t *c, api_kind_t kind, const cJSON *root, api_spe
     if (!s->slot->attached)
         return api_err_set(e, ERR_STATE, 503, "server_error", NULL, NULL,
                            "The model `%.200s` is still loading; retry shortly.", s->model);
+    if (s->slot->embedding)
+        return api_err_set(e, ERR_INVAL, 400, P_INVALID, "invalid_value", "model",
+                           "The model `%.200s` is an embedding model: it serves /v1/embeddings only, not %s.",
+                           s->model, kind == API_CHAT ? "/v1/chat/completions" : "/v1/completions");
     if ((rc = params__refuse(root, kind, e))) return rc;
     if ((rc = params__common(c, root, s, e))) return rc;
     if ((rc = api__response_format(root, s, e))) return rc;

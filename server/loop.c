@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +46,40 @@ static srv_msg_t *loop__msg_new(size_t text_cap) {
     return m;
 }
 
+/* Engine thread: queues a message for the loop and wakes it. */
+static void loop__enqueue(srv_t *s, srv_msg_t *m) {
+    m->next = NULL;
+    pthread_mutex_lock(&s->q_mu);
+    if (s->q_tail)
+        s->q_tail->next = m;
+    else
+        s->q_head = m;
+    s->q_tail = m;
+    pthread_mutex_unlock(&s->q_mu);
+    uv_async_send(&s->wake);
+}
+
 /* Engine thread: copies the event into a message, queues it and wakes the loop. Never waits on anything but
    the queue's mutex, which the loop holds only to unlink the list. */
 static void loop__on_engine_event(void *user, const engine_event_t *ev) {
     srv_req_t *rq = user;
     srv_t *s = rq->srv;
     srv_msg_t *m;
+    if (ev->type == ENGINE_EV_EMBEDDING) { /* a vector: the message carries a deep copy (engine_event_copy) */
+        size_t need = engine_event_size(ev);
+        m = loop__msg_new(need + 16);
+        engine_event_t *copy = NULL;
+        if (m) copy = engine_event_copy(ev, (void *)(((uintptr_t)m->text + 15) & ~(uintptr_t)15), need);
+        if (!copy) {
+            free(m);
+            rq->lost = true; /* reported with the END event */
+            return;
+        }
+        m->req = rq;
+        m->ev = *copy;
+        loop__enqueue(s, m);
+        return;
+    }
     if (ev->type == ENGINE_EV_END) {
         m = rq->end_msg; /* allocated at submit */
         rq->end_msg = NULL;
@@ -87,15 +116,7 @@ static void loop__on_engine_event(void *user, const engine_event_t *ev) {
         snprintf(m->err_msg, sizeof m->err_msg, "out of memory: generated tokens were lost");
         m->ev.err_msg = m->err_msg;
     }
-    m->next = NULL;
-    pthread_mutex_lock(&s->q_mu);
-    if (s->q_tail)
-        s->q_tail->next = m;
-    else
-        s->q_head = m;
-    s->q_tail = m;
-    pthread_mutex_unlock(&s->q_mu);
-    uv_async_send(&s->wake);
+    loop__enqueue(s, m);
 }
 
 /* Loop thread: hands every queued event to the api, in order. */
@@ -191,6 +212,19 @@ static void loop__load_work(uv_work_t *w) {
 
 static void loop__begin_stop(srv_t *s, int rc);
 
+/* Whether the model is an embedding model (pooled vectors, /v1/embeddings). Read from the GGUF here:
+ * <arch>.pooling_type above 0 (mean, CLS, last, rank) pools, as llama.cpp reads it. MERGE NOTE: once
+ * model_hparams_t carries `pooling` (the encoder architectures' branch), this becomes
+ * model_hparams(m)->pooling != MODEL_POOL_NONE. */
+static bool loop__is_embedding(const model_t *m) {
+    char key[96];
+    snprintf(key, sizeof key, "%s.pooling_type", model_hparams(m)->arch);
+    uint32_t u = 0;
+    int32_t i = 0;
+    if (gguf_get_u32(model_gguf(m), key, &u) == 0) return u > 0;
+    return gguf_get_i32(model_gguf(m), key, &i) == 0 && i > 0;
+}
+
 /* Makes a loaded model available to the api. Returns 0, or an error (with s->err set) that stops the server. */
 static int loop__attach(srv_t *s, srv_model_t *m) {
     const model_t *model = engine_model(m->engine);
@@ -212,6 +246,8 @@ static int loop__attach(srv_t *s, srv_model_t *m) {
         .n_ctx = engine_n_ctx(m->engine),
         .chat_template = tmpl,
         .strict_template = m->p->chat_template != NULL,
+        .embedding = loop__is_embedding(model),
+        .n_embd = model_hparams(model)->n_embd,
         .backend =
             {.submit = loop__submit, .cancel = loop__cancel, .pause = loop__pause, .stats = loop__stats, .self = m},
     };
