@@ -1,6 +1,7 @@
 /*
  * api.h — the OpenAI surface: routes, authentication, request validation, prompts, and the response objects
- * and SSE chunks of /v1/chat/completions, /v1/completions and /v1/models, plus /health and /metrics.
+ * and SSE chunks of /v1/chat/completions, /v1/completions (prompt scoring included), /v1/embeddings and
+ * /v1/models, plus /health and /metrics.
  *
  * Owns: an api_ctx_t (the served models: their ids, compiled chat templates and backends; API keys; the list of
  * live calls; the counters and histograms /metrics reports) and one api_call_t per generating HTTP request (its

@@ -5,7 +5,8 @@
  *   api.c     the context and its models, routing, authentication, /health and /v1/models
  *   params.c  the request body -> api_spec_t (every field's type, range and support; which model)
  *   prompt.c  api_spec_t -> prompt token ids (chat template rendering, tokenization)
- *   call.c    a generating call: submission, engine events, stop strings, completion
+ *   call.c    a generating call (or an embeddings one): submission, engine events, stop strings, completion
+ *   embeddings.c  /v1/embeddings: its fields, inputs, and response (float or base64, dimensions)
  *   render.c  response bodies and SSE chunks
  *   metrics.c counters and histograms, and GET /metrics in Prometheus' text format
  *
