@@ -10,6 +10,7 @@
  *   GET  /v1/models/{id}         the model, or 404 model_not_found
  *   POST /v1/chat/completions    params.c, prompt.c, call.c; `model` picks the model
  *   POST /v1/completions
+ *   POST /v1/embeddings          embeddings.c, call.c; embedding models only (and they serve nothing else)
  * When API keys are configured, every route but /health and /metrics needs "Authorization: Bearer KEY"; keys are
  * compared in time independent of where they differ (and of which key matches). api_check_headers makes every
  * decision that needs no body (route, method, key, declared size) so the HTTP side can answer before reading one.
@@ -157,7 +158,8 @@ void api_free(api_ctx_t *c) {
 }
 
 int api_attach(api_ctx_t *c, const api_model_t *m, char *err, size_t err_len) {
-    if (!m->tok || m->n_ctx < 1 || !m->backend.submit || !m->backend.cancel || m->index >= c->n_models)
+    if (!m->tok || m->n_ctx < 1 || !m->backend.submit || !m->backend.cancel || m->index >= c->n_models ||
+        (m->embedding && m->n_embd < 1))
         return err_set(err, err_len, ERR_INVAL, "incomplete model description");
     api_slot_t *s = &c->models[m->index];
     if (s->attached) return err_set(err, err_len, ERR_INVAL, "model '%.200s' is already attached", s->id);
@@ -169,6 +171,8 @@ int api_attach(api_ctx_t *c, const api_model_t *m, char *err, size_t err_len) {
         return rc;
     }
     s->n_ctx = m->n_ctx;
+    s->embedding = m->embedding;
+    s->n_embd = m->n_embd;
     s->backend = m->backend;
     s->load_ms = m->load_ms;
     s->attached = true;
@@ -323,15 +327,15 @@ static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *re
     }
     uint64_t t0 = api__now_ns();
     int rc = jr_parse(req->body, req->body_len, &root, &e);
-    if (!rc) rc = api__parse_request(c, kind, root, &spec, &e);
+    if (!rc) rc = kind == API_EMBED ? api__parse_embeddings(c, root, &spec, &e) : api__parse_request(c, kind, root, &spec, &e);
     spec.t0_ns = t0;
     int32_t n_ctx = spec.slot ? spec.slot->n_ctx : 0;
     if (!rc) rc = api__build_prompts(c, &spec, &e);
-    for (size_t i = 0; !rc && i < spec.n_prompts; i++) {
+    for (size_t i = 0; !rc && kind != API_EMBED && i < spec.n_prompts; i++) { /* embeddings: api__embed_prompts */
         int64_t n_prompt = (int64_t)spec.prompts[i].n;
-        int64_t want = spec.max_tokens ? spec.max_tokens : (kind == API_TEXT ? 16 : 1);
+        int64_t want = spec.score_only ? 0 : spec.max_tokens ? spec.max_tokens : (kind == API_TEXT ? 16 : 1);
         if (n_prompt + want > n_ctx) {
-            if (spec.max_tokens)
+            if (spec.max_tokens && !spec.score_only)
                 rc = api_err_set(&e, ERR_CONTEXT, 400, "invalid_request_error", "context_length_exceeded",
                                  kind == API_CHAT ? "messages" : "prompt",
                                  "This model's maximum context length is %d tokens. However, you requested %lld "
@@ -349,8 +353,8 @@ static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *re
                                  kind == API_CHAT ? "messages" : "prompt");
         }
     }
-    if (!rc && kind == API_TEXT && !spec.max_tokens) spec.max_tokens = 16; /* OpenAI's legacy default */
-    if (!rc && (int64_t)spec.n_prompts * spec.n > c->max_n)
+    if (!rc && kind == API_TEXT && !spec.max_tokens && !spec.score_only) spec.max_tokens = 16; /* OpenAI's default */
+    if (!rc && kind != API_EMBED && (int64_t)spec.n_prompts * spec.n > c->max_n)
         rc = api_err_set(&e, ERR_RANGE, 400, "invalid_request_error", "invalid_value", "n",
                          "Invalid 'n': %zu prompts x n = %d asks for more than %d choices.", spec.n_prompts, spec.n,
                          c->max_n);
@@ -360,7 +364,8 @@ static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *re
     if (quota) {
         for (size_t i = 0; i < spec.n_prompts; i++)
             reserve += (int64_t)spec.n * ((int64_t)spec.prompts[i].n +
-                                          (spec.max_tokens ? spec.max_tokens : n_ctx - (int64_t)spec.prompts[i].n));
+                                          (spec.max_tokens || spec.score_only || kind == API_EMBED ? spec.max_tokens
+                                                                              : n_ctx - (int64_t)spec.prompts[i].n));
         api_quota_hdrs_t qh;
         int retry_s = 1;
         rc = api__quota_take(c, key, reserve, &qh, &e, &retry_s);
@@ -403,6 +408,7 @@ typedef enum {
     API_RT_MODEL,
     API_RT_CHAT,
     API_RT_TEXT,
+    API_RT_EMBED,
     API_RT_METRICS
 } api_route_t;
 
@@ -416,6 +422,7 @@ static api_route_t api__route(const char *path, const char **allow) {
     *allow = "POST";
     if (!strcmp(path, "/v1/chat/completions")) return API_RT_CHAT;
     if (!strcmp(path, "/v1/completions")) return API_RT_TEXT;
+    if (!strcmp(path, "/v1/embeddings")) return API_RT_EMBED;
     *allow = NULL;
     return API_RT_NONE;
 }
@@ -441,7 +448,7 @@ static bool api__precheck(api_ctx_t *c, const api_request_t *req, int64_t conten
         api__send_error(sink, &e);
         return true;
     }
-    bool want_post = route == API_RT_CHAT || route == API_RT_TEXT;
+    bool want_post = route == API_RT_CHAT || route == API_RT_TEXT || route == API_RT_EMBED;
     if (want_post ? !post : !get) {
         api_err_t e;
         api_err_set(&e, 0, 405, "invalid_request_error", NULL, NULL, "Invalid method for URL (%s); allowed: %s.", shown,
@@ -521,7 +528,8 @@ int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_cal
         char *body = api__render_models(c, one, &n);
         api__respond_json(sink, 200, body, n);
     } else {
-        api__generate(c, route == API_RT_CHAT ? API_CHAT : API_TEXT, req, key, sink, call_out);
+        api__generate(c, route == API_RT_CHAT ? API_CHAT : route == API_RT_TEXT ? API_TEXT : API_EMBED, req, key, sink,
+                      call_out);
     }
     return 0;
 }

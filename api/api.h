@@ -1,6 +1,7 @@
 /*
  * api.h — the OpenAI surface: routes, authentication, request validation, prompts, and the response objects
- * and SSE chunks of /v1/chat/completions, /v1/completions and /v1/models, plus /health and /metrics.
+ * and SSE chunks of /v1/chat/completions, /v1/completions (prompt scoring included), /v1/embeddings and
+ * /v1/models, plus /health and /metrics.
  *
  * Owns: an api_ctx_t (the served models: their ids, compiled chat templates and backends; API keys; the list of
  * live calls; the counters and histograms /metrics reports) and one api_call_t per generating HTTP request (its
@@ -136,6 +137,9 @@ typedef struct {
     const char *chat_template; /* Jinja source (copied); NULL = ChatML (see api_chatml_template) */
     bool strict_template;      /* a template that does not compile fails api_attach (a --chat-template file);
                                   otherwise (the model's own) chat requests answer 400 with the compile error */
+    bool embedding;            /* an embedding model (pooled vectors): served on /v1/embeddings only; chat and
+                                  completions requests for it answer 400, and embeddings requests for the others */
+    int32_t n_embd;            /* its vectors' width (the `dimensions` limit); read when embedding is set */
     api_backend_t backend;
 } api_model_t;
 

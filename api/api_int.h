@@ -5,7 +5,8 @@
  *   api.c     the context and its models, routing, authentication, /health and /v1/models
  *   params.c  the request body -> api_spec_t (every field's type, range and support; which model)
  *   prompt.c  api_spec_t -> prompt token ids (chat template rendering, tokenization)
- *   call.c    a generating call: submission, engine events, stop strings, completion
+ *   call.c    a generating call (or an embeddings one): submission, engine events, stop strings, completion
+ *   embeddings.c  /v1/embeddings: its fields, inputs, and response (float or base64, dimensions)
  *   render.c  response bodies and SSE chunks
  *   metrics.c counters and histograms, and GET /metrics in Prometheus' text format
  *
@@ -24,7 +25,9 @@
 #include "stop.h"
 #include "toolfmt.h"
 
-typedef enum { API_CHAT = 1, API_TEXT = 2 } api_kind_t;
+typedef enum { API_CHAT = 1, API_TEXT = 2, API_EMBED = 3 } api_kind_t;
+
+#define API_MAX_EMBED_INPUTS 2048 /* /v1/embeddings: OpenAI's limit on inputs per request */
 
 /* tool_choice after validation (tools.c). */
 typedef enum { API_TC_NONE = 0, API_TC_AUTO, API_TC_REQUIRED } api_tool_choice_t;
@@ -54,6 +57,7 @@ typedef enum {
     API_EP_MODEL,
     API_EP_CHAT,
     API_EP_COMPLETIONS,
+    API_EP_EMBEDDINGS,
     API_EP_ROOT,
     API_EP_OTHER,
     API_EP_COUNT
@@ -122,6 +126,8 @@ typedef struct {
     bool attached;
     const tok_t *tok;
     int32_t n_ctx;
+    bool embedding;  /* an embedding model: /v1/embeddings only */
+    int32_t n_embd;  /* its vectors' width */
     api_backend_t backend;
     tmpl_t *tmpl;              /* NULL when the template did not compile */
     char *tmpl_err;            /* its compile error, for chat requests' 400 */
@@ -185,6 +191,7 @@ typedef struct {
     bool logprobs;        /* chat: logprobs true; text: logprobs given */
     int32_t top_logprobs; /* alternatives per token */
     bool echo;            /* legacy completions */
+    bool score_only;      /* legacy: max_tokens 0 (with echo): the prompt is scored, nothing generated */
     api_stop_t stop;
     cJSON *messages;       /* chat: the validated messages, normalised for the template (owned) */
     const cJSON *tmpl_kwargs; /* chat: chat_template_kwargs, more template variables (borrowed from the tree) */
@@ -208,6 +215,8 @@ typedef struct {
     int32_t trig_tokens[API_TF_MAX_TRIGGERS];
     bool parse_output;      /* split the output into reasoning, content and calls (toolfmt.h) */
     char *prompt_tail;      /* chat: the end of the rendered prompt, for the parser (malloc'd) */
+    bool base64;           /* embeddings: encoding_format "base64" (little-endian float32) */
+    int32_t dimensions;    /* embeddings: the width asked for (0 = the model's) */
 } api_spec_t;
 
 /* params.c: validates root against the endpoint's fields and fills spec (zeroed first). 0 or an error in e. */
@@ -231,13 +240,28 @@ void api__gcache_clear(api_slot_t *m);
 /* structured.c: response_format -> spec->grammar (NULL for text). 0 or a 400 in e naming the field. */
 int api__response_format(const cJSON *root, api_spec_t *spec, api_err_t *e);
 
-/* prompt.c: fills spec->prompts (chat: renders the template; text: tokenizes or checks ids). 0 or e. */
+/* prompt.c: fills spec->prompts (chat: renders the template; text: tokenizes or checks ids; embeddings: see
+   api__embed_prompts). 0 or e. */
 int api__build_prompts(api_ctx_t *c, api_spec_t *spec, api_err_t *e);
+/* prompt.c: text[0..len) -> p->ids (malloc'd), BOS/CLS/SEP as the model asks, special texts recognised. 0 or e. */
+int api__tokenize(const tok_t *tok, const char *text, size_t len, api_prompt_t *p, api_err_t *e);
+
+/* embeddings.c: the fields of /v1/embeddings -> spec (model, encoding_format, dimensions, user; `input` kept in
+   spec->prompt). 0 or a 400 / 404 in e. */
+int api__parse_embeddings(api_ctx_t *c, const cJSON *root, api_spec_t *spec, api_err_t *e);
+/* embeddings.c: spec->prompt (`input`) -> one prompt per input, each within the model's context. 0 or e. */
+int api__embed_prompts(api_spec_t *spec, api_err_t *e);
+/* embeddings.c: the response body {object: "list", data, model, usage}; malloc'd, NULL when out of memory. */
+char *api__render_embeddings(const api_call_t *call, size_t *len);
+/* embeddings.c: the base64 of n floats as little-endian float32 into out (4 * ((4n + 2) / 3) bytes, not
+   NUL-terminated); returns the length written. */
+size_t api__base64_f32(const float *v, size_t n, char *out);
 /* chat_tmpl.c: compiles a model's template for api_attach. */
 int api__template_compile(api_slot_t *m, const char *src, char *err, size_t err_len);
 void api__template_free(api_slot_t *m);
 
-/* One logprob entry: a generated token, its alternatives, and where its text lies in the choice's text. */
+/* One logprob entry: a generated (or, when scoring, a prompt) token, its alternatives, and where its text lies in
+   the choice's text. n_top -1: the prompt's first token, which has no logprob (null in JSON). */
 typedef struct {
     float logprob;
     int n_top;
@@ -281,6 +305,15 @@ typedef struct {
     api_gen_call_t *calls; /* (n_calls,) the parser's calls as this choice reports them */
     size_t n_calls;
     int32_t n_reasoning; /* completion tokens generated inside the reasoning block */
+    /* echo + logprobs (legacy): the prompt's own entries, one per prompt token, the first with no logprob
+       (n_top -1); start/end are byte offsets in the echoed prompt text; pieces in `pieces` */
+    api_lp_t *plp;
+    size_t n_plp, cap_plp;
+    bool prompt_done; /* every prompt entry is in (the first TOKEN or the END came) and the offsets are final */
+    int32_t n_cached; /* the END event's prompt tokens served from the prefix cache */
+    float *emb;       /* embeddings: the vector (n_emb,), malloc'd, once its EMBEDDING event came */
+    int32_t n_emb;
+    bool submitted;   /* its engine request went in (embeddings may wait for room in the engine's queue) */
 } api_gen_t;
 
 struct api_call {
@@ -293,6 +326,7 @@ struct api_call {
     api_sink_t *sink; /* NULL after release */
     api_kind_t kind;
     bool stream, include_usage, logprobs, echo;
+    bool score; /* legacy echo with logprobs or max_tokens 0: ENGINE_REQ_SCORE requests */
     int32_t top_logprobs;
     char id[48];
     int64_t created;

@@ -9,6 +9,8 @@
  *          still become a stop string is released (streamed).
  *   END    append the detokenizer's tail, look for a stop string once more, then release everything; the
  *          finish comes from the engine (stop = end-of-generation token, length = max_tokens or context).
+ *   PROMPT_LP  (legacy echo + logprobs: ENGINE_REQ_SCORE) one prompt token's logprob, before any TOKEN; the
+ *          prompt's entries are complete at the first TOKEN or the END, when a stream sends the echoed prompt.
  * When every gen is done the response is complete: one JSON body, or the stream's usage chunk and [DONE].
  * The call is freed when the HTTP side has released it and every submitted engine request has delivered END.
  * Loop thread only.
@@ -59,6 +61,8 @@ static int call__piece(api_gen_t *g, const tok_t *tok, int32_t id, size_t *off, 
     return 0;
 }
 
+static void call__submit_more(api_call_t *call);
+
 /* ---- lifecycle -------------------------------------------------------------------------------------------- */
 
 static void call__free(api_call_t *call) {
@@ -72,6 +76,8 @@ static void call__free(api_call_t *call) {
     for (int32_t i = 0; i < call->n_gens; i++) {
         free(call->gens[i].text);
         free(call->gens[i].lp);
+        free(call->gens[i].plp);
+        free(call->gens[i].emb);
         free(call->gens[i].pieces);
         api__tf_parser_free(call->gens[i].tfp);
         free(call->gens[i].calls);
@@ -257,7 +263,7 @@ static void call__complete(api_call_t *call) {
         return;
     }
     size_t n = 0;
-    char *body = api__render_response(call, &n);
+    char *body = call->kind == API_EMBED ? api__render_embeddings(call, &n) : api__render_response(call, &n);
     if (!body) {
         api_err_t e;
         api_err_set(&e, 0, 500, "server_error", NULL, NULL, "Out of memory while building the response.");
@@ -303,8 +309,90 @@ static bool call__scan(api_call_t *call, api_gen_t *g) {
     return false;
 }
 
+/* ---- prompt scoring (legacy echo + logprobs) ---------------------------------------------------------------- */
+
+/* Appends a prompt entry for token id (lp NULL: the first token, no logprob), its text right after the previous
+   entry's (raw piece offsets; call__prompt_done fits them to the echoed text). */
+static int call__prompt_entry(api_call_t *call, api_gen_t *g, int32_t id, const engine_event_t *ev) {
+    if (g->n_plp == g->cap_plp) {
+        size_t cap = g->cap_plp ? g->cap_plp * 2 : 64;
+        api_lp_t *lp = realloc(g->plp, cap * sizeof *lp);
+        if (!lp) return ERR_NOMEM;
+        g->plp = lp;
+        g->cap_plp = cap;
+    }
+    api_lp_t *e = &g->plp[g->n_plp];
+    memset(e, 0, sizeof *e);
+    e->start = g->n_plp ? g->plp[g->n_plp - 1].end : 0;
+    int rc = call__piece(g, call->tok, id, &e->piece, &e->piece_len);
+    e->end = e->start + e->piece_len;
+    if (!ev) {
+        e->n_top = -1;
+    } else {
+        e->logprob = ev->logprob;
+        int k = ev->n_top < call->top_logprobs ? ev->n_top : call->top_logprobs;
+        for (int i = 0; i < k && !rc; i++) {
+            rc = call__piece(g, call->tok, ev->top_ids[i], &e->top_piece[i], &e->top_len[i]);
+            e->top_lp[i] = ev->top_logprobs[i];
+            e->n_top = i + 1;
+        }
+    }
+    if (!rc) g->n_plp++;
+    return rc;
+}
+
+/* Fails the call for lack of memory. */
+static void call__oom(api_call_t *call, const char *msg) {
+    call->failed = true;
+    snprintf(call->fail_msg, sizeof call->fail_msg, "%s", msg);
+    call__cancel_running(call);
+    call__complete(call);
+}
+
+static void call__on_prompt_lp(api_call_t *call, api_gen_t *g, const engine_event_t *ev) {
+    if (g->done || call->finished || call->cancelled || !call->logprobs || g->prompt_done) return;
+    if ((size_t)ev->pos != g->n_plp) return; /* in order from 1: anything else is not this prompt's */
+    if (call__prompt_entry(call, g, ev->token, ev)) call__oom(call, "Out of memory while scoring the prompt.");
+}
+
+/* Every prompt entry is in: fit the offsets to the echoed text (a tokenizer that adds a space before the first
+   word gives pieces one byte longer in all than the text: offsets after that space shift back by the excess;
+   offsets never pass the text's end), then, streaming, send the echoed prompt with its logprobs. */
+static void call__prompt_done(api_call_t *call, api_gen_t *g) {
+    if (g->prompt_done) return;
+    g->prompt_done = true;
+    size_t text_len = g->prompt->text ? g->prompt->text_len : 0;
+    size_t raw = g->n_plp ? g->plp[g->n_plp - 1].end : 0;
+    size_t excess = raw > text_len ? raw - text_len : 0;
+    for (size_t i = 0; i < g->n_plp; i++) {
+        api_lp_t *e = &g->plp[i];
+        e->start = e->start > excess ? e->start - excess : 0;
+        e->end = e->end > excess ? e->end - excess : 0;
+        if (e->start > text_len) e->start = text_len;
+        if (e->end > text_len) e->end = text_len;
+    }
+    if (call->stream && !call->finished && g->prompt->text) {
+        size_t n = 0;
+        char *f = api__render_chunk(call, g, true, 0, 0, 0, 0, NULL, &n);
+        call__write(call, f, n);
+    }
+}
+
+/* Embeddings: keeps the vector (one event per input, before its END). */
+static void call__on_embedding(api_call_t *call, api_gen_t *g, const engine_event_t *ev) {
+    if (g->done || call->finished || call->cancelled || g->emb || ev->n_embedding < 1 || !ev->embedding) return;
+    g->emb = malloc((size_t)ev->n_embedding * sizeof *g->emb);
+    if (!g->emb) {
+        call__oom(call, "Out of memory while collecting embeddings.");
+        return;
+    }
+    memcpy(g->emb, ev->embedding, (size_t)ev->n_embedding * sizeof *g->emb);
+    g->n_emb = ev->n_embedding;
+}
+
 static void call__on_token(api_call_t *call, api_gen_t *g, const engine_event_t *ev) {
     if (g->done || call->finished || call->cancelled) return;
+    if (call->score) call__prompt_done(call, g);
     g->n_tokens++;
     g->t_last_ns = api__now_ns();
     if (!g->t_first_ns) g->t_first_ns = g->t_last_ns;
@@ -336,10 +424,7 @@ static void call__on_token(api_call_t *call, api_gen_t *g, const engine_event_t 
         }
     }
     if (rc) {
-        call->failed = true;
-        snprintf(call->fail_msg, sizeof call->fail_msg, "Out of memory while generating.");
-        call__cancel_running(call);
-        call__complete(call);
+        call__oom(call, "Out of memory while generating.");
         return;
     }
     call__scan(call, g);
@@ -349,8 +434,11 @@ static void call__on_token(api_call_t *call, api_gen_t *g, const engine_event_t 
 static void call__on_end(api_call_t *call, api_gen_t *g, const engine_event_t *ev) {
     api__mx_gen_end(call, g, ev);
     g->running = false;
+    g->n_cached = ev->n_cached;
     call->n_running--;
     if (g->done || call->finished) return;
+    if (call->score && ev->finish != ENGINE_FINISH_ERROR && ev->finish != ENGINE_FINISH_CANCELLED && !call->cancelled)
+        call__prompt_done(call, g);
     if (ev->finish == ENGINE_FINISH_ERROR) {
         call->failed = true;
         snprintf(call->fail_msg, sizeof call->fail_msg, "Generation failed: %s (%s).",
@@ -366,6 +454,15 @@ static void call__on_end(api_call_t *call, api_gen_t *g, const engine_event_t *e
         call__complete(call);
         return;
     }
+    if (call->kind == API_EMBED) {
+        if (!g->emb) {
+            call->failed = true;
+            snprintf(call->fail_msg, sizeof call->fail_msg, "The engine returned no embedding for input %d.", g->index);
+            call__cancel_running(call);
+        }
+        call__done(call, g, "stop");
+        return;
+    }
     if (call__append(g, ev->text, ev->text_len) == 0 && call__scan(call, g)) return;
     call__release(call, g, g->len, true);
     call__done(call, g, ev->finish == ENGINE_FINISH_LENGTH ? "length" : "stop");
@@ -374,10 +471,16 @@ static void call__on_end(api_call_t *call, api_gen_t *g, const engine_event_t *e
 void api_event(void *user, const engine_event_t *ev) {
     api_gen_t *g = user;
     api_call_t *call = g->call;
-    if (ev->type == ENGINE_EV_TOKEN)
+    if (ev->type == ENGINE_EV_TOKEN) {
         call__on_token(call, g, ev);
-    else if (ev->type == ENGINE_EV_END)
+    } else if (ev->type == ENGINE_EV_PROMPT_LP) {
+        call__on_prompt_lp(call, g, ev);
+    } else if (ev->type == ENGINE_EV_EMBEDDING) {
+        call__on_embedding(call, g, ev);
+    } else if (ev->type == ENGINE_EV_END) {
         call__on_end(call, g, ev);
+        call__submit_more(call); /* embeddings waiting for room in the engine's queue */
+    }
     call__maybe_free(call);
 }
 
@@ -431,6 +534,56 @@ static int call__submit_error(int rc, const char *msg, const api_spec_t *spec, a
     }
 }
 
+/* Submits g's engine request. Returns 0, or the backend's error mapped into e. */
+static int call__submit(api_call_t *call, api_gen_t *g, api_err_t *e) {
+    const api_prompt_t *pr = g->prompt;
+    engine_req_t r = {0};
+    r.kind = call->kind == API_EMBED ? ENGINE_REQ_EMBED : call->score ? ENGINE_REQ_SCORE : ENGINE_REQ_GENERATE;
+    r.prompt = pr->ids;
+    r.n_prompt = pr->n;
+    if (call->kind == API_EMBED || call->spec.max_tokens || call->spec.score_only)
+        r.max_tokens = (int32_t)call->spec.max_tokens;
+    else
+        r.max_tokens = (int32_t)((int64_t)call->slot->n_ctx - (int64_t)pr->n); /* chat without a limit: the context */
+    if (call->score && call->logprobs && g->n_plp == 0 && call__prompt_entry(call, g, pr->ids[0], NULL))
+        return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
+    r.sampling = call->spec.sp;
+    r.sampling.seed = call->spec.seed_given ? call->spec.sp.seed + (uint64_t)g->index : api__rand(call->ctx);
+    r.logprobs = call->logprobs;
+    r.n_top_logprobs = call->top_logprobs;
+    r.grammar = call->spec.grammar;
+    r.lazy = call->spec.lazy;
+    r.render_special = call->spec.parse_output;
+    r.user = g;
+    char msg[256] = "";
+    int rc = call->backend.submit(call->backend.self, &r, &g->id, msg, sizeof msg);
+    if (rc) return call__submit_error(rc, msg, &call->spec, e);
+    g->submitted = true;
+    g->running = true;
+    call->n_running++;
+    return 0;
+}
+
+/* Embeddings: submits the inputs that waited for room in the engine's queue, in order, while it takes them.
+   When none of the call's requests runs and the queue still refuses, the call fails with that error. */
+static void call__submit_more(api_call_t *call) {
+    if (call->kind != API_EMBED || call->finished || call->released || !call->ctx) return;
+    for (int32_t i = 0; i < call->n_gens; i++) {
+        api_gen_t *g = &call->gens[i];
+        if (g->submitted) continue;
+        api_err_t e;
+        int rc = call__submit(call, g, &e);
+        if (rc == ERR_FULL && call->n_running > 0) return; /* the next END tries again */
+        if (rc) {
+            call->failed = true;
+            snprintf(call->fail_msg, sizeof call->fail_msg, "%.200s", e.message);
+            call__cancel_running(call);
+            call__complete(call);
+            return;
+        }
+    }
+}
+
 int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t **out, api_err_t *e) {
     *out = NULL;
     api_call_t *call = calloc(1, sizeof *call);
@@ -466,22 +619,21 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
     call->logprobs = call->spec.logprobs;
     call->top_logprobs = call->spec.top_logprobs;
     call->echo = call->spec.echo;
+    call->score = call->kind == API_TEXT && call->echo && (call->logprobs || call->spec.score_only);
     call->created = c->fixed_created ? c->fixed_created : (int64_t)time(NULL);
     call__make_id(c, call->kind == API_CHAT ? "chatcmpl-" : "cmpl-", call->id, sizeof call->id);
     call->n_gens = n_gens;
     call->quota_key = -1;
     api__live_add(c, call);
 
-    uint64_t base_seed = call->spec.sp.seed;
     int rc = 0;
     for (size_t p = 0; p < call->spec.n_prompts; p++)
         call->prompt_tokens += (int32_t)call->spec.prompts[p].n;
-    for (int32_t i = 0; i < n_gens && !rc; i++) {
+    for (int32_t i = 0; i < n_gens; i++) {
         api_gen_t *g = &call->gens[i];
-        const api_prompt_t *pr = &call->spec.prompts[i / call->spec.n];
         g->call = call;
         g->index = i;
-        g->prompt = pr;
+        g->prompt = &call->spec.prompts[i / call->spec.n];
         if (call->spec.parse_output) {
             rc = api__tf_parser_new(&m->tf, call->spec.tool_choice != API_TC_NONE, !c->reasoning_inline,
                                     call->spec.prompt_tail, &g->tfp);
@@ -492,26 +644,12 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
                 break;
             }
         }
-        engine_req_t r = {0};
-        r.prompt = pr->ids;
-        r.n_prompt = pr->n;
-        r.max_tokens = (int32_t)(call->spec.max_tokens ? call->spec.max_tokens : m->n_ctx - (int64_t)pr->n);
-        r.sampling = call->spec.sp;
-        r.sampling.seed = call->spec.seed_given ? base_seed + (uint64_t)i : api__rand(c);
-        r.logprobs = call->logprobs;
-        r.n_top_logprobs = call->top_logprobs;
-        r.grammar = call->spec.grammar;
-        r.lazy = call->spec.lazy;
-        r.render_special = call->spec.parse_output;
-        r.user = g;
-        char msg[256] = "";
-        rc = call->backend.submit(call->backend.self, &r, &g->id, msg, sizeof msg);
-        if (rc) {
-            call__submit_error(rc, msg, &call->spec, e);
-            break;
-        }
-        g->running = true;
-        call->n_running++;
+    }
+    for (int32_t i = 0; i < n_gens && !rc; i++) {
+        rc = call__submit(call, &call->gens[i], e);
+        /* embeddings: inputs past the engine's queue wait for room (call__submit_more at each END) */
+        if (rc == ERR_FULL && call->kind == API_EMBED && call->n_running > 0) rc = 0;
+        if (!call->gens[i].submitted) break;
     }
     if (rc) { /* what was submitted is cancelled; the call lives on until their END events */
         call->finished = true;
@@ -524,7 +662,8 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
     if (call->stream) {
         sink->stream_open(sink);
         for (int32_t i = 0; i < n_gens; i++) { /* the role (chat) or echoed prompt (legacy) opens each choice */
-            if (call->kind == API_TEXT && !(call->echo && call->gens[i].prompt->text)) continue;
+            /* a scored prompt's echo waits for its logprobs (call__prompt_done) */
+            if (call->kind == API_TEXT && (call->score || !(call->echo && call->gens[i].prompt->text))) continue;
             size_t n = 0;
             char *f = api__render_chunk(call, &call->gens[i], true, 0, 0, 0, 0, NULL, &n);
             call__write(call, f, n);

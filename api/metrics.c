@@ -47,7 +47,8 @@ _Static_assert(MX_N(mx__ttft_s) <= API_MX_MAX_BUCKETS && MX_N(mx__tpot_s) <= API
                "bucket arrays");
 
 static const char *const mx__endpoints[API_EP_COUNT] = {
-    "/health", "/metrics", "/v1/models", "/v1/models/{id}", "/v1/chat/completions", "/v1/completions", "/", "other",
+    "/health", "/metrics", "/v1/models", "/v1/models/{id}", "/v1/chat/completions", "/v1/completions",
+    "/v1/embeddings", "/", "other",
 };
 static const char *const mx__fin[API_FIN_COUNT] = {"stop", "length", "cancelled", "error"};
 
@@ -65,6 +66,7 @@ api_endpoint_t api__endpoint(const char *path) {
     if (!strncmp(path, "/v1/models/", 11) && path[11]) return API_EP_MODEL;
     if (!strcmp(path, "/v1/chat/completions")) return API_EP_CHAT;
     if (!strcmp(path, "/v1/completions")) return API_EP_COMPLETIONS;
+    if (!strcmp(path, "/v1/embeddings")) return API_EP_EMBEDDINGS;
     if (!strcmp(path, "/")) return API_EP_ROOT;
     return API_EP_OTHER;
 }

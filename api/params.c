@@ -5,7 +5,8 @@
  *   supported   model, messages / prompt, max_tokens, max_completion_tokens, temperature, top_p, n, stop, seed,
  *               presence_penalty, frequency_penalty, logit_bias, logprobs, top_logprobs, stream,
  *               stream_options.include_usage, response_format (structured.c; legacy too, an extension), echo
- *               (legacy), best_of == n (legacy); extensions top_k, min_p, chat_template_kwargs.
+ *               (legacy; with logprobs the prompt's tokens are scored too, and max_tokens 0 only scores them),
+ *               best_of == n (legacy); extensions top_k, min_p, chat_template_kwargs.
  *               Chat also: tools, tool_choice, parallel_tool_calls, functions, function_call, reasoning_effort
  *               (tools.c).
  *   ignored     fields that do not change the output: user, store, metadata, service_tier, prompt_cache_key,
@@ -369,10 +370,12 @@ static int params__common(api_ctx_t *c, const cJSON *root, api_spec_t *s, api_er
     int32_t max_n = c->max_n > 0 ? c->max_n : 128;
     if ((rc = jr_int(root, "n", NULL, 1, max_n, &v, &present, e))) return rc;
     s->n = present ? (int32_t)v : 1;
-    if ((rc = jr_int(root, "max_tokens", NULL, 1, INT32_MAX, &v, &present, e))) return rc;
+    /* legacy: max_tokens 0 with echo only scores the prompt (evaluation harnesses); checked once echo is known */
+    if ((rc = jr_int(root, "max_tokens", NULL, s->kind == API_TEXT ? 0 : 1, INT32_MAX, &v, &present, e))) return rc;
     if (present) {
         s->max_tokens = v;
         s->max_param = "max_tokens";
+        s->score_only = v == 0;
     }
     if (s->kind == API_CHAT) {
         if ((rc = jr_int(root, "max_completion_tokens", NULL, 1, INT32_MAX, &v, &present, e))) return rc;
@@ -415,6 +418,10 @@ int api__parse_request(api_ctx_t *c, api_kind_t kind, const cJSON *root, api_spe
     if (!s->slot->attached)
         return api_err_set(e, ERR_STATE, 503, "server_error", NULL, NULL,
                            "The model `%.200s` is still loading; retry shortly.", s->model);
+    if (s->slot->embedding)
+        return api_err_set(e, ERR_INVAL, 400, P_INVALID, "invalid_value", "model",
+                           "The model `%.200s` is an embedding model: it serves /v1/embeddings only, not %s.",
+                           s->model, kind == API_CHAT ? "/v1/chat/completions" : "/v1/completions");
     if ((rc = params__refuse(root, kind, e))) return rc;
     if ((rc = params__common(c, root, s, e))) return rc;
     if ((rc = api__response_format(root, s, e))) return rc;
@@ -451,7 +458,10 @@ int api__parse_request(api_ctx_t *c, api_kind_t kind, const cJSON *root, api_spe
             s->logprobs = true;
             s->top_logprobs = (int32_t)v;
         }
-        if (s->echo && s->logprobs) return params__unsupported(e, "echo", "together with 'logprobs' (prompt logprobs)");
+        if (s->score_only && !s->echo)
+            return api_err_set(e, ERR_RANGE, 400, P_INVALID, "invalid_value", "max_tokens",
+                               "Invalid 'max_tokens': 0 is only allowed with 'echo': true (the prompt scored, "
+                               "nothing generated).");
         if ((rc = jr_int(root, "best_of", NULL, 1, 128, &v, &present, e))) return rc;
         if (present && v != s->n) return params__unsupported(e, "best_of", "(other than equal to n)");
     }

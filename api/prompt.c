@@ -22,8 +22,7 @@ int api__template_render(const api_slot_t *m, const cJSON *messages, const cJSON
 
 #define PROMPT_TAIL 64 /* bytes of the rendered prompt the output parser sees */
 
-/* Tokenizes text[0..len) into a malloc'd array. */
-static int prompt__tokenize(const tok_t *tok, const char *text, size_t len, api_prompt_t *p, api_err_t *e) {
+int api__tokenize(const tok_t *tok, const char *text, size_t len, api_prompt_t *p, api_err_t *e) {
     size_t cap = len + 8, need = 0;
     int32_t *ids = malloc(cap * sizeof *ids);
     if (!ids) return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
@@ -88,7 +87,7 @@ static int prompt__chat(const api_slot_t *m, api_spec_t *s, api_err_t *e) {
         return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
     }
     s->n_prompts = 1;
-    rc = prompt__tokenize(m->tok, t, len, &s->prompts[0], e);
+    rc = api__tokenize(m->tok, t, len, &s->prompts[0], e);
     free(text);
     if (!rc && s->prompts[0].n == 0)
         rc = api_err_set(e, ERR_INVAL, 400, "invalid_request_error", "invalid_value", "messages",
@@ -129,7 +128,7 @@ static int prompt__text(const api_slot_t *m, api_spec_t *s, api_err_t *e) {
         int rc;
         if (cJSON_IsString(item)) {
             size_t len = strlen(item->valuestring);
-            rc = prompt__tokenize(m->tok, item->valuestring, len, p, e);
+            rc = api__tokenize(m->tok, item->valuestring, len, p, e);
             if (!rc && s->echo) {
                 p->text = strdup(item->valuestring);
                 p->text_len = len;
@@ -148,5 +147,6 @@ static int prompt__text(const api_slot_t *m, api_spec_t *s, api_err_t *e) {
 }
 
 int api__build_prompts(api_ctx_t *c, api_spec_t *s, api_err_t *e) {
+    if (s->kind == API_EMBED) return api__embed_prompts(s, e);
     return s->kind == API_CHAT ? prompt__chat(s->slot, s, e) : prompt__text(s->slot, s, e);
 }

@@ -8,7 +8,9 @@
  *   text_completion        {id, object, created, model, system_fingerprint,
  *                           choices[{index, text, logprobs, finish_reason}], usage}
  *   logprobs (chat)        {content: [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}], refusal}
- *   logprobs (legacy)      {tokens, token_logprobs, top_logprobs: [{token: logprob}], text_offset}
+ *   logprobs (legacy)      {tokens, token_logprobs, top_logprobs: [{token: logprob}], text_offset}; with echo, the
+ *                          prompt's tokens come first, the first of them with null logprob and top_logprobs
+ *   usage                  {prompt_tokens, completion_tokens, total_tokens, prompt_tokens_details{cached_tokens}}
  *
  * A token whose bytes are not valid UTF-8 on their own (part of a character) is named "bytes:\xNN..." in
  * `token`, as OpenAI does; `bytes` always carries the raw bytes. A logprob of -inf prints as -9999.0 (OpenAI's
@@ -90,44 +92,64 @@ static void render__lp_chat(jw_t *w, const api_gen_t *g, size_t from, size_t to)
     jw_end(w);
 }
 
-/* Legacy logprobs of entries [from, to); offsets are shifted by `base` (the echoed prompt's length). */
-static void render__lp_text(jw_t *w, const api_gen_t *g, size_t from, size_t to, size_t base) {
+/* A run of legacy logprob entries: entries [from, to) of lp, pieces in `pieces`, offsets shifted by `base`. */
+typedef struct {
+    const api_lp_t *lp;
+    const char *pieces;
+    size_t from, to, base;
+} render_seg_t;
+
+/* Legacy logprobs of the segments one after the other: {tokens, token_logprobs, top_logprobs, text_offset}; an
+   entry with n_top -1 (a prompt's first token) has null in token_logprobs and top_logprobs. */
+static void render__lp_text(jw_t *w, const render_seg_t *seg, size_t n_seg) {
     jw_obj(w);
     jw_key(w, "tokens");
     jw_arr(w);
-    for (size_t i = from; i < to; i++)
-        render__token_str(w, g->pieces + g->lp[i].piece, g->lp[i].piece_len);
+    for (size_t s = 0; s < n_seg; s++)
+        for (size_t i = seg[s].from; i < seg[s].to; i++)
+            render__token_str(w, seg[s].pieces + seg[s].lp[i].piece, seg[s].lp[i].piece_len);
     jw_end(w);
     jw_key(w, "token_logprobs");
     jw_arr(w);
-    for (size_t i = from; i < to; i++)
-        jw_num(w, render__lp(g->lp[i].logprob));
+    for (size_t s = 0; s < n_seg; s++)
+        for (size_t i = seg[s].from; i < seg[s].to; i++) {
+            if (seg[s].lp[i].n_top < 0)
+                jw_null(w);
+            else
+                jw_num(w, render__lp(seg[s].lp[i].logprob));
+        }
     jw_end(w);
     jw_key(w, "top_logprobs");
     jw_arr(w);
-    for (size_t i = from; i < to; i++) {
-        const api_lp_t *e = &g->lp[i];
-        jw_obj(w);
-        for (int k = 0; k < e->n_top; k++) {
-            const char *p = g->pieces + e->top_piece[k];
-            size_t n = e->top_len[k];
-            bool dup = false; /* a JSON object cannot hold a key twice: the first (most likely) wins */
-            for (int j = 0; j < k && !dup; j++)
-                dup = e->top_len[j] == n && !memcmp(g->pieces + e->top_piece[j], p, n);
-            if (dup) continue;
-            char buf[RENDER_NAME_CAP];
-            size_t kn = 0;
-            const char *name = render__token_name(p, n, buf, sizeof buf, &kn);
-            jw_keyn(w, name, kn);
-            jw_num(w, render__lp(e->top_lp[k]));
+    for (size_t s = 0; s < n_seg; s++)
+        for (size_t i = seg[s].from; i < seg[s].to; i++) {
+            const api_lp_t *e = &seg[s].lp[i];
+            if (e->n_top < 0) {
+                jw_null(w);
+                continue;
+            }
+            jw_obj(w);
+            for (int k = 0; k < e->n_top; k++) {
+                const char *p = seg[s].pieces + e->top_piece[k];
+                size_t n = e->top_len[k];
+                bool dup = false; /* a JSON object cannot hold a key twice: the first (most likely) wins */
+                for (int j = 0; j < k && !dup; j++)
+                    dup = e->top_len[j] == n && !memcmp(seg[s].pieces + e->top_piece[j], p, n);
+                if (dup) continue;
+                char buf[RENDER_NAME_CAP];
+                size_t kn = 0;
+                const char *name = render__token_name(p, n, buf, sizeof buf, &kn);
+                jw_keyn(w, name, kn);
+                jw_num(w, render__lp(e->top_lp[k]));
+            }
+            jw_end(w);
         }
-        jw_end(w);
-    }
     jw_end(w);
     jw_key(w, "text_offset");
     jw_arr(w);
-    for (size_t i = from; i < to; i++)
-        jw_int(w, (int64_t)(base + g->lp[i].start));
+    for (size_t s = 0; s < n_seg; s++)
+        for (size_t i = seg[s].from; i < seg[s].to; i++)
+            jw_int(w, (int64_t)(seg[s].base + seg[s].lp[i].start));
     jw_end(w);
     jw_end(w);
 }
@@ -146,6 +168,20 @@ static void render__head(jw_t *w, const api_call_t *call, const char *object) {
     jw_str(w, call->fingerprint);
 }
 
+/* Prompt tokens the prefix cache served: per prompt, the most any of its choices was served (each choice reads
+   the same prompt, and usage counts it once). */
+static int64_t render__cached(const api_call_t *call) {
+    int64_t cached = 0;
+    int32_t per = call->spec.n > 0 ? call->spec.n : 1;
+    for (int32_t i = 0; i < call->n_gens; i += per) {
+        int32_t most = 0;
+        for (int32_t k = i; k < i + per && k < call->n_gens; k++)
+            if (call->gens[k].n_cached > most) most = call->gens[k].n_cached;
+        cached += most;
+    }
+    return cached;
+}
+
 static void render__usage(jw_t *w, const api_call_t *call) {
     int64_t completion = 0, reasoning = 0;
     for (int32_t i = 0; i < call->n_gens; i++) {
@@ -159,6 +195,11 @@ static void render__usage(jw_t *w, const api_call_t *call) {
     jw_int(w, completion);
     jw_key(w, "total_tokens");
     jw_int(w, call->prompt_tokens + completion);
+    jw_key(w, "prompt_tokens_details");
+    jw_obj(w);
+    jw_key(w, "cached_tokens");
+    jw_int(w, render__cached(call));
+    jw_end(w);
     if (call->kind == API_CHAT) {
         jw_key(w, "completion_tokens_details");
         jw_obj(w);
@@ -273,8 +314,11 @@ char *api__render_response(const api_call_t *call, size_t *len) {
             jw_null(&w);
         else if (chat)
             render__lp_chat(&w, g, 0, g->n_lp);
-        else
-            render__lp_text(&w, g, 0, g->n_lp, render__base(call, g));
+        else {
+            const render_seg_t seg[2] = {{g->plp, g->pieces, 0, g->n_plp, 0},
+                                         {g->lp, g->pieces, 0, g->n_lp, render__base(call, g)}};
+            render__lp_text(&w, seg, 2);
+        }
         jw_key(&w, "finish_reason");
         jw_str(&w, g->finish ? g->finish : "stop");
         jw_end(&w);
@@ -332,12 +376,16 @@ char *api__render_chunk(const api_call_t *call, const api_gen_t *g, bool role, s
             jw_strn(&w, text + from, to - from);
     }
     jw_key(&w, "logprobs");
-    if (!call->logprobs || lp_to <= lp_from)
+    bool prompt_lp = !chat && role && call->score && g->n_plp; /* the echoed prompt's chunk, scored */
+    if (!call->logprobs || (lp_to <= lp_from && !prompt_lp)) {
         jw_null(&w);
-    else if (chat)
+    } else if (chat) {
         render__lp_chat(&w, g, lp_from, lp_to);
-    else
-        render__lp_text(&w, g, lp_from, lp_to, render__base(call, g));
+    } else {
+        const render_seg_t seg = prompt_lp ? (render_seg_t){g->plp, g->pieces, 0, g->n_plp, 0}
+                                           : (render_seg_t){g->lp, g->pieces, lp_from, lp_to, render__base(call, g)};
+        render__lp_text(&w, &seg, 1);
+    }
     jw_key(&w, "finish_reason");
     jw_str(&w, finish);
     jw_end(&w);

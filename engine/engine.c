@@ -26,6 +26,10 @@
 
 #define ENGINE_BLOCK_TOKENS 16
 #define ENGINE_DEFAULT_KV_BYTES (256ll << 20)
+/* Logits rows per step given to prompt scoring (ENGINE_REQ_SCORE), beyond the one row per slot of generation: a
+ * scored prompt is fed in chunks of at most this many tokens, each of which needs its own row of n_vocab floats
+ * (64 rows of a 152k vocabulary are 39 MB, allocated at the first scoring request). */
+#define ENGINE_SCORE_ROWS 64
 
 typedef struct engine_job {
     struct engine_job *next; /* queue link */
@@ -42,6 +46,9 @@ typedef struct engine_job {
     gram_matcher_t *gm;    /* the output's grammar matcher (req.grammar holds a reference), or NULL */
     tok_stream_t stream;
     double t_start, t_first;
+    int32_t n_scored;      /* ENGINE_REQ_SCORE: prompt tokens 1..n_scored have had their PROMPT_LP event */
+    int32_t n_cached;      /* prompt tokens the prefix cache served at the first admission */
+    bool admitted_once;
 } engine_job_t;
 
 typedef struct {
@@ -58,7 +65,8 @@ struct engine {
     engine_slot_t *slots;      /* n_parallel */
     model_batch_seq_t *batch;  /* (n_parallel,) entries of a step */
     int32_t *batch_slot;       /* (n_parallel,) slot of each entry */
-    float *logits;             /* (n_parallel, n_vocab) */
+    float *logits;             /* (logit_rows, n_vocab), NULL for an embedding model */
+    int32_t logit_rows;        /* n_parallel, or n_parallel + ENGINE_SCORE_ROWS once a prompt was scored */
     float *embd;               /* (n_parallel, n_embd) embeddings of a step's ENGINE_REQ_EMBED entries, or NULL */
     uint64_t n_admitted;
     uint64_t next_id;          /* under mu */
@@ -127,6 +135,7 @@ static void engine__end(engine_t *e, engine_slot_t *s, engine_job_t *job, engine
     double now = engine__now_ms();
     ev.n_prompt = (int32_t)job->req.n_prompt;
     ev.n_generated = job->n_generated;
+    ev.n_cached = job->n_cached;
     double start = job->t_start > 0 ? job->t_start : now;
     ev.t_queue_ms = start - job->t_submit;
     ev.t_prompt_ms = (job->t_first > 0 ? job->t_first : now) - start;
@@ -212,6 +221,17 @@ static void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
 
 /* ---- admission and preemption ----------------------------------------------------------------------------- */
 
+/* Whether j is a SCORE request with prompt tokens whose logprob is still to be reported. */
+static bool engine__scoring(const engine_job_t *j) {
+    return j->req.kind == ENGINE_REQ_SCORE && j->n_scored < (int32_t)j->req.n_prompt - 1;
+}
+
+/* How many of j's tokens must be fed: all it knows, except that a SCORE request that generates nothing never
+ * needs its last prompt token (whose logits would only predict what comes after the prompt). */
+static int32_t engine__feed_target(const engine_job_t *j) {
+    return j->req.kind == ENGINE_REQ_SCORE && j->req.max_tokens == 0 ? j->n_all - 1 : j->n_all;
+}
+
 static int32_t engine__running_slots(const engine_t *e) {
     int32_t n = 0;
     for (int32_t i = 0; i < e->p.n_parallel; i++) n += e->slots[i].job != NULL;
@@ -254,8 +274,11 @@ static void engine__admit(engine_t *e, engine_job_t **cancelled) {
             j = next;
         }
         if (!j) break;
-        /* an embedding reads its whole input in one pass (an encoder's keys depend on every position): no prefix */
-        if (j->req.kind != ENGINE_REQ_EMBED && kv_seq_match_prefix(e->kv, &s->kv, j->tokens, j->n_all) != 0) break;
+        /* an embedding reads its whole input in one pass (an encoder's keys depend on every position), and a
+           prompt still being scored needs the logits of every position: neither takes a cached prefix */
+        if (j->req.kind != ENGINE_REQ_EMBED && !engine__scoring(j) &&
+            kv_seq_match_prefix(e->kv, &s->kv, j->tokens, j->n_all) != 0)
+            break;
         int32_t need = kv_seq_blocks_needed(e->kv, &s->kv, j->n_all - s->kv.n_tokens) + 1;
         int32_t headroom = engine__running_slots(e);
         if (need + headroom > kv_available(e->kv) && engine__running_slots(e) > 0) {
@@ -267,6 +290,10 @@ static void engine__admit(engine_t *e, engine_job_t **cancelled) {
         e->stats.running++;
         s->job = j;
         s->admitted = ++e->n_admitted;
+        if (!j->admitted_once) { /* a preempted job's second match is its own earlier work, not a cache hit */
+            j->admitted_once = true;
+            j->n_cached = s->kv.n_tokens;
+        }
     }
     if (!e->head) e->tail = NULL;
 }
@@ -313,8 +340,15 @@ static int engine__start_job(engine_t *e, engine_job_t *job) {
         return 0;
     }
     if (job->smp) return 0; /* resumed after preemption */
+    const int32_t n_vocab = model_hparams(e->model)->n_vocab;
+    if (job->req.kind == ENGINE_REQ_SCORE && e->logit_rows < e->p.n_parallel + ENGINE_SCORE_ROWS) {
+        float *l = realloc(e->logits, (size_t)(e->p.n_parallel + ENGINE_SCORE_ROWS) * (size_t)n_vocab * sizeof *l);
+        if (!l) return ERR_NOMEM;
+        e->logits = l;
+        e->logit_rows = e->p.n_parallel + ENGINE_SCORE_ROWS;
+    }
     char err[256] = "";
-    int rc = sampler_create(&job->req.sampling, model_hparams(e->model)->n_vocab, &job->smp, err, sizeof err);
+    int rc = sampler_create(&job->req.sampling, n_vocab, &job->smp, err, sizeof err);
     if (rc) return rc;
     sampler_share_scratch(job->smp, e->smp_scratch); /* one sampling call at a time: one scratch for all */
     sampler_add_prompt(job->smp, job->tokens, job->req.n_prompt);
@@ -339,12 +373,44 @@ static void engine__emit_embedding(engine_t *e, engine_slot_t *s, const float *e
     engine__end(e, s, job, ENGINE_FINISH_STOP, 0, NULL);
 }
 
+/* Reports the PROMPT_LP event of prompt token pos (its logprob under the logits row of position pos - 1) for a
+ * SCORE job, unless an earlier pass (before a preemption) did. Returns false when the row is not finite: the
+ * job has then ended with ERR_NUMERIC. */
+static bool engine__score_row(engine_t *e, engine_slot_t *s, int32_t pos, const float *logits) {
+    engine_job_t *job = s->job;
+    const int32_t n_vocab = model_hparams(e->model)->n_vocab;
+    if (pos <= job->n_scored) return true;
+    const int64_t bad = kern_first_nonfinite(logits, n_vocab);
+    if (bad >= 0) {
+        const log_kv_t kv[] = {LOG_I("request", (long long)job->id), LOG_I("position", pos - 1), LOG_I("token", bad),
+                               LOG_S("value", isnan(logits[bad]) ? "NaN" : "inf")};
+        log_kv(LOG_WARN, "non-finite logits", kv, sizeof kv / sizeof kv[0]);
+        engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_NUMERIC,
+                    "the model computed non-finite logits: its weights overflow on this input");
+        return false;
+    }
+    const int32_t id = job->tokens[pos];
+    int32_t top_ids[ENGINE_MAX_TOP_LOGPROBS];
+    float top_lp[ENGINE_MAX_TOP_LOGPROBS];
+    engine_event_t ev = {.type = ENGINE_EV_PROMPT_LP, .id = job->id, .token = id, .pos = pos, .text = e->text};
+    if (sampler_logprobs(logits, n_vocab, id, job->req.n_top_logprobs, &ev.logprob, top_ids, top_lp) == 0) {
+        ev.n_top = job->req.n_top_logprobs;
+        ev.top_ids = top_ids;
+        ev.top_logprobs = top_lp;
+    }
+    if (tok_piece(model_tok(e->model), id, false, e->text, e->text_cap, &ev.text_len) != 0) ev.text_len = 0;
+    job->n_scored = pos;
+    job->req.on_event(job->req.user, &ev);
+    return true;
+}
+
 /* Builds and runs one batch: every slot with one token left to feed (decoding) first, then embedding requests
  * (each whole, in one entry: an encoder attends to the whole input at once), then prompt chunks in admission
- * order within the n_batch budget. Returns false when nothing could run. */
+ * order within the n_batch budget. A prompt being scored takes a logits row for every token it feeds, out of
+ * ENGINE_SCORE_ROWS per step, so its chunks are at most that long. Returns false when nothing could run. */
 static bool engine__step(engine_t *e) {
     const int32_t n_vocab = model_hparams(e->model)->n_vocab, n_embd = model_hparams(e->model)->n_embd;
-    int32_t budget = e->p.n_batch, n_entries = 0, n_rows = 0;
+    int32_t budget = e->p.n_batch, n_entries = 0, n_rows = 0, score_budget = ENGINE_SCORE_ROWS;
 
     for (int pass = 0; pass < 3; pass++) {
         for (int32_t i = 0; i < e->p.n_parallel && budget > 0; i++) {
@@ -352,8 +418,8 @@ static bool engine__step(engine_t *e) {
             engine_job_t *job = s->job;
             if (!job || e->paused[i]) continue;
             const bool embed = job->req.kind == ENGINE_REQ_EMBED;
-            int32_t remaining = job->n_all - s->kv.n_tokens;
-            if (pass != (embed ? 1 : remaining == 1 ? 0 : 2)) continue;
+            int32_t remaining = engine__feed_target(job) - s->kv.n_tokens;
+            if (remaining < 1 || pass != (embed ? 1 : remaining == 1 ? 0 : 2)) continue;
             if (embed) { /* all of it now, or wait for a step with room */
                 if (remaining > budget) continue;
                 int rc = kv_seq_reserve(e->kv, &s->kv, remaining);
@@ -369,7 +435,10 @@ static bool engine__step(engine_t *e) {
                 budget -= remaining;
                 continue;
             }
+            const bool scoring = engine__scoring(job);
             int32_t chunk = remaining < budget ? remaining : budget;
+            if (scoring && chunk > score_budget) chunk = score_budget;
+            if (chunk < 1) continue;
             /* a decode may preempt newer sequences; a prompt takes what fits now and the rest later */
             int rc = pass == 0 ? engine__reserve(e, s, chunk) : kv_seq_reserve(e->kv, &s->kv, chunk);
             while (rc == ERR_FULL && pass == 2 && chunk > 1) {
@@ -385,8 +454,9 @@ static bool engine__step(engine_t *e) {
             bs->kv = &s->kv;
             bs->tokens = job->tokens + s->kv.n_tokens;
             bs->n = chunk;
-            bs->n_logits = chunk == remaining ? 1 : 0;
+            bs->n_logits = scoring ? chunk : chunk == remaining ? 1 : 0;
             bs->embd = NULL;
+            if (scoring) score_budget -= chunk;
             e->batch_slot[n_entries++] = i;
             n_rows += bs->n_logits;
             budget -= chunk;
@@ -428,8 +498,22 @@ static bool engine__step(engine_t *e) {
             engine__emit_embedding(e, s, e->batch[k].embd);
             continue;
         }
-        kv_seq_commit(e->kv, &s->kv, s->job->tokens, e->batch[k].n);
-        if (e->batch[k].n_logits) engine__emit(e, s, e->logits + (size_t)row++ * n_vocab);
+        const int32_t n = e->batch[k].n, n_logits = e->batch[k].n_logits, pos0 = s->kv.n_tokens;
+        kv_seq_commit(e->kv, &s->kv, s->job->tokens, n);
+        engine_job_t *job = s->job;
+        /* rows are positions [pos0 + n - n_logits, pos0 + n): inside a scored prompt each predicts the next
+           prompt token; the row of the last token known predicts what to generate */
+        for (int32_t r = 0; r < n_logits && s->job == job; r++) {
+            const int32_t p = pos0 + n - n_logits + r;
+            const float *lg = e->logits + (size_t)(row + r) * n_vocab;
+            if (job->req.kind == ENGINE_REQ_SCORE && p < (int32_t)job->req.n_prompt - 1)
+                engine__score_row(e, s, p + 1, lg);
+            else if (p == job->n_all - 1)
+                engine__emit(e, s, lg);
+        }
+        row += n_logits;
+        if (s->job == job && job->req.kind == ENGINE_REQ_SCORE && job->req.max_tokens == 0 && !engine__scoring(job))
+            engine__end(e, s, job, ENGINE_FINISH_LENGTH, 0, NULL); /* every prompt token scored: nothing to generate */
     }
     return true;
 }
@@ -493,6 +577,9 @@ static void *engine__thread(void *arg) {
             int rc = engine__start_job(e, s->job);
             if (rc) {
                 engine__end(e, s, s->job, ENGINE_FINISH_ERROR, rc, "cannot start the request");
+                freed = true;
+            } else if (engine__feed_target(s->job) <= s->kv.n_tokens) { /* a one-token prompt scored, nothing more */
+                engine__end(e, s, s->job, ENGINE_FINISH_LENGTH, 0, NULL);
                 freed = true;
             }
         }
@@ -571,6 +658,7 @@ int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t er
     e->batch = calloc((size_t)e->p.n_parallel, sizeof *e->batch);
     e->batch_slot = calloc((size_t)e->p.n_parallel, sizeof *e->batch_slot);
     e->logits = embeds ? NULL : malloc((size_t)e->p.n_parallel * (size_t)hp->n_vocab * sizeof(float));
+    e->logit_rows = embeds ? 0 : e->p.n_parallel;
     e->embd = embeds ? malloc((size_t)e->p.n_parallel * (size_t)hp->n_embd * sizeof(float)) : NULL;
     e->cancel = calloc((size_t)e->p.n_parallel, sizeof *e->cancel);
     e->paused = calloc((size_t)e->p.n_parallel, sizeof *e->paused);
@@ -681,13 +769,14 @@ int engine_submit(engine_t *e, const engine_req_t *r, uint64_t *id, char *err, s
     if (!r->on_event) return err_set(err, err_len, ERR_INVAL, "on_event is required");
     if (!r->prompt || r->n_prompt == 0) return err_set(err, err_len, ERR_INVAL, "the prompt is empty");
     if (r->kind == ENGINE_REQ_EMBED) return engine__submit_embed(e, r, id, err, err_len);
-    if (r->kind != ENGINE_REQ_GENERATE) /* prompt scoring is not served yet */
+    if (r->kind != ENGINE_REQ_GENERATE && r->kind != ENGINE_REQ_SCORE)
         return err_set(err, err_len, ERR_UNSUPPORTED, "request kind %d is not supported", (int)r->kind);
     if (hp->pooling != MODEL_POOL_NONE)
         return err_set(err, err_len, ERR_INVAL,
                        "this is an embedding model (%s pooling): it makes embeddings, not completions",
                        model_pool_name(hp->pooling));
-    if (r->max_tokens < 1) return err_set(err, err_len, ERR_INVAL, "max_tokens must be at least 1");
+    if (r->max_tokens < (r->kind == ENGINE_REQ_SCORE ? 0 : 1))
+        return err_set(err, err_len, ERR_INVAL, "max_tokens must be at least %d", r->kind == ENGINE_REQ_SCORE ? 0 : 1);
     if (r->n_top_logprobs < 0 || r->n_top_logprobs > ENGINE_MAX_TOP_LOGPROBS)
         return err_set(err, err_len, ERR_INVAL, "top_logprobs must be between 0 and %d", ENGINE_MAX_TOP_LOGPROBS);
     for (size_t i = 0; i < r->n_prompt; i++)
@@ -799,58 +888,4 @@ void engine_stats(engine_t *e, engine_stats_t *out) {
     pthread_mutex_lock(&e->mu);
     *out = e->stats;
     pthread_mutex_unlock(&e->mu);
-}
-
-/* ---- events outliving their callback ---------------------------------------------------------------------- */
-
-/* The parts of an event's deep copy after the struct: the arrays (4-byte elements) first, then the bytes. */
-static size_t engine__event_tail(const engine_event_t *ev, size_t *n_top, size_t *n_emb, size_t *n_msg) {
-    *n_top = ev->n_top > 0 && ev->top_ids && ev->top_logprobs ? (size_t)ev->n_top : 0;
-    *n_emb = ev->n_embedding > 0 && ev->embedding ? (size_t)ev->n_embedding : 0;
-    *n_msg = ev->err_msg ? strlen(ev->err_msg) + 1 : 0;
-    return *n_top * (sizeof(int32_t) + sizeof(float)) + *n_emb * sizeof(float) + (ev->text ? ev->text_len : 0) +
-           *n_msg;
-}
-
-size_t engine_event_size(const engine_event_t *ev) {
-    size_t n_top, n_emb, n_msg;
-    return sizeof *ev + engine__event_tail(ev, &n_top, &n_emb, &n_msg);
-}
-
-engine_event_t *engine_event_copy(const engine_event_t *ev, void *buf, size_t cap) {
-    size_t n_top, n_emb, n_msg;
-    if (!buf || cap < sizeof *ev + engine__event_tail(ev, &n_top, &n_emb, &n_msg)) return NULL;
-    engine_event_t *c = buf;
-    *c = *ev;
-    char *p = (char *)(c + 1); /* sizeof(engine_event_t) keeps what follows 8-byte aligned */
-    c->top_ids = NULL;
-    c->top_logprobs = NULL;
-    c->n_top = (int)n_top;
-    if (n_top) {
-        memcpy(p, ev->top_ids, n_top * sizeof(int32_t));
-        c->top_ids = (const int32_t *)(void *)p;
-        p += n_top * sizeof(int32_t);
-        memcpy(p, ev->top_logprobs, n_top * sizeof(float));
-        c->top_logprobs = (const float *)(void *)p;
-        p += n_top * sizeof(float);
-    }
-    c->embedding = NULL;
-    c->n_embedding = (int32_t)n_emb;
-    if (n_emb) {
-        memcpy(p, ev->embedding, n_emb * sizeof(float));
-        c->embedding = (const float *)(void *)p;
-        p += n_emb * sizeof(float);
-    }
-    c->text = p; /* never NULL in a copy: consumers may read text with text_len 0 */
-    c->text_len = ev->text ? ev->text_len : 0;
-    if (c->text_len) {
-        memcpy(p, ev->text, c->text_len);
-        p += c->text_len;
-    }
-    c->err_msg = NULL;
-    if (n_msg) {
-        memcpy(p, ev->err_msg, n_msg);
-        c->err_msg = p;
-    }
-    return c;
 }

@@ -106,8 +106,12 @@ typedef enum {
                                 prompt-only pass, pooled as the model says (mean, CLS, last) and L2-normalised;
                                 no KV cache kept, no sampler; events: one EMBEDDING (n_embd floats), then END
                                 (finish STOP, n_prompt set, n_generated 0) */
-    ENGINE_REQ_SCORE = 2,    /* causal models: one prompt-only pass reporting each prompt token's logprob under the
-                                tokens before it (and top alternatives); nothing generated */
+    ENGINE_REQ_SCORE = 2,    /* causal models: the prompt is read with logits at every position, reporting each
+                                prompt token's logprob under the tokens before it (and n_top_logprobs
+                                alternatives); max_tokens 0 generates nothing (the last prompt token is not even
+                                fed), max_tokens > 0 then generates as GENERATE does (legacy echo + logprobs).
+                                The prompt takes no prefix-cache hit (every position's logits are needed) and is
+                                fed in chunks of at most 64 tokens, batched with the other requests' steps. */
 } engine_req_kind_t;
 
 typedef enum {
@@ -162,7 +166,7 @@ typedef struct {
     engine_req_kind_t kind; /* ENGINE_REQ_GENERATE (0) unless set */
     const int32_t *prompt; /* copied by engine_submit */
     size_t n_prompt;       /* >= 1 */
-    int32_t max_tokens;    /* GENERATE: >= 1; prompt + max_tokens must fit the context; EMBED / SCORE: 0 */
+    int32_t max_tokens;    /* GENERATE: >= 1; SCORE: >= 0; EMBED: 0; prompt + max_tokens must fit the context */
     sampler_params_t sampling;
     bool logprobs;          /* report each token's logprob */
     int n_top_logprobs;     /* 0..ENGINE_MAX_TOP_LOGPROBS alternatives per token */

@@ -153,6 +153,8 @@ typedef struct {
 } fx_t;
 
 static int32_t fx_n_ctx = 128;
+static bool fx_embedding;     /* the next fx_new attaches the model as an embedding model ... */
+static int32_t fx_n_embd = 4; /* ... of this width (test_api_embeddings.c) */
 static const api_key_limit_t *fx_key_limits; /* per-key quotas of the next fx_new (test_api_quota.c) */
 static size_t fx_n_key_limits;
 
@@ -179,6 +181,8 @@ static inline fx_t *fx_new_tmpl(const char *const *keys, size_t n_keys, const ch
                      .n_ctx = fx_n_ctx,
                      .chat_template = tmpl,
                      .strict_template = strict,
+                     .embedding = fx_embedding,
+                     .n_embd = fx_n_embd,
                      .backend = {.submit = fx__submit, .cancel = fx__cancel, .self = &f->back}};
     int rc = api_attach(f->api, &m, err, sizeof err);
     fx_sink_init(&f->sink);

@@ -103,7 +103,7 @@ static engine_t *make_engine(int32_t n_parallel, int64_t kv_tokens, int32_t max_
 }
 
 /* Waits (up to 2 s) for the stats snapshot, published at the end of each step, to show an idle engine. */
-static engine_stats_t wait_idle(engine_t *e) {
+static inline engine_stats_t wait_idle(engine_t *e) {
     engine_stats_t st;
     for (int tries = 0; tries < 200; tries++) {
         engine_stats(e, &st);
@@ -176,7 +176,7 @@ static void run_alone(const char *prompt, int32_t max_tokens, result_t *out) {
  * best two tokens were within FX_TIE_MARGIN and the batched run took the runner-up, the two continuations may part
  * from there on (at most one request in four). Returns how many requests parted at such a tie.
  */
-static int check_together_equals_alone(engine_t *e, int n, int32_t max_tokens) {
+static inline int check_together_equals_alone(engine_t *e, int n, int32_t max_tokens) {
     result_t alone[16], together[16];
     int32_t ids[16][256];
     int ties = 0;

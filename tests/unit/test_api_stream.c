@@ -40,7 +40,7 @@ static void test_chat_nonstream(void **state) {
     snprintf(want, sizeof want,
              "{\"id\":\"$ID\"," HEAD_CHAT ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
              "\"Hello \\\"x\\\"!\",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":"
-             "{\"prompt_tokens\":%d,\"completion_tokens\":3,\"total_tokens\":%d,\"completion_tokens_details\":{\"reasoning_tokens\":0}}}",
+             "{\"prompt_tokens\":%d,\"completion_tokens\":3,\"total_tokens\":%d,\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0}}}",
              n_prompt, n_prompt + 3);
     fx_expect(f->sink.body, want, id);
     assert_int_equal(api_live_calls(f->api), 1);
@@ -72,7 +72,7 @@ static void test_chat_stream(void **state) {
              "data: " HEAD_CHUNK "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":"
              "\"length\"}],\"usage\":null}\n\n"
              "data: " HEAD_CHUNK "\"choices\":[],\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":2,"
-             "\"total_tokens\":%d,\"completion_tokens_details\":{\"reasoning_tokens\":0}}}\n\n"
+             "\"total_tokens\":%d,\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0}}}\n\n"
              "data: [DONE]\n\n",
              n_prompt, n_prompt + 2);
     fx_expect(f->sink.stream, want, id);
@@ -115,7 +115,7 @@ static void test_stop_nonstream(void **state) {
     snprintf(want, sizeof want,
              "{\"id\":\"$ID\"," HEAD_TEXT ",\"choices\":[{\"index\":0,\"text\":\"Hello \",\"logprobs\":null,"
              "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":3,"
-             "\"total_tokens\":%d}}",
+             "\"total_tokens\":%d,\"prompt_tokens_details\":{\"cached_tokens\":0}}}",
              n_prompt, n_prompt + 3);
     fx_expect(f->sink.body, want, id);
     fx_token(f, 0, 303, "late", 0, 0, NULL, NULL); /* the engine had not seen the cancel yet */
@@ -202,7 +202,7 @@ static void test_n_choices(void **state) {
              "\"finish_reason\":\"stop\"},{\"index\":1,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"stop\"},"
              "{\"index\":2,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"stop\"},{\"index\":3,\"text\":\"d\","
              "\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":3,"
-             "\"total_tokens\":%d}}",
+             "\"total_tokens\":%d,\"prompt_tokens_details\":{\"cached_tokens\":0}}}",
              n_prompt, n_prompt + 3);
     fx_expect(f->sink.body, want, id);
     fx_free(f);
@@ -229,8 +229,7 @@ static void test_chat_logprobs(void **state) {
         "\"top_logprobs\":[{\"token\":\"a\",\"logprob\":-0.5,\"bytes\":[97]},{\"token\":\"bytes:\\\\xe2\","
         "\"logprob\":-9999.0,\"bytes\":[226]}]},{\"token\":\"bytes:\\\\xe2\",\"logprob\":-1.25,\"bytes\":[226],"
         "\"top_logprobs\":[{\"token\":\"bytes:\\\\xe2\",\"logprob\":-0.5,\"bytes\":[226]}]}],\"refusal\":null},"
-        "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":2,\"total_tokens\":%d,"
-        "\"completion_tokens_details\":{\"reasoning_tokens\":0}}}",
+        "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":2,\"total_tokens\":%d,\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0}}}",
         n_prompt, n_prompt + 2);
     fx_expect(f->sink.body, want, id);
     fx_free(f);
