@@ -6,8 +6,9 @@
 #  - raw bytes with curl: the scored prompt's JSON, cached_tokens on a repeated prompt, the 400s, CORS exposing
 #    retry-after;
 #  - the node suites scoring.test.mjs and embeddings.test.mjs (official openai SDK, LangChain.js OpenAIEmbeddings)
-#    against a server with two models: stories260K and, when CINDER_E2E_EMBED_MODEL names an embedding GGUF
-#    (e.g. the synthetic bert model), that one too. Without it the embedding checks are skipped, with a message.
+#    against a server with two models: stories260K and an embedding model (CINDER_E2E_EMBED_MODEL; by default the
+#    synthetic BERT of tests/archs/models.tsv with the bge vocabulary, build/synth/emb-bert-q8_0.gguf, made by
+#    scripts/synth-models.sh when missing). CINDER_E2E_EMBED_MODEL= (empty) skips the embedding checks.
 # Ends with "embeddings: N passed, N failed"; exits non-zero on failure.
 # Usage: tests/e2e/test_embeddings.sh [SHARED_DIR]   (CINDER_BIN=build/address/cinder runs another build)
 set -u
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/../.."
 SHARED=${1:-../shared}
 M=$SHARED/models
 BIN=${CINDER_BIN:-./cinder}
-EMB=${CINDER_E2E_EMBED_MODEL:-}
+EMB=${CINDER_E2E_EMBED_MODEL:-build/synth/emb-bert-q8_0.gguf}
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | head -30 | sed 's/^/     /'; }
@@ -50,6 +51,9 @@ for f in stories260K stories260K-Q8_0; do
 done
 
 # ---- a server with both kinds of model ---------------------------------------------------------------------------
+if [ -n "$EMB" ] && [ ! -f "$EMB" ] && [ "$EMB" = build/synth/emb-bert-q8_0.gguf ]; then
+    SHARED=$SHARED ./scripts/synth-models.sh >/dev/null || bad "synth-models.sh"
+fi
 if [ -n "$EMB" ]; then
     [ -f "$EMB" ] || { bad "CINDER_E2E_EMBED_MODEL=$EMB: no such file"; finish; }
     printf '{"models": [{"model": "%s", "alias": "stories260K"}, {"model": "%s", "alias": "embed"}]}\n' \
