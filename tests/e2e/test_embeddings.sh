@@ -60,6 +60,11 @@ if [ -n "$EMB" ]; then
         "$M/stories260K.gguf" "$EMB" >"$tmp/two.json"
     serve_start main --config "$tmp/two.json" -t 2 --parallel 2 --cors-origin http://app.example || finish
     export CINDER_EMBED_MODEL=embed
+    key=$(basename "$EMB" .gguf)
+    if python3 -c 'import json,sys; sys.exit(0 if sys.argv[2] in json.load(open(sys.argv[1]))["models"] else 1)' \
+        tests/embed/reference.json "$key"; then
+        export CINDER_EMBED_REFERENCE=$PWD/tests/embed/reference.json CINDER_EMBED_REFERENCE_KEY=$key
+    fi
 else
     echo "skip embedding checks: set CINDER_E2E_EMBED_MODEL to an embedding model's GGUF (e.g. a bert model) to run them"
     serve_start main -m "$M/stories260K.gguf" -t 2 --parallel 2 --cors-origin http://app.example || finish

@@ -18,7 +18,35 @@ const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
 const cos = (a, b) => a.reduce((s, x, i) => s + x * b[i], 0) / (norm(a) * norm(b));
 const TEXTS = ['The cat sat on the mat.', 'A quick brown fox jumps over the lazy dog.', 'Embeddings for search.'];
 
+// llama.cpp's llama-embedding vectors for the same model (tests/embed/reference.json, key = the model file's name),
+// when the runner names them: CINDER_EMBED_REFERENCE (the file) and CINDER_EMBED_REFERENCE_KEY (e.g. emb-bert-q8_0).
+const REF_FILE = process.env.CINDER_EMBED_REFERENCE, REF_KEY = process.env.CINDER_EMBED_REFERENCE_KEY;
+const skipRef = skip || (REF_FILE && REF_KEY ? false : 'no llama.cpp reference named');
+
 describe('embeddings', () => {
+  it('equal llama.cpp\'s llama-embedding vectors (SDK base64 and float, LangChain)', { skip: skipRef }, async () => {
+    const { readFileSync } = await import('node:fs');
+    const ref = JSON.parse(readFileSync(REF_FILE, 'utf8'));
+    const want = ref.models[REF_KEY];
+    const tol = /f32/.test(REF_KEY) ? 0.99999 : 0.999;
+    const c = client();
+    const b64 = await c.embeddings.create({ model: EMBED, input: ref.inputs });
+    const flt = await c.embeddings.create({ model: EMBED, input: ref.inputs, encoding_format: 'float' });
+    const one = await Promise.all(ref.inputs.map((t) => c.embeddings.create({ model: EMBED, input: t })));
+    for (let i = 0; i < ref.inputs.length; i++) {
+      for (const got of [b64.data[i].embedding, flt.data[i].embedding, one[i].data[0].embedding]) {
+        const k = cos(got, want[i]);
+        assert.ok(k >= tol, `input ${i}: cosine ${k} < ${tol}`);
+      }
+    }
+    if (!skipLc) {
+      const { OpenAIEmbeddings } = await import('@langchain/openai');
+      const lc = new OpenAIEmbeddings({ model: EMBED, apiKey: API_KEY, configuration: { baseURL: BASE_URL } });
+      const docs = await lc.embedDocuments(ref.inputs);
+      docs.forEach((v, i) => assert.ok(cos(v, want[i]) >= tol, `LangChain input ${i}`));
+    }
+  });
+
   it('a generative model answers 400 on /v1/embeddings', async () => {
     const r = await post('/v1/embeddings', { model: await modelId(), input: 'hello' });
     assert.equal(r.status, 400);
