@@ -33,7 +33,7 @@ SANITIZER ?=
 DEBUG ?=
 SHARED ?= $(abspath ../shared)
 
-PKGS := libcjson libmicrohttpd libuv libpcre2-8 openblas libcurl
+PKGS := libcjson libmicrohttpd libuv libpcre2-8 openblas libcurl sqlite3
 CC ?= cc
 ifeq ($(CC),cc)
 CC := gcc
