@@ -468,5 +468,6 @@ void api__spec_free(api_spec_t *s) {
     }
     free(s->prompts);
     gram_free(s->grammar);
+    api__resp_free(s->resp);
     memset(s, 0, sizeof *s);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "config/config.h"
@@ -62,6 +63,46 @@ static void serve_where(const config_t *c, size_t i, char *out, size_t cap) {
         snprintf(out, cap, "--model");
     else
         snprintf(out, cap, "%s: models[%zu]", c->config_file ? c->config_file : "configuration", i);
+}
+
+/* mkdir -p path (mode 0700: stored responses are the users' conversations). 0, or errno's value. */
+static int serve_mkdirs(const char *path) {
+    char buf[HUB_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0700) != 0 && errno != EEXIST) return errno;
+            *p = c;
+            if (!c) return 0;
+        }
+    }
+}
+
+/* The responses store's file: the configured path, NULL for "none", or responses.db in the data directory
+   (created). Returns false (with a message on stderr) when the default cannot be made. */
+static bool serve_store_path(const config_t *cfg, char *out, size_t cap, const char **path) {
+    *path = NULL;
+    if (cfg->responses_store) {
+        if (strcmp(cfg->responses_store, "none")) *path = cfg->responses_store;
+        return true;
+    }
+    char dir[HUB_PATH_MAX];
+    int rc = config_data_dir(&cfg->env, dir, sizeof dir);
+    if (rc) {
+        fprintf(stderr, "cinder serve: no data directory for the responses store (set XDG_DATA_HOME or HOME, or "
+                        "--responses-store FILE|none)\n");
+        return false;
+    }
+    if ((rc = serve_mkdirs(dir))) {
+        fprintf(stderr, "cinder serve: cannot create the data directory '%s': %s (or set --responses-store)\n", dir,
+                strerror(rc));
+        return false;
+    }
+    snprintf(out, cap, "%s/responses.db", dir);
+    *path = out;
+    return true;
 }
 
 /* Everything after the configuration is read; returns the exit status. */
@@ -139,6 +180,13 @@ static int serve_run(const config_t *cfg) {
     p.key_limits = limits;
     p.n_key_limits = cfg->n_key_limits < CONFIG_MAX_LIST ? cfg->n_key_limits : CONFIG_MAX_LIST;
     p.quiet = cfg->quiet;
+    char store[HUB_PATH_MAX + 32];
+    if (!serve_store_path(cfg, store, sizeof store, &p.responses_store)) {
+        status = 2;
+        goto cleanup;
+    }
+    p.responses_max_age_s = cfg->responses_max_age_s;
+    p.responses_max_bytes = cfg->responses_max_bytes;
     char err[1024] = "";
     if (server_run(&p, err, sizeof err)) {
         fprintf(stderr, "cinder serve: %s\n", err);
