@@ -173,7 +173,7 @@ static void http__common_headers(srv_conn_t *c, struct MHD_Response *r) {
     MHD_add_response_header(r, "openai-processing-ms", ms);
     if (c->origin_ok) {
         MHD_add_response_header(r, "Access-Control-Allow-Origin", c->origin_ok);
-        MHD_add_response_header(r, "Access-Control-Expose-Headers", "x-request-id, openai-processing-ms");
+        MHD_add_response_header(r, "Access-Control-Expose-Headers", "x-request-id, openai-processing-ms, retry-after");
         if (strcmp(c->origin_ok, "*")) MHD_add_response_header(r, "Vary", "Origin");
     }
 }
