@@ -81,28 +81,24 @@ static int serve_mkdirs(const char *path) {
 }
 
 /* The responses store's file: the configured path, NULL for "none", or responses.db in the data directory
-   (created). Returns false (with a message on stderr) when the default cannot be made. */
-static bool serve_store_path(const config_t *cfg, char *out, size_t cap, const char **path) {
-    *path = NULL;
-    if (cfg->responses_store) {
-        if (strcmp(cfg->responses_store, "none")) *path = cfg->responses_store;
-        return true;
-    }
+   (created). A data directory that cannot be had (no HOME, a read-only volume) leaves the server without a store,
+   with a warning: only a store that was asked for by name is worth refusing to start over. */
+static const char *serve_store_path(const config_t *cfg, char *out, size_t cap) {
+    if (cfg->responses_store) return strcmp(cfg->responses_store, "none") ? cfg->responses_store : NULL;
     char dir[HUB_PATH_MAX];
     int rc = config_data_dir(&cfg->env, dir, sizeof dir);
     if (rc) {
-        fprintf(stderr, "cinder serve: no data directory for the responses store (set XDG_DATA_HOME or HOME, or "
-                        "--responses-store FILE|none)\n");
-        return false;
+        log_kv(LOG_WARN, "no responses store: no data directory (set XDG_DATA_HOME or HOME, or --responses-store)",
+               NULL, 0);
+        return NULL;
     }
     if ((rc = serve_mkdirs(dir))) {
-        fprintf(stderr, "cinder serve: cannot create the data directory '%s': %s (or set --responses-store)\n", dir,
-                strerror(rc));
-        return false;
+        log_kv(LOG_WARN, "no responses store: cannot create the data directory",
+               (log_kv_t[]){LOG_S("dir", dir), LOG_S("error", strerror(rc))}, 2);
+        return NULL;
     }
     snprintf(out, cap, "%s/responses.db", dir);
-    *path = out;
-    return true;
+    return out;
 }
 
 /* Everything after the configuration is read; returns the exit status. */
@@ -181,10 +177,7 @@ static int serve_run(const config_t *cfg) {
     p.n_key_limits = cfg->n_key_limits < CONFIG_MAX_LIST ? cfg->n_key_limits : CONFIG_MAX_LIST;
     p.quiet = cfg->quiet;
     char store[HUB_PATH_MAX + 32];
-    if (!serve_store_path(cfg, store, sizeof store, &p.responses_store)) {
-        status = 2;
-        goto cleanup;
-    }
+    p.responses_store = serve_store_path(cfg, store, sizeof store);
     p.responses_max_age_s = cfg->responses_max_age_s;
     p.responses_max_bytes = cfg->responses_max_bytes;
     char err[1024] = "";
