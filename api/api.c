@@ -362,8 +362,7 @@ static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *re
                                  "This model's maximum context length is %d tokens. However, you requested %lld "
                                  "tokens (%lld in the %s, %lld for the completion). Please reduce the length of "
                                  "the %s or completion.",
-                                 n_ctx, (long long)(n_prompt + want), (long long)n_prompt, what, (long long)want,
-                                 what);
+                                 n_ctx, (long long)(n_prompt + want), (long long)n_prompt, what, (long long)want, what);
             else
                 rc = api_err_set(&e, ERR_CONTEXT, 400, "invalid_request_error", "context_length_exceeded", what,
                                  "This model's maximum context length is %d tokens. However, your %s resulted in "
@@ -560,8 +559,11 @@ int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_cal
         api__resp_get(c, req->method, path + strlen("/v1/responses/"), req->query, key >= 0 ? c->keys[key] : NULL,
                       sink);
     } else {
-        api__generate(c, route == API_RT_CHAT ? API_CHAT : route == API_RT_RESP ? API_RESP : API_TEXT, req, key, sink,
-                      call_out);
+        api__generate(c,
+                      route == API_RT_CHAT   ? API_CHAT
+                      : route == API_RT_RESP ? API_RESP
+                                             : API_TEXT,
+                      req, key, sink, call_out);
     }
     return 0;
 }

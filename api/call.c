@@ -127,8 +127,9 @@ static void call__release(api_call_t *call, api_gen_t *g, size_t to, bool last) 
     }
     if (call->stream && !call->finished && (to > g->released || lp_to > g->lp_sent)) {
         size_t n = 0;
-        char *f = call->kind == API_RESP ? api__resp_delta(call, g, g->released, to, &n)
-                                         : api__render_chunk(call, g, false, g->released, to, g->lp_sent, lp_to, NULL, &n);
+        char *f = call->kind == API_RESP
+                      ? api__resp_delta(call, g, g->released, to, &n)
+                      : api__render_chunk(call, g, false, g->released, to, g->lp_sent, lp_to, NULL, &n);
         call__write(call, f, n);
     }
     g->released = to;
@@ -348,8 +349,10 @@ static int call__submit_error(int rc, const char *msg, const api_spec_t *spec, a
                            "The server is busy (%s). Please retry shortly.", msg);
     case ERR_CONTEXT:
         return api_err_set(e, rc, 400, "invalid_request_error", "context_length_exceeded",
-                           spec->kind == API_CHAT ? "messages" : spec->kind == API_RESP ? "input" : "prompt", "%s",
-                           msg);
+                           spec->kind == API_CHAT   ? "messages"
+                           : spec->kind == API_RESP ? "input"
+                                                    : "prompt",
+                           "%s", msg);
     case ERR_STATE: return api_err_set(e, rc, 503, "server_error", NULL, NULL, "The server is shutting down.");
     case ERR_NOMEM: return api_err_set(e, rc, 503, "server_error", NULL, NULL, "The server is out of memory.");
     default: return api_err_set(e, rc, 400, "invalid_request_error", "invalid_value", NULL, "%s", msg);
@@ -390,8 +393,11 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
     call->top_logprobs = call->spec.top_logprobs;
     call->echo = call->spec.echo;
     call->created = c->fixed_created ? c->fixed_created : (int64_t)time(NULL);
-    api__make_id(c, call->kind == API_CHAT ? "chatcmpl-" : call->kind == API_RESP ? "resp_" : "cmpl-", call->id,
-                 sizeof call->id);
+    api__make_id(c,
+                 call->kind == API_CHAT   ? "chatcmpl-"
+                 : call->kind == API_RESP ? "resp_"
+                                          : "cmpl-",
+                 call->id, sizeof call->id);
     call->n_gens = n_gens;
     call->quota_key = -1;
     api__live_add(c, call);

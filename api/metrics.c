@@ -48,8 +48,8 @@ _Static_assert(MX_N(mx__ttft_s) <= API_MX_MAX_BUCKETS && MX_N(mx__tpot_s) <= API
                "bucket arrays");
 
 static const char *const mx__endpoints[API_EP_COUNT] = {
-    "/health", "/metrics", "/v1/models", "/v1/models/{id}", "/v1/chat/completions", "/v1/completions",
-    "/v1/responses", "/", "other",
+    "/health",         "/metrics",      "/v1/models", "/v1/models/{id}", "/v1/chat/completions",
+    "/v1/completions", "/v1/responses", "/",          "other",
 };
 static const char *const mx__fin[API_FIN_COUNT] = {"stop", "length", "cancelled", "error"};
 

@@ -128,7 +128,7 @@ static void resp__object(jw_t *w, const api_call_t *call, resp_status_t st, cons
     jw_str(w, call->model);
     jw_key(w, "output");
     jw_arr(w);
-    if (st != RESP_IN_PROGRESS) resp__message(w, call, st == RESP_INCOMPLETE ? "incomplete" : "completed", true);
+    if (st != RESP_IN_PROGRESS) resp__message(w, call, st == RESP_COMPLETED ? "completed" : "incomplete", true);
     jw_end(w);
     jw_key(w, "usage");
     if (st == RESP_IN_PROGRESS || !g) {
@@ -292,8 +292,9 @@ static int resp__store(api_call_t *call, const char *response, char *msg, size_t
 void api__resp_finish(api_call_t *call) {
     const api_gen_t *g = resp__gen(call);
     bool failed = call->failed, cancelled = call->cancelled && !failed;
-    resp_status_t st = failed ? RESP_FAILED : g && g->finish && !strcmp(g->finish, "length") ? RESP_INCOMPLETE
-                                                                                             : RESP_COMPLETED;
+    resp_status_t st = failed                                           ? RESP_FAILED
+                       : g && g->finish && !strcmp(g->finish, "length") ? RESP_INCOMPLETE
+                                                                        : RESP_COMPLETED;
     api_err_t e;
     if (cancelled) {
         const char *msg = "The server is shutting down; the request was cancelled.";

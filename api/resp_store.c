@@ -76,8 +76,8 @@ int resp_store_open(const char *path, const resp_store_opts_t *o, resp_store_t *
     }
     sqlite3_finalize(st);
     if (!wal) {
-        rc = err_set(err, err_len, ERR_IO, "responses store '%s': cannot use WAL mode: %s", path,
-                     sqlite3_errmsg(s->db));
+        rc =
+            err_set(err, err_len, ERR_IO, "responses store '%s': cannot use WAL mode: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
     char msg[512];
@@ -153,8 +153,8 @@ static int store__end(resp_store_t *s, int rc, char *err, size_t err_len) {
     return store__exec(s, "COMMIT", err, err_len);
 }
 
-int resp_store_put(resp_store_t *s, const char *key, const resp_row_t *row, int64_t now_s, int64_t *n_pruned,
-                   char *err, size_t err_len) {
+int resp_store_put(resp_store_t *s, const char *key, const resp_row_t *row, int64_t now_s, int64_t *n_pruned, char *err,
+                   size_t err_len) {
     if (n_pruned) *n_pruned = 0;
     int64_t bytes = (int64_t)(strlen(row->response) + strlen(row->input_items) + strlen(row->conversation));
     if (s->o.max_bytes > 0 && bytes > s->o.max_bytes)
@@ -234,8 +234,8 @@ int resp_store_delete(resp_store_t *s, const char *key, const char *id, char *er
     store__key_hash(key, kh);
     const char *texts[] = {id, kh};
     int64_t changes = 0;
-    int rc = store__run(s, "DELETE FROM responses WHERE id = ? AND key_hash = ?", texts, 2, NULL, 0, &changes, err,
-                        err_len);
+    int rc =
+        store__run(s, "DELETE FROM responses WHERE id = ? AND key_hash = ?", texts, 2, NULL, 0, &changes, err, err_len);
     if (rc) return rc;
     return changes ? 0 : ERR_NOTFOUND;
 }

@@ -61,8 +61,8 @@ typedef struct {
  * by size. Returns 0 once committed to disk; ERR_IO with err (disk full, locked past busy_ms, ...), ERR_NOMEM.
  * *n_pruned (may be NULL) gets the rows pruned by this call.
  */
-int resp_store_put(resp_store_t *s, const char *key, const resp_row_t *row, int64_t now_s, int64_t *n_pruned,
-                   char *err, size_t err_len);
+int resp_store_put(resp_store_t *s, const char *key, const resp_row_t *row, int64_t now_s, int64_t *n_pruned, char *err,
+                   size_t err_len);
 
 /*
  * Looks up id under key. Returns 0 with the wanted strings malloc'd (any out pointer may be NULL: not read),

@@ -83,11 +83,23 @@ static bool resp__name_ok(const char *s) {
 
 /* OpenAI's hosted tools: this server runs none of them. */
 static bool resp__builtin(const char *type) {
-    static const char *const builtin[] = {"file_search", "web_search", "web_search_preview",
-                                          "web_search_2025_08_26", "web_search_preview_2025_03_11", "computer",
-                                          "computer_use_preview", "code_interpreter", "image_generation", "mcp",
-                                          "local_shell", "shell", "apply_patch", "custom", "namespace",
-                                          "tool_search", "programmatic_tool_calling"};
+    static const char *const builtin[] = {"file_search",
+                                          "web_search",
+                                          "web_search_preview",
+                                          "web_search_2025_08_26",
+                                          "web_search_preview_2025_03_11",
+                                          "computer",
+                                          "computer_use_preview",
+                                          "code_interpreter",
+                                          "image_generation",
+                                          "mcp",
+                                          "local_shell",
+                                          "shell",
+                                          "apply_patch",
+                                          "custom",
+                                          "namespace",
+                                          "tool_search",
+                                          "programmatic_tool_calling"};
     for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++)
         if (!strcmp(type, builtin[i])) return true;
     return false;
@@ -495,8 +507,7 @@ static int resp__build_echo(const cJSON *root, const api_spec_t *s, api_resp_t *
     ok = ok && cJSON_AddItemToObject(echo, "reasoning", reasoning);
     if (!ok) cJSON_Delete(reasoning), reasoning = NULL;
     ok = ok && resp__echo(echo, root, "service_tier", cJSON_CreateString("default")) &&
-         cJSON_AddBoolToObject(echo, "store", r->store) &&
-         resp__echo(echo, root, "temperature", cJSON_CreateNumber(1));
+         cJSON_AddBoolToObject(echo, "store", r->store) && resp__echo(echo, root, "temperature", cJSON_CreateNumber(1));
     /* text: the format as given (type text by default) and the verbosity (medium by default) */
     cJSON *text = cJSON_CreateObject();
     const cJSON *tq = cJSON_GetObjectItemCaseSensitive(root, "text");
@@ -508,8 +519,9 @@ static int resp__build_echo(const cJSON *root, const api_spec_t *s, api_resp_t *
         ok = f && cJSON_AddItemToObject(text, "format", f);
         if (!ok) cJSON_Delete(f);
         if (ok && (!fmt || cJSON_IsNull(fmt))) ok = cJSON_AddStringToObject(f, "type", "text") != NULL;
-        ok = ok && cJSON_AddItemToObject(text, "verbosity", verb && !cJSON_IsNull(verb) ? cJSON_Duplicate(verb, true)
-                                                                                        : cJSON_CreateString("medium"));
+        ok = ok && cJSON_AddItemToObject(text, "verbosity",
+                                         verb && !cJSON_IsNull(verb) ? cJSON_Duplicate(verb, true)
+                                                                     : cJSON_CreateString("medium"));
     }
     ok = ok && cJSON_AddItemToObject(echo, "text", text);
     if (!ok) cJSON_Delete(text);
@@ -537,8 +549,8 @@ static int resp__previous(api_ctx_t *c, const char *prev, api_resp_t *r, api_err
     free(conv);
     if (!cJSON_IsArray(old)) {
         cJSON_Delete(old);
-        return api_err_set(e, ERR_FORMAT, 500, "server_error", NULL, NULL,
-                           "The stored response '%.100s' is damaged.", prev);
+        return api_err_set(e, ERR_FORMAT, 500, "server_error", NULL, NULL, "The stored response '%.100s' is damaged.",
+                           prev);
     }
     cJSON *m = r->conversation->child; /* move this input's messages after the old ones */
     r->conversation->child = NULL;
@@ -602,8 +614,8 @@ int api__resp_parse(api_ctx_t *c, const cJSON *root, const char *key, api_spec_t
                            "This server stores no responses (responses_store: none): send \"store\": false.");
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (so && !cJSON_IsNull(so) && !cJSON_IsObject(so)) return jr_type_error(e, "stream_options", "an object", so);
-    static const char *const strings[] = {"user", "safety_identifier", "prompt_cache_key", "service_tier",
-                                          "instructions", "previous_response_id"};
+    static const char *const strings[] = {"user",         "safety_identifier", "prompt_cache_key",
+                                          "service_tier", "instructions",      "previous_response_id"};
     const char *str[6] = {0};
     for (size_t i = 0; i < 6; i++)
         if ((rc = jr_string(root, strings[i], NULL, &str[i], NULL, &present, e))) return rc;
@@ -650,8 +662,7 @@ int api__resp_parse(api_ctx_t *c, const cJSON *root, const char *key, api_spec_t
     const char *prev = str[5];
     if ((rc = resp__input(c, root, r, prev != NULL, e))) return rc;
     if (prev && (rc = resp__previous(c, prev, r, e))) return rc;
-    if (cJSON_GetArraySize(r->conversation) == 0 && !str[4])
-        return resp__missing(e, "input");
+    if (cJSON_GetArraySize(r->conversation) == 0 && !str[4]) return resp__missing(e, "input");
     /* what the template sees: instructions first, then the conversation */
     if (!(s->messages = cJSON_CreateArray())) return R_OOM(e);
     if (str[4] && !resp__add_message(s->messages, "system", str[4])) return R_OOM(e);

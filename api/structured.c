@@ -72,7 +72,8 @@ static int structured__json_schema(const cJSON *js, const char *param, api_spec_
     if (rc == ERR_NOMEM) return api_err_set(e, rc, 503, "server_error", NULL, NULL, "The server is out of memory.");
     if (rc)
         return api_err_set(e, rc, 400, S_INVALID, rc == ERR_UNSUPPORTED ? "unsupported_value" : "invalid_value", p,
-                           "Invalid schema for response_format '%s': %s.", name, msg);
+                           "Invalid schema for %s '%s': %s.", strncmp(param, "text.", 5) ? "response_format" : "text.format",
+                           name, msg);
     return 0;
 }
 

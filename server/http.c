@@ -336,8 +336,8 @@ static void http__query_put(http_query_t *q, const char *s) {
     static const char hex[] = "0123456789ABCDEF";
     for (; s && *s && !q->cut; s++) {
         unsigned char ch = (unsigned char)*s;
-        bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                     ch == '-' || ch == '_' || ch == '.' || ch == '~';
+        bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                     ch == '_' || ch == '.' || ch == '~';
         if (q->n + 4 >= sizeof q->buf) {
             q->cut = true;
             break;

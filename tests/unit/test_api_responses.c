@@ -34,8 +34,8 @@ static int teardown(void **state) {
 static void fx_get(fx_t *f, const char *method, const char *path, const char *query, const char *auth) {
     fx_sink_free(&f->sink);
     fx_sink_init(&f->sink);
-    api_request_t r = {.method = method, .path = path, .authorization = auth, .query = query, .body = "",
-                       .body_len = 0};
+    api_request_t r = {
+        .method = method, .path = path, .authorization = auth, .query = query, .body = "", .body_len = 0};
     api_call_t *call = NULL;
     api_handle(f->api, &r, &f->sink.sink, &call);
     assert_null(call);
@@ -89,7 +89,8 @@ static void test_refusals(void **state) {
     fx_responses_store = store_path;
 
     static const bad_case_t cases[] = {
-        {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"web_search\"},{\"type\":\"file_search\",\"vector_store_ids\":[]}]}",
+        {"{" M
+         "\"input\":\"x\",\"tools\":[{\"type\":\"web_search\"},{\"type\":\"file_search\",\"vector_store_ids\":[]}]}",
          400, "unsupported_value", "tools[0]", "web_search, file_search"},
         {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"parameters\":{}}]}", 400,
          "unsupported_parameter", "tools", "function tools on /v1/responses are not supported yet"},
@@ -112,10 +113,10 @@ static void test_refusals(void **state) {
          "unsupported_value", "input[0].content[0].type", "text only"},
         {"{" M "\"input\":[{\"type\":\"function_call\",\"name\":\"f\",\"arguments\":\"{}\"}]}", 400,
          "missing_required_parameter", "input[0].call_id", NULL},
-        {"{" M "\"input\":[{\"type\":\"web_search_call\",\"id\":\"ws_1\"}]}", 400, "unsupported_value",
-         "input[0].type", "built-in"},
-        {"{" M "\"input\":[{\"type\":\"item_reference\",\"id\":\"msg_1\"}]}", 400, "unsupported_value",
-         "input[0].type", NULL},
+        {"{" M "\"input\":[{\"type\":\"web_search_call\",\"id\":\"ws_1\"}]}", 400, "unsupported_value", "input[0].type",
+         "built-in"},
+        {"{" M "\"input\":[{\"type\":\"item_reference\",\"id\":\"msg_1\"}]}", 400, "unsupported_value", "input[0].type",
+         NULL},
         {"{" M "\"input\":[{\"type\":\"blob\"}]}", 400, "invalid_value", "input[0].type", NULL},
         {"{" M "\"input\":\"x\",\"temperature\":3}", 400, "decimal_above_max_value", "temperature", NULL},
         {"{" M "\"input\":\"x\",\"max_output_tokens\":0}", 400, "integer_below_min_value", "max_output_tokens", NULL},
@@ -123,7 +124,7 @@ static void test_refusals(void **state) {
         {"{" M "\"input\":\"x\",\"text\":{\"format\":{\"type\":\"json_schema\",\"schema\":{}}}}", 400,
          "missing_required_parameter", "text.format.name", NULL},
         {"{" M "\"input\":\"x\",\"text\":{\"format\":{\"type\":\"json_schema\",\"name\":\"n\",\"schema\":{\"type\":"
-               "\"object\",\"not\":{}}}}}",
+         "\"object\",\"not\":{}}}}}",
          400, "unsupported_value", "text.format.schema", NULL},
         {"{" M "\"input\":\"x\",\"text\":{\"format\":{\"type\":\"yaml\"}}}", 400, "invalid_value", "text.format.type",
          NULL},
@@ -242,10 +243,11 @@ static void test_stream_bytes(void **state) {
     char head[256], item[256], done_item[512];
     snprintf(head, sizeof head, "\"id\":\"%s\",\"object\":\"response\",\"created_at\":%d", rid, FX_CREATED);
     snprintf(item, sizeof item, "\"item_id\":\"%s\",\"output_index\":0,\"content_index\":0", mid);
-    snprintf(done_item, sizeof done_item,
-             "{\"id\":\"%s\",\"type\":\"message\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":[{\"type\":"
-             "\"output_text\",\"text\":\"Hi \\\"yo\\\"\",\"annotations\":[],\"logprobs\":[]}]}",
-             mid);
+    snprintf(
+        done_item, sizeof done_item,
+        "{\"id\":\"%s\",\"type\":\"message\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":[{\"type\":"
+        "\"output_text\",\"text\":\"Hi \\\"yo\\\"\",\"annotations\":[],\"logprobs\":[]}]}",
+        mid);
     char want[8192];
     snprintf(
         want, sizeof want,
@@ -381,9 +383,10 @@ static void test_store_chain(void **state) {
     snprintf(body, sizeof body, "{" M "\"previous_response_id\":\"%s\",\"input\":\"D\",\"instructions\":\"New\"}", rid);
     fx_post(f, "/v1/responses", body);
     if (f->back.n != 2) fail_msg("%d %s", f->sink.status, f->sink.body);
-    const char *text = "<|im_start|>system\nNew<|im_end|>\n<|im_start|>user\nA<|im_end|>\n<|im_start|>user\nB<|im_end|>\n"
-                       "<|im_start|>user\nC<|im_end|>\n<|im_start|>assistant\nok<|im_end|>\n<|im_start|>user\nD<|im_end|>\n"
-                       "<|im_start|>assistant\n";
+    const char *text =
+        "<|im_start|>system\nNew<|im_end|>\n<|im_start|>user\nA<|im_end|>\n<|im_start|>user\nB<|im_end|>\n"
+        "<|im_start|>user\nC<|im_end|>\n<|im_start|>assistant\nok<|im_end|>\n<|im_start|>user\nD<|im_end|>\n"
+        "<|im_start|>assistant\n";
     int32_t ids[512];
     size_t n = 0;
     assert_int_equal(tok_encode(f->tok, text, strlen(text), TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, ids, 512, &n), 0);
@@ -454,8 +457,9 @@ static void test_format_truncation(void **state) {
     assert_string_equal(jget(f->sink.body, "output.0.content.0.text"), "{\"a\":1}");
     /* fx_n_ctx tokens of context: a long first message does not fit; with auto it is dropped */
     char body[8192];
-    int k = snprintf(body, sizeof body, "{" M "\"store\":false,\"max_output_tokens\":4,\"input\":["
-                                           "{\"role\":\"user\",\"content\":\"");
+    int k = snprintf(body, sizeof body,
+                     "{" M "\"store\":false,\"max_output_tokens\":4,\"input\":["
+                     "{\"role\":\"user\",\"content\":\"");
     for (int i = 0; i < 300; i++)
         k += snprintf(body + k, sizeof body - (size_t)k, "word ");
     snprintf(body + k, sizeof body - (size_t)k, "\"},{\"role\":\"user\",\"content\":\"short\"}]");
@@ -479,9 +483,9 @@ static void test_format_truncation(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refusals),         cmocka_unit_test(test_prompt_mapping),
-        cmocka_unit_test(test_stream_bytes),     cmocka_unit_test(test_incomplete_failed),
-        cmocka_unit_test(test_store_chain),      cmocka_unit_test(test_key_isolation),
+        cmocka_unit_test(test_refusals),          cmocka_unit_test(test_prompt_mapping),
+        cmocka_unit_test(test_stream_bytes),      cmocka_unit_test(test_incomplete_failed),
+        cmocka_unit_test(test_store_chain),       cmocka_unit_test(test_key_isolation),
         cmocka_unit_test(test_format_truncation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
