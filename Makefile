@@ -33,7 +33,7 @@ SANITIZER ?=
 DEBUG ?=
 SHARED ?= $(abspath ../shared)
 
-PKGS := libcjson libmicrohttpd libuv libpcre2-8 openblas libcurl
+PKGS := libcjson libmicrohttpd libuv libpcre2-8 openblas libcurl sqlite3
 CC ?= cc
 ifeq ($(CC),cc)
 CC := gcc
@@ -203,7 +203,8 @@ FUZZ_TARGETS ?= model tokenizer request http template grammar
 FUZZ_CC ?= clang
 FUZZ_DIR := build/fuzz
 FUZZ_SAN := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_LIB_SRCS := $(sort $(wildcard common/*.c engine/*.c engine/*/*.c api/*.c api/*/*.c))
+# api/resp_store.c hashes API keys with hub/sha256.c
+FUZZ_LIB_SRCS := $(sort $(wildcard common/*.c engine/*.c engine/*/*.c api/*.c api/*/*.c) hub/sha256.c)
 FUZZ_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 

@@ -11,6 +11,9 @@
  *   POST /v1/chat/completions    params.c, prompt.c, call.c; `model` picks the model
  *   POST /v1/completions
  *   POST /v1/embeddings          embeddings.c, call.c; embedding models only (and they serve nothing else)
+ *   POST /v1/responses           responses.c, then prompt.c and call.c as chat; resp_render.c renders
+ *   GET  /v1/responses/{id}      a stored response (resp_store.c), DELETE it too
+ *   GET  /v1/responses/{id}/input_items
  * When API keys are configured, every route but /health and /metrics needs "Authorization: Bearer KEY"; keys are
  * compared in time independent of where they differ (and of which key matches). api_check_headers makes every
  * decision that needs no body (route, method, key, declared size) so the HTTP side can answer before reading one.
@@ -24,6 +27,7 @@
 #include "api_int.h"
 #include "err.h"
 #include "jr.h"
+#include "resp_store.h"
 
 /* ---- context ---------------------------------------------------------------------------------------------- */
 
@@ -137,6 +141,21 @@ int api_create(const api_params_t *p, api_ctx_t **out, char *err, size_t err_len
         api_free(c);
         return err_set(err, err_len, ERR_NOMEM, "out of memory");
     }
+    if (p->responses_store && *p->responses_store) {
+        resp_store_opts_t so = resp_store_default_opts();
+        so.max_age_s = p->responses_max_age_s;
+        so.max_bytes = p->responses_max_bytes;
+        int rc = resp_store_open(p->responses_store, &so, &c->store, err, err_len);
+        if (rc) {
+            api_free(c);
+            return rc;
+        }
+        int64_t pruned = 0; /* what aged out while the server was down */
+        char msg[256];
+        if (!resp_store_prune(c->store, c->fixed_created ? c->fixed_created : (int64_t)time(NULL), &pruned, msg,
+                              sizeof msg))
+            c->resp_pruned += (uint64_t)pruned;
+    }
     *out = c;
     return 0;
 }
@@ -154,6 +173,7 @@ void api_free(api_ctx_t *c) {
         free(c->keys[i]);
     free(c->keys);
     free(c->quotas);
+    resp_store_close(c->store);
     free(c);
 }
 
@@ -213,7 +233,7 @@ void api_respond_error(api_sink_t *sink, int status, const char *type, const cha
     api__send_error(sink, &e);
 }
 
-static void api__respond_json(api_sink_t *sink, int status, char *body, size_t n) {
+void api__respond_json(api_sink_t *sink, int status, char *body, size_t n) {
     if (!body) {
         api_respond_error(sink, 503, "server_error", NULL, NULL, "Out of memory.");
         return;
@@ -292,7 +312,7 @@ static void api__metrics(api_ctx_t *c, api_sink_t *sink) {
 }
 
 /* Decodes %XX escapes of a path segment into out (cap bytes). Returns false when it does not fit. */
-static bool api__unescape(const char *s, char *out, size_t cap) {
+bool api__unescape(const char *s, char *out, size_t cap) {
     size_t k = 0;
     for (; *s; s++) {
         if (k + 1 >= cap) {
@@ -327,30 +347,33 @@ static void api__generate(api_ctx_t *c, api_kind_t kind, const api_request_t *re
     }
     uint64_t t0 = api__now_ns();
     int rc = jr_parse(req->body, req->body_len, &root, &e);
-    if (!rc) rc = kind == API_EMBED ? api__parse_embeddings(c, root, &spec, &e) : api__parse_request(c, kind, root, &spec, &e);
+    if (!rc && kind == API_RESP)
+        rc = api__resp_parse(c, root, key >= 0 ? c->keys[key] : NULL, &spec, &e);
+    else if (!rc)
+        rc = kind == API_EMBED ? api__parse_embeddings(c, root, &spec, &e) : api__parse_request(c, kind, root, &spec, &e);
     spec.t0_ns = t0;
     int32_t n_ctx = spec.slot ? spec.slot->n_ctx : 0;
     if (!rc) rc = api__build_prompts(c, &spec, &e);
+    /* responses with truncation: auto drop their oldest messages until the prompt fits */
+    while (!rc && kind == API_RESP && spec.resp->trunc_auto && spec.n_prompts &&
+           (int64_t)spec.prompts[0].n + (spec.max_tokens ? spec.max_tokens : 1) > n_ctx && api__resp_truncate(&spec))
+        rc = api__build_prompts(c, &spec, &e);
+    const char *what = kind == API_CHAT ? "messages" : kind == API_RESP ? "input" : "prompt";
     for (size_t i = 0; !rc && kind != API_EMBED && i < spec.n_prompts; i++) { /* embeddings: api__embed_prompts */
         int64_t n_prompt = (int64_t)spec.prompts[i].n;
         int64_t want = spec.score_only ? 0 : spec.max_tokens ? spec.max_tokens : (kind == API_TEXT ? 16 : 1);
         if (n_prompt + want > n_ctx) {
             if (spec.max_tokens && !spec.score_only)
-                rc = api_err_set(&e, ERR_CONTEXT, 400, "invalid_request_error", "context_length_exceeded",
-                                 kind == API_CHAT ? "messages" : "prompt",
+                rc = api_err_set(&e, ERR_CONTEXT, 400, "invalid_request_error", "context_length_exceeded", what,
                                  "This model's maximum context length is %d tokens. However, you requested %lld "
                                  "tokens (%lld in the %s, %lld for the completion). Please reduce the length of "
                                  "the %s or completion.",
-                                 n_ctx, (long long)(n_prompt + want), (long long)n_prompt,
-                                 kind == API_CHAT ? "messages" : "prompt", (long long)want,
-                                 kind == API_CHAT ? "messages" : "prompt");
+                                 n_ctx, (long long)(n_prompt + want), (long long)n_prompt, what, (long long)want, what);
             else
-                rc = api_err_set(&e, ERR_CONTEXT, 400, "invalid_request_error", "context_length_exceeded",
-                                 kind == API_CHAT ? "messages" : "prompt",
+                rc = api_err_set(&e, ERR_CONTEXT, 400, "invalid_request_error", "context_length_exceeded", what,
                                  "This model's maximum context length is %d tokens. However, your %s resulted in "
                                  "%lld tokens. Please reduce the length of the %s.",
-                                 n_ctx, kind == API_CHAT ? "messages" : "prompt", (long long)n_prompt,
-                                 kind == API_CHAT ? "messages" : "prompt");
+                                 n_ctx, what, (long long)n_prompt, what);
         }
     }
     if (!rc && kind == API_TEXT && !spec.max_tokens && !spec.score_only) spec.max_tokens = 16; /* OpenAI's default */
@@ -409,12 +432,24 @@ typedef enum {
     API_RT_CHAT,
     API_RT_TEXT,
     API_RT_EMBED,
-    API_RT_METRICS
+    API_RT_METRICS,
+    API_RT_RESP,      /* POST /v1/responses */
+    API_RT_RESP_ONE,  /* GET, DELETE /v1/responses/{id} */
+    API_RT_RESP_ITEMS /* GET /v1/responses/{id}/input_items */
 } api_route_t;
 
 static api_route_t api__route(const char *path, const char **allow) {
-    static const char models_prefix[] = "/v1/models/";
+    static const char models_prefix[] = "/v1/models/", resp_prefix[] = "/v1/responses/";
     *allow = "GET, HEAD";
+    if (!strncmp(path, resp_prefix, sizeof resp_prefix - 1) && path[sizeof resp_prefix - 1]) {
+        const char *rest = path + sizeof resp_prefix - 1, *slash = strchr(rest, '/');
+        if (slash == rest) return API_RT_NONE;
+        if (slash && !strcmp(slash, "/input_items")) return API_RT_RESP_ITEMS;
+        if (!slash) {
+            *allow = "GET, HEAD, DELETE";
+            return API_RT_RESP_ONE;
+        }
+    }
     if (!strcmp(path, "/health")) return API_RT_HEALTH;
     if (!strcmp(path, "/metrics")) return API_RT_METRICS;
     if (!strcmp(path, "/v1/models")) return API_RT_MODELS;
@@ -423,6 +458,7 @@ static api_route_t api__route(const char *path, const char **allow) {
     if (!strcmp(path, "/v1/chat/completions")) return API_RT_CHAT;
     if (!strcmp(path, "/v1/completions")) return API_RT_TEXT;
     if (!strcmp(path, "/v1/embeddings")) return API_RT_EMBED;
+    if (!strcmp(path, "/v1/responses")) return API_RT_RESP;
     *allow = NULL;
     return API_RT_NONE;
 }
@@ -448,8 +484,9 @@ static bool api__precheck(api_ctx_t *c, const api_request_t *req, int64_t conten
         api__send_error(sink, &e);
         return true;
     }
-    bool want_post = route == API_RT_CHAT || route == API_RT_TEXT || route == API_RT_EMBED;
-    if (want_post ? !post : !get) {
+    bool want_post = route == API_RT_CHAT || route == API_RT_TEXT || route == API_RT_EMBED || route == API_RT_RESP;
+    bool ok_method = want_post ? post : get || (route == API_RT_RESP_ONE && !strcmp(m, "DELETE"));
+    if (!ok_method) {
         api_err_t e;
         api_err_set(&e, 0, 405, "invalid_request_error", NULL, NULL, "Invalid method for URL (%s); allowed: %s.", shown,
                     allow);
@@ -527,9 +564,16 @@ int api_handle(api_ctx_t *c, const api_request_t *req, api_sink_t *sink, api_cal
         size_t n = 0;
         char *body = api__render_models(c, one, &n);
         api__respond_json(sink, 200, body, n);
+    } else if (route == API_RT_RESP_ONE || route == API_RT_RESP_ITEMS) {
+        api__resp_get(c, req->method, path + strlen("/v1/responses/"), req->query, key >= 0 ? c->keys[key] : NULL,
+                      sink);
     } else {
-        api__generate(c, route == API_RT_CHAT ? API_CHAT : route == API_RT_TEXT ? API_TEXT : API_EMBED, req, key, sink,
-                      call_out);
+        api__generate(c,
+                      route == API_RT_CHAT    ? API_CHAT
+                      : route == API_RT_RESP  ? API_RESP
+                      : route == API_RT_EMBED ? API_EMBED
+                                              : API_TEXT,
+                      req, key, sink, call_out);
     }
     return 0;
 }

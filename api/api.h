@@ -1,6 +1,7 @@
 /*
  * api.h — the OpenAI surface: routes, authentication, request validation, prompts, and the response objects
- * and SSE chunks of /v1/chat/completions, /v1/completions (prompt scoring included), /v1/embeddings and
+ * and SSE chunks of /v1/chat/completions, /v1/completions (prompt scoring included), /v1/embeddings,
+ * /v1/responses (with its stored responses) and
  * /v1/models, plus /health and /metrics.
  *
  * Owns: an api_ctx_t (the served models: their ids, compiled chat templates and backends; API keys; the list of
@@ -66,6 +67,7 @@ typedef struct {
     const char *method;        /* "GET", "POST", ... */
     const char *path;          /* the URL path without the query string, e.g. "/v1/models" */
     const char *authorization; /* the Authorization header, or NULL */
+    const char *query;         /* the query string without '?' ("limit=2&order=asc", values %-escaped), or NULL */
     const char *body;          /* need not be NUL-terminated */
     size_t body_len;
 } api_request_t;
@@ -115,11 +117,18 @@ typedef struct {
        Retry-After) past them. Keys are matched to api_keys by value; others are unlimited. */
     const api_key_limit_t *key_limits;
     size_t n_key_limits;
+    /* /v1/responses' store (resp_store.h): an SQLite file, created when missing (its directory must exist);
+       NULL or "" = none, and `store: true` is refused. Rows older than max_age_s (0 = no limit) and the oldest
+       past max_bytes of JSON (0 = no limit) are pruned. */
+    const char *responses_store;
+    int64_t responses_max_age_s;
+    int64_t responses_max_bytes;
 } api_params_t;
 
 /*
- * Creates the context for the models named in p (model_ids, or the one model_id). Returns 0 and *out; ERR_INVAL
- * (no model id, an empty or repeated one), ERR_NOMEM. Free with api_free.
+ * Creates the context for the models named in p (model_ids, or the one model_id), opening the responses store
+ * when one is named. Returns 0 and *out; ERR_INVAL (no model id, an empty or repeated one), ERR_IO (the store
+ * cannot be opened: err says why), ERR_NOMEM. Free with api_free.
  */
 int api_create(const api_params_t *p, api_ctx_t **out, char *err, size_t err_len);
 

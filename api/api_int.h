@@ -9,6 +9,10 @@
  *   embeddings.c  /v1/embeddings: its fields, inputs, and response (float or base64, dimensions)
  *   render.c  response bodies and SSE chunks
  *   metrics.c counters and histograms, and GET /metrics in Prometheus' text format
+ *   responses.c    /v1/responses: the request -> api_spec_t (input items -> chat messages), GET/DELETE of stored
+ *                  responses and their input items
+ *   resp_render.c  the response object and the semantic SSE events of /v1/responses; storing at completion
+ *   resp_store.c   stored responses in SQLite (resp_store.h)
  *
  * Everything runs on the loop thread (see api.h).
  */
@@ -25,7 +29,7 @@
 #include "stop.h"
 #include "toolfmt.h"
 
-typedef enum { API_CHAT = 1, API_TEXT = 2, API_EMBED = 3 } api_kind_t;
+typedef enum { API_CHAT = 1, API_TEXT = 2, API_EMBED = 3, API_RESP = 4 /* /v1/responses */ } api_kind_t;
 
 #define API_MAX_EMBED_INPUTS 2048 /* /v1/embeddings: OpenAI's limit on inputs per request */
 
@@ -58,6 +62,7 @@ typedef enum {
     API_EP_CHAT,
     API_EP_COMPLETIONS,
     API_EP_EMBEDDINGS,
+    API_EP_RESPONSES, /* /v1/responses and everything under it */
     API_EP_ROOT,
     API_EP_OTHER,
     API_EP_COUNT
@@ -165,7 +170,26 @@ struct api_ctx {
 
     api_call_t *live; /* calls not yet freed, doubly linked */
     size_t n_live;
+
+    struct resp_store *store; /* /v1/responses' stored responses; NULL = none (store: true refused) */
+    uint64_t resp_stored;     /* responses stored, for /metrics */
+    uint64_t resp_pruned;     /* stored responses pruned by age or size */
 };
+
+/* ---- /v1/responses (responses.c, resp_render.c) ---- */
+
+/* What a /v1/responses call needs beyond a chat call. Owned by the spec, then by the call. */
+typedef struct {
+    char msg_id[48];     /* the output message item's id */
+    char *key;           /* the API key the request used (malloc'd), NULL = an open server: stored rows' owner */
+    cJSON *echo;         /* the request's settings as the response object echoes them (instructions, tools, ...) */
+    cJSON *input_items;  /* the request's input items, normalised and with ids, for .../input_items */
+    cJSON *conversation; /* previous_response_id's conversation + this input as chat messages (no instructions) */
+    cJSON *kwargs;       /* template variables (reasoning_effort), or NULL; spec->tmpl_kwargs points here */
+    bool store;          /* store: true */
+    bool trunc_auto;     /* truncation: auto (drop the oldest messages to fit) */
+    int64_t seq;         /* the next event's sequence_number */
+} api_resp_t;
 
 /* One prompt as token ids (malloc'd), and for echo its text. */
 typedef struct {
@@ -217,6 +241,7 @@ typedef struct {
     char *prompt_tail;      /* chat: the end of the rendered prompt, for the parser (malloc'd) */
     bool base64;           /* embeddings: encoding_format "base64" (little-endian float32) */
     int32_t dimensions;    /* embeddings: the width asked for (0 = the model's) */
+    api_resp_t *resp;      /* API_RESP: what the response object needs (owned) */
 } api_spec_t;
 
 /* params.c: validates root against the endpoint's fields and fills spec (zeroed first). 0 or an error in e. */
@@ -239,6 +264,10 @@ void api__gcache_clear(api_slot_t *m);
 
 /* structured.c: response_format -> spec->grammar (NULL for text). 0 or a 400 in e naming the field. */
 int api__response_format(const cJSON *root, api_spec_t *spec, api_err_t *e);
+/* structured.c: one format object {type, ...} named `param` -> spec->grammar. flat: the json_schema fields (name,
+   schema, strict, description) sit in the object itself (/v1/responses' text.format), else in its
+   "json_schema" member (chat's response_format). */
+int api__format_grammar(const cJSON *fmt, const char *param, bool flat, api_spec_t *spec, api_err_t *e);
 
 /* prompt.c: fills spec->prompts (chat: renders the template; text: tokenizes or checks ids; embeddings: see
    api__embed_prompts). 0 or e. */
@@ -350,6 +379,8 @@ struct api_call {
 };
 
 /* call.c */
+/* A random id: prefix + 29 letters and digits, into out (cap bytes). */
+void api__make_id(api_ctx_t *c, const char *prefix, char *out, size_t cap);
 int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t **out, api_err_t *e);
 void api__call_cancel(api_call_t *call);
 
@@ -394,5 +425,25 @@ api_slot_t *api__find(api_ctx_t *c, const char *id);
 uint64_t api__rand(api_ctx_t *c);
 void api__live_add(api_ctx_t *c, api_call_t *call);
 void api__live_remove(api_call_t *call);
+/* Decodes %XX escapes into out (cap bytes); false when it does not fit. */
+bool api__unescape(const char *s, char *out, size_t cap);
+void api__respond_json(api_sink_t *sink, int status, char *body, size_t n);
+
+/* responses.c, resp_render.c */
+void api__resp_free(api_resp_t *r);
+/* responses.c: validates a POST /v1/responses body into spec (zeroed first); key = the request's API key or NULL.
+   0 or an error in e. */
+int api__resp_parse(api_ctx_t *c, const cJSON *root, const char *key, api_spec_t *spec, api_err_t *e);
+/* truncation: auto: drops the oldest message after any system one; false when none is left to drop. */
+bool api__resp_truncate(api_spec_t *spec);
+/* responses.c: GET /v1/responses/{id}, DELETE it, GET .../input_items (rest: the path after /v1/responses/). */
+void api__resp_get(api_ctx_t *c, const char *method, const char *rest, const char *query, const char *key,
+                   api_sink_t *sink);
+/* resp_render.c, from call.c: the stream's opening events (created ... content_part.added); a text delta
+   [from, to) of g as one output_text.delta event (malloc'd SSE bytes, NULL when out of memory); and the end of
+   the call (stored first when asked, then the response or the closing events; failures as OpenAI shows them). */
+void api__resp_open(api_call_t *call);
+char *api__resp_delta(api_call_t *call, const api_gen_t *g, size_t from, size_t to, size_t *len);
+void api__resp_finish(api_call_t *call);
 
 #endif

@@ -23,7 +23,6 @@
 #include "api_int.h"
 #include "err.h"
 
-static void call__make_id(api_ctx_t *c, const char *prefix, char *out, size_t cap);
 
 /* ---- small buffers ---------------------------------------------------------------------------------------- */
 
@@ -145,7 +144,7 @@ static int call__parse(api_call_t *call, api_gen_t *g, size_t to, bool last, siz
         for (size_t i = g->n_calls; i < nc; i++) {
             memset(&calls[i], 0, sizeof calls[i]);
             if (call->ctx)
-                call__make_id(call->ctx, "call_", calls[i].id, 30);
+                api__make_id(call->ctx, "call_", calls[i].id, 30);
             else /* the context is gone (shutdown): no random source, and no client left to read it */
                 snprintf(calls[i].id, sizeof calls[i].id, "call_%zu", i);
         }
@@ -212,7 +211,9 @@ static void call__release(api_call_t *call, api_gen_t *g, size_t to, bool last) 
         }
     } else if (call->stream && !call->finished && (to > g->released || lp_to > g->lp_sent)) {
         size_t n = 0;
-        char *f = api__render_chunk(call, g, false, g->released, to, g->lp_sent, lp_to, NULL, &n);
+        char *f = call->kind == API_RESP
+                      ? api__resp_delta(call, g, g->released, to, &n)
+                      : api__render_chunk(call, g, false, g->released, to, g->lp_sent, lp_to, NULL, &n);
         call__write(call, f, n);
     }
     g->released = to;
@@ -239,6 +240,10 @@ static void call__complete(api_call_t *call) {
     if (call->finished) return;
     call->finished = true;
     if (!call->sink) return;
+    if (call->kind == API_RESP) { /* /v1/responses: its own terminal events, and the store */
+        api__resp_finish(call);
+        return;
+    }
     if (call->failed || call->cancelled) {
         const char *msg = call->failed ? call->fail_msg : "The server is shutting down; the request was cancelled.";
         int status = call->failed ? 500 : 503;
@@ -282,7 +287,7 @@ static void call__done(api_call_t *call, api_gen_t *g, const char *finish) {
     g->done = true;
     g->finish = finish;
     call->n_done++;
-    if (call->stream && !call->finished && finish && !call->failed && !call->cancelled) {
+    if (call->stream && !call->finished && finish && !call->failed && !call->cancelled && call->kind != API_RESP) {
         size_t n = 0;
         char *f = api__render_chunk(call, g, false, g->len, g->len, 0, 0, finish, &n);
         call__write(call, f, n);
@@ -433,6 +438,7 @@ static void call__on_token(api_call_t *call, api_gen_t *g, const engine_event_t 
 
 static void call__on_end(api_call_t *call, api_gen_t *g, const engine_event_t *ev) {
     api__mx_gen_end(call, g, ev);
+    g->n_cached = ev->n_cached;
     g->running = false;
     g->n_cached = ev->n_cached;
     call->n_running--;
@@ -507,7 +513,7 @@ void api_call_release(api_call_t *call) {
 
 /* ---- start ------------------------------------------------------------------------------------------------ */
 
-static void call__make_id(api_ctx_t *c, const char *prefix, char *out, size_t cap) {
+void api__make_id(api_ctx_t *c, const char *prefix, char *out, size_t cap) {
     static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     size_t k = (size_t)snprintf(out, cap, "%s", prefix);
     uint64_t r = 0;
@@ -527,7 +533,10 @@ static int call__submit_error(int rc, const char *msg, const api_spec_t *spec, a
                            "The server is busy (%s). Please retry shortly.", msg);
     case ERR_CONTEXT:
         return api_err_set(e, rc, 400, "invalid_request_error", "context_length_exceeded",
-                           spec->kind == API_CHAT ? "messages" : "prompt", "%s", msg);
+                           spec->kind == API_CHAT   ? "messages"
+                           : spec->kind == API_RESP ? "input"
+                                                    : "prompt",
+                           "%s", msg);
     case ERR_STATE: return api_err_set(e, rc, 503, "server_error", NULL, NULL, "The server is shutting down.");
     case ERR_NOMEM: return api_err_set(e, rc, 503, "server_error", NULL, NULL, "The server is out of memory.");
     default: return api_err_set(e, rc, 400, "invalid_request_error", "invalid_value", NULL, "%s", msg);
@@ -621,7 +630,11 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
     call->echo = call->spec.echo;
     call->score = call->kind == API_TEXT && call->echo && (call->logprobs || call->spec.score_only);
     call->created = c->fixed_created ? c->fixed_created : (int64_t)time(NULL);
-    call__make_id(c, call->kind == API_CHAT ? "chatcmpl-" : "cmpl-", call->id, sizeof call->id);
+    api__make_id(c,
+                 call->kind == API_CHAT   ? "chatcmpl-"
+                 : call->kind == API_RESP ? "resp_"
+                                          : "cmpl-",
+                 call->id, sizeof call->id);
     call->n_gens = n_gens;
     call->quota_key = -1;
     api__live_add(c, call);
@@ -659,7 +672,9 @@ int api__call_start(api_ctx_t *c, api_spec_t *spec, api_sink_t *sink, api_call_t
         call__maybe_free(call);
         return rc;
     }
-    if (call->stream) {
+    if (call->stream && call->kind == API_RESP) {
+        api__resp_open(call);
+    } else if (call->stream) {
         sink->stream_open(sink);
         for (int32_t i = 0; i < n_gens; i++) { /* the role (chat) or echoed prompt (legacy) opens each choice */
             /* a scored prompt's echo waits for its logprobs (call__prompt_done) */

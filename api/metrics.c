@@ -19,6 +19,7 @@
  *   cinder_prefix_cache_hit_ratio{model}                 gauge      hit tokens / looked-up prompt tokens
  *   cinder_prefix_cache_hit_tokens_total{model}          counter    (and _lookup_tokens_total: rate() them)
  *   cinder_preemptions_total{model}                      counter    sequences preempted for KV memory
+ *   cinder_responses_stored_total / _pruned_total        counter    /v1/responses' store (when it has one)
  *
  * Times are measured on the loop thread with the monotonic clock, when events arrive there (so they include the
  * hop from the engine thread). Loop thread only, like the rest of api/.
@@ -48,7 +49,7 @@ _Static_assert(MX_N(mx__ttft_s) <= API_MX_MAX_BUCKETS && MX_N(mx__tpot_s) <= API
 
 static const char *const mx__endpoints[API_EP_COUNT] = {
     "/health", "/metrics", "/v1/models", "/v1/models/{id}", "/v1/chat/completions", "/v1/completions",
-    "/v1/embeddings", "/", "other",
+    "/v1/embeddings", "/v1/responses", "/", "other",
 };
 static const char *const mx__fin[API_FIN_COUNT] = {"stop", "length", "cancelled", "error"};
 
@@ -67,6 +68,7 @@ api_endpoint_t api__endpoint(const char *path) {
     if (!strcmp(path, "/v1/chat/completions")) return API_EP_CHAT;
     if (!strcmp(path, "/v1/completions")) return API_EP_COMPLETIONS;
     if (!strcmp(path, "/v1/embeddings")) return API_EP_EMBEDDINGS;
+    if (!strncmp(path, "/v1/responses", 13) && (!path[13] || path[13] == '/')) return API_EP_RESPONSES;
     if (!strcmp(path, "/")) return API_EP_ROOT;
     return API_EP_OTHER;
 }
@@ -286,6 +288,13 @@ char *api__render_metrics(const api_ctx_t *c, size_t *len) {
         for (size_t i = 0; i < n_stats; i++)
             if (c->models[i].attached)
                 mx__sample(&w, gauges[k].name, "model", c->models[i].id, gauges[k].fn(&stats[i]));
+    }
+    if (c->store) { /* /v1/responses' store (resp_store.c) */
+        mx__family(&w, "cinder_responses_stored_total", "counter", "Responses written to the responses store.");
+        mx__printf(&w, "cinder_responses_stored_total %llu\n", (unsigned long long)c->resp_stored);
+        mx__family(&w, "cinder_responses_pruned_total", "counter",
+                   "Stored responses deleted for the store's age or size limit.");
+        mx__printf(&w, "cinder_responses_pruned_total %llu\n", (unsigned long long)c->resp_pruned);
     }
     return jw_finish(&w, len);
 }

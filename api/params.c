@@ -482,5 +482,6 @@ void api__spec_free(api_spec_t *s) {
     cJSON_Delete(s->tools_json);
     cJSON_Delete(s->tmpl_vars);
     free(s->prompt_tail);
+    api__resp_free(s->resp);
     memset(s, 0, sizeof *s);
 }

@@ -148,5 +148,5 @@ static int prompt__text(const api_slot_t *m, api_spec_t *s, api_err_t *e) {
 
 int api__build_prompts(api_ctx_t *c, api_spec_t *s, api_err_t *e) {
     if (s->kind == API_EMBED) return api__embed_prompts(s, e);
-    return s->kind == API_CHAT ? prompt__chat(s->slot, s, e) : prompt__text(s->slot, s, e);
+    return s->kind == API_TEXT ? prompt__text(s->slot, s, e) : prompt__chat(s->slot, s, e); /* chat, responses */
 }

@@ -68,34 +68,37 @@ static int structured__compile(api_spec_t *s, const char *json, size_t len, cons
     return rc;
 }
 
-/* Compiles json_schema (an object) into spec->grammar. */
-static int structured__json_schema(const cJSON *js, api_spec_t *s, api_err_t *e) {
+/* Compiles the json_schema fields of js (an object named `param`) into spec->grammar. */
+static int structured__json_schema(const cJSON *js, const char *param, api_spec_t *s, api_err_t *e) {
     bool present;
     const char *name = NULL, *desc = NULL;
+    char p[160];
     int rc;
     if (!js || cJSON_IsNull(js))
-        return api_err_set(e, ERR_INVAL, 400, S_INVALID, "missing_required_parameter", "response_format.json_schema",
-                           "Missing required parameter: 'response_format.json_schema'.");
-    if (!cJSON_IsObject(js)) return jr_type_error(e, "response_format.json_schema", "an object", js);
-    if ((rc = jr_string(js, "name", "response_format.json_schema.name", &name, NULL, &present, e))) return rc;
+        return api_err_set(e, ERR_INVAL, 400, S_INVALID, "missing_required_parameter", param,
+                           "Missing required parameter: '%s'.", param);
+    if (!cJSON_IsObject(js)) return jr_type_error(e, param, "an object", js);
+    snprintf(p, sizeof p, "%s.name", param);
+    if ((rc = jr_string(js, "name", p, &name, NULL, &present, e))) return rc;
     if (!present)
-        return api_err_set(e, ERR_INVAL, 400, S_INVALID, "missing_required_parameter",
-                           "response_format.json_schema.name",
-                           "Missing required parameter: 'response_format.json_schema.name'.");
+        return api_err_set(e, ERR_INVAL, 400, S_INVALID, "missing_required_parameter", p,
+                           "Missing required parameter: '%s'.", p);
     if (!structured__name_ok(name))
-        return api_err_set(e, ERR_INVAL, 400, S_INVALID, "invalid_value", "response_format.json_schema.name",
-                           "Invalid 'response_format.json_schema.name': string does not match pattern. Expected a "
-                           "string of at most 64 characters that matches the pattern '^[a-zA-Z0-9_-]+$'.");
-    if ((rc = jr_string(js, "description", "response_format.json_schema.description", &desc, NULL, &present, e)))
-        return rc;
+        return api_err_set(e, ERR_INVAL, 400, S_INVALID, "invalid_value", p,
+                           "Invalid '%s': string does not match pattern. Expected a string of at most 64 characters "
+                           "that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+                           p);
+    snprintf(p, sizeof p, "%s.description", param);
+    if ((rc = jr_string(js, "description", p, &desc, NULL, &present, e))) return rc;
     gram_schema_opts_t opts = gram_schema_default_opts();
-    if ((rc = jr_bool(js, "strict", "response_format.json_schema.strict", &opts.strict, &present, e))) return rc;
+    snprintf(p, sizeof p, "%s.strict", param);
+    if ((rc = jr_bool(js, "strict", p, &opts.strict, &present, e))) return rc;
+    snprintf(p, sizeof p, "%s.schema", param);
     const cJSON *schema = cJSON_GetObjectItemCaseSensitive(js, "schema");
     if (!schema || cJSON_IsNull(schema))
-        return api_err_set(e, ERR_INVAL, 400, S_INVALID, "missing_required_parameter",
-                           "response_format.json_schema.schema",
-                           "Missing required parameter: 'response_format.json_schema.schema'.");
-    if (!cJSON_IsObject(schema)) return jr_type_error(e, "response_format.json_schema.schema", "an object", schema);
+        return api_err_set(e, ERR_INVAL, 400, S_INVALID, "missing_required_parameter", p,
+                           "Missing required parameter: '%s'.", p);
+    if (!cJSON_IsObject(schema)) return jr_type_error(e, p, "an object", schema);
     char *text = cJSON_PrintUnformatted(schema);
     if (!text) return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
     char msg[256] = "";
@@ -103,23 +106,24 @@ static int structured__json_schema(const cJSON *js, api_spec_t *s, api_err_t *e)
     cJSON_free(text);
     if (rc == ERR_NOMEM) return api_err_set(e, rc, 503, "server_error", NULL, NULL, "The server is out of memory.");
     if (rc)
-        return api_err_set(e, rc, 400, S_INVALID, rc == ERR_UNSUPPORTED ? "unsupported_value" : "invalid_value",
-                           "response_format.json_schema.schema", "Invalid schema for response_format '%s': %s.",
+        return api_err_set(e, rc, 400, S_INVALID, rc == ERR_UNSUPPORTED ? "unsupported_value" : "invalid_value", p,
+                           "Invalid schema for %s '%s': %s.", strncmp(param, "text.", 5) ? "response_format" : "text.format",
                            name, msg);
     return 0;
 }
 
-int api__response_format(const cJSON *root, api_spec_t *s, api_err_t *e) {
-    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(root, "response_format");
+int api__format_grammar(const cJSON *rf, const char *param, bool flat, api_spec_t *s, api_err_t *e) {
     if (!rf || cJSON_IsNull(rf)) return 0;
-    if (!cJSON_IsObject(rf)) return jr_type_error(e, "response_format", "an object", rf);
+    if (!cJSON_IsObject(rf)) return jr_type_error(e, param, "an object", rf);
     const char *type = NULL;
     bool present;
-    int rc = jr_string(rf, "type", "response_format.type", &type, NULL, &present, e);
+    char p[160];
+    snprintf(p, sizeof p, "%s.type", param);
+    int rc = jr_string(rf, "type", p, &type, NULL, &present, e);
     if (rc) return rc;
     if (!present)
-        return api_err_set(e, ERR_INVAL, 400, S_INVALID, "missing_required_parameter", "response_format.type",
-                           "Missing required parameter: 'response_format.type'.");
+        return api_err_set(e, ERR_INVAL, 400, S_INVALID, "missing_required_parameter", p,
+                           "Missing required parameter: '%s'.", p);
     if (strcmp(type, "text") == 0) return 0;
     if (strcmp(type, "json_object") == 0) {
         gram_schema_opts_t opts = gram_schema_default_opts();
@@ -129,8 +133,16 @@ int api__response_format(const cJSON *root, api_spec_t *s, api_err_t *e) {
         if (rc) return api_err_set(e, rc, 503, "server_error", NULL, NULL, "The server is out of memory.");
         return 0;
     }
-    if (strcmp(type, "json_schema") == 0)
-        return structured__json_schema(cJSON_GetObjectItemCaseSensitive(rf, "json_schema"), s, e);
-    return api_err_set(e, ERR_INVAL, 400, S_INVALID, "invalid_value", "response_format.type",
+    if (strcmp(type, "json_schema") == 0) {
+        if (flat) return structured__json_schema(rf, param, s, e);
+        snprintf(p, sizeof p, "%s.json_schema", param);
+        return structured__json_schema(cJSON_GetObjectItemCaseSensitive(rf, "json_schema"), p, s, e);
+    }
+    return api_err_set(e, ERR_INVAL, 400, S_INVALID, "invalid_value", p,
                        "Invalid value: '%.64s'. Supported values are: 'text', 'json_object' and 'json_schema'.", type);
+}
+
+int api__response_format(const cJSON *root, api_spec_t *s, api_err_t *e) {
+    return api__format_grammar(cJSON_GetObjectItemCaseSensitive(root, "response_format"), "response_format", false, s,
+                               e);
 }

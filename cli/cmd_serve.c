@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "config/config.h"
@@ -62,6 +63,42 @@ static void serve_where(const config_t *c, size_t i, char *out, size_t cap) {
         snprintf(out, cap, "--model");
     else
         snprintf(out, cap, "%s: models[%zu]", c->config_file ? c->config_file : "configuration", i);
+}
+
+/* mkdir -p path (mode 0700: stored responses are the users' conversations). 0, or errno's value. */
+static int serve_mkdirs(const char *path) {
+    char buf[HUB_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0700) != 0 && errno != EEXIST) return errno;
+            *p = c;
+            if (!c) return 0;
+        }
+    }
+}
+
+/* The responses store's file: the configured path, NULL for "none", or responses.db in the data directory
+   (created). A data directory that cannot be had (no HOME, a read-only volume) leaves the server without a store,
+   with a warning: only a store that was asked for by name is worth refusing to start over. */
+static const char *serve_store_path(const config_t *cfg, char *out, size_t cap) {
+    if (cfg->responses_store) return strcmp(cfg->responses_store, "none") ? cfg->responses_store : NULL;
+    char dir[HUB_PATH_MAX];
+    int rc = config_data_dir(&cfg->env, dir, sizeof dir);
+    if (rc) {
+        log_kv(LOG_WARN, "no responses store: no data directory (set XDG_DATA_HOME or HOME, or --responses-store)",
+               NULL, 0);
+        return NULL;
+    }
+    if ((rc = serve_mkdirs(dir))) {
+        log_kv(LOG_WARN, "no responses store: cannot create the data directory",
+               (log_kv_t[]){LOG_S("dir", dir), LOG_S("error", strerror(rc))}, 2);
+        return NULL;
+    }
+    snprintf(out, cap, "%s/responses.db", dir);
+    return out;
 }
 
 /* Everything after the configuration is read; returns the exit status. */
@@ -140,6 +177,10 @@ static int serve_run(const config_t *cfg) {
     p.key_limits = limits;
     p.n_key_limits = cfg->n_key_limits < CONFIG_MAX_LIST ? cfg->n_key_limits : CONFIG_MAX_LIST;
     p.quiet = cfg->quiet;
+    char store[HUB_PATH_MAX + 32];
+    p.responses_store = serve_store_path(cfg, store, sizeof store);
+    p.responses_max_age_s = cfg->responses_max_age_s;
+    p.responses_max_bytes = cfg->responses_max_bytes;
     char err[1024] = "";
     if (server_run(&p, err, sizeof err)) {
         fprintf(stderr, "cinder serve: %s\n", err);

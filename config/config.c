@@ -3,6 +3,7 @@
  * (see config.h). The file layer and --print-config are in config_json.c.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -83,6 +84,16 @@ const cfg_opt_t cfg__opts[] = {
     {"reasoning_inline", "CINDER_REASONING_INLINE","--reasoning-inline",NULL,  CFG_BOOL,   G(reasoning_inline), false, false, 0, 0, NULL,
      "reasoning models' thinking stays in `content` (tags included)\n"
      "instead of going to `reasoning_content`"},
+    {"responses_store",  "CINDER_RESPONSES_STORE", "--responses-store", NULL,  CFG_OPTSTR, G(responses_store),  false, false, 0, 0, "FILE|none",
+     "SQLite file of /v1/responses' stored responses (default:\n"
+     "responses.db in $XDG_DATA_HOME/cinder or ~/.local/share/cinder);\n"
+     "none = no store (requests with store: true get 400)"},
+    {"responses_max_age", "CINDER_RESPONSES_MAX_AGE", "--responses-max-age", NULL, CFG_INT, G(responses_max_age_s), true, false, 0, 1ll << 40, "SECONDS",
+     "stored responses older than this are deleted (default 2592000,\n"
+     "30 days; 0 = kept)"},
+    {"responses_max_bytes", "CINDER_RESPONSES_MAX_BYTES", "--responses-max-bytes", NULL, CFG_INT, G(responses_max_bytes), true, false, 0, 1ll << 46, "BYTES",
+     "stored responses' JSON kept at most, the oldest deleted first\n"
+     "(default 1073741824; 0 = no limit)"},
     {"log_format",       "CINDER_LOG_FORMAT",      "--log-format",      NULL,  CFG_FORMAT, G(log_format),       false, false, 0, 0, "logfmt|json",
      "log lines on stderr as logfmt (default) or JSON objects"},
     {"log_level",        "CINDER_LOG_LEVEL",       "--log-level",       NULL,  CFG_LEVEL,  G(log_level),        false, false, 0, 0, "LEVEL",
@@ -128,6 +139,8 @@ static int cfg__defaults(config_t *c) {
     c->min_body_rate = 1024;
     c->max_connections_per_ip = 64;
     c->stream_buffer_bytes = (int64_t)256 << 10;
+    c->responses_max_age_s = 30 * 86400;
+    c->responses_max_bytes = (int64_t)1 << 30;
     c->log_level = LOG_INFO;
     c->log_format = LOG_FORMAT_LOGFMT;
     c->memory_check = true;
@@ -220,11 +233,23 @@ static void cfg__model_free(config_model_t *m) {
     memset(m, 0, sizeof *m);
 }
 
+int config_data_dir(const config_env_t *env, char *out, size_t cap) {
+    int n;
+    if (env->xdg_data_home)
+        n = snprintf(out, cap, "%s/cinder", env->xdg_data_home);
+    else if (env->home)
+        n = snprintf(out, cap, "%s/.local/share/cinder", env->home);
+    else
+        return ERR_NOTFOUND;
+    return n < 0 || (size_t)n >= cap ? ERR_RANGE : 0;
+}
+
 void config_free(config_t *c) {
     if (!c) return;
     free(c->config_file);
     free(c->host);
     free(c->metrics_api_key);
+    free(c->responses_store);
     cfg__list_clear(&c->api_keys, &c->n_api_keys);
     cfg__key_limits_clear(c);
     cfg__list_clear(&c->cors_origins, &c->n_cors_origins);

@@ -84,6 +84,10 @@ typedef struct {
     int32_t max_connections_per_ip; /* "max_connections_per_ip": open connections per address (0 = no limit) */
     int64_t stream_buffer_bytes;    /* "stream_buffer_bytes": unsent stream output that pauses generation */
     char *metrics_api_key;          /* "metrics_api_key": the Bearer key GET /metrics needs; NULL = open */
+    char *responses_store;          /* "responses_store": the SQLite file of /v1/responses' stored responses, or
+                                       "none"; NULL = responses.db in the data directory (config_data_dir) */
+    int64_t responses_max_age_s;    /* "responses_max_age": seconds a stored response is kept (0 = no limit) */
+    int64_t responses_max_bytes;    /* "responses_max_bytes": stored JSON bytes kept, oldest pruned (0 = none) */
     bool quiet;               /* "quiet": no per-request log lines */
     bool reasoning_inline;    /* "reasoning_inline": thinking stays in content instead of reasoning_content */
     log_level_t log_level;    /* "log_level" */
@@ -106,6 +110,12 @@ typedef struct {
  * error *out holds nothing to free (it is zeroed). On success free it with config_free().
  */
 int config_load(int argc, char *const *argv, const char *const *envp, config_t *out, char *err, size_t err_len);
+
+/*
+ * The data directory: $XDG_DATA_HOME/cinder, else $HOME/.local/share/cinder (written into out). Returns 0, or
+ * ERR_NOTFOUND when neither variable is set, ERR_RANGE when it does not fit. Creates nothing.
+ */
+int config_data_dir(const config_env_t *env, char *out, size_t cap);
 
 /* Frees everything *c owns and zeroes it. config_free(NULL) is a no-op. */
 void config_free(config_t *c);

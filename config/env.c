@@ -23,6 +23,7 @@ void config_env_load_from(const char *const *envp, config_env_t *out) {
     if (!out->hf_endpoint) out->hf_endpoint = CONFIG_HF_ENDPOINT_DEFAULT;
     out->hf_token = config_getenv(envp, "HF_TOKEN");
     out->xdg_cache_home = config_getenv(envp, "XDG_CACHE_HOME");
+    out->xdg_data_home = config_getenv(envp, "XDG_DATA_HOME");
     out->home = config_getenv(envp, "HOME");
     out->source_date_epoch = config_getenv(envp, "SOURCE_DATE_EPOCH");
 }

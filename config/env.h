@@ -22,6 +22,7 @@ typedef struct {
     const char *hf_endpoint;       /* HF_ENDPOINT, else CONFIG_HF_ENDPOINT_DEFAULT; never NULL after load */
     const char *hf_token;          /* HF_TOKEN, sent as "Authorization: Bearer"; NULL when unset or empty */
     const char *xdg_cache_home;    /* XDG_CACHE_HOME; NULL when unset or empty */
+    const char *xdg_data_home;     /* XDG_DATA_HOME (the data directory: the responses store); NULL when unset */
     const char *home;              /* HOME; NULL when unset or empty */
     const char *source_date_epoch; /* SOURCE_DATE_EPOCH (unparsed: `cinder template` checks it); NULL when unset */
 } config_env_t;

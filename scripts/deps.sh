@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(build-essential pkg-config libopenblas-dev libcjson-dev libmicrohttpd-dev libuv1-dev libcmocka-dev
-      libpcre2-dev libcurl4-openssl-dev curl ca-certificates python3-numpy
+      libpcre2-dev libcurl4-openssl-dev libsqlite3-dev curl ca-certificates python3-numpy
       clang libclang-rt-14-dev) # clang and libFuzzer's runtime: the fuzz targets (make fuzz, make test)
 
 missing=()

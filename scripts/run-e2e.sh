@@ -5,6 +5,11 @@ set -u
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared}
 total_p=0 total_f=0 status=0
+# Servers the suites start keep /v1/responses' store (responses.db) in the data directory: a throwaway one, not
+# the home directory of whoever runs the tests.
+XDG_DATA_HOME=$(mktemp -d)
+export XDG_DATA_HOME
+trap 'rm -rf "$XDG_DATA_HOME"' EXIT
 for t in tests/e2e/test_*.sh; do
     out=$(bash "$t" "$SHARED" 2>&1); rc=$?
     printf '%s\n' "$out"

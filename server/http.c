@@ -278,7 +278,7 @@ static enum MHD_Result http__preflight(srv_conn_t *c) {
     MHD_add_response_header(r, "Allow", "GET, HEAD, POST, OPTIONS");
     if (c->origin_ok) {
         const char *want = MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, "Access-Control-Request-Headers");
-        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS");
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE, OPTIONS");
         MHD_add_response_header(r, "Access-Control-Allow-Headers",
                                 want && *want && strlen(want) < 2048 ? want : "Authorization, Content-Type");
         MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
@@ -324,6 +324,44 @@ typedef struct {
     bool name_bad;           /* a header name with whitespace or a control character */
     char why[160];
 } http_framing_t;
+
+/* The query string rebuilt from libmicrohttpd's decoded arguments ("k=v&k2=v2", each %-escaped again). */
+typedef struct {
+    char buf[1024];
+    size_t n;
+    bool cut; /* did not fit: the arguments that did are kept */
+} http_query_t;
+
+static void http__query_put(http_query_t *q, const char *s) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (; s && *s && !q->cut; s++) {
+        unsigned char ch = (unsigned char)*s;
+        bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                     ch == '_' || ch == '.' || ch == '~';
+        if (q->n + 4 >= sizeof q->buf) {
+            q->cut = true;
+            break;
+        }
+        if (plain) {
+            q->buf[q->n++] = (char)ch;
+        } else {
+            q->buf[q->n++] = '%';
+            q->buf[q->n++] = hex[ch >> 4];
+            q->buf[q->n++] = hex[ch & 15];
+        }
+    }
+    q->buf[q->n] = '\0';
+}
+
+static enum MHD_Result http__query_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    http_query_t *q = cls;
+    if (q->n && q->n + 2 < sizeof q->buf) q->buf[q->n++] = '&';
+    http__query_put(q, key);
+    if (q->n + 2 < sizeof q->buf) q->buf[q->n++] = '=';
+    q->buf[q->n] = '\0';
+    http__query_put(q, value);
+    return MHD_YES;
+}
 
 static enum MHD_Result http__framing_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
     http_framing_t *f = cls;
@@ -466,10 +504,14 @@ static enum MHD_Result http__access(void *cls, struct MHD_Connection *mc, const 
     if (!strcmp(url, "/") && (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) return http__queue_playground(c);
     if (!c->handled) {
         c->handled = true;
+        http_query_t q = {.n = 0};
+        q.buf[0] = '\0';
+        MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, http__query_cb, &q);
         api_request_t r = {
             .method = method,
             .path = url,
             .authorization = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+            .query = q.buf,
             .body = c->body ? c->body : "",
             .body_len = c->body_len,
         };

@@ -372,6 +372,9 @@ int server_run(const server_params_t *p, char *err, size_t err_len) {
         .reasoning_inline = p->reasoning_inline,
         .key_limits = p->key_limits,
         .n_key_limits = p->n_key_limits,
+        .responses_store = p->responses_store,
+        .responses_max_age_s = p->responses_max_age_s,
+        .responses_max_bytes = p->responses_max_bytes,
     };
     if ((rc = api_create(&ap, &s->api, err, err_len))) goto cleanup;
     if (pthread_mutex_init(&s->q_mu, NULL) != 0) {

@@ -94,6 +94,10 @@ typedef struct {
     size_t stream_buffer_bytes;      /* a stream's unsent output past this pauses its generation */
     unsigned grace_ms;               /* shutdown: how long in-flight responses may take to be written */
     bool quiet; /* no per-request log lines (common/log.h writes them; log_setup sets the format) */
+    /* /v1/responses' store: an SQLite file (api_params_t.responses_store), NULL = none; its limits (0 = none) */
+    const char *responses_store;
+    int64_t responses_max_age_s;
+    int64_t responses_max_bytes;
 } server_params_t;
 
 /*

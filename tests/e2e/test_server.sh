@@ -61,10 +61,12 @@ local_run=0
 if [ -z "$BASE_URL" ]; then
     local_run=1
     [ -x "$BIN" ] || { bad "$BIN is not built (run make)"; finish; }
-    start_server main --parallel 1 --cors-origin http://app.example --max-body-bytes 65536 || finish
-    start_server auth --api-key sk-test-one --api-key sk-test-two --parallel 2 || finish
-    start_server limits --parallel 1 --max-connections 4 --timeout 2 --max-header-bytes 8192 --max-queue 1 ||
-        finish
+    start_server main --parallel 1 --cors-origin http://app.example --max-body-bytes 65536 \
+        --responses-store "$tmp/responses-main.db" || finish
+    start_server auth --api-key sk-test-one --api-key sk-test-two --parallel 2 \
+        --responses-store "$tmp/responses-auth.db" || finish
+    start_server limits --parallel 1 --max-connections 4 --timeout 2 --max-header-bytes 8192 --max-queue 1 \
+        --responses-store none || finish
     BASE_URL=$URL_main/v1
     export CINDER_AUTH_BASE_URL=$URL_auth/v1 CINDER_AUTH_KEY=sk-test-two CINDER_LIMITS_BASE_URL=$URL_limits/v1
     export CINDER_CORS_ORIGIN=http://app.example CINDER_MAX_BODY=65536

@@ -1,0 +1,495 @@
+/*
+ * test_api_responses.c — /v1/responses with the fake backend: request validation (each refusal and its param),
+ * input items -> the exact prompt through a fixture template, the exact SSE bytes of a stream, the response
+ * object (completed, incomplete, failed), and the store: GET, input_items (limit, order, after), DELETE,
+ * previous_response_id chains, and API keys that cannot see each other's responses.
+ */
+#include "api_fixture.h"
+
+#include <cjson/cJSON.h>
+#include <unistd.h>
+
+#include "resp_store.h"
+
+#define M "\"model\":\"stories260K\","
+
+static char store_dir[64];
+static char store_path[128];
+
+static int setup(void **state) {
+    snprintf(store_dir, sizeof store_dir, "/tmp/cinder_resp_XXXXXX");
+    if (!mkdtemp(store_dir)) return -1;
+    snprintf(store_path, sizeof store_path, "%s/responses.db", store_dir);
+    fx_responses_store = store_path;
+    return 0;
+}
+
+static int teardown(void **state) {
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", store_dir);
+    fx_responses_store = NULL;
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void fx_get(fx_t *f, const char *method, const char *path, const char *query, const char *auth) {
+    fx_sink_free(&f->sink);
+    fx_sink_init(&f->sink);
+    api_request_t r = {
+        .method = method, .path = path, .authorization = auth, .query = query, .body = "", .body_len = 0};
+    api_call_t *call = NULL;
+    api_handle(f->api, &r, &f->sink.sink, &call);
+    assert_null(call);
+}
+
+/* The string at a dotted path of a JSON text ("error.param"), or "" (static buffer). */
+static const char *jget(const char *json, const char *path) {
+    static char out[4096];
+    const char *nl = strchr(json, '\n'); /* one SSE data line, or a whole body */
+    char *line = strndup(json, nl ? (size_t)(nl - json) : strlen(json));
+    cJSON *root = cJSON_Parse(line), *v = root;
+    free(line);
+    char p[256];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *tok = strtok(p, "."); tok && v; tok = strtok(NULL, "."))
+        v = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, atoi(tok)) : cJSON_GetObjectItemCaseSensitive(v, tok);
+    out[0] = '\0';
+    if (cJSON_IsString(v))
+        snprintf(out, sizeof out, "%s", v->valuestring);
+    else if (cJSON_IsNumber(v))
+        snprintf(out, sizeof out, "%g", v->valuedouble);
+    else if (cJSON_IsBool(v))
+        snprintf(out, sizeof out, "%s", cJSON_IsTrue(v) ? "true" : "false");
+    else if (cJSON_IsNull(v))
+        snprintf(out, sizeof out, "null");
+    cJSON_Delete(root);
+    return out;
+}
+
+typedef struct {
+    const char *body;
+    int status;
+    const char *code;
+    const char *param;
+    const char *in_message;
+} bad_case_t;
+
+static void test_refusals(void **state) {
+    fx_responses_store = NULL; /* no store: store true is refused */
+    fx_t *f = fx_new(NULL, 0);
+    fx_post(f, "/v1/responses", "{" M "\"input\":\"hi\"}");
+    assert_int_equal(f->sink.status, 400);
+    assert_string_equal(jget(f->sink.body, "error.param"), "store");
+    assert_non_null(strstr(f->sink.body, "responses_store: none"));
+    fx_post(f, "/v1/responses", "{" M "\"input\":\"hi\",\"store\":false,\"previous_response_id\":\"resp_x\"}");
+    assert_int_equal(f->sink.status, 400);
+    assert_string_equal(jget(f->sink.body, "error.code"), "previous_response_not_found");
+    fx_get(f, "GET", "/v1/responses/resp_x", NULL, NULL);
+    assert_int_equal(f->sink.status, 404);
+    fx_free(f);
+    fx_responses_store = store_path;
+
+    static const bad_case_t cases[] = {
+        {"{" M
+         "\"input\":\"x\",\"tools\":[{\"type\":\"web_search\"},{\"type\":\"file_search\",\"vector_store_ids\":[]}]}",
+         400, "unsupported_value", "tools[0]", "web_search, file_search"},
+        {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"parameters\":{}}]}", 400,
+         "unsupported_parameter", "tools", "function tools on /v1/responses are not supported yet"},
+        {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"bad name\"}]}", 400, "invalid_value",
+         "tools[0].name", "pattern"},
+        {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"parameters\":3}]}", 400,
+         "invalid_type", "tools[0].parameters", NULL},
+        {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"teleport\"}]}", 400, "invalid_value", "tools[0].type", NULL},
+        {"{" M "\"input\":\"x\",\"tool_choice\":\"required\"}", 400, "invalid_value", "tool_choice", NULL},
+        {"{" M "\"input\":\"x\",\"include\":[\"message.output_text.logprobs\"]}", 400, "unsupported_parameter",
+         "include", NULL},
+        {"{" M "\"input\":\"x\",\"background\":true}", 400, "unsupported_parameter", "background", NULL},
+        {"{" M "\"input\":\"x\",\"conversation\":\"conv_1\"}", 400, "unsupported_parameter", "conversation", NULL},
+        {"{\"model\":\"stories260K\"}", 400, "missing_required_parameter", "input", NULL},
+        {"{" M "\"input\":[]}", 400, "empty_array", "input", NULL},
+        {"{" M "\"input\":3}", 400, "invalid_type", "input", NULL},
+        {"{" M "\"input\":[{\"type\":\"message\",\"role\":\"robot\",\"content\":\"x\"}]}", 400, "invalid_value",
+         "input[0].role", NULL},
+        {"{" M "\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_image\",\"image_url\":\"x\"}]}]}", 400,
+         "unsupported_value", "input[0].content[0].type", "text only"},
+        {"{" M "\"input\":[{\"type\":\"function_call\",\"name\":\"f\",\"arguments\":\"{}\"}]}", 400,
+         "missing_required_parameter", "input[0].call_id", NULL},
+        {"{" M "\"input\":[{\"type\":\"web_search_call\",\"id\":\"ws_1\"}]}", 400, "unsupported_value", "input[0].type",
+         "built-in"},
+        {"{" M "\"input\":[{\"type\":\"item_reference\",\"id\":\"msg_1\"}]}", 400, "unsupported_value", "input[0].type",
+         NULL},
+        {"{" M "\"input\":[{\"type\":\"blob\"}]}", 400, "invalid_value", "input[0].type", NULL},
+        {"{" M "\"input\":\"x\",\"temperature\":3}", 400, "decimal_above_max_value", "temperature", NULL},
+        {"{" M "\"input\":\"x\",\"max_output_tokens\":0}", 400, "integer_below_min_value", "max_output_tokens", NULL},
+        {"{" M "\"input\":\"x\",\"truncation\":\"sometimes\"}", 400, "invalid_value", "truncation", NULL},
+        {"{" M "\"input\":\"x\",\"text\":{\"format\":{\"type\":\"json_schema\",\"schema\":{}}}}", 400,
+         "missing_required_parameter", "text.format.name", NULL},
+        {"{" M "\"input\":\"x\",\"text\":{\"format\":{\"type\":\"json_schema\",\"name\":\"n\",\"schema\":{\"type\":"
+         "\"object\",\"not\":{}}}}}",
+         400, "unsupported_value", "text.format.schema", NULL},
+        {"{" M "\"input\":\"x\",\"text\":{\"format\":{\"type\":\"yaml\"}}}", 400, "invalid_value", "text.format.type",
+         NULL},
+        {"{" M "\"input\":\"x\",\"text\":{\"verbosity\":\"loud\"}}", 400, "invalid_value", "text.verbosity", NULL},
+        {"{" M "\"input\":\"x\",\"reasoning\":{\"effort\":\"extreme\"}}", 400, "invalid_value", "reasoning.effort",
+         NULL},
+        {"{" M "\"input\":\"x\",\"metadata\":{\"k\":1}}", 400, "invalid_type", "metadata.k", NULL},
+        {"{" M "\"input\":\"x\",\"previous_response_id\":\"resp_nope\"}", 400, "previous_response_not_found",
+         "previous_response_id", "resp_nope"},
+        {"{\"model\":\"nope\",\"input\":\"x\"}", 404, "model_not_found", NULL, NULL},
+    };
+    f = fx_new(NULL, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const bad_case_t *c = &cases[i];
+        fx_post(f, "/v1/responses", c->body);
+        if (f->sink.status != c->status || strcmp(jget(f->sink.body, "error.code"), c->code) ||
+            (c->param && strcmp(jget(f->sink.body, "error.param"), c->param)) ||
+            (c->in_message && !strstr(f->sink.body, c->in_message)))
+            fail_msg("case %zu: %s -> %d %s", i, c->body, f->sink.status, f->sink.body);
+        assert_int_equal(f->back.n, 0);
+    }
+    /* metadata: 16 pairs, 64-character keys, 512-character values */
+    char body[4096];
+    int k = snprintf(body, sizeof body, "{" M "\"input\":\"x\",\"metadata\":{");
+    for (int i = 0; i < 17; i++)
+        k += snprintf(body + k, sizeof body - (size_t)k, "%s\"k%d\":\"v\"", i ? "," : "", i);
+    snprintf(body + k, sizeof body - (size_t)k, "}}");
+    fx_post(f, "/v1/responses", body);
+    assert_int_equal(f->sink.status, 400);
+    assert_string_equal(jget(f->sink.body, "error.code"), "object_above_max_properties");
+    char big[600];
+    memset(big, 'v', 513);
+    big[513] = '\0';
+    snprintf(body, sizeof body, "{" M "\"input\":\"x\",\"metadata\":{\"k\":\"%s\"}}", big);
+    fx_post(f, "/v1/responses", body);
+    assert_int_equal(f->sink.status, 400);
+    assert_string_equal(jget(f->sink.body, "error.param"), "metadata.k");
+    big[512] = '\0';
+    snprintf(body, sizeof body, "{" M "\"input\":\"x\",\"store\":false,\"metadata\":{\"k\":\"%s\"}}", big);
+    fx_post(f, "/v1/responses", body);
+    assert_non_null(f->call);
+    assert_int_equal(f->back.n, 1);
+    /* a route under /v1/responses that does not exist, and a wrong method */
+    fx_get(f, "GET", "/v1/responses/resp_1/other", NULL, NULL);
+    assert_int_equal(f->sink.status, 404);
+    fx_get(f, "PUT", "/v1/responses/resp_1", NULL, NULL);
+    assert_int_equal(f->sink.status, 405);
+    fx_free(f);
+}
+
+/* Input items -> chat messages: instructions first, developer as system, content parts joined, an assistant
+   message replayed with its function_call joined to it, the tool output, a reasoning item left out, and the
+   reasoning effort as a template variable. */
+static void test_prompt_mapping(void **state) {
+    fx_n_ctx = 512;
+    const char *t = "{% for m in messages %}[{{ m.role }}] {{ m.content }}"
+                    "{% if m.tool_calls %}{% for c in m.tool_calls %} call {{ c.id }} {{ c.function.name }}"
+                    "({{ c.function.arguments }}){% endfor %}{% endif %}"
+                    "{% if m.tool_call_id %} <- {{ m.tool_call_id }}{% endif %}{{ '\\n' }}{% endfor %}"
+                    "{% if add_generation_prompt %}[assistant]{% endif %}({{ reasoning_effort }})";
+    fx_t *f = fx_new_tmpl(NULL, 0, t, true, NULL, NULL);
+    fx_post(f, "/v1/responses",
+            "{" M "\"instructions\":\"Be kind.\",\"store\":false,\"reasoning\":{\"effort\":\"low\"},\"input\":["
+            "{\"role\":\"developer\",\"content\":\"D\"},"
+            "{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\"Hi\"},"
+            "{\"type\":\"input_text\",\"text\":\"there\"}]},"
+            "{\"type\":\"message\",\"id\":\"msg_x\",\"role\":\"assistant\",\"status\":\"completed\",\"content\":["
+            "{\"type\":\"output_text\",\"text\":\"Hello\",\"annotations\":[]}]},"
+            "{\"type\":\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_1\",\"name\":\"get\","
+            "\"arguments\":\"{\\\"a\\\":1}\",\"status\":\"completed\"},"
+            "{\"type\":\"function_call_output\",\"call_id\":\"call_1\",\"output\":\"42\"},"
+            "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[]},"
+            "{\"role\":\"user\",\"content\":\"Thanks\"}]}");
+    if (f->back.n != 1) fail_msg("%d %s", f->sink.status, f->sink.body ? f->sink.body : "");
+    /* the fixture template has no tool format: the call and its output reach it as text (tools.c's generic form) */
+    const char *text = "[system] Be kind.\n[system] D\n[user] Hi\nthere\n[assistant] Hello\n```tool_call\n"
+                       "{\"name\":\"get\",\"arguments\":{\"a\":1}}\n```\n[user] Result of tool call call_1:\n42\n"
+                       "[user] Thanks\n[assistant](low)";
+    int32_t ids[512];
+    size_t n = 0;
+    assert_int_equal(tok_encode(f->tok, text, strlen(text), TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, ids, 512, &n), 0);
+    if (f->back.req[0].n_prompt != n) {
+        char got[2048];
+        size_t gl = 0;
+        tok_decode(f->tok, f->back.req[0].prompt, f->back.req[0].n_prompt, false, false, got, sizeof got - 1, &gl);
+        got[gl] = '\0';
+        fail_msg("prompt: %s", got);
+    }
+    assert_memory_equal(f->back.req[0].prompt, ids, n * sizeof *ids);
+    fx_free(f);
+}
+
+/* The whole stream, byte for byte (ids come from the first event; the rest is fixed by the fixture). */
+static void test_stream_bytes(void **state) {
+    fx_t *f = fx_new(NULL, 0);
+    fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\",\"stream\":true,\"max_output_tokens\":8,\"temperature\":0.5}");
+    assert_non_null(f->call);
+    assert_true(f->sink.opened);
+    fx_token(f, 0, 5, "Hi", 0, 0, NULL, NULL);
+    fx_token(f, 0, 6, " \"yo\"", 0, 0, NULL, NULL);
+    fx_end(f, 0, ENGINE_FINISH_STOP, NULL);
+    assert_true(f->sink.closed);
+    char rid[64], mid[64];
+    snprintf(rid, sizeof rid, "%s", jget(strstr(f->sink.stream, "data: ") + 6, "response.id"));
+    const char *added = strstr(f->sink.stream, "event: response.output_item.added\ndata: ");
+    assert_non_null(added);
+    snprintf(mid, sizeof mid, "%s", jget(strstr(added, "data: ") + 6, "item.id"));
+    assert_int_equal(strncmp(rid, "resp_", 5), 0);
+    assert_int_equal(strncmp(mid, "msg_", 4), 0);
+    int32_t n_prompt = (int32_t)f->back.req[0].n_prompt;
+    char settings[1024];
+    snprintf(settings, sizeof settings,
+             "\"instructions\":null,\"max_output_tokens\":8,\"max_tool_calls\":null,\"parallel_tool_calls\":true,"
+             "\"previous_response_id\":null,\"reasoning\":{\"effort\":null,\"summary\":null},\"service_tier\":"
+             "\"default\",\"store\":true,\"temperature\":0.5,\"text\":{\"format\":{\"type\":\"text\"},\"verbosity\":"
+             "\"medium\"},\"tool_choice\":\"auto\",\"tools\":[],\"top_logprobs\":0,\"top_p\":1,\"truncation\":"
+             "\"disabled\",\"user\":null,\"metadata\":{},\"safety_identifier\":null,\"prompt_cache_key\":null,"
+             "\"background\":false");
+    char head[256], item[256], done_item[512];
+    snprintf(head, sizeof head, "\"id\":\"%s\",\"object\":\"response\",\"created_at\":%d", rid, FX_CREATED);
+    snprintf(item, sizeof item, "\"item_id\":\"%s\",\"output_index\":0,\"content_index\":0", mid);
+    snprintf(
+        done_item, sizeof done_item,
+        "{\"id\":\"%s\",\"type\":\"message\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":[{\"type\":"
+        "\"output_text\",\"text\":\"Hi \\\"yo\\\"\",\"annotations\":[],\"logprobs\":[]}]}",
+        mid);
+    char want[8192];
+    snprintf(
+        want, sizeof want,
+        "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{%s,"
+        "\"status\":\"in_progress\",\"error\":null,\"incomplete_details\":null,\"model\":\"stories260K\","
+        "\"output\":[],\"usage\":null,%s}}\n\n"
+        "event: response.in_progress\ndata: {\"type\":\"response.in_progress\",\"sequence_number\":1,\"response\":{%s,"
+        "\"status\":\"in_progress\",\"error\":null,\"incomplete_details\":null,\"model\":\"stories260K\","
+        "\"output\":[],\"usage\":null,%s}}\n\n"
+        "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"sequence_number\":2,"
+        "\"output_index\":0,\"item\":{\"id\":\"%s\",\"type\":\"message\",\"status\":\"in_progress\",\"role\":"
+        "\"assistant\",\"content\":[]}}\n\n"
+        "event: response.content_part.added\ndata: {\"type\":\"response.content_part.added\",\"sequence_number\":3,"
+        "%s,\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[],\"logprobs\":[]}}\n\n"
+        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":4,"
+        "%s,\"delta\":\"Hi\",\"logprobs\":[]}\n\n"
+        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":5,"
+        "%s,\"delta\":\" \\\"yo\\\"\",\"logprobs\":[]}\n\n"
+        "event: response.output_text.done\ndata: {\"type\":\"response.output_text.done\",\"sequence_number\":6,"
+        "%s,\"text\":\"Hi \\\"yo\\\"\",\"logprobs\":[]}\n\n"
+        "event: response.content_part.done\ndata: {\"type\":\"response.content_part.done\",\"sequence_number\":7,"
+        "%s,\"part\":{\"type\":\"output_text\",\"text\":\"Hi \\\"yo\\\"\",\"annotations\":[],\"logprobs\":[]}}\n\n"
+        "event: response.output_item.done\ndata: {\"type\":\"response.output_item.done\",\"sequence_number\":8,"
+        "\"output_index\":0,\"item\":%s}\n\n"
+        "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":9,\"response\":{%s,"
+        "\"status\":\"completed\",\"completed_at\":%d,\"error\":null,\"incomplete_details\":null,\"model\":"
+        "\"stories260K\",\"output\":[%s],\"usage\":{\"input_tokens\":%d,\"input_tokens_details\":{\"cached_tokens\":0},"
+        "\"output_tokens\":2,\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":%d},%s}}\n\n",
+        head, settings, head, settings, mid, item, item, item, item, item, done_item, head, FX_CREATED, done_item,
+        n_prompt, n_prompt + 2, settings);
+    assert_string_equal(f->sink.stream, want);
+    /* the stored copy is the completed response */
+    char path[96];
+    snprintf(path, sizeof path, "/v1/responses/%s", rid);
+    fx_get(f, "GET", path, NULL, NULL);
+    assert_int_equal(f->sink.status, 200);
+    const char *last = strstr(want, "event: response.completed\ndata: ");
+    char stored[4096];
+    snprintf(stored, sizeof stored, "%s", strstr(last, "\"response\":{") + 11);
+    stored[strlen(stored) - 3] = 0; /* without the event's closing brace and "\n\n" */
+    assert_string_equal(f->sink.body, stored);
+    fx_free(f);
+}
+
+/* max_output_tokens reached -> incomplete; an engine error -> response.failed (stream) or 500. */
+static void test_incomplete_failed(void **state) {
+    fx_t *f = fx_new(NULL, 0);
+    fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\",\"max_output_tokens\":1,\"store\":false}");
+    assert_int_equal(f->back.req[0].max_tokens, 1);
+    fx_token(f, 0, 5, "Hi", 0, 0, NULL, NULL);
+    fx_end(f, 0, ENGINE_FINISH_LENGTH, NULL);
+    assert_int_equal(f->sink.status, 200);
+    assert_string_equal(jget(f->sink.body, "status"), "incomplete");
+    assert_string_equal(jget(f->sink.body, "incomplete_details.reason"), "max_output_tokens");
+    assert_string_equal(jget(f->sink.body, "output.0.status"), "incomplete");
+    assert_string_equal(jget(f->sink.body, "store"), "false");
+    assert_null(strstr(f->sink.body, "completed_at"));
+
+    fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\",\"stream\":true}");
+    fx_token(f, 1, 5, "Hi", 0, 0, NULL, NULL);
+    fx_end(f, 1, ENGINE_FINISH_ERROR, NULL);
+    assert_true(f->sink.closed);
+    const char *ev = strstr(f->sink.stream, "event: response.failed\ndata: ");
+    assert_non_null(ev);
+    assert_string_equal(jget(strstr(ev, "data: ") + 6, "response.status"), "failed");
+    assert_string_equal(jget(strstr(ev, "data: ") + 6, "response.error.code"), "server_error");
+    assert_string_equal(jget(strstr(ev, "data: ") + 6, "sequence_number"), "5");
+
+    int64_t rows0 = -1, rows = -1;
+    assert_int_equal(resp_store_count(f->api->store, &rows0, NULL), 0);
+    fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\"}");
+    fx_end(f, 2, ENGINE_FINISH_ERROR, NULL);
+    assert_int_equal(f->sink.status, 500);
+    assert_string_equal(jget(f->sink.body, "error.type"), "server_error");
+    /* a failed response is not stored */
+    assert_int_equal(resp_store_count(f->api->store, &rows, NULL), 0);
+    assert_int_equal(rows, rows0);
+
+    /* shutdown mid-stream: an `error` event */
+    fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\",\"stream\":true}");
+    api_shutdown(f->api);
+    fx_end(f, 3, ENGINE_FINISH_CANCELLED, NULL);
+    assert_non_null(strstr(f->sink.stream, "event: error\ndata: {\"type\":\"error\",\"sequence_number\":4,"));
+    assert_true(f->sink.closed);
+    fx_free(f);
+}
+
+/* Stored: GET, input_items pages, a chained request sees the conversation, DELETE; /metrics counts. */
+static void test_store_chain(void **state) {
+    fx_n_ctx = 512;
+    fx_t *f = fx_new(NULL, 0);
+    fx_n_ctx = 128;
+    fx_post(f, "/v1/responses",
+            "{" M "\"instructions\":\"Sys\",\"input\":[{\"role\":\"user\",\"content\":\"A\"},{\"role\":\"user\","
+            "\"content\":\"B\"},{\"role\":\"user\",\"content\":\"C\"}]}");
+    fx_token(f, 0, 5, "ok", 0, 0, NULL, NULL);
+    fx_end(f, 0, ENGINE_FINISH_STOP, NULL);
+    assert_int_equal(f->sink.status, 200);
+    char rid[64], path[128];
+    snprintf(rid, sizeof rid, "%s", jget(f->sink.body, "id"));
+    char *first = strdup(f->sink.body);
+    snprintf(path, sizeof path, "/v1/responses/%s", rid);
+    fx_get(f, "GET", path, NULL, NULL);
+    assert_int_equal(f->sink.status, 200);
+    assert_string_equal(f->sink.body, first);
+    free(first);
+
+    snprintf(path, sizeof path, "/v1/responses/%s/input_items", rid);
+    fx_get(f, "GET", path, NULL, NULL); /* desc by default */
+    assert_string_equal(jget(f->sink.body, "object"), "list");
+    assert_string_equal(jget(f->sink.body, "data.0.content.0.text"), "C");
+    assert_string_equal(jget(f->sink.body, "data.2.content.0.text"), "A");
+    assert_string_equal(jget(f->sink.body, "has_more"), "false");
+    fx_get(f, "GET", path, "limit=2&order=asc", NULL);
+    assert_string_equal(jget(f->sink.body, "data.0.content.0.text"), "A");
+    assert_string_equal(jget(f->sink.body, "data.1.content.0.text"), "B");
+    assert_string_equal(jget(f->sink.body, "data.0.content.0.type"), "input_text");
+    assert_string_equal(jget(f->sink.body, "has_more"), "true");
+    char q[128], last[64];
+    snprintf(last, sizeof last, "%s", jget(f->sink.body, "last_id"));
+    assert_string_equal(last, jget(f->sink.body, "data.1.id"));
+    snprintf(q, sizeof q, "order=asc&after=%s", last);
+    fx_get(f, "GET", path, q, NULL);
+    assert_string_equal(jget(f->sink.body, "data.0.content.0.text"), "C");
+    assert_string_equal(jget(f->sink.body, "has_more"), "false");
+    fx_get(f, "GET", path, "limit=0", NULL);
+    assert_int_equal(f->sink.status, 400);
+    fx_get(f, "GET", path, "order=sideways", NULL);
+    assert_int_equal(f->sink.status, 400);
+
+    /* chained: the stored conversation (without the old instructions) + the new input */
+    char body[512];
+    snprintf(body, sizeof body, "{" M "\"previous_response_id\":\"%s\",\"input\":\"D\",\"instructions\":\"New\"}", rid);
+    fx_post(f, "/v1/responses", body);
+    if (f->back.n != 2) fail_msg("%d %s", f->sink.status, f->sink.body);
+    const char *text =
+        "<|im_start|>system\nNew<|im_end|>\n<|im_start|>user\nA<|im_end|>\n<|im_start|>user\nB<|im_end|>\n"
+        "<|im_start|>user\nC<|im_end|>\n<|im_start|>assistant\nok<|im_end|>\n<|im_start|>user\nD<|im_end|>\n"
+        "<|im_start|>assistant\n";
+    int32_t ids[512];
+    size_t n = 0;
+    assert_int_equal(tok_encode(f->tok, text, strlen(text), TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, ids, 512, &n), 0);
+    assert_int_equal(f->back.req[1].n_prompt, n);
+    assert_memory_equal(f->back.req[1].prompt, ids, n * sizeof *ids);
+    fx_end(f, 1, ENGINE_FINISH_STOP, "!");
+    assert_string_equal(jget(f->sink.body, "previous_response_id"), rid);
+
+    fx_get(f, "GET", "/metrics", NULL, NULL);
+    assert_non_null(strstr(f->sink.body, "cinder_responses_stored_total 2\n"));
+    assert_non_null(strstr(f->sink.body, "cinder_responses_pruned_total 0\n"));
+
+    snprintf(path, sizeof path, "/v1/responses/%s", rid);
+    fx_get(f, "DELETE", path, NULL, NULL);
+    assert_int_equal(f->sink.status, 200);
+    assert_string_equal(jget(f->sink.body, "deleted"), "true");
+    assert_string_equal(jget(f->sink.body, "id"), rid);
+    fx_get(f, "GET", path, NULL, NULL);
+    assert_int_equal(f->sink.status, 404);
+    assert_string_equal(jget(f->sink.body, "error.param"), "response_id");
+    assert_string_equal(jget(f->sink.body, "error.type"), "invalid_request_error");
+    fx_get(f, "DELETE", path, NULL, NULL);
+    assert_int_equal(f->sink.status, 404);
+    fx_post(f, "/v1/responses", body); /* the chain's start is gone */
+    assert_int_equal(f->sink.status, 400);
+    assert_string_equal(jget(f->sink.body, "error.code"), "previous_response_not_found");
+    fx_free(f);
+}
+
+/* A response stored under one key is a 404 (and no chain) under another. */
+static void test_key_isolation(void **state) {
+    const char *keys[] = {"sk-one", "sk-two"};
+    fx_t *f = fx_new(keys, 2);
+    fx_request(f, "POST", "/v1/responses", "Bearer sk-one", "{" M "\"input\":\"Hi\"}");
+    fx_end(f, 0, ENGINE_FINISH_STOP, "x");
+    assert_int_equal(f->sink.status, 200);
+    char rid[64], path[128], body[256];
+    snprintf(rid, sizeof rid, "%s", jget(f->sink.body, "id"));
+    snprintf(path, sizeof path, "/v1/responses/%s", rid);
+    fx_get(f, "GET", path, NULL, "Bearer sk-one");
+    assert_int_equal(f->sink.status, 200);
+    fx_get(f, "GET", path, NULL, "Bearer sk-two");
+    assert_int_equal(f->sink.status, 404);
+    fx_get(f, "DELETE", path, NULL, "Bearer sk-two");
+    assert_int_equal(f->sink.status, 404);
+    snprintf(body, sizeof body, "{" M "\"input\":\"more\",\"previous_response_id\":\"%s\"}", rid);
+    fx_request(f, "POST", "/v1/responses", "Bearer sk-two", body);
+    assert_int_equal(f->sink.status, 400);
+    assert_string_equal(jget(f->sink.body, "error.code"), "previous_response_not_found");
+    fx_get(f, "GET", path, NULL, NULL);
+    assert_int_equal(f->sink.status, 401);
+    fx_get(f, "GET", path, NULL, "Bearer sk-one"); /* still there for its owner */
+    assert_int_equal(f->sink.status, 200);
+    fx_free(f);
+}
+
+/* text.format json_schema reaches the engine as a grammar; truncation: auto drops the oldest messages. */
+static void test_format_truncation(void **state) {
+    fx_t *f = fx_new(NULL, 0);
+    fx_post(f, "/v1/responses",
+            "{" M "\"input\":\"x\",\"store\":false,\"text\":{\"format\":{\"type\":\"json_schema\",\"name\":\"out\","
+            "\"strict\":true,\"schema\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},"
+            "\"required\":[\"a\"],\"additionalProperties\":false}}}}");
+    assert_int_equal(f->back.n, 1);
+    assert_non_null(f->back.req[0].grammar);
+    fx_end(f, 0, ENGINE_FINISH_STOP, "{\"a\":1}");
+    assert_string_equal(jget(f->sink.body, "text.format.name"), "out");
+    assert_string_equal(jget(f->sink.body, "output.0.content.0.text"), "{\"a\":1}");
+    /* fx_n_ctx tokens of context: a long first message does not fit; with auto it is dropped */
+    char body[8192];
+    int k = snprintf(body, sizeof body,
+                     "{" M "\"store\":false,\"max_output_tokens\":4,\"input\":["
+                     "{\"role\":\"user\",\"content\":\"");
+    for (int i = 0; i < 300; i++)
+        k += snprintf(body + k, sizeof body - (size_t)k, "word ");
+    snprintf(body + k, sizeof body - (size_t)k, "\"},{\"role\":\"user\",\"content\":\"short\"}]");
+    char with[8300];
+    snprintf(with, sizeof with, "%s}", body);
+    fx_post(f, "/v1/responses", with);
+    assert_int_equal(f->sink.status, 400);
+    assert_string_equal(jget(f->sink.body, "error.code"), "context_length_exceeded");
+    assert_string_equal(jget(f->sink.body, "error.param"), "input");
+    snprintf(with, sizeof with, "%s,\"truncation\":\"auto\"}", body);
+    fx_post(f, "/v1/responses", with);
+    assert_int_equal(f->back.n, 2);
+    const char *text = "<|im_start|>user\nshort<|im_end|>\n<|im_start|>assistant\n";
+    int32_t ids[128];
+    size_t n = 0;
+    assert_int_equal(tok_encode(f->tok, text, strlen(text), TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, ids, 128, &n), 0);
+    assert_int_equal(f->back.req[1].n_prompt, n);
+    assert_memory_equal(f->back.req[1].prompt, ids, n * sizeof *ids);
+    fx_free(f);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_refusals),          cmocka_unit_test(test_prompt_mapping),
+        cmocka_unit_test(test_stream_bytes),      cmocka_unit_test(test_incomplete_failed),
+        cmocka_unit_test(test_store_chain),       cmocka_unit_test(test_key_isolation),
+        cmocka_unit_test(test_format_truncation),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
