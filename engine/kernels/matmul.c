@@ -70,6 +70,13 @@
 #ifndef KERN__MULTI_MAX_N_AVX2
 #define KERN__MULTI_MAX_N_AVX2 16
 #endif
+/* F16 / BF16 weights (multi_f16_avx2.c, at both SIMD levels) against dequantizing tiles for cblas_sgemm: */
+#ifndef KERN__MULTI_MIN_N_F16
+#define KERN__MULTI_MIN_N_F16 2
+#endif
+#ifndef KERN__MULTI_MAX_N_F16
+#define KERN__MULTI_MAX_N_F16 16
+#endif
 #ifndef KERN__BLAS_MIN_N
 #define KERN__BLAS_MIN_N 4
 #endif
@@ -268,7 +275,7 @@ static void mm__multi(mm__job_t *job, int i, int64_t r0, int64_t r1) {
     const kern_weight_t *W = job->W[i];
     const kern_ctx_t *k = job->k;
     const kern__rowdot_multi_fn dot = job->isa->rowdot_multi[W->type];
-    const kern__q8t_t xt = {k->xt, k->xtd, k->xts, job->need_xh ? k->xth : NULL, job->K};
+    const kern__q8t_t xt = {k->xt, k->xtd, k->xts, job->need_xh ? k->xth : NULL, job->K, job->X};
     int64_t sub = MM__MULTI_L1_BYTES / (int64_t)W->row_bytes;
     sub = sub < 4 ? 4 : sub > 64 ? 64 : sub;
     for (int64_t r = r0; r < r1; r += sub) {
@@ -351,6 +358,11 @@ static void mm__multi_range(const kern__isa_t *isa, dtype_t t, int64_t *lo, int6
     *lo = 1;
     *hi = 0;
     if (!isa->rowdot_multi[t]) return;
+    if (t == DT_F16 || t == DT_BF16) {
+        *lo = KERN__MULTI_MIN_N_F16;
+        *hi = KERN__MULTI_MAX_N_F16;
+        return;
+    }
     if (isa->level == KERN__ISA_AVX2) {
         *lo = kern__act_format(t) == KERN__ACT_Q8K ? KERN__MULTI_MIN_N_AVX2_K : KERN__MULTI_MIN_N_AVX2;
         *hi = KERN__MULTI_MAX_N_AVX2;
@@ -424,7 +436,7 @@ int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, co
             job.need_q8a = true;
             job.need_xu = job.isa->gemm_xu;
             if (W->type == DT_Q2_K) job.need_xh = true;
-        } else if (job.mode[i] == MM__MULTI) {
+        } else if (job.mode[i] == MM__MULTI && kern__act_format(W->type) != KERN__ACT_F32) {
             job.need_q8a = job.need_q8t = true;
             if (W->type == DT_Q2_K || W->type == DT_Q3_K || W->type == DT_Q6_K) job.need_xh = true;
         } else if (job.mode[i] == MM__ROWDOT) {

@@ -142,7 +142,7 @@ static inline __attribute__((always_inline)) void m2__group(const dtype_t T, con
         for (int64_t j = 0; j < nx; j += 16) {                                                                         \
             const int64_t m = nx - j < 16 ? nx - j : 16, v = j / 16;                                                   \
             const kern__q8t_t xj = {x->qt + v * nb * 512, x->dt + v * nb * 16, x->st + v * nb * 16,                    \
-                                    x->ht ? x->ht + v * nb * 16 : NULL, x->K};                                         \
+                                    x->ht ? x->ht + v * nb * 16 : NULL, x->K, NULL};                                         \
             if (m > 8)                                                                                                 \
                 m2__group(T, 2, w, rb, nr, &xj, m, Y + j * ldy, ldy);                                                  \
             else                                                                                                       \

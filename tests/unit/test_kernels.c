@@ -884,19 +884,20 @@ static void test_matmul_large(void **state) {
 
 /*
  * Moderate batches (n = 2..40, where the multi-row paths run: every quantized type with AVX2, the 32-value block
- * types with AVX-512 VNNI; the packed GEMM above their thresholds): every n against the naive loop, for several
+ * types with AVX-512 VNNI, F16 and BF16 with both; the packed GEMM or BLAS above their thresholds): every n against the naive loop, for several
  * row counts and widths (odd and even block counts; blocks in groups of 8 and a tail), 1-3 threads, every ISA; each
- * row against the same row in a batch of 40 (the GEMM, same q8a activations) within float summation order; and,
- * for the 32-value types, each activation row against the same row computed alone (n = 1, the row dots).
+ * row against the same row in a batch of 40 (the GEMM, same q8a activations; BLAS for F16 / BF16) within float
+ * summation order; and, but for the K-quants, each activation row against the same row computed alone (n = 1, the
+ * row dots).
  */
 static void test_matmul_moderate_n(void **state) {
     (void)state;
     const uint64_t saved_rng = rng_state; /* the tests after this one keep their inputs */
     rng_state = 0x2545F4914F6CDD1Dull;
     static const dtype_t types[] = {DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_IQ4_NL,
-                                    DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K};
+                                    DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_F16,  DT_BF16};
     static const int64_t rows_list[] = {1, 7, 33, 70};
-    static const int64_t cols_list[] = {96, 320}, kcols_list[] = {256, 768};
+    static const int64_t cols_list[] = {96, 320}, kcols_list[] = {256, 768}, fcols_list[] = {100, 320};
     const int best = kern__cpu_isa();
     for (int n_threads = 1; n_threads <= 3; n_threads++) {
         kern_pool_t *pool = NULL;
@@ -907,7 +908,9 @@ static void test_matmul_moderate_n(void **state) {
             for (size_t ci = 0; ci < sizeof cols_list / sizeof cols_list[0]; ci++)
                 for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
                     const int64_t rows = rows_list[ri];
-                    const int64_t cols = is_kquant(types[ti]) ? kcols_list[ci] : cols_list[ci];
+                    const int64_t cols = is_kquant(types[ti])  ? kcols_list[ci]
+                                         : is_quant(types[ti]) ? cols_list[ci]
+                                                               : fcols_list[ci];
                     if (n_threads != 2 && ri % 2 == 1) continue; /* keep the run short: all shapes on 2 threads */
                     test_weight_t tw;
                     make_weight(&tw, types[ti], rows, cols);
