@@ -261,7 +261,7 @@ static inline __attribute__((always_inline)) void a512__multi_nv(const int T, co
         const int64_t nb = x->K / 32;                                                                                  \
         for (int64_t j = 0; j < nx; j += 32) {                                                                         \
             const int64_t m = nx - j < 32 ? nx - j : 32;                                                               \
-            const kern__q8t_t xj = {x->qt + j * x->K, x->dt + j * nb, x->st + j * nb, x->K};                           \
+            const kern__q8t_t xj = {x->qt + j * x->K, x->dt + j * nb, x->st + j * nb, NULL, x->K, NULL};                           \
             if (m > 16)                                                                                                \
                 a512__multi_nv(T, 2, w, rb, nr, &xj, m, Y + j * ldy, ldy);                                             \
             else                                                                                                       \

@@ -1,8 +1,9 @@
 /*
  * isa.c — run-time choice of the instruction set the kernels use.
  *
- * Three function tables: portable C, AVX2 (+FMA, F16C), and AVX-512 VNNI (which adds int8 dot products, the
- * multi-row dots of the 32-value block types and the int8 GEMM to the AVX2 table). The best one the CPU and OS
+ * Three function tables: portable C, AVX2 (+FMA, F16C; with multi-row dots of every quantized type and an int8
+ * GEMM), and AVX-512 VNNI (which replaces the int8 dot products, the multi-row dots of the 32-value block types and
+ * the int8 GEMM of the AVX2 table; its K-quants keep no multi-row dots). The best one the CPU and OS
  * support is chosen at first use; tests can cap it with kern__force_isa to compare the paths. This file is
  * compiled for baseline x86-64 and only takes addresses of the SIMD functions, so nothing here executes an
  * instruction the CPU lacks.
@@ -30,6 +31,7 @@
 
 static const kern__isa_t isa__scalar = {
     .name = "scalar",
+    .level = KERN__ISA_SCALAR,
     .rowdot =
         {
             [DT_F32] = kern__rowdot_f32_scalar,
@@ -90,6 +92,7 @@ static const kern__isa_t isa__scalar = {
 
 static const kern__isa_t isa__avx2 = {
     .name = "avx2",
+    .level = KERN__ISA_AVX2,
     .rowdot =
         {
             [DT_F32] = kern__rowdot_f32_avx2,
@@ -101,12 +104,29 @@ static const kern__isa_t isa__avx2 = {
             [DT_Q6_K] = kern__rowdot_q6_k_avx2,
             ISA__ROWDOT_MORE(avx2),
         },
+    .rowdot_multi =
+        {
+            [DT_Q8_0] = kern__rowdot_multi_q8_0_avx2,
+            [DT_Q4_0] = kern__rowdot_multi_q4_0_avx2,
+            [DT_Q4_1] = kern__rowdot_multi_q4_1_avx2,
+            [DT_Q5_0] = kern__rowdot_multi_q5_0_avx2,
+            [DT_Q5_1] = kern__rowdot_multi_q5_1_avx2,
+            [DT_IQ4_NL] = kern__rowdot_multi_iq4_nl_avx2,
+            [DT_Q2_K] = kern__rowdot_multi_q2_k_avx2,
+            [DT_Q3_K] = kern__rowdot_multi_q3_k_avx2,
+            [DT_Q4_K] = kern__rowdot_multi_q4_k_avx2,
+            [DT_Q5_K] = kern__rowdot_multi_q5_k_avx2,
+            [DT_Q6_K] = kern__rowdot_multi_q6_k_avx2,
+            [DT_F16] = kern__rowdot_multi_f16_avx2,
+            [DT_BF16] = kern__rowdot_multi_bf16_avx2,
+        },
     .gemm_q8 = kern__gemm_q8_avx2,
     ISA__AVX2_COMMON,
 };
 
 static const kern__isa_t isa__avx512 = {
     .name = "avx512vnni",
+    .level = KERN__ISA_AVX512,
     .rowdot =
         {
             [DT_F32] = kern__rowdot_f32_avx2,
@@ -126,6 +146,8 @@ static const kern__isa_t isa__avx512 = {
             [DT_Q5_0] = kern__rowdot_multi_q5_0_avx512,
             [DT_Q5_1] = kern__rowdot_multi_q5_1_avx512,
             [DT_IQ4_NL] = kern__rowdot_multi_iq4_nl_avx512,
+            [DT_F16] = kern__rowdot_multi_f16_avx2,
+            [DT_BF16] = kern__rowdot_multi_bf16_avx2,
         },
     .gemm_q8 = kern__gemm_q8_avx512,
     .gemm_xu = true,

@@ -47,6 +47,14 @@ typedef struct kern_ctx kern_ctx_t; /* pool + preallocated scratch; one per engi
  */
 int kern_ctx_create(kern_pool_t *pool, int64_t max_cols, int64_t max_rows, int64_t max_batch, kern_ctx_t **out);
 
+/*
+ * The memory read bandwidth in GB/s (1e9 bytes/s): every thread of the pool streams through its share of a fresh
+ * buffer of `bytes` (1 MiB .. 64 GiB; use far more than the caches, e.g. 1 GiB), best of reps runs after a warm-up.
+ * Allocates and frees the buffer. Returns 0 and *gb_per_s, ERR_INVAL for bad arguments, ERR_NOMEM. Owner thread of
+ * the pool only.
+ */
+int kern_read_bandwidth(kern_pool_t *pool, int64_t bytes, int reps, double *gb_per_s);
+
 /* Frees the scratch (not the pool). kern_ctx_free(NULL) is a no-op. */
 void kern_ctx_free(kern_ctx_t *k);
 

@@ -191,12 +191,15 @@ typedef struct {
     const int8_t *qt;  /* (nv, nb, 8, 16, 4) */
     const float *dt;   /* (nv, nb, 16) */
     const int32_t *st; /* (nv, nb, 16) */
-    int64_t K;         /* values per row, a multiple of 32 */
+    const int32_t *ht; /* (nv, nb, 16) sums of the first 16 qs of each block (types with 16-column scales); or NULL */
+    int64_t K;         /* values per row, a multiple of 32 (of the weight's block for F16 / BF16) */
+    const float *xf;   /* (nx, K) the F32 rows themselves, which F16 / BF16 weights take instead (qt.. unused) */
 } kern__q8t_t;
 
 /*
- * Several activation rows at once (the 32-value block types: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL; moderate
- * batches): Y[j * ldy + i] = dot(row i of W, x row j) for i < nr, j < nx, where x holds at least nx transposed rows and
+ * Several activation rows at once (moderate batches; with AVX-512 VNNI the 32-value block types Q8_0, Q4_0, Q4_1,
+ * Q5_0, Q5_1, IQ4_NL, with AVX2 every quantized type, multi_avx2.c; F16 / BF16 at both, multi_f16_avx2.c, from the
+ * F32 rows x->xf): Y[j * ldy + i] = dot(row i of W, x row j) for i < nr, j < nx, where x holds at least nx transposed rows and
  * the W rows start at w, row_bytes apart. W is read in place; each 4-byte piece of a weight row is multiplied by 16
  * activation rows with one instruction. Callers keep nr small enough for the rows to stay in L1 while the
  * activations pass over them.
@@ -219,7 +222,8 @@ typedef void (*kern__gemm_fn)(dtype_t t, const void *w, size_t row_bytes, int64_
 typedef struct {
     const char *name;
     kern__rowdot_fn rowdot[DT_COUNT];             /* NULL for unsupported types */
-    kern__rowdot_multi_fn rowdot_multi[DT_COUNT]; /* NULL where there is none (32-value block types with VNNI) */
+    kern__rowdot_multi_fn rowdot_multi[DT_COUNT]; /* NULL where there is none */
+    int level;                                    /* KERN__ISA_* of this table */
     kern__dequant_fn dequant[DT_COUNT];
     /* x (K,) -> q8a; also writes xu = qs ^ 0x80 (the GEMM's unsigned copy) unless xu is NULL */
     void (*quant_q8a)(const float *x, int64_t K, int8_t *qs, float *d, int32_t *s, uint8_t *xu);
@@ -347,6 +351,34 @@ float kern__max_f32_avx2(const float *x, int64_t n);
 /* gemm_avx2.c (AVX2 + FMA + F16C) */
 void kern__gemm_q8_avx2(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
                         float *Y, int64_t ldy, void *pack);
+
+/* multi_avx2.c, multi_f16_avx2.c (AVX2 + FMA + F16C): the multi-row dots of every quantized type, F16, BF16 */
+void kern__rowdot_multi_q8_0_avx2(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+    int64_t ldy);
+void kern__rowdot_multi_q4_0_avx2(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+    int64_t ldy);
+void kern__rowdot_multi_q4_1_avx2(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+    int64_t ldy);
+void kern__rowdot_multi_q5_0_avx2(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+    int64_t ldy);
+void kern__rowdot_multi_q5_1_avx2(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+    int64_t ldy);
+void kern__rowdot_multi_iq4_nl_avx2(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+    int64_t ldy);
+void kern__rowdot_multi_q2_k_avx2(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+    int64_t ldy);
+void kern__rowdot_multi_q3_k_avx2(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+    int64_t ldy);
+void kern__rowdot_multi_q4_k_avx2(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+    int64_t ldy);
+void kern__rowdot_multi_q5_k_avx2(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+    int64_t ldy);
+void kern__rowdot_multi_q6_k_avx2(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+    int64_t ldy);
+void kern__rowdot_multi_f16_avx2(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+                                 int64_t ldy);
+void kern__rowdot_multi_bf16_avx2(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
+                                  int64_t ldy);
 
 /* dot_avx512.c, gemm_avx512.c (AVX-512 F/BW/VL/DQ + VNNI) */
 void kern__rowdot_q8_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);

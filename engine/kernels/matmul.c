@@ -56,6 +56,27 @@
 #ifndef KERN__MULTI_MAX_N_Q4_0
 #define KERN__MULTI_MAX_N_Q4_0 16
 #endif
+/* The same on AVX2 without VNNI (multi_avx2.c, every quantized type; measured with bench_kernels -i avx2 on the
+ * SmolLM-135M shapes, 2 threads, on a loaded Zen 4 capped at AVX2, so a proxy for a real AVX2 CPU): see
+ * BENCHMARKS.md for the table. Below MIN_N the row dots (which reuse each weight sub-block from L1 for every
+ * activation row) win; above MAX_N the packed GEMM. The K-quants' row dots take q8k activations and are faster
+ * per row than the 32-value types', hence their own lower bound. */
+#ifndef KERN__MULTI_MIN_N_AVX2
+#define KERN__MULTI_MIN_N_AVX2 2
+#endif
+#ifndef KERN__MULTI_MIN_N_AVX2_K
+#define KERN__MULTI_MIN_N_AVX2_K 2
+#endif
+#ifndef KERN__MULTI_MAX_N_AVX2
+#define KERN__MULTI_MAX_N_AVX2 16
+#endif
+/* F16 / BF16 weights (multi_f16_avx2.c, at both SIMD levels) against dequantizing tiles for cblas_sgemm: */
+#ifndef KERN__MULTI_MIN_N_F16
+#define KERN__MULTI_MIN_N_F16 2
+#endif
+#ifndef KERN__MULTI_MAX_N_F16
+#define KERN__MULTI_MAX_N_F16 16
+#endif
 #ifndef KERN__BLAS_MIN_N
 #define KERN__BLAS_MIN_N 4
 #endif
@@ -75,6 +96,7 @@ struct kern_ctx {
     int8_t *xt;      /* (max_batch rounded up to 16, max_cols) q8a values transposed for MULTI (kern__q8t_t) */
     float *xtd;      /* (max_batch rounded up to 16, max_cols/32) their scales */
     int32_t *xts;    /* (max_batch rounded up to 16, max_cols/32) their block sums */
+    int32_t *xth;    /* (max_batch rounded up to 16, max_cols/32) their sums of the first 16 values (xh) */
     size_t pack_bytes;
 };
 
@@ -131,7 +153,9 @@ int kern_ctx_create(kern_pool_t *pool, int64_t max_cols, int64_t max_rows, int64
     k->xt = mm__alloc((size_t)(bt * nb32 * 32), 1);
     k->xtd = mm__alloc((size_t)(bt * nb32), sizeof(float));
     k->xts = mm__alloc((size_t)(bt * nb32), sizeof(int32_t));
-    if (!k->xq || !k->xd || !k->xs || !k->xu || !k->xh || !k->xk || !k->tiles || !k->packs || !k->xt || !k->xtd || !k->xts) {
+    k->xth = mm__alloc((size_t)(bt * nb32), sizeof(int32_t));
+    if (!k->xq || !k->xd || !k->xs || !k->xu || !k->xh || !k->xk || !k->tiles || !k->packs || !k->xt || !k->xtd || !k->xts ||
+        !k->xth) {
         kern_ctx_free(k);
         return ERR_NOMEM;
     }
@@ -154,6 +178,7 @@ void kern_ctx_free(kern_ctx_t *k) {
     free(k->xt);
     free(k->xtd);
     free(k->xts);
+    free(k->xth);
     free(k);
 }
 
@@ -188,14 +213,16 @@ static void mm__quant_worker(void *arg, int ith, int nth) {
     if (j0 < j1) mm__quant_rows(job, j0, j1);
 }
 
-/* The n q8a rows transposed for MULTI (layout in kern_impl.h, kern__q8t_t); lanes past n are zeroed. */
-static void mm__transpose_q8a(kern_ctx_t *k, int64_t n, int64_t K) {
+/* The n q8a rows transposed for MULTI (layout in kern_impl.h, kern__q8t_t), with the half sums xh when made;
+ * lanes past n are zeroed. */
+static void mm__transpose_q8a(kern_ctx_t *k, int64_t n, int64_t K, bool with_h) {
     const int64_t nb = K / 32, nv = (n + 15) / 16;
     for (int64_t v = 0; v < nv; v++)
         for (int64_t b = 0; b < nb; b++) {
             int8_t *qt = k->xt + (v * nb + b) * 512;
             float *dt = k->xtd + (v * nb + b) * 16;
             int32_t *st = k->xts + (v * nb + b) * 16;
+            int32_t *ht = k->xth + (v * nb + b) * 16;
             for (int64_t t = 0; t < 16; t++) {
                 const int64_t j = 16 * v + t;
                 if (j < n) {
@@ -204,11 +231,13 @@ static void mm__transpose_q8a(kern_ctx_t *k, int64_t n, int64_t K) {
                         memcpy(qt + g * 64 + 4 * t, q + 4 * g, 4);
                     dt[t] = k->xd[j * nb + b];
                     st[t] = k->xs[j * nb + b];
+                    ht[t] = with_h ? k->xh[j * nb + b] : 0;
                 } else {
                     for (int g = 0; g < 8; g++)
                         memset(qt + g * 64 + 4 * t, 0, 4);
                     dt[t] = 0.0f;
                     st[t] = 0;
+                    ht[t] = 0;
                 }
             }
         }
@@ -240,13 +269,13 @@ static void mm__rowdot(mm__job_t *job, int i, int64_t r0, int64_t r1) {
     }
 }
 
-/* Rows [r0, r1) of weight i (Q8_0 or Q4_0) against all n (transposed) activation rows, in sub-blocks of rows
- * that stay in L1 while the activation vectors pass over them. */
+/* Rows [r0, r1) of weight i against all n (transposed) activation rows, in sub-blocks of rows that stay in L1
+ * while the activation vectors pass over them. */
 static void mm__multi(mm__job_t *job, int i, int64_t r0, int64_t r1) {
     const kern_weight_t *W = job->W[i];
     const kern_ctx_t *k = job->k;
     const kern__rowdot_multi_fn dot = job->isa->rowdot_multi[W->type];
-    const kern__q8t_t xt = {k->xt, k->xtd, k->xts, job->K};
+    const kern__q8t_t xt = {k->xt, k->xtd, k->xts, job->need_xh ? k->xth : NULL, job->K, job->X};
     int64_t sub = MM__MULTI_L1_BYTES / (int64_t)W->row_bytes;
     sub = sub < 4 ? 4 : sub > 64 ? 64 : sub;
     for (int64_t r = r0; r < r1; r += sub) {
@@ -324,18 +353,34 @@ static bool mm__weight_ok(const kern_ctx_t *k, const kern_weight_t *W) {
     return dtype_row_bytes(W->type, W->cols) == (int64_t)W->row_bytes;
 }
 
-static int64_t mm__multi_max_n(dtype_t t) {
+/* The batch sizes [*lo, *hi] for which an ISA table's multi-row dots of type t are used (empty without them). */
+static void mm__multi_range(const kern__isa_t *isa, dtype_t t, int64_t *lo, int64_t *hi) {
+    *lo = 1;
+    *hi = 0;
+    if (!isa->rowdot_multi[t]) return;
+    if (t == DT_F16 || t == DT_BF16) {
+        *lo = KERN__MULTI_MIN_N_F16;
+        *hi = KERN__MULTI_MAX_N_F16;
+        return;
+    }
+    if (isa->level == KERN__ISA_AVX2) {
+        *lo = kern__act_format(t) == KERN__ACT_Q8K ? KERN__MULTI_MIN_N_AVX2_K : KERN__MULTI_MIN_N_AVX2;
+        *hi = KERN__MULTI_MAX_N_AVX2;
+        return;
+    }
+    *lo = KERN__MULTI_MIN_N > KERN__GEMM_MIN_N ? KERN__MULTI_MIN_N : KERN__GEMM_MIN_N;
     switch (t) {
-    case DT_Q8_0: return KERN__MULTI_MAX_N_Q8_0;
-    case DT_Q4_0: return KERN__MULTI_MAX_N_Q4_0;
-    case DT_Q4_1: case DT_Q5_0: case DT_Q5_1: case DT_IQ4_NL: return KERN__MULTI_MAX_N_Q4_0; /* not tuned apart */
-    default: return 0;
+    case DT_Q8_0: *hi = KERN__MULTI_MAX_N_Q8_0; break;
+    case DT_Q4_0: *hi = KERN__MULTI_MAX_N_Q4_0; break;
+    case DT_Q4_1: case DT_Q5_0: case DT_Q5_1: case DT_IQ4_NL: *hi = KERN__MULTI_MAX_N_Q4_0; break; /* not tuned apart */
+    default: break;
     }
 }
 
 static mm__mode_t mm__choose(const kern__isa_t *isa, dtype_t t, int64_t n) {
-    if (isa->rowdot_multi[t] && n >= KERN__MULTI_MIN_N && n >= KERN__GEMM_MIN_N && n <= mm__multi_max_n(t))
-        return MM__MULTI;
+    int64_t lo, hi;
+    mm__multi_range(isa, t, &lo, &hi);
+    if (n >= lo && n <= hi) return MM__MULTI;
     if (kern__gemm_type(t) && isa->gemm_q8 && n >= KERN__GEMM_MIN_N) return MM__GEMM;
     if (n >= KERN__BLAS_MIN_N) return MM__SGEMM;
     return MM__ROWDOT;
@@ -391,8 +436,9 @@ int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, co
             job.need_q8a = true;
             job.need_xu = job.isa->gemm_xu;
             if (W->type == DT_Q2_K) job.need_xh = true;
-        } else if (job.mode[i] == MM__MULTI) {
+        } else if (job.mode[i] == MM__MULTI && kern__act_format(W->type) != KERN__ACT_F32) {
             job.need_q8a = job.need_q8t = true;
+            if (W->type == DT_Q2_K || W->type == DT_Q3_K || W->type == DT_Q6_K) job.need_xh = true;
         } else if (job.mode[i] == MM__ROWDOT) {
             if (kern__act_format(W->type) == KERN__ACT_Q8A) job.need_q8a = true;
             if (kern__act_format(W->type) == KERN__ACT_Q8K) job.need_q8k = true;
@@ -406,7 +452,7 @@ int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, co
             mm__quant_rows(&job, 0, n);
         else
             kern_pool_run(k->pool, mm__quant_worker, &job);
-        if (job.need_q8t) mm__transpose_q8a(k, n, job.K);
+        if (job.need_q8t) mm__transpose_q8a(k, n, job.K, job.need_xh);
     }
     kern_pool_run(k->pool, mm__worker, &job);
     return 0;

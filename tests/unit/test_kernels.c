@@ -757,9 +757,10 @@ static void run_matmul_matrix(int n_threads) {
                     check_against_naive(&tw, X, n, Y, what, mag);
                     if (level == 0) {
                         memcpy(Y0, Y, sizeof(float) * (size_t)(n * rows));
-                    } else if (n < 4) {
-                        /* same path (row dots) and identical activation quantization: the SIMD result may
-                         * differ from the portable one by float summation order only */
+                    } else if (n < 4 && !(n > 1 && is_kquant(t) && kern__isa()->rowdot_multi[t])) {
+                        /* same activation quantization (row dots, or AVX2's multi-row dots of the 32-value types
+                         * on q8a as well): the SIMD result may differ from the portable one by float summation
+                         * order only. AVX2's K-quant multi-row dots take q8a rows where the row dots take q8k. */
                         for (int64_t i = 0; i < n * rows; i++) {
                             const double tol = 1e-5 * mag[i] + 1e-9;
                             if (!(fabs((double)Y[i] - Y0[i]) <= tol)) {
@@ -882,28 +883,34 @@ static void test_matmul_large(void **state) {
 }
 
 /*
- * Moderate batches (n = 4..40, where the 32-value block types take the multi-row path with AVX-512 VNNI and the
- * packed GEMM above its threshold): every n against the naive loop, for several row counts and widths (blocks in groups
- * of 8 and a tail), 1-3 threads, every ISA; and each activation row against the same row computed alone (n = 1, the
- * row dots) within float summation order, so that the batched paths agree with the existing ones.
+ * Moderate batches (n = 2..40, where the multi-row paths run: every quantized type with AVX2, the 32-value block
+ * types with AVX-512 VNNI, F16 and BF16 with both; the packed GEMM or BLAS above their thresholds): every n against the naive loop, for several
+ * row counts and widths (odd and even block counts; blocks in groups of 8 and a tail), 1-3 threads, every ISA; each
+ * row against the same row in a batch of 40 (the GEMM, same q8a activations; BLAS for F16 / BF16) within float
+ * summation order; and, but for the K-quants, each activation row against the same row computed alone (n = 1, the
+ * row dots).
  */
 static void test_matmul_moderate_n(void **state) {
     (void)state;
     const uint64_t saved_rng = rng_state; /* the tests after this one keep their inputs */
     rng_state = 0x2545F4914F6CDD1Dull;
-    static const dtype_t types[] = {DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_IQ4_NL};
+    static const dtype_t types[] = {DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_IQ4_NL,
+                                    DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_F16,  DT_BF16};
     static const int64_t rows_list[] = {1, 7, 33, 70};
-    static const int64_t cols_list[] = {96, 320};
+    static const int64_t cols_list[] = {96, 320}, kcols_list[] = {256, 768}, fcols_list[] = {100, 320};
     const int best = kern__cpu_isa();
     for (int n_threads = 1; n_threads <= 3; n_threads++) {
         kern_pool_t *pool = NULL;
         kern_ctx_t *k = NULL;
         assert_int_equal(kern_pool_create(n_threads, &pool), 0);
-        assert_int_equal(kern_ctx_create(pool, 320, 100, 41, &k), 0);
+        assert_int_equal(kern_ctx_create(pool, 768, 100, 41, &k), 0);
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
             for (size_t ci = 0; ci < sizeof cols_list / sizeof cols_list[0]; ci++)
                 for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
-                    const int64_t rows = rows_list[ri], cols = cols_list[ci];
+                    const int64_t rows = rows_list[ri];
+                    const int64_t cols = is_kquant(types[ti])  ? kcols_list[ci]
+                                         : is_quant(types[ti]) ? cols_list[ci]
+                                                               : fcols_list[ci];
                     if (n_threads != 2 && ri % 2 == 1) continue; /* keep the run short: all shapes on 2 threads */
                     test_weight_t tw;
                     make_weight(&tw, types[ti], rows, cols);
@@ -921,14 +928,18 @@ static void test_matmul_moderate_n(void **state) {
                          * (multi-row dots up to the threshold, packed GEMM above): only float order differs */
                         const bool int8_paths = kern__isa()->gemm_q8 != NULL;
                         assert_int_equal(kern_matmul(k, &tw.W, X, 40, Y40), 0);
-                        for (int64_t n = 4; n <= 40; n += (level == best ? 1 : 9)) {
+                        const bool alone = int8_paths && !is_kquant(types[ti]); /* n = 1 takes q8k rows */
+                        /* every n of the multi-row ranges at the SIMD levels; a sample of the rest */
+                        for (int64_t n = 2; n <= 40; n += (level > 0 && n < 17) || n < 4 ? 1 : 9) {
                             for (int64_t i = 0; i < n * rows; i++)
                                 Y[i] = NAN;
                             assert_int_equal(kern_matmul(k, &tw.W, X, n, Y), 0);
                             char what[96];
                             snprintf(what, sizeof what, "moderate n: isa %s threads %d", kern_isa_name(), n_threads);
                             check_against_naive(&tw, X, n, Y, what, mag);
-                            for (int64_t j = 0; j < n && int8_paths; j++)
+                            /* K-quants below 4 rows may take the row dots on q8k rows */
+                            const bool same_q = int8_paths && (n >= 4 || !is_kquant(types[ti]));
+                            for (int64_t j = 0; j < n && same_q; j++)
                                 for (int64_t r = 0; r < rows; r++) {
                                     const double tol = 1e-5 * mag[j * rows + r] + 1e-9;
                                     if (!(fabs((double)Y[j * rows + r] - Y40[j * rows + r]) <= tol)) {
@@ -938,7 +949,7 @@ static void test_matmul_moderate_n(void **state) {
                                         fail();
                                     }
                                 }
-                            for (int64_t j = 0; j < n && int8_paths; j += (n > 8 ? 5 : 1)) { /* rows alone */
+                            for (int64_t j = 0; j < n && alone; j += (n > 8 ? 5 : 1)) { /* rows alone */
                                 assert_int_equal(kern_matmul(k, &tw.W, X + j * cols, 1, Y1), 0);
                                 for (int64_t r = 0; r < rows; r++) {
                                     const double tol = 1e-5 * mag[j * rows + r] + 1e-9;
