@@ -189,7 +189,16 @@ typedef struct {
     bool store;          /* store: true */
     bool trunc_auto;     /* truncation: auto (drop the oldest messages to fit) */
     int64_t seq;         /* the next event's sequence_number */
+    /* output items in the order they were opened (resp_render.c): RESP_ITEM_REASONING, RESP_ITEM_MESSAGE, or a
+       call's index (>= 0) */
+    int32_t *items;
+    size_t n_items, cap_items;
+    char rs_id[48];      /* the reasoning item's id */
+    bool rs_open, rs_closed, msg_open;
 } api_resp_t;
+
+#define RESP_ITEM_REASONING (-1)
+#define RESP_ITEM_MESSAGE   (-2)
 
 /* One prompt as token ids (malloc'd), and for echo its text. */
 typedef struct {
@@ -307,6 +316,7 @@ typedef struct {
     char id[40];      /* "call_..." */
     bool announced;   /* its first delta (index, id, type, name) is out */
     size_t args_sent; /* bytes of its arguments streamed */
+    bool closed;      /* /v1/responses: its output_item.done is out */
 } api_gen_call_t;
 
 /* One choice: one engine request. */
@@ -443,7 +453,8 @@ void api__resp_get(api_ctx_t *c, const char *method, const char *rest, const cha
    [from, to) of g as one output_text.delta event (malloc'd SSE bytes, NULL when out of memory); and the end of
    the call (stored first when asked, then the response or the closing events; failures as OpenAI shows them). */
 void api__resp_open(api_call_t *call);
-char *api__resp_delta(api_call_t *call, const api_gen_t *g, size_t from, size_t to, size_t *len);
 void api__resp_finish(api_call_t *call);
+/* Streams what the parser decided since the last look as output items and their deltas (streaming calls). */
+void api__resp_progress(api_call_t *call, api_gen_t *g);
 
 #endif

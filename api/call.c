@@ -151,6 +151,10 @@ static int call__parse(api_call_t *call, api_gen_t *g, size_t to, bool last, siz
         g->n_calls = nc;
     }
     if (!call->stream || call->finished) return 0;
+    if (call->kind == API_RESP) { /* output items and their events */
+        api__resp_progress(call, g);
+        return 0;
+    }
     api_delta_t d = {.call = -1, .lp_from = g->lp_sent, .lp_to = lp_to};
     size_t rl = 0, cl = 0;
     const char *r = api__tf_reasoning(g->tfp, &rl), *c = api__tf_content(g->tfp, &cl);
@@ -211,9 +215,7 @@ static void call__release(api_call_t *call, api_gen_t *g, size_t to, bool last) 
         }
     } else if (call->stream && !call->finished && (to > g->released || lp_to > g->lp_sent)) {
         size_t n = 0;
-        char *f = call->kind == API_RESP
-                      ? api__resp_delta(call, g, g->released, to, &n)
-                      : api__render_chunk(call, g, false, g->released, to, g->lp_sent, lp_to, NULL, &n);
+        char *f = api__render_chunk(call, g, false, g->released, to, g->lp_sent, lp_to, NULL, &n);
         call__write(call, f, n);
     }
     g->released = to;

@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "api_int.h"
+#include "err.h"
 #include "jw.h"
 #include "resp_store.h"
 
@@ -55,9 +56,33 @@ static void resp__part(jw_t *w, const char *text, size_t len) {
     jw_end(w);
 }
 
+/* The parsed output of the call's one generation: content, reasoning (tags removed) and calls. */
+static const char *resp__content(const api_gen_t *g, size_t *n) {
+    *n = 0;
+    if (!g) return "";
+    if (g->tfp) return api__tf_content(g->tfp, n);
+    *n = g->len;
+    return g->text ? g->text : "";
+}
+
+static const char *resp__reasoning(const api_gen_t *g, size_t *n) {
+    *n = 0;
+    return g && g->tfp ? api__tf_reasoning(g->tfp, n) : "";
+}
+
+/* Calls with a name (an unnamed one was cut before it said what it calls). */
+static size_t resp__n_calls(const api_gen_t *g) {
+    size_t n = 0;
+    while (g && g->tfp && n < g->n_calls && api__tf_call(g->tfp, n)->name)
+        n++;
+    return n;
+}
+
 /* The message item; with_content false: content [] (the in-progress item of output_item.added). */
 static void resp__message(jw_t *w, const api_call_t *call, const char *status, bool with_content) {
     const api_gen_t *g = resp__gen(call);
+    size_t n;
+    const char *text = resp__content(g, &n);
     jw_obj(w);
     jw_key(w, "id");
     jw_str(w, call->spec.resp->msg_id);
@@ -69,9 +94,115 @@ static void resp__message(jw_t *w, const api_call_t *call, const char *status, b
     jw_str(w, "assistant");
     jw_key(w, "content");
     jw_arr(w);
-    if (with_content) resp__part(w, g ? g->text : NULL, g ? g->len : 0);
+    if (with_content) resp__part(w, text, n);
     jw_end(w);
     jw_end(w);
+}
+
+/* The reasoning item {id, type, summary: [], content: [reasoning_text]}; with_text false: content []. */
+static void resp__reasoning_item(jw_t *w, const api_call_t *call, const char *status, bool with_text) {
+    size_t n;
+    const char *text = resp__reasoning(resp__gen(call), &n);
+    jw_obj(w);
+    jw_key(w, "id");
+    jw_str(w, call->spec.resp->rs_id);
+    jw_key(w, "type");
+    jw_str(w, "reasoning");
+    jw_key(w, "summary");
+    jw_arr(w);
+    jw_end(w);
+    jw_key(w, "content");
+    jw_arr(w);
+    if (with_text) {
+        jw_obj(w);
+        jw_key(w, "type");
+        jw_str(w, "reasoning_text");
+        jw_key(w, "text");
+        jw_strn(w, text, n);
+        jw_end(w);
+    }
+    jw_end(w);
+    jw_key(w, "status");
+    jw_str(w, status);
+    jw_end(w);
+}
+
+/* A function_call item's id: "fc_" and its call id's random part. */
+static void resp__fc_id(const api_gen_t *g, size_t i, char *out, size_t cap) {
+    const char *cid = g->calls[i].id;
+    snprintf(out, cap, "fc_%s", strncmp(cid, "call_", 5) ? cid : cid + 5);
+}
+
+/* The function_call item of call i; with_args false: arguments "" (the in-progress item). */
+static void resp__call_item(jw_t *w, const api_call_t *call, size_t i, const char *status, bool with_args) {
+    const api_gen_t *g = resp__gen(call);
+    const api_tf_call_t *tc = api__tf_call(g->tfp, i);
+    char id[64];
+    resp__fc_id(g, i, id, sizeof id);
+    jw_obj(w);
+    jw_key(w, "id");
+    jw_str(w, id);
+    jw_key(w, "type");
+    jw_str(w, "function_call");
+    jw_key(w, "status");
+    jw_str(w, status);
+    jw_key(w, "arguments");
+    jw_strn(w, with_args && tc->args ? tc->args : "", with_args ? tc->args_len : 0);
+    jw_key(w, "call_id");
+    jw_str(w, g->calls[i].id);
+    jw_key(w, "name");
+    jw_str(w, tc->name);
+    jw_end(w);
+}
+
+/* Appends an item to the order the output lists. 0 or ERR_NOMEM. */
+static int resp__push_item(api_resp_t *r, int32_t item) {
+    if (r->n_items == r->cap_items) {
+        size_t cap = r->cap_items ? r->cap_items * 2 : 8;
+        int32_t *it = realloc(r->items, cap * sizeof *it);
+        if (!it) return ERR_NOMEM;
+        r->items = it;
+        r->cap_items = cap;
+    }
+    r->items[r->n_items++] = item;
+    return 0;
+}
+
+/* Non-streamed (or never opened) items in OpenAI's order: the reasoning, the message (when it has text, or when
+   there is no call: a response always says something), then the calls. */
+static void resp__settle_order(const api_call_t *call) {
+    api_resp_t *r = call->spec.resp;
+    const api_gen_t *g = resp__gen(call);
+    size_t rl, cl, nc = resp__n_calls(g);
+    resp__reasoning(g, &rl);
+    resp__content(g, &cl);
+    bool has_rs = false, has_msg = false;
+    for (size_t i = 0; i < r->n_items; i++) {
+        has_rs |= r->items[i] == RESP_ITEM_REASONING;
+        has_msg |= r->items[i] == RESP_ITEM_MESSAGE;
+    }
+    if (rl && !has_rs) resp__push_item(r, RESP_ITEM_REASONING);
+    if ((cl || nc == 0) && !has_msg) resp__push_item(r, RESP_ITEM_MESSAGE);
+    for (size_t i = 0; i < nc; i++) {
+        bool has = false;
+        for (size_t k = 0; k < r->n_items; k++)
+            has |= r->items[k] == (int32_t)i;
+        if (!has) resp__push_item(r, (int32_t)i);
+    }
+}
+
+/* The output array's items, final. */
+static void resp__output(jw_t *w, const api_call_t *call, const char *status) {
+    const api_resp_t *r = call->spec.resp;
+    for (size_t i = 0; i < r->n_items; i++) {
+        int32_t it = r->items[i];
+        if (it == RESP_ITEM_REASONING)
+            resp__reasoning_item(w, call, "completed", true);
+        else if (it == RESP_ITEM_MESSAGE)
+            resp__message(w, call, status, true);
+        else
+            resp__call_item(w, call, (size_t)it, "completed", true);
+    }
 }
 
 /* Splices every member of the echo object in. */
@@ -128,7 +259,7 @@ static void resp__object(jw_t *w, const api_call_t *call, resp_status_t st, cons
     jw_str(w, call->model);
     jw_key(w, "output");
     jw_arr(w);
-    if (st != RESP_IN_PROGRESS) resp__message(w, call, st == RESP_COMPLETED ? "completed" : "incomplete", true);
+    if (st != RESP_IN_PROGRESS) resp__output(w, call, st == RESP_COMPLETED ? "completed" : "incomplete");
     jw_end(w);
     jw_key(w, "usage");
     if (st == RESP_IN_PROGRESS || !g) {
@@ -147,7 +278,7 @@ static void resp__object(jw_t *w, const api_call_t *call, resp_status_t st, cons
         jw_key(w, "output_tokens_details");
         jw_obj(w);
         jw_key(w, "reasoning_tokens");
-        jw_int(w, 0);
+        jw_int(w, g->n_reasoning);
         jw_end(w);
         jw_key(w, "total_tokens");
         jw_int(w, (int64_t)call->prompt_tokens + g->n_tokens);
@@ -179,12 +310,26 @@ static void resp__event_send(jw_t *w, api_call_t *call) {
     free(f);
 }
 
-/* The item_id, output_index and content_index members of text events. */
-static void resp__where(jw_t *w, const api_call_t *call, bool content) {
+/* The output_index of an item already opened (its position in the order). */
+static int64_t resp__index(const api_call_t *call, int32_t item) {
+    const api_resp_t *r = call->spec.resp;
+    for (size_t i = 0; i < r->n_items; i++)
+        if (r->items[i] == item) return (int64_t)i;
+    return 0;
+}
+
+/* The item_id, output_index and (content) content_index members of an item's events. */
+static void resp__where_item(jw_t *w, const api_call_t *call, int32_t item, bool content) {
+    char id[64];
+    const char *item_id = item == RESP_ITEM_MESSAGE ? call->spec.resp->msg_id : call->spec.resp->rs_id;
+    if (item >= 0) {
+        resp__fc_id(resp__gen(call), (size_t)item, id, sizeof id);
+        item_id = id;
+    }
     jw_key(w, "item_id");
-    jw_str(w, call->spec.resp->msg_id);
+    jw_str(w, item_id);
     jw_key(w, "output_index");
-    jw_int(w, 0);
+    jw_int(w, resp__index(call, item));
     if (content) {
         jw_key(w, "content_index");
         jw_int(w, 0);
@@ -205,35 +350,173 @@ void api__resp_open(api_call_t *call) {
     call->sink->stream_open(call->sink);
     resp__response_event(call, "response.created", RESP_IN_PROGRESS, NULL);
     resp__response_event(call, "response.in_progress", RESP_IN_PROGRESS, NULL);
+}
+
+/* output_item.added for an item, and for the message and reasoning their content part. */
+static void resp__open_item(api_call_t *call, int32_t item) {
+    api_resp_t *r = call->spec.resp;
+    if (resp__push_item(r, item)) {
+        call->failed = true;
+        snprintf(call->fail_msg, sizeof call->fail_msg, "out of memory");
+        return;
+    }
     jw_t w;
     jw_init(&w);
     resp__event_begin(&w, call, "response.output_item.added");
     jw_key(&w, "output_index");
-    jw_int(&w, 0);
+    jw_int(&w, (int64_t)r->n_items - 1);
     jw_key(&w, "item");
-    resp__message(&w, call, "in_progress", false);
+    if (item == RESP_ITEM_REASONING)
+        resp__reasoning_item(&w, call, "in_progress", false);
+    else if (item == RESP_ITEM_MESSAGE)
+        resp__message(&w, call, "in_progress", false);
+    else
+        resp__call_item(&w, call, (size_t)item, "in_progress", false);
     resp__event_send(&w, call);
+    if (item >= 0) return;
     jw_init(&w);
     resp__event_begin(&w, call, "response.content_part.added");
-    resp__where(&w, call, true);
+    resp__where_item(&w, call, item, true);
     jw_key(&w, "part");
-    resp__part(&w, "", 0);
+    if (item == RESP_ITEM_MESSAGE) {
+        resp__part(&w, "", 0);
+    } else {
+        jw_obj(&w);
+        jw_key(&w, "type");
+        jw_str(&w, "reasoning_text");
+        jw_key(&w, "text");
+        jw_str(&w, "");
+        jw_end(&w);
+    }
     resp__event_send(&w, call);
 }
 
-char *api__resp_delta(api_call_t *call, const api_gen_t *g, size_t from, size_t to, size_t *len) {
+/* A text delta of the message (output_text) or the reasoning (reasoning_text), or a call's arguments. */
+static void resp__delta(api_call_t *call, int32_t item, const char *d, size_t n) {
     jw_t w;
     jw_init(&w);
-    resp__event_begin(&w, call, "response.output_text.delta");
-    resp__where(&w, call, true);
+    resp__event_begin(&w, call,
+                      item == RESP_ITEM_MESSAGE     ? "response.output_text.delta"
+                      : item == RESP_ITEM_REASONING ? "response.reasoning_text.delta"
+                                                    : "response.function_call_arguments.delta");
+    resp__where_item(&w, call, item, item < 0);
     jw_key(&w, "delta");
-    jw_strn(&w, g->text ? g->text + from : "", g->text ? to - from : 0);
-    jw_key(&w, "logprobs");
-    jw_arr(&w);
-    jw_end(&w);
-    jw_end(&w);
-    jw_bytes(&w, "\n\n", 2);
-    return jw_finish(&w, len);
+    jw_strn(&w, d, n);
+    if (item == RESP_ITEM_MESSAGE) {
+        jw_key(&w, "logprobs");
+        jw_arr(&w);
+        jw_end(&w);
+    }
+    resp__event_send(&w, call);
+}
+
+/* The closing events of an item: its text's .done and content_part.done (message, reasoning) or the arguments'
+   .done (call), then output_item.done with the whole item. */
+static void resp__close_item(api_call_t *call, int32_t item, const char *status) {
+    const api_gen_t *g = resp__gen(call);
+    jw_t w;
+    size_t n;
+    const char *text;
+    jw_init(&w);
+    if (item == RESP_ITEM_MESSAGE || item == RESP_ITEM_REASONING) {
+        bool msg = item == RESP_ITEM_MESSAGE;
+        text = msg ? resp__content(g, &n) : resp__reasoning(g, &n);
+        resp__event_begin(&w, call, msg ? "response.output_text.done" : "response.reasoning_text.done");
+        resp__where_item(&w, call, item, true);
+        jw_key(&w, "text");
+        jw_strn(&w, text, n);
+        if (msg) {
+            jw_key(&w, "logprobs");
+            jw_arr(&w);
+            jw_end(&w);
+        }
+        resp__event_send(&w, call);
+        jw_init(&w);
+        resp__event_begin(&w, call, "response.content_part.done");
+        resp__where_item(&w, call, item, true);
+        jw_key(&w, "part");
+        if (msg) {
+            resp__part(&w, text, n);
+        } else {
+            jw_obj(&w);
+            jw_key(&w, "type");
+            jw_str(&w, "reasoning_text");
+            jw_key(&w, "text");
+            jw_strn(&w, text, n);
+            jw_end(&w);
+        }
+    } else {
+        const api_tf_call_t *tc = api__tf_call(g->tfp, (size_t)item);
+        resp__event_begin(&w, call, "response.function_call_arguments.done");
+        resp__where_item(&w, call, item, false);
+        jw_key(&w, "name");
+        jw_str(&w, tc->name);
+        jw_key(&w, "arguments");
+        jw_strn(&w, tc->args ? tc->args : "", tc->args_len);
+    }
+    resp__event_send(&w, call);
+    jw_init(&w);
+    resp__event_begin(&w, call, "response.output_item.done");
+    jw_key(&w, "output_index");
+    jw_int(&w, resp__index(call, item));
+    jw_key(&w, "item");
+    if (item == RESP_ITEM_REASONING)
+        resp__reasoning_item(&w, call, "completed", true);
+    else if (item == RESP_ITEM_MESSAGE)
+        resp__message(&w, call, status, true);
+    else
+        resp__call_item(&w, call, (size_t)item, "completed", true);
+    resp__event_send(&w, call);
+}
+
+/* The reasoning item, once the answer or a call begins. */
+static void resp__close_reasoning(api_call_t *call) {
+    api_resp_t *r = call->spec.resp;
+    if (r->rs_open && !r->rs_closed) {
+        r->rs_closed = true;
+        resp__close_item(call, RESP_ITEM_REASONING, "completed");
+    }
+}
+
+void api__resp_progress(api_call_t *call, api_gen_t *g) {
+    api_resp_t *r = call->spec.resp;
+    size_t rl, cl;
+    const char *rt = resp__reasoning(g, &rl), *ct = resp__content(g, &cl);
+    if (rl > g->reasoning_sent && !r->rs_closed) {
+        if (!r->rs_open) {
+            r->rs_open = true;
+            resp__open_item(call, RESP_ITEM_REASONING);
+        }
+        resp__delta(call, RESP_ITEM_REASONING, rt + g->reasoning_sent, rl - g->reasoning_sent);
+        g->reasoning_sent = rl;
+    }
+    if (cl > g->content_sent) {
+        resp__close_reasoning(call);
+        if (!r->msg_open) {
+            r->msg_open = true;
+            resp__open_item(call, RESP_ITEM_MESSAGE);
+        }
+        resp__delta(call, RESP_ITEM_MESSAGE, ct + g->content_sent, cl - g->content_sent);
+        g->content_sent = cl;
+    }
+    for (size_t i = 0; i < g->n_calls; i++) {
+        const api_tf_call_t *tc = api__tf_call(g->tfp, i);
+        api_gen_call_t *gc = &g->calls[i];
+        if (!tc->name) break;
+        if (!gc->announced) {
+            resp__close_reasoning(call);
+            gc->announced = true;
+            resp__open_item(call, (int32_t)i);
+        }
+        if (tc->args_len > gc->args_sent) {
+            resp__delta(call, (int32_t)i, tc->args + gc->args_sent, tc->args_len - gc->args_sent);
+            gc->args_sent = tc->args_len;
+        }
+        if (tc->complete && !gc->closed) {
+            gc->closed = true;
+            resp__close_item(call, (int32_t)i, "completed");
+        }
+    }
 }
 
 /* The `error` event of a stream that cannot end normally. */
@@ -261,9 +544,23 @@ static int resp__store(api_call_t *call, const char *response, char *msg, size_t
     bool ok = conv && m && cJSON_AddItemToArray(conv, m);
     if (!ok) cJSON_Delete(m);
     ok = ok && cJSON_AddStringToObject(m, "role", "assistant");
-    char *text = g && g->text ? strndup(g->text, g->len) : strdup("");
+    size_t cl;
+    const char *content = resp__content(g, &cl);
+    char *text = strndup(content, cl);
     ok = ok && text && cJSON_AddStringToObject(m, "content", text);
     free(text);
+    size_t nc = resp__n_calls(g); /* the calls, as chat history carries them (the next turn's template sees them) */
+    cJSON *calls = nc && ok ? cJSON_AddArrayToObject(m, "tool_calls") : NULL;
+    for (size_t i = 0; ok && i < nc; i++) {
+        const api_tf_call_t *tc = api__tf_call(g->tfp, i);
+        cJSON *o = cJSON_CreateObject(), *fn;
+        char *args = strndup(tc->args ? tc->args : "", tc->args_len);
+        ok = calls && o && args && cJSON_AddItemToArray(calls, o) && cJSON_AddStringToObject(o, "id", g->calls[i].id) &&
+             cJSON_AddStringToObject(o, "type", "function") && (fn = cJSON_AddObjectToObject(o, "function")) &&
+             cJSON_AddStringToObject(fn, "name", tc->name) && cJSON_AddStringToObject(fn, "arguments", args);
+        if (!ok && o && !o->prev) cJSON_Delete(o);
+        free(args);
+    }
     char *conv_s = ok ? cJSON_PrintUnformatted(conv) : NULL;
     char *items_s = ok ? cJSON_PrintUnformatted(r->input_items) : NULL;
     cJSON_Delete(conv);
@@ -312,30 +609,30 @@ void api__resp_finish(api_call_t *call) {
         api__send_error(call->sink, &e);
         return;
     }
-    if (call->stream && !failed) { /* the text's closing events, before the terminal one */
-        jw_t w;
-        jw_init(&w);
-        resp__event_begin(&w, call, "response.output_text.done");
-        resp__where(&w, call, true);
-        jw_key(&w, "text");
-        jw_strn(&w, g && g->text ? g->text : "", g && g->text ? g->len : 0);
-        jw_key(&w, "logprobs");
-        jw_arr(&w);
-        jw_end(&w);
-        resp__event_send(&w, call);
-        jw_init(&w);
-        resp__event_begin(&w, call, "response.content_part.done");
-        resp__where(&w, call, true);
-        jw_key(&w, "part");
-        resp__part(&w, g ? g->text : NULL, g ? g->len : 0);
-        resp__event_send(&w, call);
-        jw_init(&w);
-        resp__event_begin(&w, call, "response.output_item.done");
-        jw_key(&w, "output_index");
-        jw_int(&w, 0);
-        jw_key(&w, "item");
-        resp__message(&w, call, st == RESP_INCOMPLETE ? "incomplete" : "completed", true);
-        resp__event_send(&w, call);
+    if (call->stream && !failed) { /* what is still open closes before the terminal event */
+        api_resp_t *r = call->spec.resp;
+        const char *status = st == RESP_INCOMPLETE ? "incomplete" : "completed";
+        resp__close_reasoning(call);
+        size_t opened = r->n_items;
+        resp__settle_order(call); /* items never streamed (an empty message) open now */
+        for (size_t i = opened; i < r->n_items; i++) {
+            int32_t it = r->items[i];
+            r->n_items = i; /* resp__open_item appends it again */
+            resp__open_item(call, it);
+            if (it == RESP_ITEM_REASONING) r->rs_open = r->rs_closed = true;
+            if (it == RESP_ITEM_MESSAGE) r->msg_open = true;
+            if (it >= 0) g->calls[it].announced = true;
+        }
+        for (size_t i = 0; i < r->n_items; i++) {
+            int32_t it = r->items[i];
+            if (it == RESP_ITEM_MESSAGE) resp__close_item(call, it, status);
+            if (it >= 0 && !g->calls[it].closed) {
+                g->calls[it].closed = true; /* cut by the token limit: what it has */
+                resp__close_item(call, it, "completed");
+            }
+        }
+    } else if (!failed) {
+        resp__settle_order(call);
     }
     /* the final object: stored first (not a failed one), then sent */
     jw_t w;

@@ -47,6 +47,7 @@ void api__resp_free(api_resp_t *r) {
     cJSON_Delete(r->input_items);
     cJSON_Delete(r->conversation);
     cJSON_Delete(r->kwargs);
+    free(r->items);
     free(r);
 }
 
@@ -105,7 +106,7 @@ static bool resp__builtin(const char *type) {
     return false;
 }
 
-/* tools: every entry checked; built-in tools are a 400 naming them all, function tools a 400 (not yet). */
+/* tools: every entry checked; built-in tools are a 400 naming them all; function tools go to tools.c (resp__calls). */
 static int resp__tools(const cJSON *root, api_err_t *e) {
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
     if (!tools || cJSON_IsNull(tools)) return 0;
@@ -158,27 +159,81 @@ static int resp__tools(const cJSON *root, api_err_t *e) {
                            "Built-in tools are not supported by this server: %s. Only function tools can be "
                            "given here.",
                            builtins);
-    if (n_fn)
-        return api_err_set(e, ERR_UNSUPPORTED, 400, R_INVALID, "unsupported_parameter", "tools",
-                           "function tools on /v1/responses are not supported yet");
+    (void)n_fn;
     return 0;
 }
 
-/* tool_choice: "none" and "auto" (nothing to call anyway); "required" and named tools need tools. */
-static int resp__tool_choice(const cJSON *root, api_err_t *e) {
-    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(root, "tool_choice");
-    if (!tc || cJSON_IsNull(tc)) return 0;
-    if (cJSON_IsString(tc)) {
-        if (!strcmp(tc->valuestring, "none") || !strcmp(tc->valuestring, "auto")) return 0;
-        if (!strcmp(tc->valuestring, "required"))
-            return api_err_set(e, ERR_INVAL, 400, R_INVALID, "invalid_value", "tool_choice",
-                               "Invalid value for 'tool_choice': 'required' needs at least one tool.");
-        return api_err_set(e, ERR_INVAL, 400, R_INVALID, "invalid_value", "tool_choice",
-                           "Invalid value: '%.40s'. Supported values are: 'none', 'auto' and 'required'.",
-                           tc->valuestring);
+/* Function tools, tool_choice and parallel_tool_calls in the chat form tools.c reads (flat {type, name, ...}
+   become {type: "function", function: {name, ...}}), then the same machinery as chat: the template sees the tools,
+   calls follow a grammar, the output is parsed. Error params are given back in this endpoint's names. */
+static int resp__calls(const api_ctx_t *c, const cJSON *root, api_spec_t *s, api_err_t *e) {
+    cJSON *syn = cJSON_CreateObject(), *tools = syn ? cJSON_AddArrayToObject(syn, "tools") : NULL;
+    if (!tools) {
+        cJSON_Delete(syn);
+        return R_OOM(e);
     }
-    if (!cJSON_IsObject(tc)) return jr_type_error(e, "tool_choice", "a string or an object", tc);
-    return resp__unsupported(e, "tool_choice", "(a named tool)");
+    bool ok = true;
+    const cJSON *t, *list = cJSON_GetObjectItemCaseSensitive(root, "tools");
+    if (cJSON_IsArray(list))
+        cJSON_ArrayForEach(t, list) { /* resp__tools checked them: functions only */
+            cJSON *fn = cJSON_Duplicate(t, true), *entry = cJSON_CreateObject();
+            ok = ok && fn && entry && cJSON_AddItemToArray(tools, entry);
+            if (!ok) {
+                cJSON_Delete(fn);
+                if (entry && !entry->prev) cJSON_Delete(entry);
+                break;
+            }
+            cJSON_DeleteItemFromObjectCaseSensitive(fn, "type");
+            ok = cJSON_AddStringToObject(entry, "type", "function") && cJSON_AddItemToObject(entry, "function", fn);
+        }
+    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(root, "tool_choice");
+    if (ok && tc && !cJSON_IsNull(tc)) {
+        cJSON *choice = NULL;
+        const cJSON *type = cJSON_IsObject(tc) ? cJSON_GetObjectItemCaseSensitive(tc, "type") : NULL;
+        const cJSON *name = cJSON_IsObject(tc) ? cJSON_GetObjectItemCaseSensitive(tc, "name") : NULL;
+        if (cJSON_IsString(type) && !strcmp(type->valuestring, "function") && cJSON_IsString(name)) {
+            cJSON *fn; /* {type: "function", name} -> {type: "function", function: {name}} */
+            ok = (choice = cJSON_CreateObject()) && cJSON_AddStringToObject(choice, "type", "function") &&
+                 (fn = cJSON_AddObjectToObject(choice, "function")) &&
+                 cJSON_AddStringToObject(fn, "name", name->valuestring);
+        } else if (cJSON_IsString(type) && !strcmp(type->valuestring, "allowed_tools")) {
+            cJSON *at, *arr; /* {type, mode, tools: [{type, name}]} -> {type, allowed_tools: {mode, tools: [...]}} */
+            const cJSON *mode = cJSON_GetObjectItemCaseSensitive(tc, "mode");
+            ok = (choice = cJSON_CreateObject()) && cJSON_AddStringToObject(choice, "type", "allowed_tools") &&
+                 (at = cJSON_AddObjectToObject(choice, "allowed_tools")) &&
+                 cJSON_AddItemToObject(at, "mode", mode ? cJSON_Duplicate(mode, true) : cJSON_CreateNull()) &&
+                 (arr = cJSON_AddArrayToObject(at, "tools"));
+            const cJSON *lt = cJSON_GetObjectItemCaseSensitive(tc, "tools");
+            if (ok && cJSON_IsArray(lt))
+                cJSON_ArrayForEach(t, lt) {
+                    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(t, "name");
+                    cJSON *one = cJSON_CreateObject(), *fn;
+                    ok = ok && one && cJSON_AddItemToArray(arr, one) &&
+                         cJSON_AddStringToObject(one, "type", "function") &&
+                         (fn = cJSON_AddObjectToObject(one, "function")) &&
+                         cJSON_AddItemToObject(fn, "name", nm ? cJSON_Duplicate(nm, true) : cJSON_CreateNull());
+                }
+        } else {
+            ok = (choice = cJSON_Duplicate(tc, true)) != NULL;
+        }
+        ok = ok && cJSON_AddItemToObject(syn, "tool_choice", choice);
+    }
+    const cJSON *par = cJSON_GetObjectItemCaseSensitive(root, "parallel_tool_calls");
+    if (ok && par) ok = cJSON_AddItemToObject(syn, "parallel_tool_calls", cJSON_Duplicate(par, true));
+    if (!ok) {
+        cJSON_Delete(syn);
+        return R_OOM(e);
+    }
+    int rc = api__tools(c, syn, s, e);
+    cJSON_Delete(syn);
+    if (rc && !strcmp(e->param, "response_format")) snprintf(e->param, sizeof e->param, "text.format");
+    if (rc && e->param[0]) { /* tools[0].function.name -> tools[0].name; tool_choice.function.name -> ...name */
+        char *f = strstr(e->param, ".function");
+        if (f && (!strncmp(e->param, "tools[", 6) || !strncmp(e->param, "tool_choice", 11)))
+            memmove(f, f + 9, strlen(f + 9) + 1);
+    }
+    s->parse_output = true; /* output items: reasoning, message, function calls */
+    return rc;
 }
 
 /* ---- input items -> chat messages -------------------------------------------------------------------------- */
@@ -526,7 +581,7 @@ static int resp__build_echo(const cJSON *root, const api_spec_t *s, api_resp_t *
     ok = ok && cJSON_AddItemToObject(echo, "text", text);
     if (!ok) cJSON_Delete(text);
     ok = ok && resp__echo(echo, root, "tool_choice", cJSON_CreateString("auto")) &&
-         cJSON_AddItemToObject(echo, "tools", cJSON_CreateArray()) &&
+         resp__echo(echo, root, "tools", cJSON_CreateArray()) &&
          resp__echo(echo, root, "top_logprobs", cJSON_CreateNumber(0)) &&
          resp__echo(echo, root, "top_p", cJSON_CreateNumber(1)) &&
          resp__echo(echo, root, "truncation", cJSON_CreateString("disabled")) && resp__echo(echo, root, "user", NULL) &&
@@ -585,8 +640,7 @@ int api__resp_parse(api_ctx_t *c, const cJSON *root, const char *key, api_spec_t
     if (!s->slot->attached)
         return api_err_set(e, ERR_STATE, 503, "server_error", NULL, NULL,
                            "The model `%.200s` is still loading; retry shortly.", s->model);
-    if ((rc = resp__refuse(root, e)) || (rc = resp__tools(root, e)) || (rc = resp__tool_choice(root, e)) ||
-        (rc = resp__metadata(root, e)))
+    if ((rc = resp__refuse(root, e)) || (rc = resp__tools(root, e)) || (rc = resp__metadata(root, e)))
         return rc;
     double d;
     int64_t v;
@@ -675,6 +729,8 @@ int api__resp_parse(api_ctx_t *c, const cJSON *root, const char *key, api_spec_t
         }
     }
     api__make_id(c, "msg_", r->msg_id, sizeof r->msg_id);
+    api__make_id(c, "rs_", r->rs_id, sizeof r->rs_id);
+    if ((rc = resp__calls(c, root, s, e))) return rc;
     return resp__build_echo(root, s, r, e);
 }
 

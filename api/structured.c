@@ -39,7 +39,8 @@ static bool structured__name_ok(const char *s) {
    document follows an optional reasoning block, so the grammar never forbids the model's thinking. */
 static int structured__build(api_spec_t *s, const char *json, size_t len, const gram_schema_opts_t *opts, char *msg,
                              size_t msg_len) {
-    if (s->kind != API_CHAT || !s->slot->tf.thinks) return gram_from_schema(json, len, opts, &s->grammar, msg, msg_len);
+    if ((s->kind != API_CHAT && s->kind != API_RESP) || !s->slot->tf.thinks)
+        return gram_from_schema(json, len, opts, &s->grammar, msg, msg_len);
     gram_builder_t *b = gram_build_new();
     if (!b) return ERR_NOMEM;
     uint32_t root = gram_seqv(b, 2, api__tf_reasoning_expr(b, &s->slot->tf), gram_schema_expr(b, json, len, opts));
@@ -54,7 +55,7 @@ static int structured__compile(api_spec_t *s, const char *json, size_t len, cons
                                size_t msg_len) {
     char head[64];
     int hl = snprintf(head, sizeof head, "rf %d %d %u %d %d|", s->kind, opts->strict, opts->ws_max, opts->any_object,
-                      s->kind == API_CHAT && s->slot->tf.thinks);
+                      (s->kind == API_CHAT || s->kind == API_RESP) && s->slot->tf.thinks);
     char *key = malloc((size_t)hl + len + 1);
     if (!key) return ERR_NOMEM;
     memcpy(key, head, (size_t)hl);

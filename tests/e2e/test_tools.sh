@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end check of tool calling, reasoning fields and structured outputs with real clients — the openai SDK,
-# LangChain.js and the Vercel AI SDK (tests/e2e/tools/*.test.mjs) — against `cinder serve` serving Qwen3's and
+# LangChain.js, the Vercel AI SDK and the OpenAI Agents SDK (tests/e2e/tools/*.test.mjs; /v1/chat/completions and
+# /v1/responses) — against `cinder serve` serving Qwen3's and
 # Llama 3.1's, Gemma 3's and gpt-oss's real tokenizers and chat templates with random weights (build/synth/chat-{qwen3,llama31,gemma3,gptoss}.gguf, from
 # scripts/synth-models.sh). Usage: tests/e2e/test_tools.sh [SHARED_DIR]. Ends with "tools: N passed, N failed".
 set -u
@@ -29,7 +30,7 @@ printf '{"models": [%s, %s, %s, %s]}\n' \
     '{"model": "build/synth/chat-gemma3.gguf", "alias": "gemma3", "ctx_size": 1024, "parallel": 4, "threads": 2}' \
     '{"model": "build/synth/chat-gptoss.gguf", "alias": "gptoss", "ctx_size": 1024, "parallel": 4, "threads": 2}' \
     >"$tmp/cfg.json"
-serve_start tools --config "$tmp/cfg.json" --no-memory-check || finish
+serve_start tools --config "$tmp/cfg.json" --responses-store "$tmp/responses.db" --no-memory-check || finish
 export CINDER_TOOLS_URL=$URL_tools/v1
 for f in tests/e2e/tools/*.test.mjs; do
     node_suite "$f"

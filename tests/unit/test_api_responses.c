@@ -92,8 +92,9 @@ static void test_refusals(void **state) {
         {"{" M
          "\"input\":\"x\",\"tools\":[{\"type\":\"web_search\"},{\"type\":\"file_search\",\"vector_store_ids\":[]}]}",
          400, "unsupported_value", "tools[0]", "web_search, file_search"},
-        {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"parameters\":{}}]}", 400,
-         "unsupported_parameter", "tools", "function tools on /v1/responses are not supported yet"},
+        {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\"}],\"tool_choice\":{\"type\":"
+         "\"function\",\"name\":\"g\"}}", 400, "invalid_value", "tool_choice.name", "no function named 'g'"},
+        {"{" M "\"input\":\"x\",\"tool_choice\":\"required\"}", 400, "invalid_value", "tool_choice", "tools"},
         {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"bad name\"}]}", 400, "invalid_value",
          "tools[0].name", "pattern"},
         {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"parameters\":3}]}", 400,
@@ -333,7 +334,8 @@ static void test_incomplete_failed(void **state) {
     fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\",\"stream\":true}");
     api_shutdown(f->api);
     fx_end(f, 3, ENGINE_FINISH_CANCELLED, NULL);
-    assert_non_null(strstr(f->sink.stream, "event: error\ndata: {\"type\":\"error\",\"sequence_number\":4,"));
+    /* created and in_progress went out; no item had opened yet */
+    assert_non_null(strstr(f->sink.stream, "event: error\ndata: {\"type\":\"error\",\"sequence_number\":2,"));
     assert_true(f->sink.closed);
     fx_free(f);
 }

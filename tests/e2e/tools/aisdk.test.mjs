@@ -11,7 +11,7 @@ const BASE_URL = process.env.CINDER_TOOLS_URL;
 if (!BASE_URL) throw new Error('set CINDER_TOOLS_URL');
 const openai = createOpenAI({ baseURL: BASE_URL, apiKey: 'unused' });
 const model = openai.chat('qwen3');
-const provider = { openai: { maxCompletionTokens: 200 } };
+const provider = { openai: { parallelToolCalls: false } };
 
 const Person = z.object({ name: z.string().regex(/^[A-Za-z]{1,12}$/), age: z.number().int().min(0).max(120) });
 const Weather = z.object({ city: z.string().regex(/^[A-Za-z ]{1,20}$/), unit: z.enum(['celsius', 'fahrenheit']) });
