@@ -201,6 +201,7 @@ static int tp__args(api_tf_parser_t *p, const char *s, size_t n) {
 /* Routes bytes to content or reasoning (reasoning goes to content when it is not split out). */
 static int tp__emit(api_tf_parser_t *p, tp_route_t r, const char *s, size_t n) {
     if (n == 0) return 0;
+    p->at_start = false;
     if (r == TP_TO_REASONING && p->split) return tp__put(&p->reasoning, s, n);
     if (p->skip_ws && r != TP_TO_REASONING) {
         while (n > 0 && tp__ws((unsigned char)*s))
@@ -208,7 +209,6 @@ static int tp__emit(api_tf_parser_t *p, tp_route_t r, const char *s, size_t n) {
         if (n == 0) return 0;
         p->skip_ws = false;
     }
-    p->at_start = false;
     return tp__put(&p->content, s, n);
 }
 
@@ -350,6 +350,7 @@ static int tp__think(api_tf_parser_t *p, bool final) {
         if (!rc && !p->split) rc = tp__put(&p->content, hit, cl);
         if (rc) return rc;
         p->pos += k + cl;
+        p->at_start = false;
         p->in_think = false;
         p->st = TP_TEXT;
         p->skip_ws = p->split; /* the whitespace after the block separates it from the answer */
@@ -556,6 +557,7 @@ static int tp__v11(api_tf_parser_t *p, bool final) {
 /* Mistral v11 arguments: one JSON value, then the call is done. */
 static int tp__v11_args(api_tf_parser_t *p) {
     unsigned char c = (unsigned char)p->in.p[p->pos];
+    if (!p->val.started && tp__ws(c)) return p->pos++, 1;
     int r = tp__val(&p->val, c);
     if (r == -2) return tp__malformed(p) ? ERR_NOMEM : 1;
     if (r == -1) return tp__done(p), 1;
@@ -578,7 +580,8 @@ static int tp__h_head(api_tf_parser_t *p, bool final) {
     for (const char *const *m = starts; *m; m++)
         may |= tp__starts(s, n, *m) != 0;
     const char *msg = memmem(s, n, "<|message|>", 11);
-    if (!may || (!msg && (final || n > TP_MAX_HEADER)) || (msg && (size_t)(msg - s) > TP_MAX_HEADER)) {
+    /* (a header may be TP_MAX_HEADER bytes: wait until "<|message|>" could no longer start within it) */
+    if (!may || (!msg && (final || n >= TP_MAX_HEADER + 11)) || (msg && (size_t)(msg - s) > TP_MAX_HEADER)) {
         p->st = TP_RAW;
         return 1;
     }
