@@ -23,10 +23,10 @@
 #include "err.h"
 #include "toolfmt.h"
 
-#define TP_MAX_NAME   256  /* bytes of a tool name */
-#define TP_MAX_KEY    64   /* bytes of a key in a call object we look at */
-#define TP_MAX_HEADER 512  /* bytes of a harmony message header */
-#define TP_MAX_ID     64   /* bytes of a Mistral v11 call id */
+#define TP_MAX_NAME   256 /* bytes of a tool name */
+#define TP_MAX_KEY    64  /* bytes of a key in a call object we look at */
+#define TP_MAX_HEADER 512 /* bytes of a harmony message header */
+#define TP_MAX_ID     64  /* bytes of a Mistral v11 call id */
 
 typedef struct {
     char *p;
@@ -68,21 +68,24 @@ static int tp__val(tp_val_t *v, unsigned char c) {
         return -2;
     }
     if (v->prim) {
-        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '.' || c == '+' || c == '-' || c == 'E')
-            return 0;
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '.' || c == '+' || c == '-' || c == 'E') return 0;
         return -1;
     }
     if (v->str) {
-        if (v->esc) v->esc = false;
-        else if (c == '\\') v->esc = true;
+        if (v->esc)
+            v->esc = false;
+        else if (c == '\\')
+            v->esc = true;
         else if (c == '"') {
             v->str = false;
             if (v->depth == 0) return 1;
         }
         return 0;
     }
-    if (c == '"') v->str = true;
-    else if (c == '{' || c == '[') v->depth++;
+    if (c == '"')
+        v->str = true;
+    else if (c == '{' || c == '[')
+        v->depth++;
     else if (c == '}' || c == ']') {
         if (--v->depth == 0) return 1;
     }
@@ -119,17 +122,17 @@ struct api_tf_parser {
     api_tf_t f;
     bool calls, split;
     tp_buf_t in, content, reasoning;
-    size_t pos;           /* in[0..pos) is decided */
+    size_t pos; /* in[0..pos) is decided */
     tp_state_t st;
-    bool think_allowed;   /* a <think> at the very start opens reasoning */
-    bool at_start;        /* nothing decided yet */
-    bool skip_ws;         /* drop whitespace before the next content (after a call or a reasoning block) */
-    bool in_think;        /* for api__tf_in_reasoning */
+    bool think_allowed; /* a <think> at the very start opens reasoning */
+    bool at_start;      /* nothing decided yet */
+    bool skip_ws;       /* drop whitespace before the next content (after a call or a reasoning block) */
+    bool in_think;      /* for api__tf_in_reasoning */
     api_tf_call_t *calls_v;
     size_t n_calls_v, cap_calls;
     /* the call being parsed */
-    size_t call_start;    /* offset in `in` of its opening marker */
-    bool mis_list;        /* Mistral: inside a [...] list */
+    size_t call_start; /* offset in `in` of its opening marker */
+    bool mis_list;     /* Mistral: inside a [...] list */
     char key[TP_MAX_KEY + 1];
     size_t key_n;
     bool key_esc;
@@ -426,8 +429,8 @@ static int tp__obj(api_tf_parser_t *p, bool final) {
             p->st = TP_NAME;
             return p->pos++, 1;
         }
-        p->st = (!strcmp(p->key, "arguments") || !strcmp(p->key, "parameters")) && !tp__cur(p)->args ? TP_ARGS
-                                                                                                     : TP_SKIP;
+        p->st =
+            (!strcmp(p->key, "arguments") || !strcmp(p->key, "parameters")) && !tp__cur(p)->args ? TP_ARGS : TP_SKIP;
         return 1;
     case TP_NAME:
         if (p->name_esc) {
@@ -500,17 +503,21 @@ object_end:
     p->pos++;
     if (!tp__cur(p)->name) return tp__malformed(p) ? ERR_NOMEM : 1;
     if (!tp__cur(p)->args && tp__args(p, "{}", 2)) return ERR_NOMEM; /* no arguments written: none */
-    if (p->f.family == API_TF_MISTRAL && p->mis_list) p->st = TP_LIST;
-    else if (tp__closer(p->f.family)) p->st = TP_CLOSE;
-    else tp__done(p);
+    if (p->f.family == API_TF_MISTRAL && p->mis_list)
+        p->st = TP_LIST;
+    else if (tp__closer(p->f.family))
+        p->st = TP_CLOSE;
+    else
+        tp__done(p);
     return 1;
 }
 
 /* At the end of the generation inside a call. */
 static int tp__flush_call(api_tf_parser_t *p) {
     api_tf_call_t *c = tp__cur(p);
-    bool whole = c->name && c->args && (p->st == TP_CLOSE || p->st == TP_LIST || p->st == TP_H_END ||
-                                        ((p->st == TP_ARGS || p->st == TP_H_ARGS) && p->val.prim));
+    bool whole = c->name && c->args &&
+                 (p->st == TP_CLOSE || p->st == TP_LIST || p->st == TP_H_END ||
+                  ((p->st == TP_ARGS || p->st == TP_H_ARGS) && p->val.prim));
     if (!c->name) return tp__malformed(p);
     c->complete = whole;
     p->st = TP_TEXT;

@@ -85,8 +85,7 @@ static void fz_snap(const api_tf_parser_t *p, fz_res_t *prev) {
         r.n_args[i] = c->args_len;
         r.complete[i] = c->complete;
     }
-    fz_check(r.n_content >= prev->n_content && fz_prefix(r.content, prev->content, prev->n_content),
-             "content changed");
+    fz_check(r.n_content >= prev->n_content && fz_prefix(r.content, prev->content, prev->n_content), "content changed");
     fz_check(r.n_reasoning >= prev->n_reasoning && fz_prefix(r.reasoning, prev->reasoning, prev->n_reasoning),
              "reasoning changed");
     fz_check(r.n_calls >= prev->n_calls, "a call disappeared");
@@ -115,8 +114,8 @@ static void fz_equal(const fz_res_t *a, const fz_res_t *b) {
 }
 
 /* step 0: whole; step > 0: chunks of 1..16 bytes drawn from seed (step 1) or single bytes (step 2). */
-static void fz_parse(const api_tf_t *f, bool calls, bool split, const char *tail, const char *s, size_t n,
-                     int mode, uint32_t seed, fz_res_t *out) {
+static void fz_parse(const api_tf_t *f, bool calls, bool split, const char *tail, const char *s, size_t n, int mode,
+                     uint32_t seed, fz_res_t *out) {
     api_tf_parser_t *p = NULL;
     if (api__tf_parser_new(f, calls, split, tail, &p)) abort();
     memset(out, 0, sizeof *out);

@@ -199,8 +199,9 @@ static void test_hermes(void **state) {
     res_free(&r);
 
     /* keys in another order, no arguments, compact JSON, a name with an escape */
-    PARSE(c, "<tool_call>{\"arguments\":{\"a\":1},\"name\":\"f\\u0031\"}</tool_call><tool_call>{\"name\":\"g\"}"
-             "</tool_call>after",
+    PARSE(c,
+          "<tool_call>{\"arguments\":{\"a\":1},\"name\":\"f\\u0031\"}</tool_call><tool_call>{\"name\":\"g\"}"
+          "</tool_call>after",
           &r);
     expect_text(&r, "after", "");
     expect_call(&r, 0, "fu0031", "{\"a\":1}", true); /* \u escapes are not decoded in names (none in practice) */
@@ -311,9 +312,7 @@ static void test_mistral(void **state) {
 
     c.fam = API_TF_MISTRAL_V11;
     /* Mistral Small 3.2's render, and the id-less form of later models */
-    PARSE(c,
-          "[TOOL_CALLS]get_weather[CALL_ID]abcdefghi[ARGS]{\"city\": \"Paris\"}[TOOL_CALLS]get_time[ARGS]{}",
-          &r);
+    PARSE(c, "[TOOL_CALLS]get_weather[CALL_ID]abcdefghi[ARGS]{\"city\": \"Paris\"}[TOOL_CALLS]get_time[ARGS]{}", &r);
     expect_text(&r, "", "");
     assert_int_equal(r.n_calls, 2);
     expect_call(&r, 0, "get_weather", "{\"city\": \"Paris\"}", true);
@@ -454,9 +453,12 @@ static void test_malformed_and_flush(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hermes),       cmocka_unit_test(test_reasoning_tails),
-        cmocka_unit_test(test_llama3),       cmocka_unit_test(test_mistral),
-        cmocka_unit_test(test_phi4_generic), cmocka_unit_test(test_gptoss),
+        cmocka_unit_test(test_hermes),
+        cmocka_unit_test(test_reasoning_tails),
+        cmocka_unit_test(test_llama3),
+        cmocka_unit_test(test_mistral),
+        cmocka_unit_test(test_phi4_generic),
+        cmocka_unit_test(test_gptoss),
         cmocka_unit_test(test_malformed_and_flush),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
