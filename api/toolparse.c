@@ -133,6 +133,7 @@ struct api_tf_parser {
     /* the call being parsed */
     size_t call_start; /* offset in `in` of its opening marker */
     bool mis_list;     /* Mistral: inside a [...] list */
+    bool args_seen;    /* its arguments value has started */
     char key[TP_MAX_KEY + 1];
     size_t key_n;
     bool key_esc;
@@ -176,6 +177,7 @@ static int tp__new_call(api_tf_parser_t *p) {
     memset(&p->calls_v[p->n_calls_v++], 0, sizeof(api_tf_call_t));
     p->name.n = 0;
     p->key_n = 0;
+    p->args_seen = false;
     return 0;
 }
 
@@ -251,11 +253,9 @@ static int tp__malformed(api_tf_parser_t *p) {
     if (!c->name) {
         free(c->args);
         p->n_calls_v--;
-        bool skip = p->skip_ws;
-        p->skip_ws = false;
+        p->skip_ws = false; /* the opener is not whitespace: the text goes back as it was */
         rc = tp__emit(p, TP_TO_CONTENT, p->in.p + p->call_start, p->pos - p->call_start);
-        p->skip_ws = skip && rc == 0 && p->pos == p->call_start;
-    } else if (c->args && c->args_len > 0 && p->st != TP_ARGS && p->st != TP_H_ARGS) {
+    } else if (c->args_len > 0 && p->st != TP_ARGS && p->st != TP_H_ARGS) {
         c->complete = true; /* the arguments were a whole value; only the text after them broke */
     }
     p->st = p->f.family == API_TF_GPTOSS ? TP_RAW : TP_TEXT;
@@ -269,10 +269,12 @@ static void tp__done(api_tf_parser_t *p) {
     p->skip_ws = true;
 }
 
-/* The name is whole: show the call. Fails (malformed) on an empty name. */
+/* The name is whole: show the call (its args a string from now on, "" until they start). Fails (malformed) on
+   an empty name. */
 static int tp__set_name(api_tf_parser_t *p, const char *s, size_t n) {
     api_tf_call_t *c = tp__cur(p);
     if (n == 0 || c->name) return ERR_FORMAT;
+    if (tp__args(p, "", 0)) return ERR_NOMEM;
     c->name = malloc(n + 1);
     if (!c->name) return ERR_NOMEM;
     memcpy(c->name, s, n);
@@ -429,8 +431,8 @@ static int tp__obj(api_tf_parser_t *p, bool final) {
             p->st = TP_NAME;
             return p->pos++, 1;
         }
-        p->st =
-            (!strcmp(p->key, "arguments") || !strcmp(p->key, "parameters")) && !tp__cur(p)->args ? TP_ARGS : TP_SKIP;
+        p->st = (!strcmp(p->key, "arguments") || !strcmp(p->key, "parameters")) && !p->args_seen ? TP_ARGS : TP_SKIP;
+        p->args_seen |= p->st == TP_ARGS;
         return 1;
     case TP_NAME:
         if (p->name_esc) {
@@ -502,7 +504,7 @@ static int tp__obj(api_tf_parser_t *p, bool final) {
 object_end:
     p->pos++;
     if (!tp__cur(p)->name) return tp__malformed(p) ? ERR_NOMEM : 1;
-    if (!tp__cur(p)->args && tp__args(p, "{}", 2)) return ERR_NOMEM; /* no arguments written: none */
+    if (!p->args_seen && tp__args(p, "{}", 2)) return ERR_NOMEM; /* no arguments written: none */
     if (p->f.family == API_TF_MISTRAL && p->mis_list)
         p->st = TP_LIST;
     else if (tp__closer(p->f.family))
@@ -515,7 +517,7 @@ object_end:
 /* At the end of the generation inside a call. */
 static int tp__flush_call(api_tf_parser_t *p) {
     api_tf_call_t *c = tp__cur(p);
-    bool whole = c->name && c->args &&
+    bool whole = c->name && c->args_len > 0 &&
                  (p->st == TP_CLOSE || p->st == TP_LIST || p->st == TP_H_END ||
                   ((p->st == TP_ARGS || p->st == TP_H_ARGS) && p->val.prim));
     if (!c->name) return tp__malformed(p);

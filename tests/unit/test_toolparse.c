@@ -63,7 +63,8 @@ static void snap(const api_tf_parser_t *p, res_t *prev) {
         assert_non_null(c);
         assert_non_null(c->name);
         r.name[i] = strdup(c->name);
-        r.args[i] = dup_n(c->args ? c->args : "", c->args_len);
+        assert_non_null(c->args);
+        r.args[i] = dup_n(c->args, c->args_len);
         r.n_args[i] = c->args_len;
         r.complete[i] = c->complete;
     }
@@ -414,6 +415,10 @@ static void test_malformed_and_flush(void **state) {
     PARSE(c, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"ci", &r);
     expect_text(&r, "", "");
     expect_call(&r, 0, "get_weather", "{\"ci", false);
+    res_free(&r);
+    /* cut after the name: the call is shown with empty arguments (a string, never NULL), incomplete */
+    PARSE(c, "<tool_call>\n{\"name\": \"f\", ", &r);
+    expect_call(&r, 0, "f", "", false);
     res_free(&r);
     /* arguments whole, closer missing at the end: complete */
     PARSE(c, "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n", &r);
