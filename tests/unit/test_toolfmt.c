@@ -392,6 +392,7 @@ static void test_grammar_phi4_generic(void **state) {
     size_t len;
     assert_int_equal(tmpl_compile(src, strlen(src), &t, err, sizeof err), 0);
     assert_int_equal(tmpl_render(t, ctx, NULL, &render, &len, err, sizeof err), 0);
+    tmpl_free(t);
     char *call = between(render, "<|assistant|>", "<|end|>");
     assert_string_equal(call,
                         "<|tool_call|>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}<|/tool_call|>");
