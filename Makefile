@@ -10,7 +10,7 @@
 #                         the same unit tests in a sanitizer build (objects in build/<sanitizer>/)
 #   make SANITIZER=thread tsan
 #                         ThreadSanitizer over the scheduler's unit tests and the server end to end
-#   make fuzz [FUZZ_TIME=s] [FUZZ_TARGETS="model tokenizer request http template"]
+#   make fuzz [FUZZ_TIME=s] [FUZZ_TARGETS="model tokenizer request http template grammar toolparse"]
 #                         libFuzzer targets (clang, ASan+UBSan) for FUZZ_TIME seconds each; make fuzz-short: 12 s each
 #   make bench MODEL=path prompt-processing and generation speed (like llama-bench pp512/tg128)
 #   make bench-grammar    grammar mask time per token on the Qwen3 vocabulary (tests/bench/bench_grammar.c)
@@ -192,14 +192,15 @@ soak: all
 # ---- fuzzing (libFuzzer, clang, ASan + UBSan) ----
 # Targets in tests/fuzz/fuzz_<name>.c: model (GGUF loader + a forward pass), tokenizer, request (JSON reader and
 # parameter validation), http (api_handle + engine events), template (the Jinja engine), grammar (JSON Schema ->
-# grammar, the regex subset, walks that must validate). Each links against the
+# grammar, the regex subset, walks that must validate), toolparse (the tool-call output parser: chunked parses
+# must equal whole ones). Each links against the
 # library compiled by clang with -fsanitize=fuzzer-no-link,address,undefined (objects in build/fuzz/obj/).
 # `make fuzz` runs each for FUZZ_TIME seconds (FUZZ_TARGETS="model http" picks some); `make fuzz-short` (part of
 # `make test`) runs each for FUZZ_SHORT seconds. Both replay tests/fuzz/corpus/<name>/ (seeds and every crash
 # found so far) first; new corpus entries go to build/fuzz/work/<name>/, crashes to build/fuzz/crash-<name>-*.
 FUZZ_TIME ?= 120
 FUZZ_SHORT ?= 12
-FUZZ_TARGETS ?= model tokenizer request http template grammar
+FUZZ_TARGETS ?= model tokenizer request http template grammar toolparse
 FUZZ_CC ?= clang
 FUZZ_DIR := build/fuzz
 FUZZ_SAN := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

@@ -317,8 +317,8 @@ static tf_marks_t tf__marks(api_tf_family_t fam) {
  *   GPTOSS       required: R ("<|channel|>commentary to=functions." | " to=functions.") NAME HEADER_TAIL ARGS;
  *                auto: trigger "to=functions.", root NAME HEADER_TAIL ARGS; one call (<|call|> ends the turn)
  */
-int api__tf_grammar(const api_tf_t *f, const api_tf_tool_t *tools, size_t n, bool required, bool parallel,
-                    gram_t **out, api_tf_triggers_t *trig, char *err, size_t err_len) {
+int api__tf_grammar(const api_tf_t *f, const api_tf_tool_t *tools, size_t n, bool required, bool parallel, gram_t **out,
+                    api_tf_triggers_t *trig, char *err, size_t err_len) {
     if (!f || !tools || n == 0 || !out || !trig) return err_set(err, err_len, ERR_INVAL, "no tools");
     *out = NULL;
     memset(trig, 0, sizeof *trig);
@@ -328,30 +328,36 @@ int api__tf_grammar(const api_tf_t *f, const api_tf_tool_t *tools, size_t n, boo
     bool lazy_llama = f->family == API_TF_LLAMA3 && !required;
     uint32_t call = tf__calls_alt(b, f, tools, n, lazy_llama, &rc, err, err_len);
     if (call == GRAM_NONE) {
-        if (!rc) rc = err_set(err, err_len, gram_build_error(b) ? gram_build_error(b) : ERR_NOMEM, "%s",
-                              gram_build_error_msg(b));
+        if (!rc)
+            rc = err_set(err, err_len, gram_build_error(b) ? gram_build_error(b) : ERR_NOMEM, "%s",
+                         gram_build_error_msg(b));
         goto cleanup;
     }
     uint32_t root;
     tf_marks_t mk = tf__marks(f->family);
     switch (f->family) {
     case API_TF_LLAMA3:
-        if (required) root = gram_seqv(b, 2, gram_repeat(b, gram_str(b, "<|python_tag|>"), 0, 1), call);
-        else root = call, trig->texts[trig->n_texts++] = "{\"name\": ";
+        if (required)
+            root = gram_seqv(b, 2, gram_repeat(b, gram_str(b, "<|python_tag|>"), 0, 1), call);
+        else
+            root = call, trig->texts[trig->n_texts++] = "{\"name\": ";
         break;
     case API_TF_GPTOSS:
         if (required)
-            root = gram_seqv(b, 2,
-                             gram_altv(b, 2, gram_str(b, "<|channel|>commentary to=functions."),
-                                       gram_str(b, " to=functions.")),
-                             call);
-        else root = call, trig->texts[trig->n_texts++] = "to=functions.";
+            root = gram_seqv(
+                b, 2,
+                gram_altv(b, 2, gram_str(b, "<|channel|>commentary to=functions."), gram_str(b, " to=functions.")),
+                call);
+        else
+            root = call, trig->texts[trig->n_texts++] = "to=functions.";
         break;
     case API_TF_MISTRAL: {
         uint32_t more = gram_repeat(b, gram_seqv(b, 2, gram_str(b, ", "), call), 0, parallel ? GRAM_REPEAT_INF : 0);
         uint32_t list = gram_seqv(b, 4, gram_str(b, "["), call, more, gram_str(b, "]"));
-        if (required) root = gram_seqv(b, 2, gram_str(b, "[TOOL_CALLS]"), list);
-        else root = list, trig->texts[trig->n_texts++] = "[TOOL_CALLS]";
+        if (required)
+            root = gram_seqv(b, 2, gram_str(b, "[TOOL_CALLS]"), list);
+        else
+            root = list, trig->texts[trig->n_texts++] = "[TOOL_CALLS]";
         break;
     }
     default: { /* HERMES, PHI4, GENERIC, MISTRAL_V11: open C close (sep open C close)* */
@@ -359,8 +365,10 @@ int api__tf_grammar(const api_tf_t *f, const api_tf_tool_t *tools, size_t n, boo
         uint32_t body = gram_seqv(b, 3, gram_str(b, nl_first ? "\n" : ""), call, gram_str(b, mk.close));
         uint32_t next = gram_seqv(b, 3, gram_str(b, mk.sep), gram_str(b, mk.open), body);
         uint32_t more = gram_repeat(b, next, 0, parallel ? GRAM_REPEAT_INF : 0);
-        if (required) root = gram_seqv(b, 3, gram_str(b, mk.open), body, more);
-        else root = gram_seqv(b, 2, body, more), trig->texts[trig->n_texts++] = mk.open;
+        if (required)
+            root = gram_seqv(b, 3, gram_str(b, mk.open), body, more);
+        else
+            root = gram_seqv(b, 2, body, more), trig->texts[trig->n_texts++] = mk.open;
         break;
     }
     }
@@ -384,8 +392,7 @@ char *api__tf_generic_prompt(const api_tf_tool_t *tools, size_t n, bool required
         if (!t) goto cleanup;
         cJSON_AddItemToArray(list, t);
         if (!cJSON_AddStringToObject(t, "name", tools[i].name ? tools[i].name : "")) goto cleanup;
-        cJSON *p = tools[i].parameters ? cJSON_Duplicate(tools[i].parameters, true)
-                                       : cJSON_CreateObject();
+        cJSON *p = tools[i].parameters ? cJSON_Duplicate(tools[i].parameters, true) : cJSON_CreateObject();
         if (!p) goto cleanup;
         cJSON_AddItemToObject(t, "parameters", p);
     }

@@ -75,8 +75,12 @@ typedef struct {
  * so the root includes the opener and *trig is left empty; otherwise (tool_choice auto) the grammar is lazy: it
  * covers what follows one of the trigger texts written to *trig, and free text may precede it. parallel: one or
  * more calls, else exactly one. Each call's arguments follow that tool's parameters schema (strict per tool).
+ * Triggers: the family's opener; LLAMA3, which has none, `{"name": ` (toolparse.c takes that text as a call
+ * wherever it appears, as the lazy matcher does); GPTOSS "to=functions.". Openers that are control tokens in the
+ * vocabulary ([TOOL_CALLS], <|python_tag|>) must reach the engine as token triggers. GPTOSS's grammar ends with
+ * the arguments: its <|call|> is an end-of-generation token.
  * Returns 0 and *out (gram_free), or ERR_UNSUPPORTED / ERR_FORMAT with a message naming the tool and keyword in
- * err (a 400 for the client), ERR_NOMEM, ERR_LIMIT.
+ * err (a 400 for the client), ERR_INVAL (no tools, a tool without a name), ERR_NOMEM, ERR_LIMIT.
  */
 int api__tf_grammar(const api_tf_t *f, const api_tf_tool_t *tools, size_t n, bool required, bool parallel,
                     gram_t **out, api_tf_triggers_t *trig, char *err, size_t err_len);
@@ -99,7 +103,7 @@ typedef struct {
     char *name;       /* NUL-terminated; set once whole (never streamed in pieces) */
     char *args;       /* the arguments JSON text so far, as the model wrote it (for Llama 3's "parameters" too) */
     size_t args_len;
-    bool complete;    /* the call's text has ended; args is the whole JSON object */
+    bool complete;    /* args is a whole JSON value and the call's text ended (closer, other text, or the end) */
 } api_tf_call_t;
 
 /*

@@ -23,10 +23,10 @@
 #include "err.h"
 #include "toolfmt.h"
 
-#define TP_MAX_NAME   256  /* bytes of a tool name */
-#define TP_MAX_KEY    64   /* bytes of a key in a call object we look at */
-#define TP_MAX_HEADER 512  /* bytes of a harmony message header */
-#define TP_MAX_ID     64   /* bytes of a Mistral v11 call id */
+#define TP_MAX_NAME   256 /* bytes of a tool name */
+#define TP_MAX_KEY    64  /* bytes of a key in a call object we look at */
+#define TP_MAX_HEADER 512 /* bytes of a harmony message header */
+#define TP_MAX_ID     64  /* bytes of a Mistral v11 call id */
 
 typedef struct {
     char *p;
@@ -68,21 +68,24 @@ static int tp__val(tp_val_t *v, unsigned char c) {
         return -2;
     }
     if (v->prim) {
-        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '.' || c == '+' || c == '-' || c == 'E')
-            return 0;
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '.' || c == '+' || c == '-' || c == 'E') return 0;
         return -1;
     }
     if (v->str) {
-        if (v->esc) v->esc = false;
-        else if (c == '\\') v->esc = true;
+        if (v->esc)
+            v->esc = false;
+        else if (c == '\\')
+            v->esc = true;
         else if (c == '"') {
             v->str = false;
             if (v->depth == 0) return 1;
         }
         return 0;
     }
-    if (c == '"') v->str = true;
-    else if (c == '{' || c == '[') v->depth++;
+    if (c == '"')
+        v->str = true;
+    else if (c == '{' || c == '[')
+        v->depth++;
     else if (c == '}' || c == ']') {
         if (--v->depth == 0) return 1;
     }
@@ -119,17 +122,18 @@ struct api_tf_parser {
     api_tf_t f;
     bool calls, split;
     tp_buf_t in, content, reasoning;
-    size_t pos;           /* in[0..pos) is decided */
+    size_t pos; /* in[0..pos) is decided */
     tp_state_t st;
-    bool think_allowed;   /* a <think> at the very start opens reasoning */
-    bool at_start;        /* nothing decided yet */
-    bool skip_ws;         /* drop whitespace before the next content (after a call or a reasoning block) */
-    bool in_think;        /* for api__tf_in_reasoning */
+    bool think_allowed; /* a <think> at the very start opens reasoning */
+    bool at_start;      /* nothing decided yet */
+    bool skip_ws;       /* drop whitespace before the next content (after a call or a reasoning block) */
+    bool in_think;      /* for api__tf_in_reasoning */
     api_tf_call_t *calls_v;
     size_t n_calls_v, cap_calls;
     /* the call being parsed */
-    size_t call_start;    /* offset in `in` of its opening marker */
-    bool mis_list;        /* Mistral: inside a [...] list */
+    size_t call_start; /* offset in `in` of its opening marker */
+    bool mis_list;     /* Mistral: inside a [...] list */
+    bool args_seen;    /* its arguments value has started */
     char key[TP_MAX_KEY + 1];
     size_t key_n;
     bool key_esc;
@@ -173,6 +177,7 @@ static int tp__new_call(api_tf_parser_t *p) {
     memset(&p->calls_v[p->n_calls_v++], 0, sizeof(api_tf_call_t));
     p->name.n = 0;
     p->key_n = 0;
+    p->args_seen = false;
     return 0;
 }
 
@@ -201,6 +206,7 @@ static int tp__args(api_tf_parser_t *p, const char *s, size_t n) {
 /* Routes bytes to content or reasoning (reasoning goes to content when it is not split out). */
 static int tp__emit(api_tf_parser_t *p, tp_route_t r, const char *s, size_t n) {
     if (n == 0) return 0;
+    p->at_start = false;
     if (r == TP_TO_REASONING && p->split) return tp__put(&p->reasoning, s, n);
     if (p->skip_ws && r != TP_TO_REASONING) {
         while (n > 0 && tp__ws((unsigned char)*s))
@@ -208,7 +214,6 @@ static int tp__emit(api_tf_parser_t *p, tp_route_t r, const char *s, size_t n) {
         if (n == 0) return 0;
         p->skip_ws = false;
     }
-    p->at_start = false;
     return tp__put(&p->content, s, n);
 }
 
@@ -248,11 +253,9 @@ static int tp__malformed(api_tf_parser_t *p) {
     if (!c->name) {
         free(c->args);
         p->n_calls_v--;
-        bool skip = p->skip_ws;
-        p->skip_ws = false;
+        p->skip_ws = false; /* the opener is not whitespace: the text goes back as it was */
         rc = tp__emit(p, TP_TO_CONTENT, p->in.p + p->call_start, p->pos - p->call_start);
-        p->skip_ws = skip && rc == 0 && p->pos == p->call_start;
-    } else if (c->args && c->args_len > 0 && p->st != TP_ARGS && p->st != TP_H_ARGS) {
+    } else if (c->args_len > 0 && p->st != TP_ARGS && p->st != TP_H_ARGS) {
         c->complete = true; /* the arguments were a whole value; only the text after them broke */
     }
     p->st = p->f.family == API_TF_GPTOSS ? TP_RAW : TP_TEXT;
@@ -266,10 +269,12 @@ static void tp__done(api_tf_parser_t *p) {
     p->skip_ws = true;
 }
 
-/* The name is whole: show the call. Fails (malformed) on an empty name. */
+/* The name is whole: show the call (its args a string from now on, "" until they start). Fails (malformed) on
+   an empty name. */
 static int tp__set_name(api_tf_parser_t *p, const char *s, size_t n) {
     api_tf_call_t *c = tp__cur(p);
     if (n == 0 || c->name) return ERR_FORMAT;
+    if (tp__args(p, "", 0)) return ERR_NOMEM;
     c->name = malloc(n + 1);
     if (!c->name) return ERR_NOMEM;
     memcpy(c->name, s, n);
@@ -350,6 +355,7 @@ static int tp__think(api_tf_parser_t *p, bool final) {
         if (!rc && !p->split) rc = tp__put(&p->content, hit, cl);
         if (rc) return rc;
         p->pos += k + cl;
+        p->at_start = false;
         p->in_think = false;
         p->st = TP_TEXT;
         p->skip_ws = p->split; /* the whitespace after the block separates it from the answer */
@@ -425,8 +431,8 @@ static int tp__obj(api_tf_parser_t *p, bool final) {
             p->st = TP_NAME;
             return p->pos++, 1;
         }
-        p->st = (!strcmp(p->key, "arguments") || !strcmp(p->key, "parameters")) && !tp__cur(p)->args ? TP_ARGS
-                                                                                                     : TP_SKIP;
+        p->st = (!strcmp(p->key, "arguments") || !strcmp(p->key, "parameters")) && !p->args_seen ? TP_ARGS : TP_SKIP;
+        p->args_seen |= p->st == TP_ARGS;
         return 1;
     case TP_NAME:
         if (p->name_esc) {
@@ -498,18 +504,22 @@ static int tp__obj(api_tf_parser_t *p, bool final) {
 object_end:
     p->pos++;
     if (!tp__cur(p)->name) return tp__malformed(p) ? ERR_NOMEM : 1;
-    if (!tp__cur(p)->args && tp__args(p, "{}", 2)) return ERR_NOMEM; /* no arguments written: none */
-    if (p->f.family == API_TF_MISTRAL && p->mis_list) p->st = TP_LIST;
-    else if (tp__closer(p->f.family)) p->st = TP_CLOSE;
-    else tp__done(p);
+    if (!p->args_seen && tp__args(p, "{}", 2)) return ERR_NOMEM; /* no arguments written: none */
+    if (p->f.family == API_TF_MISTRAL && p->mis_list)
+        p->st = TP_LIST;
+    else if (tp__closer(p->f.family))
+        p->st = TP_CLOSE;
+    else
+        tp__done(p);
     return 1;
 }
 
 /* At the end of the generation inside a call. */
 static int tp__flush_call(api_tf_parser_t *p) {
     api_tf_call_t *c = tp__cur(p);
-    bool whole = c->name && c->args && (p->st == TP_CLOSE || p->st == TP_LIST || p->st == TP_H_END ||
-                                        ((p->st == TP_ARGS || p->st == TP_H_ARGS) && p->val.prim));
+    bool whole = c->name && c->args_len > 0 &&
+                 (p->st == TP_CLOSE || p->st == TP_LIST || p->st == TP_H_END ||
+                  ((p->st == TP_ARGS || p->st == TP_H_ARGS) && p->val.prim));
     if (!c->name) return tp__malformed(p);
     c->complete = whole;
     p->st = TP_TEXT;
@@ -556,6 +566,7 @@ static int tp__v11(api_tf_parser_t *p, bool final) {
 /* Mistral v11 arguments: one JSON value, then the call is done. */
 static int tp__v11_args(api_tf_parser_t *p) {
     unsigned char c = (unsigned char)p->in.p[p->pos];
+    if (!p->val.started && tp__ws(c)) return p->pos++, 1;
     int r = tp__val(&p->val, c);
     if (r == -2) return tp__malformed(p) ? ERR_NOMEM : 1;
     if (r == -1) return tp__done(p), 1;
@@ -578,7 +589,8 @@ static int tp__h_head(api_tf_parser_t *p, bool final) {
     for (const char *const *m = starts; *m; m++)
         may |= tp__starts(s, n, *m) != 0;
     const char *msg = memmem(s, n, "<|message|>", 11);
-    if (!may || (!msg && (final || n > TP_MAX_HEADER)) || (msg && (size_t)(msg - s) > TP_MAX_HEADER)) {
+    /* (a header may be TP_MAX_HEADER bytes: wait until "<|message|>" could no longer start within it) */
+    if (!may || (!msg && (final || n >= TP_MAX_HEADER + 11)) || (msg && (size_t)(msg - s) > TP_MAX_HEADER)) {
         p->st = TP_RAW;
         return 1;
     }

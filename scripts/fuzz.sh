@@ -26,6 +26,7 @@ for name in "$@"; do
     request | http) opts=(-dict=tests/fuzz/request.dict -max_len=8192) ;;
     tokenizer) opts=(-max_len=4096) ;;
     grammar) opts=(-dict=tests/fuzz/grammar.dict -max_len=4096) ;;
+    toolparse) opts=(-dict=tests/fuzz/toolparse.dict -max_len=2048) ;;
     esac
     [ -x "$bin" ] || { echo "FAIL fuzz $name: $bin is not built"; fail=$((fail + 1)); continue; }
     log=build/fuzz/$name.log

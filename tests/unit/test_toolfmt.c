@@ -85,9 +85,9 @@ typedef struct {
 
 /* Every template of the shared corpus, with the family it speaks (decided from its call rendering). */
 static const want_t corpus[] = {
-    {"Apriel-1.6-15b-Thinker-fixed", API_TF_GENERIC, false},     /* <tool_calls>[...] list */
+    {"Apriel-1.6-15b-Thinker-fixed", API_TF_GENERIC, false}, /* <tool_calls>[...] list */
     {"CohereForAI-c4ai-command-r-plus-tool_use", API_TF_GENERIC, false},
-    {"GLM-4.7-Flash", API_TF_GENERIC, true},                      /* <tool_call>NAME<arg_key>.. (XML) */
+    {"GLM-4.7-Flash", API_TF_GENERIC, true}, /* <tool_call>NAME<arg_key>.. (XML) */
     {"GigaChat3-10B-A1.8B", API_TF_GENERIC, false},
     {"HuggingFaceTB-SmolLM3-3B", API_TF_GENERIC, true},
     {"Kimi-K2-Instruct", API_TF_GENERIC, false},
@@ -95,32 +95,32 @@ static const want_t corpus[] = {
     {"LFM2.5-Instruct", API_TF_GENERIC, false},
     {"MiMo-VL", API_TF_HERMES, false},
     {"Mistral-Small-3.2-24B-Instruct-2506", API_TF_MISTRAL_V11, false},
-    {"NVIDIA-Nemotron-Nano-v2", API_TF_GENERIC, true},            /* <TOOLCALL>[...] */
+    {"NVIDIA-Nemotron-Nano-v2", API_TF_GENERIC, true}, /* <TOOLCALL>[...] */
     {"NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use", API_TF_HERMES, false},
     {"NousResearch-Hermes-3-Llama-3.1-8B-tool_use", API_TF_HERMES, false},
     {"Qwen-QwQ-32B", API_TF_HERMES, true},
     {"Qwen-Qwen2.5-7B-Instruct", API_TF_HERMES, false},
     {"Qwen-Qwen3-0.6B", API_TF_HERMES, true},
-    {"Qwen3-Coder", API_TF_GENERIC, false},                       /* <tool_call><function=..> (XML) */
+    {"Qwen3-Coder", API_TF_GENERIC, false}, /* <tool_call><function=..> (XML) */
     {"deepseek-ai-DeepSeek-R1-Distill-Llama-8B", API_TF_GENERIC, true},
     {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", API_TF_GENERIC, true},
     {"deepseek-ai-DeepSeek-V3.1", API_TF_GENERIC, true},
     {"fireworks-ai-llama-3-firefunction-v2", API_TF_GENERIC, false}, /* functools[...] */
     {"google-gemma-2-2b-it", API_TF_GENERIC, false},
-    {"google-gemma-4-31B-it-interleaved", API_TF_GENERIC, false}, /* <|tool_call>call:..: not JSON */
+    {"google-gemma-4-31B-it-interleaved", API_TF_GENERIC, false},  /* <|tool_call>call:..: not JSON */
     {"ibm-granite-granite-3.3-2B-Instruct", API_TF_GENERIC, true}, /* <|tool_call|> + a list, no closer */
     {"ibm-granite-granite-4.0", API_TF_HERMES, false},
     {"llama-cpp-deepseek-r1", API_TF_GENERIC, true},
     {"llama-cpp-rwkv-world", API_TF_GENERIC, true},
-    {"meetkai-functionary-medium-v3.1", API_TF_GENERIC, false},   /* <function=NAME>{..}</function> */
+    {"meetkai-functionary-medium-v3.1", API_TF_GENERIC, false}, /* <function=NAME>{..}</function> */
     {"meta-llama-Llama-3.1-8B-Instruct", API_TF_LLAMA3, false},
     {"meta-llama-Llama-3.2-3B-Instruct", API_TF_LLAMA3, false},
     {"meta-llama-Llama-3.3-70B-Instruct", API_TF_LLAMA3, false},
     {"microsoft-Phi-3.5-mini-instruct", API_TF_GENERIC, false},
     {"mistralai-Mistral-Nemo-Instruct-2407", API_TF_MISTRAL, false},
     {"moonshotai-Kimi-K2", API_TF_GENERIC, false},
-    {"stepfun-ai-Step-3.5-Flash", API_TF_GENERIC, true},          /* <tool_call><function=..> (XML) */
-    {"unsloth-Apriel-1.5", API_TF_GENERIC, false},                /* <tool_calls>[...] list */
+    {"stepfun-ai-Step-3.5-Flash", API_TF_GENERIC, true}, /* <tool_call><function=..> (XML) */
+    {"unsloth-Apriel-1.5", API_TF_GENERIC, false},       /* <tool_calls>[...] list */
 };
 
 static void check_detect(const char *label, const char *src, api_tf_family_t fam, bool thinks) {
@@ -261,8 +261,8 @@ static void test_grammar_hermes(void **state) {
     char both[1024];
     snprintf(both, sizeof both, "%.*s%s", (int)(think_end - body), body, calls);
     assert_int_equal(run(req, both), 1);
-    assert_int_equal(run(req, calls), 1);            /* the reasoning block is optional */
-    assert_int_equal(run(req, body), -1);            /* required: no free text ("Let me check.") */
+    assert_int_equal(run(req, calls), 1);                     /* the reasoning block is optional */
+    assert_int_equal(run(req, body), -1);                     /* required: no free text ("Let me check.") */
     assert_int_equal(run(lazy, strchr(calls + 1, '\n')), -1); /* one call only without parallel */
     /* malformed variants, against the grammar of a model that does not think (with a reasoning block, whose
        opening tag is optional, any text is still a viable prefix: it may be a thought awaiting "</think>") */
@@ -286,7 +286,8 @@ static void test_grammar_hermes(void **state) {
     gram_free(plain);
     /* a thought of any length, with tag-like text inside */
     assert_int_equal(run(req, "<think>a </thin <think> </ </think\n</think>\n<tool_call>\n{\"name\": \"get_time\", "
-                              "\"arguments\": {}}\n</tool_call>"), 1);
+                              "\"arguments\": {}}\n</tool_call>"),
+                     1);
     gram_free(req);
     gram_free(lazy);
     free(render);
@@ -297,8 +298,8 @@ static void test_grammar_hermes(void **state) {
 
 static void test_grammar_llama3(void **state) {
     (void)state;
-    char *render = slurp_fmt(TEST_SHARED_DIR "/templates/expected/%s/tool-round-trip.txt",
-                             "meta-llama-Llama-3.1-8B-Instruct");
+    char *render =
+        slurp_fmt(TEST_SHARED_DIR "/templates/expected/%s/tool-round-trip.txt", "meta-llama-Llama-3.1-8B-Instruct");
     char *call = between(render, "<|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>");
     assert_string_equal(call, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}");
     api_tf_triggers_t trig;
@@ -314,7 +315,8 @@ static void test_grammar_llama3(void **state) {
     /* "arguments" is not Llama's key; one call per message */
     assert_int_equal(run(req, "{\"name\": \"get_time\", \"arguments\": {}}"), -1);
     assert_int_equal(run(req, "{\"name\": \"get_time\", \"parameters\": {}}"), 1);
-    assert_int_equal(run(req, "{\"name\": \"get_time\", \"parameters\": {}}\n{\"name\": \"get_time\", \"parameters\": {}}"), -1);
+    assert_int_equal(
+        run(req, "{\"name\": \"get_time\", \"parameters\": {}}\n{\"name\": \"get_time\", \"parameters\": {}}"), -1);
     gram_free(req);
     gram_free(lazy);
     free(render);
@@ -393,8 +395,10 @@ static void test_grammar_phi4_generic(void **state) {
     size_t len;
     assert_int_equal(tmpl_compile(src, strlen(src), &t, err, sizeof err), 0);
     assert_int_equal(tmpl_render(t, ctx, NULL, &render, &len, err, sizeof err), 0);
+    tmpl_free(t);
     char *call = between(render, "<|assistant|>", "<|end|>");
-    assert_string_equal(call, "<|tool_call|>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}<|/tool_call|>");
+    assert_string_equal(call,
+                        "<|tool_call|>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}<|/tool_call|>");
     api_tf_triggers_t trig;
     gram_t *req = grammar(API_TF_PHI4, false, true, true, NULL);
     gram_t *lazy = grammar(API_TF_PHI4, false, false, false, &trig);
@@ -457,7 +461,8 @@ static void test_grammar_gptoss(void **state) {
     assert_int_equal(run(req, h), 1);
     assert_int_equal(run(req, strstr(h, "<|start|>assistant") + strlen("<|start|>assistant")), 1);
     assert_int_equal(run(req, "<|channel|>commentary to=functions.get_time <|constrain|>json<|message|>{}"), 1);
-    assert_int_equal(run(req, "<|channel|>commentary to=functions.get_time <|constrain|>json<|message|>{\"a\": 1}"), -1);
+    assert_int_equal(run(req, "<|channel|>commentary to=functions.get_time <|constrain|>json<|message|>{\"a\": 1}"),
+                     -1);
     assert_int_equal(run(req, "<|channel|>final<|message|>Hi"), -1);
     gram_free(req);
     gram_free(lazy);
