@@ -18,11 +18,12 @@
 #include "model.h"
 
 static void bench_usage(FILE *to) {
-    fprintf(to, "usage: cinder bench -m MODEL [-p 512] [-n 128] [-r 5] [-t N] [--isa NAME] [--bandwidth]\n"
+    fprintf(to, "usage: cinder bench -m MODEL [-p 512] [-n 128] [-r 5] [-t N] [-c N] [--isa NAME] [--bandwidth]\n"
                 "       cinder bench --bandwidth [-t N]\n"
                 "  -p N        prompt tokens processed as one batch (pp test; 0 skips it)\n"
                 "  -n N        tokens generated one at a time (tg test; 0 skips it)\n"
                 "  -r N        repetitions after one warm-up run (default 5)\n"
+                "  -c N        context capacity of the model context (default: the larger of -p and -n)\n"
                 "  -t N        threads (default: number of CPUs)\n"
                 "  --isa NAME  kernels: auto (default: the CPU's best), avx512vnni, avx2 or scalar, to measure\n"
                 "              what CPUs without AVX-512 VNNI or AVX2 get (never above what this CPU has)\n"
@@ -58,7 +59,7 @@ static int bench_bandwidth(int threads, double *gbs) {
 
 int cmd_bench(int argc, char **argv) {
     const char *cmd = "bench", *path = NULL, *isa = NULL;
-    long long n_pp = 512, n_tg = 128, reps = 5, threads = 0;
+    long long n_pp = 512, n_tg = 128, reps = 5, threads = 0, n_ctx = 0;
     bool bandwidth = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -71,6 +72,8 @@ int cmd_bench(int argc, char **argv) {
             if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_parse_int(cmd, a, v, 0, 4096, &n_pp)) return 2;
         } else if (!strcmp(a, "-n")) {
             if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_parse_int(cmd, a, v, 0, 4096, &n_tg)) return 2;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_parse_int(cmd, a, v, 0, 1 << 20, &n_ctx)) return 2;
         } else if (!strcmp(a, "-r")) {
             if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_parse_int(cmd, a, v, 1, 100, &reps)) return 2;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
@@ -125,7 +128,13 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "cinder bench: %d tokens exceed the model's context of %d\n", n_max, hp->n_ctx_train);
         goto cleanup;
     }
-    if (model_ctx_create(m, (int)threads, n_pp > 0 ? (int32_t)n_pp : 1, n_max, &c) ||
+    /* the context's capacity (-c) sizes per-context scratch only: the speed must not depend on it */
+    const int32_t cap = n_ctx > n_max ? (int32_t)n_ctx : n_max;
+    if (cap > hp->n_ctx_train) {
+        fprintf(stderr, "cinder bench: -c %d exceeds the model's context of %d\n", cap, hp->n_ctx_train);
+        goto cleanup;
+    }
+    if (model_ctx_create(m, (int)threads, n_pp > 0 ? (int32_t)n_pp : 1, cap, &c) ||
         model_seq_create(m, n_max, &s) || !(ids = malloc((size_t)n_max * sizeof *ids)) ||
         !(logits = malloc((size_t)hp->n_vocab * sizeof(float)))) {
         fprintf(stderr, "cinder bench: out of memory\n");

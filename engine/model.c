@@ -204,7 +204,12 @@ int model_ctx_create(const model_t *m, int n_threads, int32_t max_batch, int32_t
     c->att = malloc(B * nav * sizeof(float));
     c->hb = malloc(B * (fused_gu ? 2 : 1) * ff * sizeof(float));
     c->hb2 = malloc(B * ff * sizeof(float));
-    c->scores = malloc((size_t)n_threads * (size_t)(hp->n_head / hp->n_head_kv) * (size_t)max_ctx * sizeof(float));
+    /* The G score rows of a thread are one stride apart. A stride of max_ctx floats put them a multiple of 4 KiB
+     * apart whenever -c was a multiple of 1024 (the usual values): each row's stores then alias the other rows'
+     * loads in the core's 4 KiB store-forwarding check and land in the same L1 sets, a cost that grew with -c. The
+     * extra 64 bytes keep the rows on different sets at any -c. */
+    c->scores_stride = ((size_t)max_ctx + 15) / 16 * 16 + 16;
+    c->scores = malloc((size_t)n_threads * (size_t)(hp->n_head / hp->n_head_kv) * c->scores_stride * sizeof(float));
     /* per thread: K and V of one head as F32 (max_ctx, hd) and (max_ctx, hdv), and a scores tile of at least 64
      * query rows */
     size_t qrows = (size_t)(max_batch < 64 ? max_batch : 64);

@@ -28,7 +28,7 @@ static void model__softcap(float *s, int32_t n, float cap) {
 /*
  * One (token, key/value head): a token at position p attends to positions lo..p of its own sequence (lo = 0, or
  * the start of its window), block by block, for the G query heads that share the key/value head (grouped-query
- * attention), each cache row read once for all G. scores holds G rows of max_ctx, indexed by position.
+ * attention), each cache row read once for all G. scores holds G rows of c->scores_stride, indexed by position.
  */
 static void model__attn_token(const model__attn_job_t *job, int32_t i, int32_t kvh, float *scores) {
     const model_hparams_t *hp = &job->c->m->hp;
@@ -36,7 +36,7 @@ static void model__attn_token(const model__attn_job_t *job, int32_t i, int32_t k
     const int32_t G = hp->n_head / hp->n_head_kv;
     const kv_params_t *kp = kv_params(job->kv);
     const int32_t bt = kp->block_tokens;
-    const size_t ss = (size_t)job->c->max_ctx;
+    const size_t ss = job->c->scores_stride;
     const float cap = hp->attn_softcap, scale = cap > 0.0f ? hp->kq_scale / cap : hp->kq_scale;
     const int32_t e = job->c->tok_entry[i];
     const kv_seq_t *ks = job->seqs[e].kv;
@@ -115,7 +115,7 @@ static void model__attn_worker(void *arg, int ith, int nth) {
         if (job->seqs[e].n >= MODEL_ATTN_GEMM_MIN) n_chunk_items += n_head;
         else n_token_items += (int64_t)job->seqs[e].n * n_kv;
     }
-    float *scores = c->scores + (size_t)ith * (size_t)(n_head / n_kv) * c->max_ctx;
+    float *scores = c->scores + (size_t)ith * (size_t)(n_head / n_kv) * c->scores_stride;
     float *tile = c->tile + (size_t)ith * c->tile_floats;
     int64_t total = n_chunk_items + n_token_items;
     int64_t per = (total + nth - 1) / nth, lo = per * ith, hi = lo + per < total ? lo + per : total;

@@ -70,7 +70,8 @@ struct model_ctx {
     float *qkv;     /* (max_batch, nq + nk + nv) fused projection output, or NULL */
     float *att;     /* (max_batch, nav) attention output */
     float *hb, *hb2; /* (max_batch, 2 * max(f, fe)) and (max_batch, max(f, fe)) FFN hidden */
-    float *scores;  /* (n_threads, n_head / n_head_kv, max_ctx) */
+    float *scores;  /* (n_threads, n_head / n_head_kv, scores_stride) */
+    size_t scores_stride; /* floats per scores row: max_ctx rounded up to 16, plus 16 (see model_ctx_create) */
     float *tile;    /* (n_threads, tile_floats) prefill attention: K and V of a head as F32 + a scores tile */
     size_t tile_floats;
     float *rope;     /* (max_batch, n_rot) cos/sin pairs of global layers */

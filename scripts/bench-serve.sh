@@ -11,6 +11,8 @@
 #                  ../shared/tools/synth_gguf.py when missing)
 #   LLAMA_SERVER   path to llama-server, to compare against
 #   THREADS        compute threads for both servers (default: number of CPUs)
+#   CTX            cinder's context size per sequence, -c (default P + T + 64); llama-server gets 16 x CTX for
+#                  its 16 slots. Per-step costs should not depend on it: compare CTX=320 with CTX=4096
 #   PROMPT_TOKENS  P (default 128)         MAX_TOKENS  T (default 128)
 #   CONCURRENCY    the sweep (default "1 4 16")
 #   ENDPOINT       completions (default: no chat template in the way, same tokens on both servers) or chat
@@ -27,6 +29,7 @@ LLAMA_SERVER=${LLAMA_SERVER:-}
 THREADS=${THREADS:-$(nproc)}
 P=${PROMPT_TOKENS:-128}
 T=${MAX_TOKENS:-128}
+CTX=${CTX:-$((P + T + 64))}
 CONCURRENCY=${CONCURRENCY:-"1 4 16"}
 ENDPOINT=${ENDPOINT:-completions}
 CINDER_ARGS=${CINDER_ARGS:-}
@@ -102,10 +105,13 @@ sweep() {
     echo "$hwm" >"$tmp/$label.rss"
 }
 
+# The kernels this binary picks on this CPU (the server's choice too) and the read bandwidth, in the same run.
+echo "bench-serve: $($BIN bench --bandwidth -t "$THREADS" 2>&1 | tail -n 1)"
+
 port=$(free_port)
 # shellcheck disable=SC2086
 start_server cinder "$port" $BIN serve -m "$MODEL" --host 127.0.0.1 --port "$port" -t "$THREADS" -np 16 \
-    -c $((P + T + 64)) --quiet $CINDER_ARGS
+    -c "$CTX" --quiet $CINDER_ARGS
 sweep cinder "$port"
 stop_server
 
@@ -113,7 +119,7 @@ labels=cinder
 if [ -n "$LLAMA_SERVER" ]; then
     port=$(free_port)
     # shellcheck disable=SC2086
-    start_server llama-server "$port" "$LLAMA_SERVER" -m "$MODEL" -np 16 -c $((16 * (P + T + 64))) -t "$THREADS" \
+    start_server llama-server "$port" "$LLAMA_SERVER" -m "$MODEL" -np 16 -c $((16 * CTX)) -t "$THREADS" \
         --host 127.0.0.1 --port "$port" $LLAMA_ARGS
     sweep llama-server "$port"
     stop_server

@@ -262,6 +262,14 @@ void kern__force_scalar(bool on);
 /* The best level this CPU supports. */
 int kern__cpu_isa(void);
 
+/* Tests: whether kern_matmul takes the row dots (ROWDOT, matmul.c) for type t at batch size n with the table in use
+ * (the K-quants' row dots take q8k activations, their other paths q8a). */
+bool kern__rowdot_path(dtype_t t, int64_t n);
+
+/* Tests: kern_matmul takes the multi-row dots at every batch size for the types the table has them for (on), or
+ * chooses by the thresholds again (off). Not synchronised with running kernels: call between matmuls. */
+void kern__force_multi(bool on);
+
 /* Bytes of the packing scratch kern__gemm_fn needs for rows of K values. */
 size_t kern__gemm_pack_bytes(int64_t K);
 #define KERN__GEMM_ROWS 32 /* rows the GEMM packs at a time; callers split work in multiples of this */

@@ -2,17 +2,19 @@
  * matmul.c — Y = X @ W^T over the pool: scratch (kern_ctx_t), shape checks, the choice of a path per weight and
  * batch size, and the work split.
  *
- * Paths, per weight (thresholds measured on a 2-core Zen 4 with tests/bench/bench_kernels.c):
+ * Paths, per weight (thresholds measured on a 2-core Zen 4 with tests/bench/bench_kernels.c, at AVX2 capped there):
  *  - ROWDOT (small n): each row of W is read in place and dotted with every activation row; the 32-value block
  *    types use 8-bit activations (q8a), the K-quants q8k, floats use F32 activations. Rows are handed out in
  *    chunks of 16.. through an atomic counter so that a descheduled thread cannot hold everyone up.
- *  - MULTI (the 32-value block types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL; KERN__MULTI_MIN_N <= n <=
- *    KERN__MULTI_MAX_N_*, AVX-512 VNNI): like ROWDOT, rows of W are read in place, but the q8a activations are
- *    transposed once per call (16 rows per vector) so that each 4-byte piece of a weight row meets 16 activation
- *    rows in one vpdpbusd, while a sub-block of W rows (MM__MULTI_L1_BYTES) stays in L1. At these n repacking W
- *    for the GEMM costs about as much as the products themselves (decode steps of continuous batching);
- *    transposing the activations costs n * K bytes of copies.
- *  - GEMM (quantized types, n >= KERN__GEMM_MIN_N and above the MULTI range, AVX-512 VNNI or AVX2):
+ *  - MULTI (moderate n, the decode steps of continuous batching): like ROWDOT, rows of W are read in place, but
+ *    the q8a activations are transposed once per call (16 rows per 64 bytes) so that each 4-byte piece of a weight
+ *    row meets 16 activation rows in one vpdpbusd (AVX-512 VNNI: the 32-value block types Q8_0, Q4_0, Q4_1, Q5_0,
+ *    Q5_1, IQ4_NL; KERN__MULTI_MIN_N <= n <= KERN__MULTI_MAX_N_*) or 8 rows in a few AVX2 instructions (every
+ *    quantized type; KERN__MULTI_MIN_N_AVX2* <= n <= KERN__MULTI_MAX_N_AVX2), while a sub-block of W rows
+ *    (MM__MULTI_L1_BYTES) stays in L1. F16 / BF16 weights take the F32 rows as they are (KERN__MULTI_*_F16, both
+ *    levels). At these n repacking W for the GEMM costs about as much as the products themselves; transposing the
+ *    activations costs n * K bytes of copies.
+ *  - GEMM (quantized types, n >= KERN__GEMM_MIN_N and not in the MULTI range; at AVX2 above the MULTI range):
  *    panels of W are repacked and multiplied by all n q8a rows (gemm_avx512.c, gemm_avx2.c).
  *  - SGEMM (everything else with n >= KERN__BLAS_MIN_N): tiles of W are dequantized to F32 scratch (F32 weights
  *    are used in place) and multiplied with cblas_sgemm on one OpenBLAS thread per pool thread.
@@ -56,20 +58,32 @@
 #ifndef KERN__MULTI_MAX_N_Q4_0
 #define KERN__MULTI_MAX_N_Q4_0 16
 #endif
-/* The same on AVX2 without VNNI (multi_avx2.c, every quantized type; measured with bench_kernels -i avx2 on the
- * SmolLM-135M shapes, 2 threads, on a loaded Zen 4 capped at AVX2, so a proxy for a real AVX2 CPU): see
- * BENCHMARKS.md for the table. Below MIN_N the row dots (which reuse each weight sub-block from L1 for every
- * activation row) win; above MAX_N the packed GEMM. The K-quants' row dots take q8k activations and are faster
- * per row than the 32-value types', hence their own lower bound. */
+/* The same on AVX2 without VNNI (multi_avx2.c, every quantized type). Measured with tests/bench/bench_kernels.c
+ * -i avx2 (the SmolLM-135M shapes, 2 threads, matmul.c built with each path forced by -D) on a Zen 4 capped at
+ * AVX2, so a proxy for a real AVX2 CPU, and on a shared, loaded machine (medians of noisy runs; BENCHMARKS.md has
+ * the table). Below MIN_N the row dots win: they keep a 16-row sub-block of W in L1 for all n activation rows, so
+ * W is read from memory once there too, and their per-row work is small. The multi-row dots win from n = 4 where
+ * the weights are small unsigned integers (Q4_0, Q4_1, Q5_0, Q5_1: at n = 16 ~2-4x faster than the row dots), only
+ * from n ~ 12 where they need the sign trick (Q8_0, IQ4_NL: 4 instructions per weight dword and 8 rows instead of
+ * VNNI's 1 per 16) or a 16-column scale split (Q6_K; Q3_K and Q2_K share its code, not measured apart), from n = 8
+ * for Q4_K and Q5_K. Above MAX_N the packed GEMM (gemm_avx2.c); between 4 and 16 it lost to both (~2-3x slower on
+ * the whole model: repacking W costs more than the products at these n). */
 #ifndef KERN__MULTI_MIN_N_AVX2
-#define KERN__MULTI_MIN_N_AVX2 2
+#define KERN__MULTI_MIN_N_AVX2 4 /* Q4_0, Q4_1, Q5_0, Q5_1 */
+#endif
+#ifndef KERN__MULTI_MIN_N_AVX2_SIGNED
+#define KERN__MULTI_MIN_N_AVX2_SIGNED 12 /* Q8_0, IQ4_NL */
 #endif
 #ifndef KERN__MULTI_MIN_N_AVX2_K
-#define KERN__MULTI_MIN_N_AVX2_K 2
+#define KERN__MULTI_MIN_N_AVX2_K 8 /* Q4_K, Q5_K */
+#endif
+#ifndef KERN__MULTI_MIN_N_AVX2_K16
+#define KERN__MULTI_MIN_N_AVX2_K16 12 /* Q6_K, Q3_K, Q2_K */
 #endif
 #ifndef KERN__MULTI_MAX_N_AVX2
 #define KERN__MULTI_MAX_N_AVX2 16
 #endif
+/* At AVX2 the row dots run up to the MULTI range, not only below KERN__GEMM_MIN_N (the GEMM starts above it). */
 /* F16 / BF16 weights (multi_f16_avx2.c, at both SIMD levels) against dequantizing tiles for cblas_sgemm: */
 #ifndef KERN__MULTI_MIN_N_F16
 #define KERN__MULTI_MIN_N_F16 2
@@ -353,6 +367,8 @@ static bool mm__weight_ok(const kern_ctx_t *k, const kern_weight_t *W) {
     return dtype_row_bytes(W->type, W->cols) == (int64_t)W->row_bytes;
 }
 
+static _Atomic bool mm__force_multi; /* tests: MULTI at every n where the table has multi-row dots */
+
 /* The batch sizes [*lo, *hi] for which an ISA table's multi-row dots of type t are used (empty without them). */
 static void mm__multi_range(const kern__isa_t *isa, dtype_t t, int64_t *lo, int64_t *hi) {
     *lo = 1;
@@ -364,7 +380,12 @@ static void mm__multi_range(const kern__isa_t *isa, dtype_t t, int64_t *lo, int6
         return;
     }
     if (isa->level == KERN__ISA_AVX2) {
-        *lo = kern__act_format(t) == KERN__ACT_Q8K ? KERN__MULTI_MIN_N_AVX2_K : KERN__MULTI_MIN_N_AVX2;
+        switch (t) {
+        case DT_Q8_0: case DT_IQ4_NL: *lo = KERN__MULTI_MIN_N_AVX2_SIGNED; break;
+        case DT_Q4_K: case DT_Q5_K: *lo = KERN__MULTI_MIN_N_AVX2_K; break;
+        case DT_Q6_K: case DT_Q3_K: case DT_Q2_K: *lo = KERN__MULTI_MIN_N_AVX2_K16; break;
+        default: *lo = KERN__MULTI_MIN_N_AVX2; break;
+        }
         *hi = KERN__MULTI_MAX_N_AVX2;
         return;
     }
@@ -378,13 +399,19 @@ static void mm__multi_range(const kern__isa_t *isa, dtype_t t, int64_t *lo, int6
 }
 
 static mm__mode_t mm__choose(const kern__isa_t *isa, dtype_t t, int64_t n) {
+    if (isa->rowdot_multi[t] && atomic_load_explicit(&mm__force_multi, memory_order_relaxed)) return MM__MULTI;
     int64_t lo, hi;
     mm__multi_range(isa, t, &lo, &hi);
     if (n >= lo && n <= hi) return MM__MULTI;
+    if (hi > 0 && n < lo && isa->level == KERN__ISA_AVX2) return MM__ROWDOT; /* see KERN__MULTI_MIN_N_AVX2 */
     if (kern__gemm_type(t) && isa->gemm_q8 && n >= KERN__GEMM_MIN_N) return MM__GEMM;
     if (n >= KERN__BLAS_MIN_N) return MM__SGEMM;
     return MM__ROWDOT;
 }
+
+bool kern__rowdot_path(dtype_t t, int64_t n) { return mm__choose(kern__isa(), t, n) == MM__ROWDOT; }
+
+void kern__force_multi(bool on) { atomic_store_explicit(&mm__force_multi, on, memory_order_relaxed); }
 
 int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, const float *X, int64_t n,
                       float *const *Ys) {

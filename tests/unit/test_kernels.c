@@ -757,7 +757,7 @@ static void run_matmul_matrix(int n_threads) {
                     check_against_naive(&tw, X, n, Y, what, mag);
                     if (level == 0) {
                         memcpy(Y0, Y, sizeof(float) * (size_t)(n * rows));
-                    } else if (n < 4 && !(n > 1 && is_kquant(t) && kern__isa()->rowdot_multi[t])) {
+                    } else if (n < 4 && !(is_kquant(t) && !kern__rowdot_path(t, n))) {
                         /* same activation quantization (row dots, or AVX2's multi-row dots of the 32-value types
                          * on q8a as well): the SIMD result may differ from the portable one by float summation
                          * order only. AVX2's K-quant multi-row dots take q8a rows where the row dots take q8k. */
@@ -937,8 +937,8 @@ static void test_matmul_moderate_n(void **state) {
                             char what[96];
                             snprintf(what, sizeof what, "moderate n: isa %s threads %d", kern_isa_name(), n_threads);
                             check_against_naive(&tw, X, n, Y, what, mag);
-                            /* K-quants below 4 rows may take the row dots on q8k rows */
-                            const bool same_q = int8_paths && (n >= 4 || !is_kquant(types[ti]));
+                            /* the K-quants' row dots take q8k rows, their other paths q8a */
+                            const bool same_q = int8_paths && !(is_kquant(types[ti]) && kern__rowdot_path(types[ti], n));
                             for (int64_t j = 0; j < n && same_q; j++)
                                 for (int64_t r = 0; r < rows; r++) {
                                     const double tol = 1e-5 * mag[j * rows + r] + 1e-9;
@@ -971,6 +971,63 @@ static void test_matmul_moderate_n(void **state) {
                     free(mag);
                     free_weight(&tw);
                 }
+        kern_ctx_free(k);
+        kern_pool_free(pool);
+    }
+    rng_state = saved_rng;
+}
+
+/*
+ * The multi-row dots at every batch size, whatever the thresholds pick (kern__force_multi): each type that has them
+ * at an ISA level, for 1..40 activation rows (partial vectors of 8 and 16 rows, several groups of 16), odd and even
+ * row counts and block counts, 1 and 2 threads, against the naive loop.
+ */
+static void test_matmul_multi_forced(void **state) {
+    (void)state;
+    const uint64_t saved_rng = rng_state;
+    rng_state = 0x9E3779B97F4A7C15ull;
+    static const int64_t n_list[] = {1, 2, 3, 5, 7, 8, 9, 13, 16, 17, 24, 33, 40};
+    static const int64_t rows_list[] = {1, 7, 34};
+    const int best = kern__cpu_isa();
+    for (int n_threads = 1; n_threads <= 2; n_threads++) {
+        kern_pool_t *pool = NULL;
+        kern_ctx_t *k = NULL;
+        assert_int_equal(kern_pool_create(n_threads, &pool), 0);
+        assert_int_equal(kern_ctx_create(pool, 768, 100, 40, &k), 0);
+        for (size_t ti = 0; ti < N_TYPES; ti++) {
+            const dtype_t t = all_types[ti];
+            for (int wide = 0; wide < 2; wide++)
+                for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
+                    const int64_t rows = rows_list[ri];
+                    const int64_t cols = is_kquant(t) ? (wide ? 768 : 256) : is_quant(t) ? (wide ? 352 : 96)
+                                                                                         : (wide ? 300 : 100);
+                    test_weight_t tw;
+                    make_weight(&tw, t, rows, cols);
+                    float *X = malloc(sizeof(float) * 40 * (size_t)cols), *Y = malloc(sizeof(float) * 40 * (size_t)rows);
+                    assert_true(X && Y);
+                    for (int64_t i = 0; i < 40 * cols; i++)
+                        X[i] = rnd_normalish() * (i % 41 == 0 ? 8.0f : 1.0f);
+                    for (int level = 1; level <= best; level++) {
+                        kern__force_isa(level);
+                        if (!kern__isa()->rowdot_multi[t]) continue;
+                        kern__force_multi(true);
+                        for (size_t ni = 0; ni < sizeof n_list / sizeof n_list[0]; ni++) {
+                            const int64_t n = n_list[ni];
+                            for (int64_t i = 0; i < n * rows; i++)
+                                Y[i] = NAN;
+                            assert_int_equal(kern_matmul(k, &tw.W, X, n, Y), 0);
+                            char what[96];
+                            snprintf(what, sizeof what, "forced multi: isa %s threads %d", kern_isa_name(), n_threads);
+                            check_against_naive(&tw, X, n, Y, what, NULL);
+                        }
+                        kern__force_multi(false);
+                    }
+                    kern__force_isa(best);
+                    free(X);
+                    free(Y);
+                    free_weight(&tw);
+                }
+        }
         kern_ctx_free(k);
         kern_pool_free(pool);
     }
@@ -1305,6 +1362,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_nonfinite),
         cmocka_unit_test(test_matmul_large),
         cmocka_unit_test(test_matmul_moderate_n),
+        cmocka_unit_test(test_matmul_multi_forced),
         cmocka_unit_test(test_matmul_multi),
         cmocka_unit_test(test_matmul_invalid),
         cmocka_unit_test(test_sgemm_wrappers),
