@@ -404,16 +404,34 @@ static bool engine__score_row(engine_t *e, engine_slot_t *s, int32_t pos, const 
     return true;
 }
 
+/* The slot of the oldest running, unpaused embedding request admitted after *after (admission order), or -1;
+ * advances *after past it. */
+static int32_t engine__next_embed(const engine_t *e, uint64_t *after) {
+    int32_t best = -1;
+    for (int32_t i = 0; i < e->p.n_parallel; i++) {
+        const engine_slot_t *s = &e->slots[i];
+        if (!s->job || e->paused[i] || s->job->req.kind != ENGINE_REQ_EMBED || s->admitted <= *after) continue;
+        if (best < 0 || s->admitted < e->slots[best].admitted) best = i;
+    }
+    if (best >= 0) *after = e->slots[best].admitted;
+    return best;
+}
+
 /* Builds and runs one batch: every slot with one token left to feed (decoding) first, then embedding requests
- * (each whole, in one entry: an encoder attends to the whole input at once), then prompt chunks in admission
- * order within the n_batch budget. A prompt being scored takes a logits row for every token it feeds, out of
- * ENGINE_SCORE_ROWS per step, so its chunks are at most that long. Returns false when nothing could run. */
+ * oldest first (each whole, in one entry: an encoder attends to the whole input at once; one that does not fit
+ * what is left holds back the younger ones, so a long input is never starved by short ones), then prompt chunks
+ * in admission order within the n_batch budget. A prompt being scored takes a logits row for every token it
+ * feeds, out of ENGINE_SCORE_ROWS per step, so its chunks are at most that long. Returns false when nothing could
+ * run. */
 static bool engine__step(engine_t *e) {
     const int32_t n_vocab = model_hparams(e->model)->n_vocab, n_embd = model_hparams(e->model)->n_embd;
     int32_t budget = e->p.n_batch, n_entries = 0, n_rows = 0, score_budget = ENGINE_SCORE_ROWS;
 
     for (int pass = 0; pass < 3; pass++) {
-        for (int32_t i = 0; i < e->p.n_parallel && budget > 0; i++) {
+        uint64_t after = 0; /* pass 1: the admission number of the last embedding placed */
+        for (int32_t k = 0; k < e->p.n_parallel && budget > 0; k++) {
+            int32_t i = pass == 1 ? engine__next_embed(e, &after) : k;
+            if (i < 0) break;
             engine_slot_t *s = &e->slots[i];
             engine_job_t *job = s->job;
             if (!job || e->paused[i]) continue;
@@ -421,9 +439,9 @@ static bool engine__step(engine_t *e) {
             int32_t remaining = engine__feed_target(job) - s->kv.n_tokens;
             if (remaining < 1 || pass != (embed ? 1 : remaining == 1 ? 0 : 2)) continue;
             if (embed) { /* all of it now, or wait for a step with room */
-                if (remaining > budget) continue;
+                if (remaining > budget) break; /* younger ones do not overtake it: it goes first next step */
                 int rc = kv_seq_reserve(e->kv, &s->kv, remaining);
-                if (rc == ERR_FULL) continue;
+                if (rc == ERR_FULL) break; /* the oldest waits for blocks; the younger ones wait behind it */
                 if (rc) {
                     engine__end(e, s, job, ENGINE_FINISH_ERROR, rc, "cannot allocate cache blocks");
                     continue;

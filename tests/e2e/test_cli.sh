@@ -91,8 +91,34 @@ out=$($BIN bench -m "$M/stories260K.gguf" --isa avx3 2>&1); rc=$?
 if [ $rc -eq 2 ] && grep -q "expected auto, avx512vnni, avx2 or scalar, got 'avx3'" <<<"$out"; then ok "bench --isa: unknown name -> exit 2"
 else bad "bench --isa unknown" "$rc $out"; fi
 
+# embed: one unit-length JSON array per text, equal to llama-embedding's vector (tests/embed/reference.json) on the
+# synthetic bert model of `make synth-models`; embedding and completion models refuse each other's commands.
+emb=build/synth/emb-bert-f32.gguf
+if [ -s "$emb" ]; then
+    out=$($BIN embed -m "$emb" -t 2 "hello world" "a" 2>&1); rc=$?
+    if [ $rc -eq 0 ] && python3 -c '
+import json, math, sys
+ref = json.load(open("tests/embed/reference.json"))
+want = ref["models"]["emb-bert-f32"]
+got = [json.loads(l) for l in sys.argv[1].splitlines()]
+assert len(got) == 2, len(got)
+for g, i in zip(got, (ref["inputs"].index("hello world"), ref["inputs"].index("a"))):
+    w = want[i]
+    cos = sum(a * b for a, b in zip(g, w)) / math.sqrt(sum(a * a for a in g) * sum(b * b for b in w))
+    assert abs(math.sqrt(sum(a * a for a in g)) - 1) < 1e-4 and cos >= 0.99999, cos
+' "$out"; then ok "embed: vectors equal llama-embedding's"; else bad "embed" "$rc $out"; fi
+    expect_error "embed: completion model" 1 "makes no embeddings" $BIN embed -m "$M/stories260K.gguf" hi
+    expect_error "generate: embedding model" 1 "is an embedding model" $BIN generate -m "$emb" -p hi
+    expect_error "embed: text too long" 1 "maximum context length is 8 tokens" $BIN embed -m "$emb" -c 8 \
+        "one two three four five six seven eight nine"
+    if $BIN info -m "$emb" | grep -q "^output: *embeddings, mean pooling, 128 dimensions"; then ok "info: embedding model"
+    else bad "info: embedding model" "$($BIN info -m "$emb" 2>&1)"; fi
+else
+    bad "embed" "$emb is missing (make synth-models)"
+fi
+
 # --help on every command exits 0 and prints usage.
-for cmd in generate tokenize info perplexity bench template; do
+for cmd in generate tokenize info embed perplexity bench template; do
     if $BIN $cmd --help 2>&1 | grep -q "usage: cinder $cmd"; then ok "$cmd --help"; else bad "$cmd --help"; fi
 done
 

@@ -11,7 +11,10 @@
  * (D = 16 for f32 and f16, 32 for q8_0, q4_0 and q8_0 with --tied), and tiny-bf16.gguf converted from tiny-f32.gguf
  * by llama.cpp's `llama-quantize tiny-f32.gguf tiny-bf16.gguf BF16` (data only; no llama.cpp code is used). K-quant
  * seeds are left out: their 256-column blocks make a seed of ~400 KB, which slows every run; test_kernels covers
- * those kernels on random blocks. Build and run: `make fuzz` (see the Makefile's fuzz section).
+ * those kernels on random blocks. Encoder seeds (embedding models, pooled into a vector instead of logits):
+ *   synth_gguf.py --donor ../shared/models/stories260K.gguf --arch A --dims 16,1,2,2,32,32 --type f32
+ *   -o tiny-A-f32.gguf for A = bert and nomic-bert.
+ * Build and run: `make fuzz` (see the Makefile's fuzz section).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -79,6 +82,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     model_ctx_t *c = NULL;
     model_seq_t *s = NULL;
+    if (hp->pooling != MODEL_POOL_NONE) { /* an embedding model: one pass pooled into a vector, no logits */
+        kv_params_t kp = model_kv_params(m, 16, 1);
+        kv_cache_t *kv = NULL;
+        kv_seq_t seq = {0};
+        float *embd = malloc((size_t)hp->n_embd * sizeof(float));
+        if (embd && model_ctx_create(m, 1, 8, 16, &c) == 0 && kv_create(&kp, &kv) == 0 &&
+            kv_seq_reserve(kv, &seq, (int32_t)n) == 0) {
+            model_batch_seq_t bs = {.kv = &seq, .tokens = ids, .n = (int32_t)n, .embd = embd};
+            int frc = model_forward_batch(c, kv, &bs, 1, NULL);
+            if (frc != 0 && frc != ERR_CONTEXT) abort();
+            bs.n_logits = 1; /* logits of an embedding model: refused */
+            if (model_forward_batch(c, kv, &bs, 1, embd) != ERR_INVAL) abort();
+        }
+        if (kv) kv_seq_release(kv, &seq);
+        kv_free(kv);
+        free(embd);
+        model_ctx_free(c);
+        model_free(m);
+        return 0;
+    }
     float *logits = malloc((size_t)hp->n_vocab * 9 * sizeof(float));
     if (logits && model_ctx_create(m, 1, 8, 16, &c) == 0 && model_seq_create(m, 16, &s) == 0) {
         int frc = model_forward(c, s, ids, (int32_t)n, true, logits); /* ERR_CONTEXT: a file's tiny context */

@@ -257,6 +257,49 @@ static void test_embed_batched_steps(void **state) {
     engine_free(e);
 }
 
+/* A context-long input among short ones: it runs (it is never overtaken for good by younger short inputs) and
+ * equals its embedding computed alone; so do the short ones. */
+static void test_embed_long_among_short(void **state) {
+    (void)state;
+    engine_t *e = emb_engine(SYNTH "emb-nomic-f32.gguf", 512, 8, 64);
+    static int32_t longer[512], shorter[16][6];
+    longer[0] = 101;
+    for (int i = 1; i < 511; i++) longer[i] = 1000 + (i * 37) % 20000;
+    longer[511] = 102;
+    for (int k = 0; k < 16; k++) {
+        int32_t s[6] = {101, 2000 + k, 3000 + k, 4000 + k, 5000 + k, 102};
+        memcpy(shorter[k], s, sizeof s);
+    }
+    static emb_result_t alone_long, alone_short, r_long, r_short[16];
+    emb_init(&alone_long);
+    submit_embed(e, longer, 512, &alone_long);
+    emb_wait(&alone_long);
+    emb_init(&alone_short);
+    submit_embed(e, shorter[9], 6, &alone_short);
+    emb_wait(&alone_short);
+    for (int k = 0; k < 16; k++) {
+        emb_init(&r_short[k]);
+        if (k == 4) {
+            emb_init(&r_long);
+            submit_embed(e, longer, 512, &r_long);
+        }
+        submit_embed(e, shorter[k], 6, &r_short[k]);
+    }
+    emb_wait(&r_long);
+    for (int k = 0; k < 16; k++) emb_wait(&r_short[k]);
+    assert_int_equal(r_long.finish, ENGINE_FINISH_STOP);
+    assert_int_equal(r_long.n_prompt, 512);
+    double c = cosine(alone_long.embd, r_long.embd, r_long.n_embd);
+    if (c < 0.999999) fail_msg("the long input's embedding among short ones: cosine %.8f with it alone", c);
+    c = cosine(alone_short.embd, r_short[9].embd, r_short[9].n_embd);
+    if (c < 0.999999) fail_msg("a short input's embedding beside the long one: cosine %.8f with it alone", c);
+    for (int k = 0; k < 16; k++) emb_destroy(&r_short[k]);
+    emb_destroy(&r_long);
+    emb_destroy(&alone_long);
+    emb_destroy(&alone_short);
+    engine_free(e);
+}
+
 /* Pooling and attention read from the files; `info`'s description names them. */
 static void test_embed_hparams(void **state) {
     (void)state;
@@ -487,6 +530,7 @@ int main(void) {
         cmocka_unit_test(test_embed_hparams),
         cmocka_unit_test(test_embed_errors),
         cmocka_unit_test(test_embed_batched_steps),
+        cmocka_unit_test(test_embed_long_among_short),
         cmocka_unit_test(test_embed_matches_llama_cpp),
         cmocka_unit_test(test_mutated_encoders),
     };
