@@ -2,19 +2,24 @@
  * resp_render.c — /v1/responses output: the response object, its semantic SSE events, and storing it.
  *
  * The response object (OpenAI's shape):
- *   {id, object:"response", created_at, status, completed_at?, error, incomplete_details, model, output:[message],
+ *   {id, object:"response", created_at, status, completed_at?, error, incomplete_details, model, output:[items],
  *    usage, ...the request's settings echoed (responses.c builds them)}
- * with one output item, the assistant message {id, type:"message", status, role, content:[output_text{text,
- * annotations:[], logprobs:[]}]}. status: completed; incomplete with incomplete_details.reason
- * "max_output_tokens" when generation stopped at the token limit (max_output_tokens or the context);
- * failed with error {code, message} when the engine failed. usage: input_tokens (+ input_tokens_details.
- * cached_tokens, from the prefix cache), output_tokens (+ output_tokens_details.reasoning_tokens, 0: thinking is
- * not split out of the text yet), total_tokens.
+ * The output items come from the generation's parser (toolfmt.h), in the order they began: a reasoning item
+ * {id "rs_", type:"reasoning", summary:[], content:[reasoning_text]} when the model thought, the assistant message
+ * {id, type:"message", status, role, content:[output_text{text, annotations:[], logprobs:[]}]} when it wrote text
+ * or made no call, and a function_call item {id "fc_", call_id "call_", name, arguments, status} per call.
+ * status: completed; incomplete with incomplete_details.reason "max_output_tokens" when generation stopped at the
+ * token limit (max_output_tokens or the context); failed with error {code, message} when the engine failed. usage:
+ * input_tokens (+ input_tokens_details.cached_tokens, from the prefix cache), output_tokens (+
+ * output_tokens_details.reasoning_tokens), total_tokens.
  *
  * Streaming: every event is "event: TYPE\ndata: {"type":TYPE,"sequence_number":N,...}\n\n", N from 0 up by one:
- *   response.created, response.in_progress, response.output_item.added, response.content_part.added   (at start)
- *   response.output_text.delta ...                                                                    (text)
- *   response.output_text.done, response.content_part.done, response.output_item.done,
+ *   response.created, response.in_progress                                                             (at start)
+ *   per item as it begins: response.output_item.added, then for the message response.content_part.added and
+ *   response.output_text.delta..., for reasoning response.content_part.added and response.reasoning_text.delta...,
+ *   for a call response.function_call_arguments.delta...; as it ends: the text's or arguments' .done,
+ *   response.content_part.done (message, reasoning) and response.output_item.done (reasoning ends when the answer
+ *   or a call begins, a call when its text is complete, the message at the end)
  *   response.completed | response.incomplete                                                          (at the end)
  * An engine failure ends with response.failed (the response with status failed); a shutdown, or a store that
  * cannot be written, with an `error` event {type, code, message, param, sequence_number}.

@@ -10,12 +10,11 @@
  *               json_object, json_schema: structured.c's grammar), reasoning.effort (the template's
  *               `reasoning_effort`), store (default true), stream, metadata (16 pairs, keys <= 64, values <= 512
  *               characters), truncation (disabled: 400 over the context; auto: oldest messages dropped), user,
- *               safety_identifier, prompt_cache_key, service_tier, parallel_tool_calls, top_logprobs,
- *               tool_choice none/auto, text.verbosity, max_tool_calls, stream_options (accepted and echoed); seed,
+ *               safety_identifier, prompt_cache_key, service_tier, top_logprobs, text.verbosity, max_tool_calls,
+ *               stream_options (accepted and echoed); function tools, tool_choice (none, auto, required, a named
+ *               function, allowed_tools) and parallel_tool_calls, through tools.c as on chat (resp__calls); seed,
  *               top_k, min_p (extensions, as on chat).
- *   refused     tools other than functions (web_search, file_search, ...: a 400 naming them); function tools (parsed
- *               and validated, then 400: not wired to tool calling yet); tool_choice required or a named tool;
- *               include (logprobs, encrypted reasoning), background: true, conversation, prompt,
+ *   refused     tools other than functions (web_search, file_search, ...: a 400 naming them); include (logprobs, encrypted reasoning), background: true, conversation, prompt,
  *               context_management; input_image / input_file / input_audio parts; item_reference and built-in
  *               tool-call items.
  *   ignored     any other name (clients send many), as on chat.
