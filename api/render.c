@@ -200,13 +200,11 @@ static void render__usage(jw_t *w, const api_call_t *call) {
     jw_key(w, "cached_tokens");
     jw_int(w, render__cached(call));
     jw_end(w);
-    if (call->kind == API_CHAT) {
-        jw_key(w, "completion_tokens_details");
-        jw_obj(w);
-        jw_key(w, "reasoning_tokens");
-        jw_int(w, reasoning);
-        jw_end(w);
-    }
+    jw_key(w, "completion_tokens_details"); /* legacy completions too: reasoning is only split out on chat */
+    jw_obj(w);
+    jw_key(w, "reasoning_tokens");
+    jw_int(w, reasoning);
+    jw_end(w);
     jw_end(w);
 }
 

@@ -83,7 +83,8 @@ assert lp["token_logprobs"][0] is None and all(x < 0 for x in lp["token_logprobs
 assert lp["top_logprobs"][0] is None and all(len(t) == 1 for t in lp["top_logprobs"][1:]), lp
 assert lp["text_offset"] == [0, 0, 4], lp["text_offset"]
 assert j["usage"] == {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3,
-                      "prompt_tokens_details": {"cached_tokens": 0}}, j["usage"]
+                      "prompt_tokens_details": {"cached_tokens": 0},
+                      "completion_tokens_details": {"reasoning_tokens": 0}}, j["usage"]
 PY
     ok "curl: echo + logprobs + max_tokens 0"
 else

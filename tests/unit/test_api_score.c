@@ -68,7 +68,7 @@ static void test_score_only(void **state) {
               "\"tokens\":[\"\",\" Once\",\" upon\"],\"token_logprobs\":[null,-1.5,-0.25],"
               "\"top_logprobs\":[null,{\" Once\":-1.5},{\" the\":-0.125}],\"text_offset\":[0,0,4]},"
               "\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":0,"
-              "\"total_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":0}}}",
+              "\"total_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0}}}",
               id);
     fx_free(f);
 }
@@ -96,7 +96,7 @@ static void test_score_then_generate(void **state) {
               "\"tokens\":[\"\",\" Once\",\" upon\",\" a\",\" time\"],\"token_logprobs\":[null,-2.0,-1.0,-0.5,-0.75],"
               "\"top_logprobs\":[null,{},{},{},{}],\"text_offset\":[0,0,4,9,11]},"
               "\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,"
-              "\"total_tokens\":5,\"prompt_tokens_details\":{\"cached_tokens\":0}}}",
+              "\"total_tokens\":5,\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0}}}",
               id);
     fx_free(f);
 }
@@ -165,7 +165,7 @@ static void test_score_stream(void **state) {
              "data: %s\"choices\":[{\"index\":0,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"length\"}],"
              "\"usage\":null}\n\n"
              "data: %s\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4,"
-             "\"prompt_tokens_details\":{\"cached_tokens\":16}}}\n\n"
+             "\"prompt_tokens_details\":{\"cached_tokens\":16},\"completion_tokens_details\":{\"reasoning_tokens\":0}}}\n\n"
              "data: [DONE]\n\n",
              head, head, head, head);
     fx_expect(f->sink.stream, want, id);

@@ -115,7 +115,7 @@ static void test_stop_nonstream(void **state) {
     snprintf(want, sizeof want,
              "{\"id\":\"$ID\"," HEAD_TEXT ",\"choices\":[{\"index\":0,\"text\":\"Hello \",\"logprobs\":null,"
              "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":3,"
-             "\"total_tokens\":%d,\"prompt_tokens_details\":{\"cached_tokens\":0}}}",
+             "\"total_tokens\":%d,\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0}}}",
              n_prompt, n_prompt + 3);
     fx_expect(f->sink.body, want, id);
     fx_token(f, 0, 303, "late", 0, 0, NULL, NULL); /* the engine had not seen the cancel yet */
@@ -202,7 +202,7 @@ static void test_n_choices(void **state) {
              "\"finish_reason\":\"stop\"},{\"index\":1,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"stop\"},"
              "{\"index\":2,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"stop\"},{\"index\":3,\"text\":\"d\","
              "\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":3,"
-             "\"total_tokens\":%d,\"prompt_tokens_details\":{\"cached_tokens\":0}}}",
+             "\"total_tokens\":%d,\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0}}}",
              n_prompt, n_prompt + 3);
     fx_expect(f->sink.body, want, id);
     fx_free(f);
