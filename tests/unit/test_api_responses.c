@@ -486,10 +486,74 @@ static void test_format_truncation(void **state) {
     fx_free(f);
 }
 
+/* A thought, text and a function call streamed: the reasoning item closes when the text begins, the call's item
+   opens once its name is known and its arguments stream as deltas that join to the final arguments, the message
+   closes at the end; the final object lists the three in that order. */
+static void test_function_call_events(void **state) {
+    (void)state;
+    FILE *fp = fopen(TEST_SHARED_DIR "/templates/jinja/Qwen-Qwen3-0.6B.jinja", "rb");
+    assert_non_null(fp);
+    char *src = calloc(1, 1 << 16);
+    assert_true(fread(src, 1, (1 << 16) - 1, fp) > 0);
+    fclose(fp);
+    fx_n_ctx = 4096;
+    fx_t *f = fx_new_tmpl(NULL, 0, src, true, NULL, NULL);
+    free(src);
+    fx_post(f, "/v1/responses",
+            "{" M "\"input\":\"Weather?\",\"stream\":true,\"store\":false,\"tools\":[{\"type\":\"function\","
+            "\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+            "\"string\"}}}}]}");
+    if (!f->call) fail_msg("%d %s", f->sink.status, f->sink.body ? f->sink.body : "");
+    assert_non_null(f->back.req[0].grammar);
+    const char *out = "<think>\nhm\n</think>\n\nSure.<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
+                      "{\"city\": \"Rome\"}}\n</tool_call>";
+    for (const char *p = out; *p; p += 3) {
+        char piece[4] = {0};
+        memcpy(piece, p, strnlen(p, 3));
+        fx_token(f, 0, 7, piece, 0, 0, NULL, NULL);
+    }
+    fx_end(f, 0, ENGINE_FINISH_STOP, NULL);
+    assert_true(f->sink.closed);
+    /* the event types in order, deltas collapsed */
+    char seq[2048] = "", args[256] = "", last[96] = "";
+    for (const char *e = f->sink.stream; (e = strstr(e, "event: ")) != NULL; e += 7) {
+        char type[96];
+        sscanf(e + 7, "%95s", type);
+        if (!strcmp(type, "response.function_call_arguments.delta"))
+            strncat(args, jget(strstr(e, "data: ") + 6, "delta"), sizeof args - strlen(args) - 1);
+        if (strcmp(type, last)) {
+            strncat(seq, type, sizeof seq - strlen(seq) - 2);
+            strcat(seq, " ");
+        }
+        snprintf(last, sizeof last, "%s", type);
+    }
+    assert_string_equal(seq, "response.created response.in_progress response.output_item.added "
+                             "response.content_part.added response.reasoning_text.delta response.reasoning_text.done "
+                             "response.content_part.done response.output_item.done response.output_item.added "
+                             "response.content_part.added response.output_text.delta response.output_item.added "
+                             "response.function_call_arguments.delta response.function_call_arguments.done "
+                             "response.output_item.done response.output_text.done response.content_part.done "
+                             "response.output_item.done response.completed ");
+    assert_string_equal(args, "{\"city\": \"Rome\"}");
+    const char *done = strstr(f->sink.stream, "event: response.completed\ndata: ");
+    assert_non_null(done);
+    done = strstr(done, "data: ") + 6;
+    assert_string_equal(jget(done, "response.output.0.type"), "reasoning");
+    assert_non_null(strstr(jget(done, "response.output.0.content.0.text"), "hm"));
+    assert_string_equal(jget(done, "response.output.1.type"), "message");
+    assert_string_equal(jget(done, "response.output.1.content.0.text"), "Sure.");
+    assert_string_equal(jget(done, "response.output.2.type"), "function_call");
+    assert_string_equal(jget(done, "response.output.2.arguments"), "{\"city\": \"Rome\"}");
+    assert_int_equal(strncmp(jget(done, "response.output.2.call_id"), "call_", 5), 0);
+    assert_true(atoi(jget(done, "response.usage.output_tokens_details.reasoning_tokens")) > 0);
+    fx_free(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refusals),          cmocka_unit_test(test_prompt_mapping),
-        cmocka_unit_test(test_stream_bytes),      cmocka_unit_test(test_incomplete_failed),
+        cmocka_unit_test(test_stream_bytes),
+        cmocka_unit_test(test_function_call_events),      cmocka_unit_test(test_incomplete_failed),
         cmocka_unit_test(test_store_chain),       cmocka_unit_test(test_key_isolation),
         cmocka_unit_test(test_format_truncation),
     };
