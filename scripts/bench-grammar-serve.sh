@@ -2,8 +2,8 @@
 # Constrained decoding against unconstrained, on a 151,936-token vocabulary: `cinder serve` (and, with
 # LLAMA_SERVER, llama.cpp's server on the same file, template and threads) driven by `cinder bench-serve` on
 # /v1/chat/completions at concurrency 1 and 16, once plainly and once with a response_format json_schema whose
-# documents can run long (an array of short strings), then the ratio constrained / unconstrained output tok/s for
-# each server. Random weights: answers run to max_tokens or end where the schema lets them (counted either way).
+# documents run long (at least 64 short strings, so both runs generate max_tokens), then the ratio constrained /
+# unconstrained output tok/s for each server.
 # Both servers get the same non-thinking template (Qwen2.5's, tokens of Qwen3's vocabulary) so that neither
 # spends tokens on a reasoning block. llama.cpp is never built or fetched here.
 #
@@ -29,7 +29,7 @@ if [ ! -f "$MODEL" ]; then
         --arch qwen3 --dims 512,8,8,4,1536,2048 --head-dim 64 --type q8_0 -o "$MODEL" >/dev/null ||
         die "could not generate $MODEL"
 fi
-SCHEMA='{"type":"json_schema","json_schema":{"name":"notes","strict":true,"schema":{"type":"object","properties":{"notes":{"type":"array","items":{"type":"string","maxLength":40}}},"required":["notes"],"additionalProperties":false}}}'
+SCHEMA='{"type":"json_schema","json_schema":{"name":"notes","strict":true,"schema":{"type":"object","properties":{"notes":{"type":"array","minItems":64,"items":{"type":"string","maxLength":24}}},"required":["notes"],"additionalProperties":false}}}'
 
 tmp=$(mktemp -d)
 server_pid=""
