@@ -8,7 +8,7 @@
  *               (a system message first; not carried through previous_response_id), previous_response_id (the
  *               stored conversation first), max_output_tokens, temperature, top_p, text.format (text,
  *               json_object, json_schema: structured.c's grammar), reasoning.effort (the template's
- *               `reasoning_effort`), store (default true), stream, metadata (16 pairs, keys <= 64, values <= 512
+ *               `reasoning_effort`, or Qwen3's `enable_thinking` off for none/minimal), store (default true), stream, metadata (16 pairs, keys <= 64, values <= 512
  *               characters), truncation (disabled: 400 over the context; auto: oldest messages dropped), user,
  *               safety_identifier, prompt_cache_key, service_tier, top_logprobs, text.verbosity, max_tool_calls,
  *               stream_options (accepted and echoed); function tools, tool_choice (none, auto, required, a named
@@ -707,8 +707,16 @@ int api__resp_parse(api_ctx_t *c, const cJSON *root, const char *key, api_spec_t
                                "'high', 'xhigh' and 'max'.",
                                effort);
         if (effort) {
-            if (!(r->kwargs = cJSON_CreateObject()) || !cJSON_AddStringToObject(r->kwargs, "reasoning_effort", effort))
+            /* the template's own switch: reasoning_effort (gpt-oss), else Qwen3-style enable_thinking (off for none
+               and minimal) when that is what it reads */
+            bool off = !strcmp(effort, "none") || !strcmp(effort, "minimal");
+            const api_slot_t *m = s->slot;
+            if (!(r->kwargs = cJSON_CreateObject())) return R_OOM(e);
+            if (m->tmpl_has_thinking_switch && !m->tmpl_has_effort) {
+                if (!cJSON_AddBoolToObject(r->kwargs, "enable_thinking", !off)) return R_OOM(e);
+            } else if (!cJSON_AddStringToObject(r->kwargs, "reasoning_effort", effort)) {
                 return R_OOM(e);
+            }
             s->tmpl_kwargs = r->kwargs;
         }
     }

@@ -546,6 +546,15 @@ static void test_function_call_events(void **state) {
     assert_string_equal(jget(done, "response.output.2.arguments"), "{\"city\": \"Rome\"}");
     assert_int_equal(strncmp(jget(done, "response.output.2.call_id"), "call_", 5), 0);
     assert_true(atoi(jget(done, "response.usage.output_tokens_details.reasoning_tokens")) > 0);
+    /* reasoning.effort none reaches Qwen3's template as enable_thinking false: an empty thought in the prompt */
+    fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\",\"store\":false,\"reasoning\":{\"effort\":\"none\"}}");
+    assert_non_null(f->call);
+    char text[8192];
+    size_t n = 0;
+    assert_int_equal(tok_decode(f->tok, f->back.req[1].prompt, f->back.req[1].n_prompt, true, false, text,
+                                sizeof text - 1, &n), 0);
+    text[n] = '\0';
+    assert_non_null(strstr(text, "<think>\n\n</think>\n\n"));
     fx_free(f);
 }
 
