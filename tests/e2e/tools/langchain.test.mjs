@@ -3,9 +3,14 @@
 // answers valid. Environment: CINDER_TOOLS_URL (see tools.test.mjs).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ChatOpenAI } from '@langchain/openai';
-import { tool } from '@langchain/core/tools';
+import { webcrypto } from 'node:crypto';
 import { z } from 'zod';
+
+// LangChain.js 1.x uses the global Web Crypto object, which Node 18 (Debian 12's) only has on require: install it
+// before LangChain loads, as an app on Node 18 would.
+if (!globalThis.crypto) globalThis.crypto = webcrypto;
+const { ChatOpenAI } = await import('@langchain/openai');
+const { tool } = await import('@langchain/core/tools');
 
 const BASE_URL = process.env.CINDER_TOOLS_URL;
 if (!BASE_URL) throw new Error('set CINDER_TOOLS_URL');
