@@ -54,7 +54,8 @@ describe('completions', () => {
     assert.ok(chunks > 10, 'token-by-token chunks');
     assert.equal(afterUsage, 0, 'the usage chunk is the last one');
     const np = once.prompt_tokens.length;
-    assert.deepEqual(usage, { prompt_tokens: np, completion_tokens: once.n_predict, total_tokens: np + once.n_predict });
+    assert.deepEqual(usage, { prompt_tokens: np, completion_tokens: once.n_predict, total_tokens: np + once.n_predict,
+                              prompt_tokens_details: { cached_tokens: 0 } }); /* a prompt shorter than one cache block */
   });
 
   it('max_tokens ends with finish_reason "length"', async () => {
