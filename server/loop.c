@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +46,40 @@ static srv_msg_t *loop__msg_new(size_t text_cap) {
     return m;
 }
 
+/* Engine thread: queues a message for the loop and wakes it. */
+static void loop__enqueue(srv_t *s, srv_msg_t *m) {
+    m->next = NULL;
+    pthread_mutex_lock(&s->q_mu);
+    if (s->q_tail)
+        s->q_tail->next = m;
+    else
+        s->q_head = m;
+    s->q_tail = m;
+    pthread_mutex_unlock(&s->q_mu);
+    uv_async_send(&s->wake);
+}
+
 /* Engine thread: copies the event into a message, queues it and wakes the loop. Never waits on anything but
    the queue's mutex, which the loop holds only to unlink the list. */
 static void loop__on_engine_event(void *user, const engine_event_t *ev) {
     srv_req_t *rq = user;
     srv_t *s = rq->srv;
     srv_msg_t *m;
+    if (ev->type == ENGINE_EV_EMBEDDING) { /* a vector: the message carries a deep copy (engine_event_copy) */
+        size_t need = engine_event_size(ev);
+        m = loop__msg_new(need + 16);
+        engine_event_t *copy = NULL;
+        if (m) copy = engine_event_copy(ev, (void *)(((uintptr_t)m->text + 15) & ~(uintptr_t)15), need);
+        if (!copy) {
+            free(m);
+            rq->lost = true; /* reported with the END event */
+            return;
+        }
+        m->req = rq;
+        m->ev = *copy;
+        loop__enqueue(s, m);
+        return;
+    }
     if (ev->type == ENGINE_EV_END) {
         m = rq->end_msg; /* allocated at submit */
         rq->end_msg = NULL;
@@ -87,15 +116,7 @@ static void loop__on_engine_event(void *user, const engine_event_t *ev) {
         snprintf(m->err_msg, sizeof m->err_msg, "out of memory: generated tokens were lost");
         m->ev.err_msg = m->err_msg;
     }
-    m->next = NULL;
-    pthread_mutex_lock(&s->q_mu);
-    if (s->q_tail)
-        s->q_tail->next = m;
-    else
-        s->q_head = m;
-    s->q_tail = m;
-    pthread_mutex_unlock(&s->q_mu);
-    uv_async_send(&s->wake);
+    loop__enqueue(s, m);
 }
 
 /* Loop thread: hands every queued event to the api, in order. */
