@@ -188,8 +188,8 @@ typedef struct {
  * ERR_CONTEXT when n_prompt + max_tokens exceeds the context or could never fit the KV pool (err says why, for an
  * embedding in OpenAI's words: "this model's maximum context length is N tokens, but the input has M tokens");
  * ERR_INVAL for bad fields (with the field named in err), a completion asked of an embedding model or an embedding
- * asked of a model without pooling (err says which); ERR_RANGE for bad sampling parameters; ERR_UNSUPPORTED for
- * ENGINE_REQ_SCORE (not served yet); ERR_STATE while shutting down. On error no event is ever delivered. Any thread.
+ * asked of a model without pooling (err says which); ERR_RANGE for bad sampling parameters; ERR_STATE while
+ * shutting down. On error no event is ever delivered. Any thread.
  */
 int engine_submit(engine_t *e, const engine_req_t *r, uint64_t *id, char *err, size_t err_len);
 

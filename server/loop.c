@@ -184,19 +184,6 @@ static void loop__load_work(uv_work_t *w) {
 
 static void loop__begin_stop(srv_t *s, int rc);
 
-/* Whether the model is an embedding model (pooled vectors, /v1/embeddings). Read from the GGUF here:
- * <arch>.pooling_type above 0 (mean, CLS, last, rank) pools, as llama.cpp reads it. MERGE NOTE: once
- * model_hparams_t carries `pooling` (the encoder architectures' branch), this becomes
- * model_hparams(m)->pooling != MODEL_POOL_NONE. */
-static bool loop__is_embedding(const model_t *m) {
-    char key[96];
-    snprintf(key, sizeof key, "%s.pooling_type", model_hparams(m)->arch);
-    uint32_t u = 0;
-    int32_t i = 0;
-    if (gguf_get_u32(model_gguf(m), key, &u) == 0) return u > 0;
-    return gguf_get_i32(model_gguf(m), key, &i) == 0 && i > 0;
-}
-
 /* Makes a loaded model available to the api. Returns 0, or an error (with s->err set) that stops the server. */
 static int loop__attach(srv_t *s, srv_model_t *m) {
     const model_t *model = engine_model(m->engine);
@@ -218,7 +205,7 @@ static int loop__attach(srv_t *s, srv_model_t *m) {
         .n_ctx = engine_n_ctx(m->engine),
         .chat_template = tmpl,
         .strict_template = m->p->chat_template != NULL,
-        .embedding = loop__is_embedding(model),
+        .embedding = model_hparams(model)->pooling != MODEL_POOL_NONE, /* an embedding model: /v1/embeddings only */
         .n_embd = model_hparams(model)->n_embd,
         .backend =
             {.submit = loop__submit, .cancel = loop__cancel, .pause = loop__pause, .stats = loop__stats, .self = m},

@@ -212,6 +212,13 @@ static void test_score_batched(void **state) {
     }
     check_against_forward(e, ids, n, n, SC_TOL_OTHER, r);
     sc_wait_free(r, true);
+    /* again with the fixture's check: requests run together equal themselves alone, a prompt being scored among them */
+    score_t *r2 = sc_new();
+    sc_submit(e, ENGINE_REQ_SCORE, ids, n, 0, r2);
+    check_together_equals_alone(e, 4, 16);
+    sc_wait_free(r2, false);
+    assert_int_equal(r2->n_lp, (int)n - 1);
+    sc_wait_free(r2, true);
     engine_free(e);
 }
 
@@ -281,6 +288,8 @@ static void test_n_cached(void **state) {
     assert_true(b->n_cached > 0);
     assert_int_equal(c->n_cached, 0);
     assert_int_equal(c->n_lp, (int)n - 1);
+    engine_stats_t st = wait_idle(e); /* a scored prompt gives its blocks back like any request */
+    assert_int_equal(st.kv_blocks_used, 0);
     sc_wait_free(a, true);
     sc_wait_free(b, true);
     sc_wait_free(c, true);
