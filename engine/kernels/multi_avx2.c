@@ -40,9 +40,14 @@ static inline int m2__off(dtype_t t) {
 /* Groups of 4 columns whose 16-bit pair sums add up without overflow: 2 * max(u) * 127 * GPM < 32768. */
 static inline int m2__gpm(dtype_t t) {
     switch (t) {
-    case DT_Q4_0: case DT_Q4_1: case DT_Q4_K: return 8; /* 8 * 2 * 15 * 127 = 30480 */
-    case DT_Q3_K: case DT_Q2_K: return 4;                 /* a half of 16 columns: its own scale */
-    case DT_Q5_0: case DT_Q5_1: case DT_Q5_K: return 4;
+    case DT_Q4_0:
+    case DT_Q4_1:
+    case DT_Q4_K: return 8; /* 8 * 2 * 15 * 127 = 30480 */
+    case DT_Q3_K:
+    case DT_Q2_K: return 4; /* a half of 16 columns: its own scale */
+    case DT_Q5_0:
+    case DT_Q5_1:
+    case DT_Q5_K: return 4;
     case DT_Q6_K: return 2;
     default: return 1; /* the sign trick */
     }
@@ -57,7 +62,6 @@ static inline bool m2__signed(dtype_t t) { return t == DT_Q8_0 || t == DT_IQ4_NL
  */
 static inline __attribute__((always_inline)) void m2__blk(const dtype_t T, const int NV, const uint8_t *row,
                                                           const kern__q8t_t *x, int64_t b, __m256 acc[2]) {
-    const int64_t nb = x->K / 32;
     const int ns = gemm__n_sub(T), gpm = m2__gpm(T), off = m2__off(T);
     float sc[2] = {0, 0}, mn[2] = {0, 0};
     const __m256i wv = gemm__row_block(T, row, b, sc, mn);
@@ -111,7 +115,6 @@ static inline __attribute__((always_inline)) void m2__blk(const dtype_t T, const
                 acc[v] = _mm256_fnmadd_ps(_mm256_set1_ps(mn[s]), _mm256_mul_ps(_mm256_cvtepi32_ps(sum[s]), dx), acc[v]);
         }
     }
-    (void)nb;
 }
 
 /* Rows [0, nr) of W against the nx (<= 16) activation rows of one 16-row group. */
@@ -141,8 +144,12 @@ static inline __attribute__((always_inline)) void m2__group(const dtype_t T, con
         const int64_t nb = x->K / 32;                                                                                  \
         for (int64_t j = 0; j < nx; j += 16) {                                                                         \
             const int64_t m = nx - j < 16 ? nx - j : 16, v = j / 16;                                                   \
-            const kern__q8t_t xj = {x->qt + v * nb * 512, x->dt + v * nb * 16, x->st + v * nb * 16,                    \
-                                    x->ht ? x->ht + v * nb * 16 : NULL, x->K, NULL};                                         \
+            const kern__q8t_t xj = {x->qt + v * nb * 512,                                                              \
+                                    x->dt + v * nb * 16,                                                               \
+                                    x->st + v * nb * 16,                                                               \
+                                    x->ht ? x->ht + v * nb * 16 : NULL,                                                \
+                                    x->K,                                                                              \
+                                    NULL};                                                                             \
             if (m > 8)                                                                                                 \
                 m2__group(T, 2, w, rb, nr, &xj, m, Y + j * ldy, ldy);                                                  \
             else                                                                                                       \

@@ -98,7 +98,8 @@ static inline __attribute__((always_inline)) void m2f__multi(const int BF, const
     int64_t r = 0;
     for (; r + 2 <= nr; r += 2)
         m2f__rows(BF, 2, (const uint16_t *)((const uint8_t *)w + (size_t)r * rb), rb, x->xf, nx, x->K, Y + r, ldy);
-    if (r < nr) m2f__rows(BF, 1, (const uint16_t *)((const uint8_t *)w + (size_t)r * rb), rb, x->xf, nx, x->K, Y + r, ldy);
+    if (r < nr)
+        m2f__rows(BF, 1, (const uint16_t *)((const uint8_t *)w + (size_t)r * rb), rb, x->xf, nx, x->K, Y + r, ldy);
 }
 
 void kern__rowdot_multi_f16_avx2(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
