@@ -180,7 +180,11 @@ static void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
                 engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_NOMEM, "out of memory in the output's grammar");
                 return;
             }
-            id = sampler_sample_masked(job->smp, logits, e->mask);
+            id = sampler_redraw_masked(job->smp, e->mask); /* the proposal's candidates the grammar allows */
+            if (id >= 0)
+                sampler_accept(job->smp, id);
+            else /* greedy, or the truncation kept no allowed token: mask first, then truncate */
+                id = sampler_sample_masked(job->smp, logits, e->mask);
         }
     }
     if (job->t_first <= 0) job->t_first = engine__now_ms();

@@ -582,6 +582,26 @@ int32_t sampler_redraw(sampler_t *s) {
     return sampler__draw(s, s->last_n, s->last_mass);
 }
 
+int32_t sampler_redraw_masked(sampler_t *s, const uint32_t *mask) {
+    if (!s || !mask) return ERR_INVAL;
+    if (s->last_mass <= 0.0) return ERR_STATE;
+    const sampler__cand_t *c = s->cand;
+    const size_t n = s->last_n;
+    double mass = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if ((mask[c[i].id >> 5] >> (c[i].id & 31)) & 1u) mass += c[i].p;
+    if (mass <= 0.0) return ERR_STATE; /* the truncation left no allowed token */
+    double target = sampler_rng_uniform(&s->rng) * mass, cum = 0.0;
+    int32_t last = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!((mask[c[i].id >> 5] >> (c[i].id & 31)) & 1u) || c[i].p <= 0.0f) continue;
+        last = c[i].id;
+        cum += c[i].p;
+        if (target < cum) return c[i].id;
+    }
+    return last; /* rounding left target at the sum: the last allowed token */
+}
+
 int32_t sampler_sample_masked(sampler_t *s, const float *logits, const uint32_t *mask) {
     if (!s || !logits) return ERR_INVAL;
     int32_t id = sampler__pick(s, logits, mask);

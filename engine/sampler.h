@@ -159,6 +159,15 @@ int32_t sampler_propose(sampler_t *s, const float *logits);
 int32_t sampler_redraw(sampler_t *s);
 
 /*
+ * The same draw restricted to the tokens of mask (see sampler_sample_masked): the proposal's candidates that the
+ * grammar allows, by their probabilities; records nothing. What the redraws would converge to, in one O(candidates)
+ * pass instead of a second run of the pipeline. ERR_STATE when there is nothing to draw from (as sampler_redraw)
+ * or when the truncation left no allowed token (then sampler_sample_masked masks before truncating), ERR_INVAL for
+ * NULL arguments.
+ */
+int32_t sampler_redraw_masked(sampler_t *s, const uint32_t *mask);
+
+/*
  * Writes into out (n_vocab floats) the logits after steps 1-4 (NaN -> -inf, logit_bias, penalties): what the
  * temperature and filters see. Records nothing and draws nothing. Returns 0 or ERR_INVAL (a NULL argument).
  */

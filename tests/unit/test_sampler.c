@@ -893,14 +893,37 @@ static void test_redraw(void **state) {
         double f = (double)count[i] / n, w = i % 2 ? want[i] / z : 0.0;
         if (fabs(f - w) > 0.005) fail_msg("id %d: frequency %.4f, want %.4f", i, f, w);
     }
+    /* one masked redraw gives the same distribution in one pass */
+    uint32_t odd = 0xAAAAAAAAu;
+    memset(count, 0, sizeof count);
+    for (int k = 0; k < n; k++) {
+        sampler_propose(s, logits);
+        int32_t id = sampler_redraw_masked(s, &odd);
+        assert_true(id >= 0 && id < 8 && id % 2 == 1);
+        count[id]++;
+    }
+    for (int i = 0; i < 8; i++) {
+        double f = (double)count[i] / n, w = i % 2 ? want[i] / z : 0.0;
+        if (fabs(f - w) > 0.005) fail_msg("masked: id %d: frequency %.4f, want %.4f", i, f, w);
+    }
     assert_int_equal(sampler_sample(s, logits) >= 0, 1);
     assert_int_equal(sampler_redraw(s), ERR_STATE); /* sampler_sample is not a proposal */
+    assert_int_equal(sampler_redraw_masked(s, &odd), ERR_STATE);
     sampler_free(s);
     p.temperature = 0.0f;
     assert_int_equal(sampler_create(&p, 8, &s, err, sizeof err), 0);
     assert_int_equal(sampler_propose(s, logits), 5);
     assert_int_equal(sampler_redraw(s), ERR_STATE); /* greedy: nothing to redraw from */
     assert_int_equal(sampler_redraw(NULL), ERR_INVAL);
+    sampler_free(s);
+    /* top_k 1 keeps id 5 only: a mask without it leaves the truncated set empty */
+    p.temperature = 1.0f;
+    p.top_k = 1;
+    assert_int_equal(sampler_create(&p, 8, &s, err, sizeof err), 0);
+    assert_int_equal(sampler_propose(s, logits), 5);
+    uint32_t not5 = 0xFFu & ~(1u << 5);
+    assert_int_equal(sampler_redraw_masked(s, &not5), ERR_STATE);
+    assert_int_equal(sampler_sample_masked(s, logits, &not5) != 5, 1); /* mask first, then truncate */
     sampler_free(s);
 }
 
