@@ -147,8 +147,9 @@ static void engine__end(engine_t *e, engine_slot_t *s, engine_job_t *job, engine
 /* Samples the next token of a slot from its logits row and reports it; ends the job when it is over. A row
  * with a NaN or an infinity (the forward pass overflowed: the weights are finite, the loader checked) ends the
  * job with ERR_NUMERIC and a warning in the log, rather than sampling noise or an empty answer. */
-/* Redraws from the unconstrained candidates before a grammar's full mask is computed (sampler_redraw). */
-#define ENGINE_GRAMMAR_REDRAWS 8
+/* Redraws from the unconstrained candidates before a grammar's mask is computed (sampler_redraw): each costs a scan of
+   the candidates, as the cached mask and one masked redraw together cost about two, so only a couple pay. */
+#define ENGINE_GRAMMAR_REDRAWS 2
 
 static void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
     engine_job_t *job = s->job;
