@@ -56,6 +56,7 @@ static int prompt__chat(const api_slot_t *m, api_spec_t *s, api_err_t *e) {
     if (rc) return rc;
     if (s->parse_output) { /* whether the template opened a reasoning block, for the parser */
         size_t k = len < PROMPT_TAIL ? len : PROMPT_TAIL;
+        free(s->prompt_tail); /* rendered again after a truncation */
         s->prompt_tail = malloc(k + 1);
         if (!s->prompt_tail) {
             free(text);
