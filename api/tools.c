@@ -457,8 +457,12 @@ static int tools__history_calls(cJSON *calls, const char *param, bool mistral, a
         snprintf(q, sizeof q, "%s.function.arguments", p);
         if ((rc = jr_string(fn, "arguments", q, &args, NULL, &present, e))) return rc;
         cJSON *val = present ? cJSON_Parse(args) : cJSON_CreateObject();
-        if (val) /* a string that is not JSON goes to the template as the string it is */
-            cJSON_ReplaceItemInObjectCaseSensitive(fn, "arguments", val);
+        if (val) { /* a string that is not JSON goes to the template as the string it is; none: {} */
+            bool ok = cJSON_GetObjectItemCaseSensitive(fn, "arguments")
+                          ? cJSON_ReplaceItemInObjectCaseSensitive(fn, "arguments", val)
+                          : cJSON_AddItemToObject(fn, "arguments", val);
+            if (!ok) cJSON_Delete(val);
+        }
         if (mistral && id) {
             char mid[10];
             tools__mistral_id(id, mid);

@@ -464,6 +464,22 @@ static void test_grammar_cache(void **state) {
     fx_free(f);
 }
 
+/* A history call without arguments (or with arguments that are not JSON) still renders: {} or the string as
+   given (found by fuzz_request as a leak of the replacement value). */
+static void test_history_odd_arguments(void **state) {
+    (void)state;
+    fx_t *f = qwen3();
+    post_ok(f, "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"w?\"},"
+               "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
+               "\"function\":{\"name\":\"w\"}},{\"id\":\"c2\",\"type\":\"function\",\"function\":{\"name\":\"v\","
+               "\"arguments\":\"not json\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"18\"}]}");
+    char *p = prompt_text(f, 0);
+    assert_non_null(strstr(p, "{\"name\": \"w\", \"arguments\": {}}"));
+    assert_non_null(strstr(p, "{\"name\": \"v\", \"arguments\": not json}"));
+    free(p);
+    fx_free(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_auto_call),          cmocka_unit_test(test_stream_call),
@@ -471,6 +487,7 @@ int main(void) {
         cmocka_unit_test(test_tool_choice_none_and_history), cmocka_unit_test(test_legacy_functions),
         cmocka_unit_test(test_reasoning), cmocka_unit_test(test_reasoning_stream),
         cmocka_unit_test(test_history_families), cmocka_unit_test(test_grammar_cache),
+        cmocka_unit_test(test_history_odd_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
