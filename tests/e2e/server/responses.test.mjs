@@ -109,17 +109,16 @@ describe('responses', () => {
     await assert.rejects(client().responses.retrieve(r.id), (e) => e.status === 404);
   });
 
-  it('refuses built-in tools (naming them) and function tools (not yet)', async () => {
+  it('refuses built-in tools (naming them); function tools are served (tests/e2e/tools/responses.test.mjs)', async () => {
     const model = await modelId();
     await assert.rejects(
       client().responses.create({ model, input: 'x', tools: [{ type: 'web_search' }] }),
       (e) => e.status === 400 && /web_search/.test(e.message) && e.param === 'tools[0]',
     );
     await assert.rejects(
-      client().responses.create({
-        model, input: 'x', tools: [{ type: 'function', name: 'f', parameters: {}, strict: false }],
-      }),
-      (e) => e.status === 400 && /function tools on \/v1\/responses are not supported yet/.test(e.message),
+      client().responses.create({ model, input: 'x', tool_choice: { type: 'function', name: 'nope' },
+        tools: [{ type: 'function', name: 'f', parameters: {}, strict: false }] }),
+      (e) => e.status === 400 && e.param === 'tool_choice.name',
     );
   });
 });
