@@ -310,3 +310,14 @@ int jr_string(const cJSON *o, const char *key, const char *param, const char **o
     if (len) *len = strlen(v->valuestring);
     return 0;
 }
+
+bool jr_name_ok(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n > 64) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}

@@ -59,6 +59,9 @@ int jr_string(const cJSON *o, const char *key, const char *param, const char **o
 /* Fills e with OpenAI's "Invalid type for 'param': expected X, but got Y instead." and returns ERR_TYPE. */
 int jr_type_error(api_err_t *e, const char *param, const char *expected, const cJSON *got);
 
+/* OpenAI's rule for names (function names, json_schema.name): 1 to 64 of a-z, A-Z, 0-9, '_' and '-'. */
+bool jr_name_ok(const char *s);
+
 /* True when member key of o exists and is not null. */
 bool jr_given(const cJSON *o, const char *key);
 

@@ -70,17 +70,6 @@ static int resp__req_string(const cJSON *o, const char *key, const char *param, 
 
 /* ---- tools ------------------------------------------------------------------------------------------------ */
 
-static bool resp__name_ok(const char *s) {
-    size_t n = strlen(s);
-    if (n == 0 || n > 64) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* OpenAI's hosted tools: this server runs none of them. */
 static bool resp__builtin(const char *type) {
     static const char *const builtin[] = {"file_search",
@@ -129,7 +118,7 @@ static int resp__tools(const cJSON *root, api_err_t *e) {
             bool present, strict;
             snprintf(xp, sizeof xp, "%s.name", p);
             if ((rc = resp__req_string(t, "name", xp, &name, e))) return rc;
-            if (!resp__name_ok(name))
+            if (!jr_name_ok(name))
                 return api_err_set(e, ERR_INVAL, 400, R_INVALID, "invalid_value", xp,
                                    "Invalid '%s': string does not match pattern. Expected a string of at most 64 "
                                    "characters that matches the pattern '^[a-zA-Z0-9_-]+$'.",

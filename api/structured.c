@@ -23,18 +23,6 @@
 
 #define S_INVALID "invalid_request_error"
 
-/* OpenAI's rule for json_schema.name: a-z, A-Z, 0-9, underscores and dashes, at most 64 characters. */
-static bool structured__name_ok(const char *s) {
-    size_t n = strlen(s);
-    if (n == 0 || n > 64) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* Compiles a schema into spec->grammar; for a model that reasons first (Qwen3, DeepSeek-R1 distills, gpt-oss) the
    document follows an optional reasoning block, so the grammar never forbids the model's thinking. */
 static int structured__build(api_spec_t *s, const char *json, size_t len, const gram_schema_opts_t *opts, char *msg,
@@ -84,7 +72,7 @@ static int structured__json_schema(const cJSON *js, const char *param, api_spec_
     if (!present)
         return api_err_set(e, ERR_INVAL, 400, S_INVALID, "missing_required_parameter", p,
                            "Missing required parameter: '%s'.", p);
-    if (!structured__name_ok(name))
+    if (!jr_name_ok(name))
         return api_err_set(e, ERR_INVAL, 400, S_INVALID, "invalid_value", p,
                            "Invalid '%s': string does not match pattern. Expected a string of at most 64 characters "
                            "that matches the pattern '^[a-zA-Z0-9_-]+$'.",

@@ -33,18 +33,6 @@ static int tools__oom(api_err_t *e) {
     return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
 }
 
-/* OpenAI's rule for function names: a-z, A-Z, 0-9, underscores and dashes, at most 64 characters. */
-static bool tools__name_ok(const char *s) {
-    size_t n = strlen(s);
-    if (n == 0 || n > 64) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* Validates one function definition {name, description?, parameters?, strict?} at `param` and adds it to s. */
 static int tools__function(const cJSON *fn, const char *param, api_spec_t *s, api_err_t *e) {
     char p[96];
@@ -57,7 +45,7 @@ static int tools__function(const cJSON *fn, const char *param, api_spec_t *s, ap
     if (!present)
         return api_err_set(e, ERR_INVAL, 400, T_INVALID, "missing_required_parameter", p,
                            "Missing required parameter: '%s'.", p);
-    if (!tools__name_ok(name))
+    if (!jr_name_ok(name))
         return api_err_set(e, ERR_INVAL, 400, T_INVALID, "invalid_value", p,
                            "Invalid '%s': string does not match pattern. Expected a string of at most 64 characters "
                            "that matches the pattern '^[a-zA-Z0-9_-]+$'.",
