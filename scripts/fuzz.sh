@@ -43,6 +43,10 @@ for name in "$@"; do
         fail=$((fail + 1))
         echo "FAIL fuzz $name (exit $rc): see $log"
         grep -E 'ERROR|runtime error|Test unit written|SUMMARY|DEADLY|abort' "$log" | head -12 | sed 's/^/     /'
+        # the input itself, so that a crash seen only in CI's log can be replayed: base64 -d > file
+        for a in $(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | head -2); do
+            [ -f "$a" ] && [ "$(stat -c %s "$a")" -le 8192 ] && echo "     input $a (base64): $(base64 -w0 "$a")"
+        done
     fi
 done
 echo "fuzz: $pass passed, $fail failed"
