@@ -148,6 +148,17 @@ void kern_layernorm(const float *x, const float *w, const float *b, float eps, f
 /* x (n,) = softmax(x) in place, computed as exp(x - max) / sum. n >= 1. */
 void kern_softmax(float *x, int64_t n);
 
+/*
+ * e^x for x <= 0 (x > 0 counts as 0), the same bits on every platform and ISA: only +, -, * and exact bit
+ * operations, no fused multiply-add (libm's exp differs in the last place between implementations). Below
+ * 2^-1021 (x <= -708, -inf, NaN) it is 0. Accurate to about 3e-13 relative.
+ */
+double kern_exp_det(double x);
+
+/* The sampler's weights: p[i] = (float)kern_exp_det((double)((l[i] - m) / t)) for i < n (the subtraction and
+   division in float), bit-identical at every ISA; SIMD over the vocabulary. m finite, t > 0. */
+void kern_exp_weights(const float *l, int64_t n, float m, float t, float *p);
+
 /* ---- attention over an F16 cache ------------------------------------------------------------------------ */
 /*
  * One query head's scaled dot products with keys, and its value sums, where the cache holds F16 rows `stride`

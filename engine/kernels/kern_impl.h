@@ -238,6 +238,7 @@ typedef struct {
     void (*silu_mul)(const float *gate, const float *up, float *out, int64_t n);
     float (*exp_sub_sum)(float *x, float m, int64_t n); /* x = exp(x - m), returns the sum */
     float (*max_f32)(const float *x, int64_t n);
+    void (*exp_weights)(const float *l, int64_t n, float m, float t, float *p); /* see kern_exp_weights */
     /* attention over an F16 cache (attn.c): up to 4 heads sharing one key/value head per call */
     void (*attn_round_f16)(float *x, int32_t n);
     void (*attn_scores_heads)(const float *q, int32_t g, const uint16_t *k, size_t stride, int32_t n, int32_t hd,
@@ -318,6 +319,13 @@ void kern__scale_mul_f32_scalar(const float *x, const float *w, float s, float *
 void kern__silu_mul_scalar(const float *gate, const float *up, float *out, int64_t n);
 float kern__exp_sub_sum_scalar(float *x, float m, int64_t n);
 float kern__max_f32_scalar(const float *x, int64_t n);
+void kern__exp_weights_scalar(const float *l, int64_t n, float m, float t, float *p);
+/* kern_exp_det's constants (exp_det.c), shared with its AVX2 twin: log2(e), the round-to-integer shifter 1.5 * 2^52,
+   and ln 2 split into 32 significant bits and the rest. */
+#define KERN__EXP_LOG2E   1.44269504088896338700
+#define KERN__EXP_SHIFTER 0x1.8p52
+#define KERN__EXP_LN2_HI  6.93147180369123816490e-01
+#define KERN__EXP_LN2_LO  1.90821492927058770002e-10
 
 /* dot_avx2.c (AVX2 + FMA + F16C) */
 void kern__quant_q8a_avx2(const float *x, int64_t K, int8_t *qs, float *d, int32_t *s, uint8_t *xu);
@@ -355,6 +363,7 @@ void kern__scale_mul_f32_avx2(const float *x, const float *w, float s, float *y,
 void kern__silu_mul_avx2(const float *gate, const float *up, float *out, int64_t n);
 float kern__exp_sub_sum_avx2(float *x, float m, int64_t n);
 float kern__max_f32_avx2(const float *x, int64_t n);
+void kern__exp_weights_avx2(const float *l, int64_t n, float m, float t, float *p);
 
 /* gemm_avx2.c (AVX2 + FMA + F16C) */
 void kern__gemm_q8_avx2(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,

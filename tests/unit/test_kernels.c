@@ -1327,6 +1327,63 @@ static void test_softmax_ranges(void **state) {
     for_each_isa(check_softmax_ranges);
 }
 
+/*
+ * kern_exp_det / kern_exp_weights (the sampler's weights): kern_exp_det within 1e-12 relative of libm's exp over
+ * (-708, 0], 0 at and below -708 and for -inf and NaN, exactly 1 at 0 and for x > 0; kern_exp_weights equal to
+ * the portable version bit for bit at every ISA, over random and edge arguments and lengths with vector tails.
+ */
+static float *g_ew_l, *g_ew_want;
+static int64_t g_ew_n;
+static void check_exp_weights(int level) {
+    (void)level;
+    float *got = malloc(sizeof(float) * (size_t)g_ew_n);
+    assert_non_null(got);
+    const float ms[] = {0.0f, 3.5f, -2.0f};
+    const float ts[] = {1.0f, 0.8f, 0.013f, 7.0f};
+    for (size_t mi = 0; mi < 3; mi++)
+        for (size_t ti = 0; ti < 4; ti++) {
+            for (int64_t len = g_ew_n; len >= g_ew_n - 9; len--) { /* every tail length */
+                kern_exp_weights(g_ew_l, len, ms[mi], ts[ti], got);
+                kern__exp_weights_scalar(g_ew_l, len, ms[mi], ts[ti], g_ew_want);
+                for (int64_t i = 0; i < len; i++)
+                    if (memcmp(&got[i], &g_ew_want[i], sizeof(float)) != 0)
+                        fail_msg("isa %s: l %a m %g t %g: %a, portable %a", kern_isa_name(), (double)g_ew_l[i],
+                                 (double)ms[mi], (double)ts[ti], (double)got[i], (double)g_ew_want[i]);
+            }
+        }
+    free(got);
+}
+
+static void test_exp_det(void **state) {
+    (void)state;
+    for (int i = 0; i < 200000; i++) {
+        const double x = -708.0 * (double)i / 200000.0 - rnd_f(0, 1) * 1e-3;
+        if (!(x > -708.0)) continue;
+        const double want = exp(x), got = kern_exp_det(x);
+        if (!(fabs(got - want) <= 1e-12 * want)) fail_msg("exp(%a): %a, libm %a", x, got, want);
+    }
+    assert_true(kern_exp_det(0.0) == 1.0);
+    assert_true(kern_exp_det(-0.0) == 1.0);
+    assert_true(kern_exp_det(3.0) == 1.0);
+    assert_true(kern_exp_det(-708.0) == 0.0);
+    assert_true(kern_exp_det(-1e300) == 0.0);
+    assert_true(kern_exp_det(-INFINITY) == 0.0);
+    assert_true(kern_exp_det(NAN) == 0.0);
+    assert_true(kern_exp_det(-707.9) > 0.0);
+
+    g_ew_n = 4099;
+    g_ew_l = malloc(sizeof(float) * (size_t)g_ew_n);
+    g_ew_want = malloc(sizeof(float) * (size_t)g_ew_n);
+    assert_true(g_ew_l && g_ew_want);
+    const float edges[] = {0.0f,     -0.0f,   3.5f,     -2.0f, -INFINITY, NAN,     1e-40f,  -1e-40f,
+                           -5000.0f, -708.0f, -707.99f, -9.2f, 100.0f,    -100.0f, 3.4e38f, -3.4e38f};
+    for (int64_t i = 0; i < g_ew_n; i++)
+        g_ew_l[i] = i < (int64_t)(sizeof edges / sizeof edges[0]) ? edges[i] : i % 3 ? rnd_f(-30, 4) : rnd_f(-800, 4);
+    for_each_isa(check_exp_weights);
+    free(g_ew_l);
+    free(g_ew_want);
+}
+
 /* kern_cap_isa: names the levels, never goes above the CPU, leaves the level alone for an unknown name. */
 static void test_cap_isa(void **state) {
     const char *best = kern_cap_isa("auto");
@@ -1369,6 +1426,7 @@ int main(void) {
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_ops),
         cmocka_unit_test(test_softmax_ranges),
+        cmocka_unit_test(test_exp_det),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
