@@ -167,7 +167,16 @@ static void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
     int32_t id;
     if (!job->gm) {
         id = sampler_sample(job->smp, logits);
-    } else { /* the fast path: the unconstrained draw, when the grammar allows it; else the masked one */
+    } else if (sampler_truncates(job->smp) || gram_matcher_mask_ready(job->gm)) {
+        /* the mask first: exact under truncation (the mask comes before top_k/top_p/min_p), and when the mask's
+           cache entries exist it costs microseconds and the draw then weighs only the allowed tokens */
+        if (gram_matcher_fill_mask(job->gm, e->mask) != 0) {
+            engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_NOMEM, "out of memory in the output's grammar");
+            return;
+        }
+        id = sampler_sample_masked(job->smp, logits, e->mask);
+    } else { /* a first visit of this parse position: the unconstrained draw, when the grammar allows it, spares
+                the trie walk a mask would need; else the masked draw */
         id = sampler_propose(job->smp, logits);
         for (int k = 0; k < ENGINE_GRAMMAR_REDRAWS && !gram_matcher_allows(job->gm, id); k++) {
             int32_t again = sampler_redraw(job->smp); /* the same candidates: cheaper than a mask */
@@ -187,6 +196,10 @@ static void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
             else /* greedy, or the truncation kept no allowed token: mask first, then truncate */
                 id = sampler_sample_masked(job->smp, logits, e->mask);
         }
+    }
+    if (id < 0) { /* an empty mask: the grammar has no continuation (its fill never says so but on failure) */
+        engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_STATE, "the output's grammar allows no next token");
+        return;
     }
     if (job->t_first <= 0) job->t_first = engine__now_ms();
     if (tok_is_eog(tok, id)) {

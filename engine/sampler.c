@@ -5,7 +5,9 @@
  * with the logits indexed by id, adjusted in place by bias and penalties (while cand[i].id == i), then
  * compacted to the tokens that are not -inf. The filters order tokens by their adjusted logit — the exact order
  * of their probabilities, free of exp's rounding — and weigh them by p = exp((l - max) / T) in (0, 1] (the best
- * token has p = 1 exactly).
+ * token has p = 1 exactly), computed by kern_exp_weights: SIMD, with the same bits on every platform and ISA, so a
+ * seed draws the same tokens everywhere. Sums of weights run in four interleaved chains (one chain would wait on
+ * the adder's latency at every token of a 150k vocabulary).
  *
  * The filters never sort the whole vocabulary: top_k is a quickselect (expected O(n)); min_p is one
  * partition pass; top_p is a quickselect variant that descends into the side of the pivot where the cumulative
@@ -21,6 +23,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "kernels/kern.h"
 
 /* NaN and inf handling and bit-exact results need IEEE semantics. */
 #if defined(__FAST_MATH__)
@@ -93,37 +96,6 @@ uint64_t sampler_rng_next(sampler_rng_t *r) {
 double sampler_rng_uniform(sampler_rng_t *r) {
     /* 53 random bits, centred in their interval: the result is exact in binary64 and lies in (0, 1). */
     return ((double)(sampler_rng_next(r) >> 11) + 0.5) * 0x1.0p-53;
-}
-
-/* ---- exp ------------------------------------------------------------------------------------------------ */
-
-/*
- * e^x for x <= 0 with only +, -, *, / and exact bit operations, so every platform gets the same bits (libm's
- * exp differs in the last place between implementations). x = k ln2 + r with |r| <= ln2/2 (k rounded to
- * nearest by the 1.5 * 2^52 shifter; ln2 split Cody-Waite style so k * ln2_hi is exact), e^r by its Taylor
- * series to degree 10 evaluated in Estrin's scheme (truncation < 3e-13 relative, far below the float the
- * callers round to), then the exact scaling by 2^k. Results below 2^-1021 (x < -708) are returned as 0.
- */
-static double sampler__exp(double x) {
-    static const double ln2_hi = 6.93147180369123816490e-01; /* 32 significant bits */
-    static const double ln2_lo = 1.90821492927058770002e-10;
-    static const double shifter = 0x1.8p52; /* adding it rounds to an integer held in the low mantissa bits */
-    if (!(x > -708.0)) return 0.0;          /* also -inf and NaN */
-    if (x > 0.0) x = 0.0;                   /* callers pass x <= 0; keep 2^k in range regardless */
-    double kd = x * 1.44269504088896338700 + shifter;
-    uint64_t kbits;
-    memcpy(&kbits, &kd, sizeof kbits);
-    int32_t k = (int32_t)(uint32_t)kbits; /* -1021 <= k <= 0 */
-    kd -= shifter;
-    double r = (x - kd * ln2_hi) - kd * ln2_lo;
-    double r2 = r * r, r4 = r2 * r2;
-    double q = (1.0 + r) + r2 * (1.0 / 2 + r * (1.0 / 6)) +
-               r4 * ((1.0 / 24 + r * (1.0 / 120)) + r2 * (1.0 / 720 + r * (1.0 / 5040))) +
-               (r4 * r4) * ((1.0 / 40320 + r * (1.0 / 362880)) + r2 * (1.0 / 3628800));
-    uint64_t bits = (uint64_t)(k + 1023) << 52;
-    double scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return q * scale;
 }
 
 /* ---- ordering and selection on candidates ---------------------------------------------------------- */
@@ -420,31 +392,37 @@ static void sampler__adjust(sampler_t *s, const float *logits) {
     }
 }
 
-/* Greedy on the adjusted logits: the largest value, ties to the lowest id; 0 if all are -inf. */
-static int32_t sampler__argmax(const sampler__cand_t *c, int32_t n) {
-    int32_t best = 0;
+/* Greedy on the adjusted logits of c[0..n) (ascending ids): the id of the largest value, ties to the lowest id;
+   c[0]'s id if all are -inf. */
+static int32_t sampler__argmax(const sampler__cand_t *c, size_t n) {
+    size_t best = 0;
     float best_l = c[0].l; /* kept in a register: reloading c[best] chains every iteration on a load */
-    for (int32_t i = 1; i < n; i++)
+    for (size_t i = 1; i < n; i++)
         if (c[i].l > best_l) {
             best_l = c[i].l;
             best = i;
         }
-    return best;
+    return c[best].id;
 }
 
 /*
- * Step 6 up to the draw, after sampler__adjust with temperature > 0. Leaves the survivors in cand[0..*n_out)
- * with their unnormalised probabilities in .p and returns their total mass (> 0). Returns 0 with *n_out = 0
- * when every logit is -inf.
+ * Step 6 up to the draw, after sampler__adjust with temperature > 0, on the candidates cand[0..nv) (ascending
+ * ids: the whole vocabulary, or what a mask allows). Leaves the survivors in cand[0..*n_out) with their
+ * unnormalised probabilities in .p and returns their total mass (> 0). Returns 0 with *n_out = 0 when every
+ * logit is -inf.
  */
-static double sampler__filter(sampler_t *s, size_t *n_out) {
+static double sampler__filter(sampler_t *s, size_t nv, size_t *n_out) {
     sampler__cand_t *c = s->cand;
-    const size_t nv = (size_t)s->n_vocab;
     *n_out = 0;
 
-    float m = -INFINITY;
-    for (size_t i = 0; i < nv; i++)
-        if (c[i].l > m) m = c[i].l;
+    float mx[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}; /* four chains: the max is the same in any order */
+    size_t i4 = 0;
+    for (; i4 + 4 <= nv; i4 += 4)
+        for (int k = 0; k < 4; k++)
+            if (c[i4 + k].l > mx[k]) mx[k] = c[i4 + k].l;
+    for (; i4 < nv; i4++)
+        if (c[i4].l > mx[0]) mx[0] = c[i4].l;
+    const float m = fmaxf(fmaxf(mx[0], mx[1]), fmaxf(mx[2], mx[3])); /* no NaN: adjust made them -inf */
     if (m == -INFINITY) return 0.0;
 
     /* Compact to the tokens that are not -inf (ids stay ascending). At +inf only the +inf tokens remain,
@@ -462,19 +440,38 @@ static double sampler__filter(sampler_t *s, size_t *n_out) {
     /* p = exp((l - m) / T) in (0, 1]; the best token has p = 1 exactly. Tokens whose p underflows float
        (below ~1e-45 of the best token's) are dropped: they could not be drawn anyway. */
     const float t = s->p.temperature;
-    double z = 0.0;
+    double zs[4] = {0.0, 0.0, 0.0, 0.0}; /* the total, in four chains (a zero weight adds nothing) */
     float p_max = 0.0f;
     size_t live = 0;
-    for (size_t i = 0; i < n; i++) {
-        float pi = m == INFINITY ? 1.0f : (float)sampler__exp((double)((c[i].l - m) / t));
-        if (pi == 0.0f) continue;
-        c[live] = c[i];
-        c[live].p = pi;
-        live++;
-        z += pi;
-        if (pi > p_max) p_max = pi;
+    enum { BLOCK = 512 }; /* weights by kern_exp_weights (SIMD, the same bits at every ISA), a block at a time */
+    float lb[BLOCK], pb[BLOCK];
+    for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+        const size_t nb = n - i0 < BLOCK ? n - i0 : BLOCK;
+        for (size_t j = 0; j < nb; j++)
+            lb[j] = c[i0 + j].l;
+        if (m == INFINITY) {
+            for (size_t j = 0; j < nb; j++)
+                pb[j] = 1.0f;
+        } else {
+            kern_exp_weights(lb, (int64_t)nb, m, t, pb);
+        }
+        size_t j = 0;
+        for (; j + 4 <= nb; j += 4)
+            for (int k = 0; k < 4; k++)
+                zs[k] += pb[j + k];
+        for (; j < nb; j++)
+            zs[0] += pb[j];
+        for (j = 0; j < nb; j++) { /* live <= i0 + j: compaction never overwrites what is unread */
+            const float pi = pb[j];
+            if (pi == 0.0f) continue;
+            c[live] = c[i0 + j];
+            c[live].p = pi;
+            live++;
+            if (pi > p_max) p_max = pi;
+        }
     }
     n = live;
+    const double z = (zs[0] + zs[1]) + (zs[2] + zs[3]);
 
     /* min_p, then top_p with the threshold measured against the top_k set: both keep a prefix of the same
        order, so this gives the same set as top_p first (on the mass top_k left) and min_p after. */
@@ -487,9 +484,18 @@ static double sampler__filter(sampler_t *s, size_t *n_out) {
     }
     if (s->p.top_p < 1.0f) n = sampler__top_p(c, n, (double)s->p.top_p * z);
 
-    double mass = 0.0;
-    for (size_t i = 0; i < n; i++)
-        mass += c[i].p;
+    /* the mass of what is left: without min_p and top_p that is z */
+    double mass = z;
+    if (s->p.min_p > 0.0f || s->p.top_p < 1.0f) {
+        double ms[4] = {0.0, 0.0, 0.0, 0.0};
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4)
+            for (int k = 0; k < 4; k++)
+                ms[k] += c[i + k].p;
+        for (; i < n; i++)
+            ms[0] += c[i].p;
+        mass = (ms[0] + ms[1]) + (ms[2] + ms[3]);
+    }
     *n_out = n;
     return mass;
 }
@@ -527,31 +533,49 @@ static int32_t sampler__draw(sampler_t *s, size_t n, double mass) {
     return c[pick].id;
 }
 
-/* Steps 1-6 and the draw, with tokens outside mask (when not NULL) at -inf after step 4. Records nothing. */
+/*
+ * Moves the candidates mask allows to cand[0..n) (ascending ids; cand[i] holds id i before) and returns n. One
+ * pass over the mask's words: the cost follows the allowed tokens, not the vocabulary.
+ */
+static size_t sampler__keep_masked(sampler_t *s, const uint32_t *mask) {
+    sampler__cand_t *c = s->cand;
+    const size_t nv = (size_t)s->n_vocab, words = (nv + 31) / 32;
+    size_t n = 0;
+    for (size_t w = 0; w < words; w++) {
+        uint32_t bits = mask[w];
+        if (w == words - 1 && nv % 32) bits &= (1u << (nv % 32)) - 1u; /* bits past the vocabulary */
+        if (bits == UINT32_MAX) { /* a whole word allowed: one block move (none while nothing was dropped) */
+            if (n != w * 32) memmove(&c[n], &c[w * 32], 32 * sizeof *c);
+            n += 32;
+            continue;
+        }
+        while (bits) {
+            c[n++] = c[w * 32 + (size_t)__builtin_ctz(bits)]; /* n <= the id: nothing unread is overwritten */
+            bits &= bits - 1u;
+        }
+    }
+    return n;
+}
+
+/* Steps 1-6 and the draw, over the tokens mask allows (all when NULL) after step 4. Records nothing. */
 static int32_t sampler__pick(sampler_t *s, const float *logits, const uint32_t *mask) {
     s->last_mass = 0.0;
     sampler__adjust(s, logits);
-    int32_t first_allowed = -1;
+    size_t nc = (size_t)s->n_vocab;
     if (mask) {
-        sampler__cand_t *c = s->cand;
-        for (int32_t i = 0; i < s->n_vocab; i++) {
-            if (!((mask[i >> 5] >> (i & 31)) & 1u))
-                c[i].l = -INFINITY;
-            else if (first_allowed < 0)
-                first_allowed = i;
-        }
-        if (first_allowed < 0) return ERR_STATE;
+        nc = sampler__keep_masked(s, mask);
+        if (nc == 0) return ERR_STATE;
     }
+    const int32_t first = s->cand[0].id; /* the lowest candidate id */
 
     int32_t id;
     if (s->p.temperature == 0.0f) {
-        id = sampler__argmax(s->cand, s->n_vocab);
-        if (mask && s->cand[id].l == -INFINITY) id = first_allowed; /* every allowed logit -inf */
+        id = sampler__argmax(s->cand, nc); /* all -inf: the first candidate */
     } else {
         size_t n;
-        double mass = sampler__filter(s, &n);
+        double mass = sampler__filter(s, nc, &n);
         if (n == 0) {
-            id = mask ? first_allowed : 0; /* every logit -inf: documented fallback, no draw */
+            id = first; /* every logit -inf: documented fallback, no draw */
         } else {
             id = sampler__draw(s, n, mass);
             if (!mask) {
@@ -575,6 +599,8 @@ int32_t sampler_propose(sampler_t *s, const float *logits) {
     if (!s || !logits) return ERR_INVAL;
     return sampler__pick(s, logits, NULL);
 }
+
+bool sampler_truncates(const sampler_t *s) { return s && (s->p.top_k > 0 || s->p.top_p < 1.0f || s->p.min_p > 0.0f); }
 
 int32_t sampler_redraw(sampler_t *s) {
     if (!s) return ERR_INVAL;
@@ -623,13 +649,13 @@ int sampler_candidates(sampler_t *s, const float *logits, int32_t *ids, float *p
     if (s->p.temperature == 0.0f) {
         *n_out = 1;
         if (cap > 0) {
-            ids[0] = sampler__argmax(s->cand, s->n_vocab);
+            ids[0] = sampler__argmax(s->cand, (size_t)s->n_vocab);
             probs[0] = 1.0f;
         }
         return 0;
     }
     size_t n;
-    double mass = sampler__filter(s, &n);
+    double mass = sampler__filter(s, (size_t)s->n_vocab, &n);
     sampler__sort(s->cand, n);
     *n_out = (int32_t)n;
     for (size_t i = 0; i < n && i < (size_t)cap; i++) {

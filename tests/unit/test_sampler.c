@@ -927,6 +927,58 @@ static void test_redraw(void **state) {
     sampler_free(s);
 }
 
+/*
+ * sampler_sample_masked against its definition: the same seed and history drawing from the logits with every
+ * disallowed token at -inf gives the same ids, for masks that are sparse, dense with whole words, all-allowed,
+ * with bits set past the vocabulary (ignored), under each truncation and greedy. The vocabulary (1000) ends in a
+ * partial mask word.
+ */
+static void test_masked_equals_inf_logits(void **state) {
+    (void)state;
+    enum { NV = 1000, WORDS = (NV + 31) / 32, STEPS = 300 };
+    static float logits[NV], banned[NV];
+    static uint32_t mask[WORDS];
+    uint64_t x = 12345;
+    for (int i = 0; i < NV; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        logits[i] = (float)((x >> 33) % 2000) / 200.0f - 5.0f;
+    }
+    for (int kind = 0; kind < 4; kind++) {
+        for (int w = 0; w < WORDS; w++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t r = (uint32_t)(x >> 32);
+            mask[w] = kind == 0   ? r & (r >> 7) & (r >> 13) /* sparse: ~1 in 8 */
+                      : kind == 1 ? (w % 3 ? UINT32_MAX : r) /* whole words, some partial */
+                      : kind == 2 ? UINT32_MAX               /* everything */
+                                  : (w < 4   ? 0u
+                                     : w % 2 ? UINT32_MAX
+                                             : 0u); /* nothing early, then alternate */
+        }
+        for (int i = 0; i < NV; i++)
+            banned[i] = (mask[i >> 5] >> (i & 31)) & 1u ? logits[i] : -INFINITY;
+        for (int cfg = 0; cfg < 5; cfg++) {
+            sampler_params_t p = sampler_default_params();
+            p.seed = 99 + (uint64_t)cfg;
+            p.temperature = cfg == 4 ? 0.0f : 0.8f;
+            p.top_k = cfg == 1 ? 40 : 0;
+            p.top_p = cfg == 2 ? 0.9f : 1.0f;
+            p.min_p = cfg == 3 ? 0.05f : 0.0f;
+            p.frequency_penalty = 0.5f; /* history makes each step different */
+            sampler_t *a = make(&p, NV), *b = make(&p, NV);
+            assert_int_equal(sampler_truncates(a), cfg >= 1 && cfg <= 3);
+            for (int k = 0; k < STEPS; k++) {
+                int32_t ia = sampler_sample_masked(a, logits, mask), ib = sampler_sample(b, banned);
+                if (ia != ib)
+                    fail_msg("mask kind %d, config %d, step %d: masked %d, -inf logits %d", kind, cfg, k, ia, ib);
+                assert_true((mask[ia >> 5] >> (ia & 31)) & 1u);
+            }
+            sampler_free(a);
+            sampler_free(b);
+        }
+    }
+    assert_false(sampler_truncates(NULL));
+}
+
 /* ---- logprobs ----------------------------------------------------------------------------------------- */
 
 static void test_logprobs_against_naive(void **state) {
@@ -1084,6 +1136,7 @@ int main(void) {
         cmocka_unit_test(test_logprobs_against_naive),
         cmocka_unit_test(test_logprobs_special),
         cmocka_unit_test(test_shared_scratch),
+        cmocka_unit_test(test_masked_equals_inf_logits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
