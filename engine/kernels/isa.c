@@ -12,6 +12,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#include <stdlib.h>
 #include <string.h>
 
 #include "kern_impl.h"
@@ -172,7 +173,7 @@ bool kern_cpu_has_avx2(void) {
 #endif
 }
 
-int kern__cpu_isa(void) {
+static int isa__hw_level(void) {
 #if defined(__x86_64__) || defined(__i386__)
     if (!kern_cpu_has_avx2()) return KERN__ISA_SCALAR;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
@@ -182,6 +183,18 @@ int kern__cpu_isa(void) {
 #else
     return KERN__ISA_SCALAR;
 #endif
+}
+
+/* The CPU's level, capped by the environment variable CINDER_ISA (a level's name) when it names a lower one: the
+   process then behaves as on a CPU without the higher instructions (tests and benchmarks of the AVX2 level on an
+   AVX-512 machine). Unknown names are ignored. */
+int kern__cpu_isa(void) {
+    int level = isa__hw_level();
+    const char *cap = getenv("CINDER_ISA");
+    if (cap)
+        for (int i = 0; i < level; i++)
+            if (!strcmp(cap, isa__tables[i]->name)) level = i;
+    return level;
 }
 
 const kern__isa_t *kern__isa(void) {
