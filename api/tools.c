@@ -337,6 +337,23 @@ static int tools__triggers(api_spec_t *s, const api_tf_triggers_t *trig, api_err
     }
     s->lazy.texts = s->trig_texts;
     s->lazy.tokens = s->trig_tokens;
+    /* a thought is a quiet region: a call's opener written while thinking is thought, not a call */
+    const api_tf_t *f = &s->slot->tf;
+    if (f->thinks && f->think_open[0] && f->think_close[0]) {
+        s->lazy.quiet_open = f->think_open;
+        s->lazy.quiet_close = f->think_close;
+        s->lazy.quiet_at_start = f->think_prefilled;
+        int32_t ids[2][4];
+        size_t n[2] = {0, 0};
+        const char *tags[2] = {f->think_open, f->think_close};
+        for (int k = 0; k < 2; k++)
+            if (tok_encode(tok, tags[k], strlen(tags[k]), TOK_PARSE_SPECIAL, ids[k], 4, &n[k]) != 0) n[k] = 0;
+        if (n[0] == 1 && n[1] == 1 && tok_is_control(tok, ids[0][0]) && tok_is_control(tok, ids[1][0])) {
+            s->lazy.quiet_tokens[0] = ids[0][0];
+            s->lazy.quiet_tokens[1] = ids[1][0];
+            s->lazy.n_quiet_tokens = 2;
+        }
+    }
     return 0;
 }
 

@@ -12,6 +12,7 @@
  * to where it was, and when garbage from accepted tokens piles up the live nodes are compacted in place (a node's
  * parent always has a smaller index, so one increasing pass renumbers them).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -238,9 +239,11 @@ struct gram_matcher {
     bool capped; /* a parse was dropped at GRAM_MAX_DEPTH / GRAM_MAX_STACKS since the last reset */
     /* lazy */
     bool lazy, waiting;
-    char *trig_buf; /* the trigger texts, back to back */
-    uint32_t trig_off[GRAM_MAX_TRIGGERS + 1];
+    char *trig_buf; /* the trigger texts, back to back, then the quiet region's open and close texts */
+    uint32_t trig_off[GRAM_MAX_TRIGGERS + 3];
     uint32_t n_trig;
+    bool has_quiet, quiet, quiet_at_start; /* quiet: inside a quiet region (triggers do not count) */
+    int32_t quiet_tok[2];                  /* open and close as single tokens, or -1 */
     int32_t *trig_tok;
     uint32_t n_trig_tok;
     uint8_t tail[GRAM_MAX_TRIGGER_LEN]; /* the last bytes generated while waiting (< longest trigger) */
@@ -297,11 +300,22 @@ int gram_matcher_create(const gram_t *g, const gram_vocab_t *v, const gram_lazy_
             rc = err_set(err, err_len, ERR_INVAL, "lazy grammar without triggers");
             goto cleanup;
         }
+        if (!lazy->quiet_open != !lazy->quiet_close || (lazy->n_quiet_tokens != 0 && lazy->n_quiet_tokens != 2) ||
+            (lazy->n_quiet_tokens && !lazy->quiet_open)) {
+            rc = err_set(err, err_len, ERR_INVAL, "a quiet region needs both its texts (and 0 or 2 tokens)");
+            goto cleanup;
+        }
+        m->has_quiet = lazy->quiet_open != NULL;
+        const size_t n_all = lazy->n_texts + (m->has_quiet ? 2 : 0);
+        const char *all[GRAM_MAX_TRIGGERS + 2];
+        for (size_t i = 0; i < lazy->n_texts; i++)
+            all[i] = lazy->texts[i];
+        if (m->has_quiet) all[lazy->n_texts] = lazy->quiet_open, all[lazy->n_texts + 1] = lazy->quiet_close;
         size_t total = 0;
-        for (size_t i = 0; i < lazy->n_texts; i++) {
-            size_t n = lazy->texts[i] ? strlen(lazy->texts[i]) : 0;
+        for (size_t i = 0; i < n_all; i++) {
+            size_t n = all[i] ? strlen(all[i]) : 0;
             if (n == 0 || n > GRAM_MAX_TRIGGER_LEN) {
-                rc = err_set(err, err_len, ERR_LIMIT, "lazy-grammar trigger text must be 1..%d bytes",
+                rc = err_set(err, err_len, ERR_LIMIT, "lazy-grammar trigger and quiet texts must be 1..%d bytes",
                              GRAM_MAX_TRIGGER_LEN);
                 goto cleanup;
             }
@@ -311,16 +325,25 @@ int gram_matcher_create(const gram_t *g, const gram_vocab_t *v, const gram_lazy_
         m->trig_tok = malloc((lazy->n_tokens + 1) * sizeof *m->trig_tok);
         if (!m->trig_buf || !m->trig_tok) goto nomem;
         size_t o = 0;
-        for (size_t i = 0; i < lazy->n_texts; i++) {
-            size_t n = strlen(lazy->texts[i]);
+        for (size_t i = 0; i < n_all; i++) {
+            size_t n = strlen(all[i]);
             m->trig_off[i] = (uint32_t)o;
-            memcpy(m->trig_buf + o, lazy->texts[i], n);
+            memcpy(m->trig_buf + o, all[i], n);
             o += n;
             if (n > m->max_trig) m->max_trig = (uint32_t)n;
-            gram_set_add(&m->trig_last, (uint8_t)lazy->texts[i][n - 1]);
+            gram_set_add(&m->trig_last, (uint8_t)all[i][n - 1]);
         }
-        m->trig_off[lazy->n_texts] = (uint32_t)o;
+        m->trig_off[n_all] = (uint32_t)o;
         m->n_trig = (uint32_t)lazy->n_texts;
+        m->quiet_tok[0] = m->quiet_tok[1] = -1;
+        for (size_t i = 0; i < lazy->n_quiet_tokens; i++) {
+            if (lazy->quiet_tokens[i] < 0 || lazy->quiet_tokens[i] >= v->n_vocab) {
+                rc = err_set(err, err_len, ERR_RANGE, "quiet-region token %d out of range", (int)lazy->quiet_tokens[i]);
+                goto cleanup;
+            }
+            m->quiet_tok[i] = lazy->quiet_tokens[i];
+        }
+        m->quiet_at_start = m->has_quiet && lazy->quiet_at_start;
         for (size_t i = 0; i < lazy->n_tokens; i++) {
             if (lazy->tokens[i] < 0 || lazy->tokens[i] >= v->n_vocab) {
                 rc = err_set(err, err_len, ERR_RANGE, "lazy-grammar trigger token %d out of range",
@@ -361,6 +384,7 @@ void gram_matcher_reset(gram_matcher_t *m) {
     if (!m) return;
     gm__start(m);
     m->waiting = m->lazy;
+    m->quiet = m->quiet_at_start;
     m->n_tail = 0;
 }
 
@@ -380,6 +404,7 @@ int gram_matcher_copy(gram_matcher_t *dst, const gram_matcher_t *src) {
     dst->n_tops = src->n_tops;
     dst->done = src->done;
     dst->waiting = src->waiting;
+    dst->quiet = src->quiet;
     memcpy(dst->tail, src->tail, src->n_tail);
     dst->n_tail = src->n_tail;
     return 0;
@@ -493,32 +518,74 @@ bool gm__is_trigger_token(const gram_matcher_t *m, int32_t id) {
 }
 
 /*
- * While waiting: where does a trigger text end first in tail + bytes, counting only ends inside bytes? Returns
- * the number of bytes of `bytes` up to and including the trigger's end, or 0 when no trigger completes.
+ * The first end position in bytes[from..n) of one of the texts [t0, t1) of trig_buf, each text's bytes taken from
+ * bytes[from..end) and, when use_tail, the tail before them. Returns that end (> from) with the text's index in
+ * *which, or 0 when none completes.
  */
-size_t gm__trigger_end(const gram_matcher_t *m, const uint8_t *bytes, size_t n) {
-    if (m->n_trig == 0 || n == 0) return 0;
+static size_t gm__first_end(const gram_matcher_t *m, uint32_t t0, uint32_t t1, bool use_tail, const uint8_t *bytes,
+                            size_t from, size_t n, uint32_t *which) {
+    const size_t n_tail = use_tail ? m->n_tail : 0;
+    for (size_t end = from + 1; end <= n; end++) { /* the first end position wins */
+        if (!gram_set_has(&m->trig_last, bytes[end - 1])) continue;
+        for (uint32_t t = t0; t < t1; t++) {
+            const char *tr = m->trig_buf + m->trig_off[t];
+            size_t tl = m->trig_off[t + 1] - m->trig_off[t], have = end - from;
+            if (tl > n_tail + have) continue;
+            /* compare backwards: the last min(have, tl) bytes come from `bytes`, the rest from the tail */
+            bool ok = true;
+            for (size_t j = 0; j < tl && ok; j++) {
+                size_t back = tl - 1 - j; /* distance from the end */
+                uint8_t c = back < have ? bytes[end - 1 - back] : m->tail[n_tail - (back - have) - 1];
+                ok = c == (uint8_t)tr[j];
+            }
+            if (ok) {
+                *which = t;
+                return end;
+            }
+        }
+    }
+    return 0;
+}
+
+/*
+ * While waiting: where does the grammar start in bytes, following the tail and the quiet regions? Returns the
+ * number of bytes of `bytes` up to and including the trigger's end, or 0 when no trigger completes. Then *quiet is
+ * the region state after the bytes and *seg where the tail restarts: SIZE_MAX when the bytes just extend it, else
+ * the end of the last region tag (the bytes from there are the new tail).
+ */
+size_t gm__wait_scan(const gram_matcher_t *m, const uint8_t *bytes, size_t n, bool *quiet, size_t *seg) {
+    *quiet = m->quiet;
+    *seg = SIZE_MAX;
+    if (n == 0 || (m->n_trig == 0 && !m->has_quiet)) return 0;
     bool any = false;
     for (size_t i = 0; i < n && !any; i++)
         any = gram_set_has(&m->trig_last, bytes[i]);
     if (!any) return 0;
-    for (size_t end = 1; end <= n; end++) { /* the first end position wins */
-        if (!gram_set_has(&m->trig_last, bytes[end - 1])) continue;
-        for (uint32_t t = 0; t < m->n_trig; t++) {
-            const char *tr = m->trig_buf + m->trig_off[t];
-            size_t tl = m->trig_off[t + 1] - m->trig_off[t];
-            if (tl > m->n_tail + end) continue;
-            /* compare backwards: the last min(end, tl) bytes come from `bytes`, the rest from the tail */
-            bool ok = true;
-            for (size_t j = 0; j < tl && ok; j++) {
-                size_t back = tl - 1 - j; /* distance from the end */
-                uint8_t c = back < end ? bytes[end - 1 - back] : m->tail[m->n_tail - (back - end) - 1];
-                ok = c == (uint8_t)tr[j];
-            }
-            if (ok) return end;
-        }
+    size_t from = 0;
+    bool use_tail = true;
+    for (;;) {
+        uint32_t which = 0;
+        /* outside a region: the triggers and the region's opener; inside: its closer only */
+        uint32_t t0 = *quiet ? m->n_trig + 1 : 0, t1 = *quiet ? m->n_trig + 2 : m->n_trig + (m->has_quiet ? 1 : 0);
+        size_t end = gm__first_end(m, t0, t1, use_tail, bytes, from, n, &which);
+        if (end == 0) return 0;
+        if (which < m->n_trig) return end;
+        *quiet = !*quiet;
+        *seg = from = end;
+        use_tail = false; /* nothing before a region tag completes a text after it */
     }
-    return 0;
+}
+
+size_t gm__trigger_end(const gram_matcher_t *m, const uint8_t *bytes, size_t n) {
+    bool quiet;
+    size_t seg;
+    return gm__wait_scan(m, bytes, n, &quiet, &seg);
+}
+
+/* A quiet region's tag as one token: 0 = the opener, 1 = the closer, -1 = neither. */
+static int gm__quiet_token(const gram_matcher_t *m, int32_t id) {
+    if (!m->has_quiet) return -1;
+    return id == m->quiet_tok[0] ? 0 : id == m->quiet_tok[1] ? 1 : -1;
 }
 
 static void gm__push_tail(gram_matcher_t *m, const uint8_t *bytes, size_t n) {
@@ -541,7 +608,7 @@ bool gram_matcher_allows(gram_matcher_t *m, int32_t id) {
     const uint8_t *b = v->bytes + v->off[id];
     size_t n = v->off[id + 1] - v->off[id];
     if (m->waiting) {
-        if (gm__is_trigger_token(m, id)) return true;
+        if (gm__is_trigger_token(m, id) || gm__quiet_token(m, id) >= 0) return true;
         size_t end = gm__trigger_end(m, b, n);
         if (end == 0) return true;
         /* The start set goes in tmp[1]: gm__run reads its input in the first step only and writes tmp[0]. */
@@ -562,9 +629,17 @@ int gram_matcher_accept_bytes(gram_matcher_t *m, const void *bytes, size_t n) {
     if (m->done) return ERR_STATE;
     const uint8_t *b = bytes;
     if (m->waiting) {
-        size_t end = gm__trigger_end(m, b, n);
+        bool quiet;
+        size_t seg;
+        size_t end = gm__wait_scan(m, b, n, &quiet, &seg);
         if (end == 0) {
-            gm__push_tail(m, b, n);
+            m->quiet = quiet;
+            if (seg != SIZE_MAX) { /* after a region tag the tail restarts */
+                m->n_tail = 0;
+                gm__push_tail(m, b + seg, n - seg);
+            } else {
+                gm__push_tail(m, b, n);
+            }
             return 0;
         }
         gm__start(m);
@@ -586,7 +661,11 @@ int gram_matcher_accept(gram_matcher_t *m, int32_t id) {
         m->done = true;
         return 0;
     }
-    if (m->waiting && gm__is_trigger_token(m, id)) {
+    if (m->waiting && gm__quiet_token(m, id) >= 0) { /* a region tag as one token */
+        if (gm__quiet_token(m, id) == (m->quiet ? 1 : 0)) m->quiet = !m->quiet, m->n_tail = 0;
+        return 0;
+    }
+    if (m->waiting && !m->quiet && gm__is_trigger_token(m, id)) {
         gm__start(m);
         m->waiting = false;
         return 0;

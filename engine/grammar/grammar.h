@@ -143,12 +143,21 @@ int gram_from_schema(const char *json, size_t len, const gram_schema_opts_t *opt
 
 /* ---- matchers ---------------------------------------------------------------------------------------------- */
 
-/* Lazy grammars: free text until a trigger, then the grammar. Either list may be empty (not both). */
+/*
+ * Lazy grammars: free text until a trigger, then the grammar. Either list may be empty (not both). A quiet region
+ * (optional) is text in which triggers do not count: from quiet_open to quiet_close (e.g. a model's "<think>" and
+ * "</think>", as texts, and as single tokens when the tags are control tokens: quiet_tokens {open id, close id}
+ * with n_quiet_tokens 2), and from the start when quiet_at_start (a prompt that opened the thought itself).
+ */
 typedef struct {
     const char *const *texts; /* n_texts NUL-terminated trigger strings (e.g. "<tool_call>"), borrowed */
     size_t n_texts;
     const int32_t *tokens; /* n_tokens trigger token ids (e.g. the id of "<tool_call>"), borrowed */
     size_t n_tokens;
+    const char *quiet_open, *quiet_close; /* both or neither; borrowed */
+    int32_t quiet_tokens[2];
+    size_t n_quiet_tokens; /* 0 or 2 */
+    bool quiet_at_start;
 } gram_lazy_t;
 
 /*

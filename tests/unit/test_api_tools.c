@@ -100,6 +100,9 @@ static void test_auto_call(void **state) {
     assert_true(r->render_special);
     assert_int_equal(r->lazy.n_texts, 1);
     assert_string_equal(r->lazy.texts[0], "<tool_call>");
+    assert_string_equal(r->lazy.quiet_open, "<think>"); /* an opener inside a thought is not a call */
+    assert_string_equal(r->lazy.quiet_close, "</think>");
+    assert_false(r->lazy.quiet_at_start); /* Qwen3 writes its own "<think>" */
     char *p = prompt_text(f, 0);
     assert_non_null(strstr(p, "<tools>"));
     assert_non_null(strstr(p, "\"name\": \"get_weather\""));

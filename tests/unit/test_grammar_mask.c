@@ -217,7 +217,7 @@ static void test_lazy(void **state) {
     char err[256];
     assert_int_equal(gram_from_schema(NULL, 0, &o, &g, err, sizeof err), 0);
     const char *texts[] = {"<tool_call>"};
-    gram_lazy_t lazy = {texts, 1, NULL, 0};
+    gram_lazy_t lazy = {.texts = texts, .n_texts = 1};
     gram_matcher_t *m = NULL;
     assert_int_equal(gram_matcher_create(g, g_voc, &lazy, &m, err, sizeof err), 0);
     size_t words = gram_mask_words(g_nv);
@@ -259,7 +259,7 @@ static void test_lazy(void **state) {
     /* a trigger token: the grammar starts right after it */
     int32_t tc = tok1("<tool_call>");
     int32_t trig_tokens[] = {tc};
-    gram_lazy_t lazy2 = {NULL, 0, trig_tokens, 1};
+    gram_lazy_t lazy2 = {.tokens = trig_tokens, .n_tokens = 1};
     gram_matcher_t *m2 = NULL;
     assert_int_equal(gram_matcher_create(g, g_voc, &lazy2, &m2, err, sizeof err), 0);
     accept_text(m2, "text {not json");
@@ -276,16 +276,16 @@ static void test_lazy(void **state) {
 
     /* limits and bad arguments */
     gram_matcher_t *bad = NULL;
-    gram_lazy_t none = {NULL, 0, NULL, 0};
+    gram_lazy_t none = {0};
     assert_int_equal(gram_matcher_create(g, g_voc, &none, &bad, err, sizeof err), ERR_INVAL);
     int32_t oob[] = {g_nv};
-    gram_lazy_t lazy3 = {NULL, 0, oob, 1};
+    gram_lazy_t lazy3 = {.tokens = oob, .n_tokens = 1};
     assert_int_equal(gram_matcher_create(g, g_voc, &lazy3, &bad, err, sizeof err), ERR_RANGE);
     char longt[300];
     memset(longt, 'x', 299);
     longt[299] = 0;
     const char *lt[] = {longt};
-    gram_lazy_t lazy4 = {lt, 1, NULL, 0};
+    gram_lazy_t lazy4 = {.texts = lt, .n_texts = 1};
     assert_int_equal(gram_matcher_create(g, g_voc, &lazy4, &bad, err, sizeof err), ERR_LIMIT);
     assert_null(bad);
 
@@ -293,6 +293,101 @@ static void test_lazy(void **state) {
     gram_matcher_free(m2);
     gram_free(g);
     free(mask);
+}
+
+/* Quiet regions: a trigger inside "<think>" ... "</think>" is thought, not a call; after the closer (in any split
+   over tokens or raw bytes) triggers count again; quiet_at_start for prompts that open the thought; the tags as
+   single tokens; bad region settings. */
+static void test_lazy_quiet(void **state) {
+    (void)state;
+    gram_schema_opts_t o = gram_schema_default_opts();
+    o.any_object = true;
+    gram_t *g = NULL;
+    char err[256];
+    assert_int_equal(gram_from_schema(NULL, 0, &o, &g, err, sizeof err), 0);
+    const char *texts[] = {"<tool_call>"};
+    int32_t tc = tok1("<tool_call>");
+    int32_t trig_tokens[] = {tc};
+    gram_lazy_t lazy = {.texts = texts, .n_texts = 1, .tokens = trig_tokens, .n_tokens = 1, .quiet_open = "<think>", .quiet_close = "</think>"};
+    gram_matcher_t *m = NULL;
+    assert_int_equal(gram_matcher_create(g, g_voc, &lazy, &m, err, sizeof err), 0);
+    size_t words = gram_mask_words(g_nv);
+    uint32_t *mask = malloc(words * 4);
+    assert_non_null(mask);
+
+    accept_text(m, "<think>\nI could write <tool_call> here");
+    assert_true(gram_matcher_waiting(m));
+    assert_true(gram_matcher_allows(m, tc)); /* the trigger token is text inside the thought */
+    assert_int_equal(gram_matcher_accept(m, tc), 0);
+    assert_true(gram_matcher_waiting(m));
+    assert_int_equal(gram_matcher_fill_mask(m, mask), 0);
+    assert_true(bit(mask, tok1("hello")));
+    assert_int_equal(gram_matcher_accept_bytes(m, "{ nope </thi", strlen("{ nope </thi")), 0);
+    assert_int_equal(gram_matcher_accept_bytes(m, "nk>\n\n<tool_", strlen("nk>\n\n<tool_")), 0); /* closer split over two pieces */
+    assert_true(gram_matcher_waiting(m));
+    assert_int_equal(gram_matcher_accept_bytes(m, "call>", strlen("call>")), 0); /* a trigger split too */
+    assert_false(gram_matcher_waiting(m));
+    assert_false(gram_matcher_allows(m, tok1("hello")));
+    assert_true(gram_matcher_allows(m, tok1("{\"")));
+
+    /* outside a region the trigger token starts the grammar; a new "<think>" quiets it again */
+    gram_matcher_reset(m);
+    accept_text(m, "Sure. <think>maybe");
+    assert_int_equal(gram_matcher_accept(m, tc), 0);
+    assert_true(gram_matcher_waiting(m));
+    accept_text(m, "</think>");
+    assert_int_equal(gram_matcher_accept(m, tc), 0);
+    assert_false(gram_matcher_waiting(m));
+
+    /* the prompt opened the thought: quiet from the start */
+    gram_lazy_t pre = lazy;
+    pre.quiet_at_start = true;
+    gram_matcher_t *p = NULL;
+    assert_int_equal(gram_matcher_create(g, g_voc, &pre, &p, err, sizeof err), 0);
+    accept_text(p, "a call? <tool_call>{\"x\": 1}");
+    assert_true(gram_matcher_waiting(p));
+    accept_text(p, "</think>\n\n<tool_call>");
+    assert_false(gram_matcher_waiting(p));
+    gram_matcher_reset(p);
+    assert_int_equal(gram_matcher_accept(p, tc), 0);
+    assert_true(gram_matcher_waiting(p)); /* reset goes back to quiet */
+
+    /* the tags as single tokens: tokens of their own, whatever their bytes */
+    int32_t open_t = tok1("<think>"), close_t = tok1("</think>");
+    gram_lazy_t tokq = lazy;
+    tokq.quiet_tokens[0] = open_t;
+    tokq.quiet_tokens[1] = close_t;
+    tokq.n_quiet_tokens = 2;
+    gram_matcher_t *q = NULL;
+    assert_int_equal(gram_matcher_create(g, g_voc, &tokq, &q, err, sizeof err), 0);
+    assert_int_equal(gram_matcher_accept(q, open_t), 0);
+    assert_int_equal(gram_matcher_accept(q, tc), 0);
+    assert_true(gram_matcher_waiting(q));
+    assert_int_equal(gram_matcher_accept(q, close_t), 0);
+    assert_int_equal(gram_matcher_accept(q, tc), 0);
+    assert_false(gram_matcher_waiting(q));
+
+    /* bad settings */
+    gram_matcher_t *bad = NULL;
+    gram_lazy_t half = lazy;
+    half.quiet_close = NULL;
+    assert_int_equal(gram_matcher_create(g, g_voc, &half, &bad, err, sizeof err), ERR_INVAL);
+    gram_lazy_t one = lazy;
+    one.n_quiet_tokens = 1;
+    assert_int_equal(gram_matcher_create(g, g_voc, &one, &bad, err, sizeof err), ERR_INVAL);
+    gram_lazy_t oob = tokq;
+    oob.quiet_tokens[1] = g_nv;
+    assert_int_equal(gram_matcher_create(g, g_voc, &oob, &bad, err, sizeof err), ERR_RANGE);
+    gram_lazy_t empty = lazy;
+    empty.quiet_open = "";
+    assert_int_equal(gram_matcher_create(g, g_voc, &empty, &bad, err, sizeof err), ERR_LIMIT);
+    assert_null(bad);
+
+    free(mask);
+    gram_matcher_free(m);
+    gram_matcher_free(p);
+    gram_matcher_free(q);
+    gram_free(g);
 }
 
 /* A token-level matcher, copy and the fast path on a literal grammar. */
@@ -407,7 +502,8 @@ static void test_sampler_hook(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_walks),        cmocka_unit_test(test_lazy),       cmocka_unit_test(test_tokens_and_copy),
+        cmocka_unit_test(test_walks),        cmocka_unit_test(test_lazy),
+        cmocka_unit_test(test_lazy_quiet),       cmocka_unit_test(test_tokens_and_copy),
         cmocka_unit_test(test_sampler_hook), cmocka_unit_test(test_mask_ready),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
