@@ -600,8 +600,6 @@ int32_t sampler_propose(sampler_t *s, const float *logits) {
     return sampler__pick(s, logits, NULL);
 }
 
-bool sampler_truncates(const sampler_t *s) { return s && (s->p.top_k > 0 || s->p.top_p < 1.0f || s->p.min_p > 0.0f); }
-
 int32_t sampler_redraw(sampler_t *s) {
     if (!s) return ERR_INVAL;
     if (s->last_mass <= 0.0) return ERR_STATE;

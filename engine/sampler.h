@@ -44,7 +44,6 @@
 #ifndef CINDER_SAMPLER_H
 #define CINDER_SAMPLER_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -142,17 +141,13 @@ int32_t sampler_sample(sampler_t *s, const float *logits);
  * calls sampler_sample_masked (a second draw). With greedy decoding the result equals masked sampling exactly.
  * With temperature and no truncation (top_k 0, top_p 1, min_p 0) it is exact in distribution too (rejection
  * sampling: an allowed token is drawn with p / P(allowed) either way). With truncation it can differ, because the
- * truncated set is computed before the mask; callers that need exactness skip the fast path (sampler_truncates).
+ * truncated set is computed before the mask; callers that need exactness skip the fast path.
  * Either way only allowed tokens come out. Like sampler_sample, both never allocate. sampler_sample_masked's
  * cost after steps 1-4 follows the allowed tokens (one pass over the mask's words, then the filters on what it
  * allows), so with a small mask it is far cheaper than a proposal over the whole vocabulary.
  */
 int32_t sampler_sample_masked(sampler_t *s, const float *logits, const uint32_t *mask);
 int32_t sampler_propose(sampler_t *s, const float *logits);
-
-/* Whether s truncates the distribution (top_k > 0, top_p < 1 or min_p > 0): then only sampler_sample_masked
-   applies a mask before the truncation. False for NULL. */
-bool sampler_truncates(const sampler_t *s);
 
 /*
  * Another draw from the candidates of the last sampler_propose (temperature > 0), without running the pipeline

@@ -370,38 +370,6 @@ int gram_matcher_fill_mask_nocache(gram_matcher_t *m, uint32_t *mask) {
     return 0;
 }
 
-/* The cache entry for the top n frames of top t if it was computed already, else NULL (never computes). */
-static const gram_centry_t *gm__centry_peek(gram_matcher_t *m, uint32_t t, uint32_t n) {
-    gram_t *g = gm__grammar(m);
-    uint32_t key[GRAM_CACHE_FRAMES];
-    gm__key(gm__arena(m), t, n, key);
-    pthread_mutex_lock(&g->mu);
-    const gram_centry_t *e = g->cache_cap ? g->cache[gm__slot(g, key)] : NULL;
-    pthread_mutex_unlock(&g->mu);
-    return e;
-}
-
-bool gram_matcher_mask_ready(gram_matcher_t *m) {
-    if (!m || !gm__vocab(m)) return false;
-    if (gram_matcher_waiting(m) || gm__done(m)) return true;
-    uint32_t n_tops;
-    const uint32_t *tops = gm__tops(m, &n_tops);
-    for (uint32_t i = 0; i < n_tops; i++) { /* the same chain of entries gram_matcher_fill_mask reads */
-        uint32_t t = tops[i];
-        if (t == GM_END) continue;
-        uint32_t key[GRAM_CACHE_FRAMES];
-        uint32_t have = gm__key(gm__arena(m), t, GRAM_CACHE_FRAMES, key);
-        uint32_t n = have < GRAM_CACHE_BASE ? have : GRAM_CACHE_BASE;
-        for (;;) {
-            const gram_centry_t *e = gm__centry_peek(m, t, n);
-            if (!e) return false;
-            if (e->n_unc == 0 || n >= have) break;
-            n++;
-        }
-    }
-    return true;
-}
-
 int gram_matcher_fill_mask(gram_matcher_t *m, uint32_t *mask) {
     if (!m || !mask || !gm__vocab(m)) return ERR_INVAL;
     const gram_vocab_t *v = gm__vocab(m);

@@ -213,11 +213,6 @@ int gram_matcher_accept_bytes(gram_matcher_t *m, const void *bytes, size_t n);
  */
 int gram_matcher_fill_mask(gram_matcher_t *m, uint32_t *mask);
 
-/* Whether gram_matcher_fill_mask would find every cache entry it needs computed already (then it costs
-   microseconds; a first visit of a parse position walks the vocabulary's trie, ~0.5 ms at 150k tokens). Never
-   computes anything. False without a vocabulary. */
-bool gram_matcher_mask_ready(gram_matcher_t *m);
-
 /* The same mask by walking the whole trie from the full parse state, without the cache: the reference the
    cached path is tested against, and the fallback for huge parse states. */
 int gram_matcher_fill_mask_nocache(gram_matcher_t *m, uint32_t *mask);

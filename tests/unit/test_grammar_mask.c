@@ -421,40 +421,6 @@ static void test_tokens_and_copy(void **state) {
     gram_free(g);
 }
 
-/* gram_matcher_mask_ready: false at a parse position whose cache entries were never computed, true once a fill
-   computed them (for this matcher and for another matcher of the same grammar at the same position), and the
-   fill it predicts equals the uncached mask. */
-static void test_mask_ready(void **state) {
-    (void)state;
-    gram_t *g = schema("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":8},"
-                       "\"n\":{\"type\":\"integer\"}},\"required\":[\"name\",\"n\"],\"additionalProperties\":false}");
-    gram_matcher_t *m = NULL, *o = NULL;
-    char err[256];
-    assert_int_equal(gram_matcher_create(g, g_voc, NULL, &m, err, sizeof err), 0);
-    assert_int_equal(gram_matcher_create(g, g_voc, NULL, &o, err, sizeof err), 0);
-    size_t words = gram_mask_words(g_nv);
-    uint32_t *mask = malloc(words * sizeof *mask), *ref = malloc(words * sizeof *ref);
-    assert_non_null(mask);
-    assert_non_null(ref);
-    const char *steps[] = {"{\"name\": \"", "ab", "cd", "\", \"n\": ", "12"};
-    for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
-        accept_text(m, steps[k]);
-        accept_text(o, steps[k]);
-        assert_false(gram_matcher_mask_ready(m)); /* a position no fill has visited */
-        assert_int_equal(gram_matcher_fill_mask(m, mask), 0);
-        assert_true(gram_matcher_mask_ready(m));
-        assert_true(gram_matcher_mask_ready(o)); /* the cache belongs to the grammar */
-        assert_int_equal(gram_matcher_fill_mask_nocache(o, ref), 0);
-        assert_memory_equal(mask, ref, words * sizeof *mask);
-    }
-    assert_false(gram_matcher_mask_ready(NULL));
-    free(mask);
-    free(ref);
-    gram_matcher_free(m);
-    gram_matcher_free(o);
-    gram_free(g);
-}
-
 /* sampler_sample_masked / sampler_propose: only allowed tokens come out; the mask acts after logit_bias. */
 static void test_sampler_hook(void **state) {
     (void)state;
@@ -502,9 +468,11 @@ static void test_sampler_hook(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_walks),        cmocka_unit_test(test_lazy),
-        cmocka_unit_test(test_lazy_quiet),       cmocka_unit_test(test_tokens_and_copy),
-        cmocka_unit_test(test_sampler_hook), cmocka_unit_test(test_mask_ready),
+        cmocka_unit_test(test_walks),
+        cmocka_unit_test(test_lazy),
+        cmocka_unit_test(test_lazy_quiet),
+        cmocka_unit_test(test_tokens_and_copy),
+        cmocka_unit_test(test_sampler_hook),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
