@@ -167,18 +167,18 @@ static void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
     int32_t id;
     if (!job->gm) {
         id = sampler_sample(job->smp, logits);
-    } else if (!gram_matcher_waiting(job->gm)) {
-        /* an active grammar: the mask first. It is exact under truncation (the mask comes before top_k/top_p/
-           min_p), costs microseconds once the grammar's per-position cache has seen the position, and the draw then
-           weighs only the allowed tokens (few, at a document's structure). The choice depends on the request's
-           own state only, never on what the shared cache holds, so a seed gives the same tokens every time. */
+    } else if (!gram_matcher_broad(job->gm)) {
+        /* at a document's structure: the mask first. It costs microseconds once the grammar's per-position cache
+           has seen the position, the draw then weighs only the few allowed tokens, and it is exact under truncation
+           (the mask comes before top_k/top_p/min_p). The choice depends on the parse only, never on what the shared
+           cache holds, so a seed gives the same tokens every time. */
         if (gram_matcher_fill_mask(job->gm, e->mask) != 0) {
             engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_NOMEM, "out of memory in the output's grammar");
             return;
         }
         id = sampler_sample_masked(job->smp, logits, e->mask);
-    } else { /* a lazy grammar waiting for its trigger allows nearly everything, and its mask scans the whole
-                vocabulary: the unconstrained draw when the grammar allows it, else the masked draw */
+    } else { /* free text (a string's characters, a lazy grammar waiting for its trigger): nearly every token is
+                allowed, so the unconstrained draw usually stands and no mask is computed; else the masked draw */
         id = sampler_propose(job->smp, logits);
         for (int k = 0; k < ENGINE_GRAMMAR_REDRAWS && !gram_matcher_allows(job->gm, id); k++) {
             int32_t again = sampler_redraw(job->smp); /* the same candidates: cheaper than a mask */

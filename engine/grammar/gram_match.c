@@ -412,6 +412,24 @@ int gram_matcher_copy(gram_matcher_t *dst, const gram_matcher_t *src) {
 
 bool gram_matcher_waiting(const gram_matcher_t *m) { return m && m->waiting; }
 
+bool gram_matcher_broad(const gram_matcher_t *m) {
+    if (!m || m->done) return false;
+    if (m->waiting) return true;
+    gram_set_t next = {{0}}; /* the bytes any parse takes next (a string's characters are several classes) */
+    for (uint32_t i = 0; i < m->n_tops; i++) {
+        uint32_t t = m->tops[i];
+        if (t == GM_END) continue;
+        uint32_t e = m->g->elems[m->a.nodes[t].pos];
+        if (GE_TYPE(e) != GE_SET) continue;
+        for (int w = 0; w < 8; w++)
+            next.w[w] |= m->g->sets[GE_ARG(e)].w[w];
+    }
+    int bytes = 0;
+    for (int w = 0; w < 8; w++)
+        bytes += __builtin_popcount(next.w[w]);
+    return bytes >= 128;
+}
+
 bool gram_matcher_accepting(const gram_matcher_t *m) {
     if (!m) return false;
     if (m->waiting || m->done) return true;

@@ -184,6 +184,12 @@ int gram_matcher_copy(gram_matcher_t *dst, const gram_matcher_t *src);
 /* True while a lazy matcher waits for its trigger (everything allowed). */
 bool gram_matcher_waiting(const gram_matcher_t *m);
 
+/* True while the next byte may be most of the 256 (a lazy matcher waiting, or a parse inside free text such as a
+   JSON string's characters), when most tokens are allowed and a proposal from the whole vocabulary rarely fails;
+   false at a document's structure, where few tokens are allowed. A function of the parse alone (not of the mask
+   cache), so callers may choose their sampling order by it and keep seeded outputs reproducible. */
+bool gram_matcher_broad(const gram_matcher_t *m);
+
 /* True when the bytes so far form a complete document of the grammar (end of generation is allowed). */
 bool gram_matcher_accepting(const gram_matcher_t *m);
 

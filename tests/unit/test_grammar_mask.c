@@ -421,6 +421,36 @@ static void test_tokens_and_copy(void **state) {
     gram_free(g);
 }
 
+/* gram_matcher_broad: true inside a string's characters and while a lazy matcher waits, false at the document's
+   structure (braces, keys, separators, numbers, literals) and once done. */
+static void test_broad(void **state) {
+    (void)state;
+    gram_t *g = schema("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"n\":{\"type\":"
+                       "\"integer\"}},\"required\":[\"name\",\"n\"],\"additionalProperties\":false}");
+    gram_matcher_t *m = NULL;
+    char err[256];
+    assert_int_equal(gram_matcher_create(g, g_voc, NULL, &m, err, sizeof err), 0);
+    assert_false(gram_matcher_broad(m));
+    const struct {
+        const char *text;
+        bool broad;
+    } steps[] = {{"{", false}, {"\"na", false}, {"me\": ", false}, {"\"", true}, {"Ada L", true},
+                 {"\"", false}, {", \"n\": 4", false}, {"2}", false}};
+    for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+        accept_text(m, steps[k].text);
+        if (gram_matcher_broad(m) != steps[k].broad) fail_msg("after \"%s\": broad %d", steps[k].text, !steps[k].broad);
+    }
+    assert_true(gram_matcher_done(m));
+    assert_false(gram_matcher_broad(NULL));
+    gram_matcher_free(m);
+    const char *texts[] = {"<tool_call>"};
+    gram_lazy_t lazy = {.texts = texts, .n_texts = 1};
+    assert_int_equal(gram_matcher_create(g, g_voc, &lazy, &m, err, sizeof err), 0);
+    assert_true(gram_matcher_broad(m));
+    gram_matcher_free(m);
+    gram_free(g);
+}
+
 /* sampler_sample_masked / sampler_propose: only allowed tokens come out; the mask acts after logit_bias. */
 static void test_sampler_hook(void **state) {
     (void)state;
@@ -473,6 +503,7 @@ int main(void) {
         cmocka_unit_test(test_lazy_quiet),
         cmocka_unit_test(test_tokens_and_copy),
         cmocka_unit_test(test_sampler_hook),
+        cmocka_unit_test(test_broad),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
