@@ -3,7 +3,8 @@
 # LLAMA_SERVER, llama.cpp's server on the same file, template and threads) driven by `cinder bench-serve` on
 # /v1/chat/completions at concurrency 1 and 16, once plainly and once with a response_format json_schema whose
 # documents run long (at least 64 short strings, so both runs generate max_tokens), then the ratio constrained /
-# unconstrained output tok/s for each server.
+# unconstrained output tok/s for each server. Before the sweep one request with the schema runs alone: the
+# first-request (cold) speed, reported apart from the steady state.
 # Both servers get the same non-thinking template (Qwen2.5's, tokens of Qwen3's vocabulary) so that neither
 # spends tokens on a reasoning block. llama.cpp is never built or fetched here.
 #
@@ -50,8 +51,14 @@ wait_up() {
     done
     return 1
 }
-# sweep NAME: output tok/s at each concurrency, plain then constrained, into $tmp/NAME.tsv
+# sweep NAME: output tok/s at each concurrency, plain then constrained, into $tmp/NAME.tsv; first one request with
+# the schema alone, the cold case (a server that has not seen the schema compiles it and fills its mask cache)
 sweep() {
+    "$BIN" bench-serve --base-url "http://127.0.0.1:$port" --endpoint chat --concurrency 1 --requests 1 \
+        --prompt-tokens 64 --max-tokens "$T" --temperature 0.8 --response-format "$SCHEMA" \
+        --json-out "$tmp/$1-cold.json" >"$tmp/$1-cold.log" 2>&1 || die "$1 cold run failed: $(tail -3 "$tmp/$1-cold.log")"
+    tps=$(/usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("%.1f" % j["output_throughput"])' "$tmp/$1-cold.json")
+    printf '%s\t%s\t%s\t%s\n' "$1" 1 cold "$tps" >>"$tmp/all.tsv"
     for c in $CONCURRENCY; do
         for mode in plain schema; do
             args=(--base-url "http://127.0.0.1:$port" --endpoint chat --concurrency "$c" --requests $((2 * c + 2))
@@ -85,8 +92,9 @@ v = collections.defaultdict(dict)
 for line in open(sys.argv[1]):
     s, c, mode, tps = line.split()
     v[(s, int(c))][mode] = float(tps)
-print("| server | streams | unconstrained tok/s | json_schema tok/s | ratio |")
-print("|---|---|---|---|---|")
+print("| server | streams | unconstrained tok/s | json_schema tok/s | ratio | json_schema, first request |")
+print("|---|---|---|---|---|---|")
 for (s, c), m in sorted(v.items()):
-    print(f"| {s} | {c} | {m['plain']:.1f} | {m['schema']:.1f} | {m['schema'] / m['plain']:.2f} |")
+    cold = f"{m['cold']:.1f} ({m['cold'] / m['plain']:.2f})" if "cold" in m else ""
+    print(f"| {s} | {c} | {m['plain']:.1f} | {m['schema']:.1f} | {m['schema'] / m['plain']:.2f} | {cold} |")
 PY
