@@ -94,14 +94,15 @@ static bool resp__builtin(const char *type) {
     return false;
 }
 
-/* tools: every entry checked; built-in tools are a 400 naming them all; function tools go to tools.c (resp__calls). */
+/* tools: every entry's type checked; built-in tools are a 400 naming them all; function tools go to tools.c
+   (resp__calls), which checks their fields as chat's. */
 static int resp__tools(const cJSON *root, api_err_t *e) {
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
     if (!tools || cJSON_IsNull(tools)) return 0;
     if (!cJSON_IsArray(tools)) return jr_type_error(e, "tools", "an array", tools);
     char builtins[256] = "", first_builtin[64] = "";
     size_t bl = 0;
-    int i = 0, n_fn = 0;
+    int i = 0;
     const cJSON *t;
     cJSON_ArrayForEach(t, tools) {
         char p[64];
@@ -113,25 +114,7 @@ static int resp__tools(const cJSON *root, api_err_t *e) {
         int rc = resp__req_string(t, "type", tp, &type, e);
         if (rc) return rc;
         if (!strcmp(type, "function")) {
-            char xp[96];
-            const char *name = NULL, *desc = NULL;
-            bool present, strict;
-            snprintf(xp, sizeof xp, "%s.name", p);
-            if ((rc = resp__req_string(t, "name", xp, &name, e))) return rc;
-            if (!jr_name_ok(name))
-                return api_err_set(e, ERR_INVAL, 400, R_INVALID, "invalid_value", xp,
-                                   "Invalid '%s': string does not match pattern. Expected a string of at most 64 "
-                                   "characters that matches the pattern '^[a-zA-Z0-9_-]+$'.",
-                                   xp);
-            snprintf(xp, sizeof xp, "%s.description", p);
-            if ((rc = jr_string(t, "description", xp, &desc, NULL, &present, e))) return rc;
-            snprintf(xp, sizeof xp, "%s.strict", p);
-            if ((rc = jr_bool(t, "strict", xp, &strict, &present, e))) return rc;
-            const cJSON *params = cJSON_GetObjectItemCaseSensitive(t, "parameters");
-            snprintf(xp, sizeof xp, "%s.parameters", p);
-            if (params && !cJSON_IsNull(params) && !cJSON_IsObject(params))
-                return jr_type_error(e, xp, "an object", params);
-            n_fn++;
+            /* its fields are checked with chat's tools, by tools.c (resp__calls) */
         } else if (resp__builtin(type)) {
             if (!first_builtin[0]) snprintf(first_builtin, sizeof first_builtin, "%s", p);
             if (!strstr(builtins, type) && bl + strlen(type) + 3 < sizeof builtins)
@@ -147,7 +130,6 @@ static int resp__tools(const cJSON *root, api_err_t *e) {
                            "Built-in tools are not supported by this server: %s. Only function tools can be "
                            "given here.",
                            builtins);
-    (void)n_fn;
     return 0;
 }
 
@@ -217,8 +199,12 @@ static int resp__calls(const api_ctx_t *c, const cJSON *root, api_spec_t *s, api
     if (rc && !strcmp(e->param, "response_format")) snprintf(e->param, sizeof e->param, "text.format");
     if (rc && e->param[0]) { /* tools[0].function.name -> tools[0].name; tool_choice.function.name -> ...name */
         char *f = strstr(e->param, ".function");
-        if (f && (!strncmp(e->param, "tools[", 6) || !strncmp(e->param, "tool_choice", 11)))
+        if (f && (!strncmp(e->param, "tools[", 6) || !strncmp(e->param, "tool_choice", 11))) {
+            char *m; /* the message names it too */
+            while ((m = strstr(e->message, "].function.")) || (m = strstr(e->message, "tool_choice.function.")))
+                m = strstr(m, ".function."), memmove(m, m + 9, strlen(m + 9) + 1);
             memmove(f, f + 9, strlen(f + 9) + 1);
+        }
     }
     s->parse_output = true; /* output items: reasoning, message, function calls */
     return rc;

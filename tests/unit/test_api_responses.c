@@ -97,6 +97,8 @@ static void test_refusals(void **state) {
         {"{" M "\"input\":\"x\",\"tool_choice\":\"required\"}", 400, "invalid_value", "tool_choice", "tools"},
         {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"bad name\"}]}", 400, "invalid_value",
          "tools[0].name", "pattern"},
+        {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"function\"}]}", 400, "missing_required_parameter",
+         "tools[0].name", "'tools[0].name'"},
         {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"parameters\":3}]}", 400,
          "invalid_type", "tools[0].parameters", NULL},
         {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"teleport\"}]}", 400, "invalid_value", "tools[0].type", NULL},
