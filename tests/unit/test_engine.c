@@ -340,8 +340,9 @@ static void test_nonfinite_logits(void **state) {
 
 
 /* A request with a grammar: whatever the weights (stories260K knows no JSON), greedy and sampled outputs parse and
- * validate against the schema and end as "stop"; max_tokens inside the document ends as "length"; a constrained
- * request does not change the output of an unconstrained one beside it. */
+ * validate against the schema and end as "stop"; a seed gives the same tokens with the grammar's mask cache cold or
+ * warm; max_tokens inside the document ends as "length"; a constrained request does not change the output of an
+ * unconstrained one beside it. */
 static void test_grammar_output(void **state) {
     (void)state;
     static const char schema_text[] =
@@ -356,14 +357,18 @@ static void test_grammar_output(void **state) {
     engine_t *e = make_engine(4, 0, 16, 0);
     int32_t ids[64];
     size_t n = tokenize(e, "Once upon a time", ids, 64);
-    for (int k = 0; k < 6; k++) { /* greedy, then five sampled runs */
+    static int32_t seeded[MAX_OUT];
+    int n_seeded = 0;
+    gram_t *cold = NULL; /* the same schema compiled again: its mask cache is empty */
+    assert_int_equal(gram_from_schema(schema_text, strlen(schema_text), NULL, &cold, err, sizeof err), 0);
+    for (int k = 0; k < 8; k++) { /* greedy, five sampled runs, then seed 3 again on a cold and on a warm cache */
         result_t r;
         result_init(&r);
-        engine_req_t req = {.prompt = ids, .n_prompt = n, .max_tokens = 500, .grammar = g,
+        engine_req_t req = {.prompt = ids, .n_prompt = n, .max_tokens = 500, .grammar = k == 6 ? cold : g,
                             .on_event = on_event, .user = &r};
         req.sampling = sampler_default_params();
         req.sampling.temperature = k == 0 ? 0.0f : 1.0f;
-        req.sampling.seed = (uint64_t)k;
+        req.sampling.seed = k >= 6 ? 3u : (uint64_t)k;
         uint64_t id;
         assert_int_equal(engine_submit(e, &req, &id, err, sizeof err), 0);
         result_wait(&r);
@@ -375,8 +380,14 @@ static void test_grammar_output(void **state) {
         cJSON *doc = cJSON_Parse(r.text);
         if (!doc || !sc_valid(schema, schema, doc)) fail_msg("run %d: '%s' does not validate", k, r.text);
         cJSON_Delete(doc);
+        if (k == 3) memcpy(seeded, r.tokens, (size_t)(n_seeded = r.n_tokens) * sizeof *seeded);
+        if (k >= 6) { /* a seed's tokens do not depend on what earlier requests left in the grammar's cache */
+            assert_int_equal(r.n_tokens, n_seeded);
+            assert_memory_equal(r.tokens, seeded, (size_t)n_seeded * sizeof *seeded);
+        }
         result_destroy(&r);
     }
+    gram_free(cold);
     /* cut short inside the document */
     result_t cut;
     result_init(&cut);
