@@ -233,6 +233,8 @@ typedef struct {
     size_t n_prompts;
     gram_t *grammar;       /* response_format's or the tool calls' grammar (owned; each engine request takes a
                               reference), or NULL */
+    char *format_json;     /* response_format's schema text ("{}" for json_object; owned), or NULL */
+    gram_schema_opts_t format_opts; /* the options it compiles with */
     /* tools.c */
     api_tf_tool_t *tools;   /* n_tools function tools a call may use (after tool_choice narrowed them; borrowing
                                from tools_json) */

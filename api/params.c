@@ -478,6 +478,7 @@ void api__spec_free(api_spec_t *s) {
     }
     free(s->prompts);
     gram_free(s->grammar);
+    free(s->format_json);
     free(s->tools);
     cJSON_Delete(s->tools_json);
     cJSON_Delete(s->tmpl_vars);

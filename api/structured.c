@@ -92,6 +92,8 @@ static int structured__json_schema(const cJSON *js, const char *param, api_spec_
     if (!text) return api_err_set(e, ERR_NOMEM, 503, "server_error", NULL, NULL, "The server is out of memory.");
     char msg[256] = "";
     rc = structured__compile(s, text, strlen(text), &opts, msg, sizeof msg);
+    if (!rc && !(s->format_json = strdup(text))) rc = ERR_NOMEM; /* for tools beside it (tools.c) */
+    s->format_opts = opts;
     cJSON_free(text);
     if (rc == ERR_NOMEM) return api_err_set(e, rc, 503, "server_error", NULL, NULL, "The server is out of memory.");
     if (rc)
@@ -119,6 +121,8 @@ int api__format_grammar(const cJSON *rf, const char *param, bool flat, api_spec_
         opts.any_object = true;
         char msg[256] = "";
         rc = structured__compile(s, "{}", 2, &opts, msg, sizeof msg);
+        if (!rc && !(s->format_json = strdup("{}"))) rc = ERR_NOMEM;
+        s->format_opts = opts;
         if (rc) return api_err_set(e, rc, 503, "server_error", NULL, NULL, "The server is out of memory.");
         return 0;
     }

@@ -317,14 +317,15 @@ static tf_marks_t tf__marks(api_tf_family_t fam) {
  *   GPTOSS       required: R ("<|channel|>commentary to=functions." | " to=functions.") NAME HEADER_TAIL ARGS;
  *                auto: trigger "to=functions.", root NAME HEADER_TAIL ARGS; one call (<|call|> ends the turn)
  */
-int api__tf_grammar(const api_tf_t *f, const api_tf_tool_t *tools, size_t n, bool required, bool parallel, gram_t **out,
-                    api_tf_triggers_t *trig, char *err, size_t err_len) {
+int api__tf_grammar(const api_tf_t *f, const api_tf_tool_t *tools, size_t n, bool required, bool parallel,
+                    const api_tf_doc_t *doc, gram_t **out, api_tf_triggers_t *trig, char *err, size_t err_len) {
     if (!f || !tools || n == 0 || !out || !trig) return err_set(err, err_len, ERR_INVAL, "no tools");
     *out = NULL;
     memset(trig, 0, sizeof *trig);
     gram_builder_t *b = gram_build_new();
     if (!b) return err_set(err, err_len, ERR_NOMEM, "out of memory");
     int rc = 0;
+    if (doc) required = true; /* the calls as required writes them, the document beside them */
     bool lazy_llama = f->family == API_TF_LLAMA3 && !required;
     uint32_t call = tf__calls_alt(b, f, tools, n, lazy_llama, &rc, err, err_len);
     if (call == GRAM_NONE) {
@@ -371,6 +372,15 @@ int api__tf_grammar(const api_tf_t *f, const api_tf_tool_t *tools, size_t n, boo
             root = gram_seqv(b, 2, body, more), trig->texts[trig->n_texts++] = mk.open;
         break;
     }
+    }
+    if (doc) {
+        uint32_t d = gram_schema_expr(b, doc->json, doc->len, &doc->opts);
+        if (d == GRAM_NONE) {
+            rc = err_set(err, err_len, gram_build_error(b) ? gram_build_error(b) : ERR_NOMEM, "%s",
+                         gram_build_error_msg(b));
+            goto cleanup;
+        }
+        root = gram_altv(b, 2, d, root);
     }
     if (required) root = gram_seqv(b, 2, api__tf_reasoning_expr(b, f), root);
     gram_rule_define(b, GRAM_ROOT, root);

@@ -62,6 +62,14 @@ typedef struct {
     bool strict;
 } api_tf_tool_t;
 
+/* A structured answer allowed beside the calls (response_format with tools in auto mode): a JSON Schema's text and
+   the options it compiles with (gram_schema_expr). */
+typedef struct {
+    const char *json;
+    size_t len;
+    gram_schema_opts_t opts;
+} api_tf_doc_t;
+
 /* Up to API_TF_MAX_TRIGGERS texts after which a lazy tool-call grammar starts. */
 #define API_TF_MAX_TRIGGERS 4
 typedef struct {
@@ -78,12 +86,14 @@ typedef struct {
  * Triggers: the family's opener; LLAMA3, which has none, `{"name": ` (toolparse.c takes that text as a call
  * wherever it appears, as the lazy matcher does); GPTOSS "to=functions.". Openers that are control tokens in the
  * vocabulary ([TOOL_CALLS], <|python_tag|>) must reach the engine as token triggers. GPTOSS's grammar ends with
- * the arguments: its <|call|> is an end-of-generation token.
+ * the arguments: its <|call|> is an end-of-generation token. doc (NULL for none): the output is either that JSON
+ * document or calls as `required` writes them, from the first token (after the reasoning block), and *trig is
+ * left empty (response_format beside tools in auto mode).
  * Returns 0 and *out (gram_free), or ERR_UNSUPPORTED / ERR_FORMAT with a message naming the tool and keyword in
  * err (a 400 for the client), ERR_INVAL (no tools, a tool without a name), ERR_NOMEM, ERR_LIMIT.
  */
 int api__tf_grammar(const api_tf_t *f, const api_tf_tool_t *tools, size_t n, bool required, bool parallel,
-                    gram_t **out, api_tf_triggers_t *trig, char *err, size_t err_len);
+                    const api_tf_doc_t *doc, gram_t **out, api_tf_triggers_t *trig, char *err, size_t err_len);
 
 /* Appends to b an expression for f's optional reasoning block (e.g. "<think>" ... "</think>" and the whitespace
    after it), to put in front of a grammar that must not start before the model has thought; gram_empty(b) when

@@ -363,12 +363,19 @@ static int tools__grammar(api_spec_t *s, api_err_t *e) {
     bool parallel = s->parallel_tools && !s->legacy_functions;
     api_tf_triggers_t trig = {0};
     char msg[256] = "";
-    /* the cache key: the format, the flags, and each tool as it shapes the grammar */
+    /* response_format beside tools in auto mode: the answer is that document or calls, from the first token */
+    api_tf_doc_t doc = {0};
+    const bool with_doc = s->format_json && s->tool_choice == API_TC_AUTO;
+    if (with_doc) doc = (api_tf_doc_t){s->format_json, strlen(s->format_json), s->format_opts};
+    /* the cache key: the format, the flags, the document, and each tool as it shapes the grammar */
     cJSON *k = cJSON_CreateArray();
     bool ok = k && cJSON_AddItemToArray(k, cJSON_CreateNumber(m->tf.family)) &&
               cJSON_AddItemToArray(k, cJSON_CreateBool(parallel)) &&
               cJSON_AddItemToArray(k, cJSON_CreateBool(m->tf.thinks)) &&
-              cJSON_AddItemToArray(k, cJSON_CreateBool(m->tf.think_prefilled));
+              cJSON_AddItemToArray(k, cJSON_CreateBool(m->tf.think_prefilled)) &&
+              cJSON_AddItemToArray(k, with_doc ? cJSON_CreateString(doc.json) : cJSON_CreateNull()) &&
+              cJSON_AddItemToArray(k, cJSON_CreateNumber(with_doc ? doc.opts.strict * 2 + doc.opts.any_object : -1)) &&
+              cJSON_AddItemToArray(k, cJSON_CreateNumber(with_doc ? doc.opts.ws_max : 0));
     for (size_t i = 0; ok && i < s->n_tools; i++)
         ok = cJSON_AddItemToArray(k, cJSON_CreateString(s->tools[i].name)) &&
              cJSON_AddItemToArray(k, cJSON_CreateBool(s->tools[i].strict)) &&
@@ -379,7 +386,8 @@ static int tools__grammar(api_spec_t *s, api_err_t *e) {
     if (!key) return tools__oom(e);
     int rc = 0;
     if (!(s->grammar = api__gcache_get(s->slot, key, &trig))) {
-        rc = api__tf_grammar(&m->tf, s->tools, s->n_tools, false, parallel, &s->grammar, &trig, msg, sizeof msg);
+        rc = api__tf_grammar(&m->tf, s->tools, s->n_tools, false, parallel, with_doc ? &doc : NULL, &s->grammar,
+                             &trig, msg, sizeof msg);
         if (!rc) api__gcache_put(s->slot, key, s->grammar, &trig);
     }
     cJSON_free(key);
@@ -387,6 +395,7 @@ static int tools__grammar(api_spec_t *s, api_err_t *e) {
     if (rc)
         return api_err_set(e, rc, 400, T_INVALID, rc == ERR_UNSUPPORTED ? "unsupported_value" : "invalid_value",
                            s->legacy_functions ? "functions" : "tools", "Invalid function parameters: %s.", msg);
+    if (with_doc) return 0; /* holds from the first token: no opener to pre-fill, no trigger */
     if (trig.n_texts == 0) return api_err_set(e, ERR_STATE, 500, "server_error", NULL, NULL, "no tool-call trigger");
     if (s->tool_choice == API_TC_REQUIRED) {
         s->prefill = trig.texts[0]; /* the grammar then holds from the first token */
@@ -403,11 +412,12 @@ int api__tools(const api_ctx_t *c, const cJSON *root, api_spec_t *s, api_err_t *
     if ((rc = jr_bool(root, "parallel_tool_calls", NULL, &s->parallel_tools, &present, e))) return rc;
     if ((rc = tools__choice(root, s, e))) return rc;
     if ((rc = tools__effort(root, s, e))) return rc;
-    if (s->tool_choice != API_TC_NONE && s->grammar)
-        return api_err_set(e, ERR_UNSUPPORTED, 400, T_INVALID, "unsupported_parameter", "response_format",
-                           "Unsupported parameter: 'response_format' together with tool calling (tool_choice other "
-                           "than 'none') is not supported by this server yet.");
-    if (s->tool_choice != API_TC_NONE && (rc = tools__grammar(s, e))) return rc;
+    if (s->tool_choice != API_TC_NONE) {
+        /* response_format's grammar gives way to the calls' (required: calls only; auto: the document or calls) */
+        gram_free(s->grammar);
+        s->grammar = NULL;
+        if ((rc = tools__grammar(s, e))) return rc;
+    }
     const api_slot_t *m = s->slot;
     s->parse_output = s->tool_choice != API_TC_NONE || (m->tf.thinks && !c->reasoning_inline);
     return 0;

@@ -273,8 +273,6 @@ static void test_errors(void **state) {
     expect_400(f, "{" MSGS ",\"tools\":[" WEATHER_TOOL "," WEATHER_TOOL "]}", "tools[1].function.name", "twice");
     expect_400(f, "{" MSGS ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":"
                "{\"type\":\"object\",\"properties\":{\"a\":{\"allOf\":[]}}}}}]}", "tools", "allOf");
-    expect_400(f, "{" MSGS ",\"tools\":[" WEATHER_TOOL "],\"response_format\":{\"type\":\"json_object\"}}",
-               "response_format", "together with tool calling");
     expect_400(f, "{" MSGS ",\"reasoning_effort\":\"extreme\"}", "reasoning_effort", "extreme");
     fx_free(f);
     /* ChatML does not reason: reasoning_effort is refused as OpenAI refuses it for such models */
@@ -467,6 +465,72 @@ static void test_grammar_cache(void **state) {
     fx_free(f);
 }
 
+/* Whether the bytes of text complete a document of g (a byte-level matcher). */
+static bool grammar_takes(const gram_t *g, const char *text) {
+    gram_matcher_t *m = NULL;
+    char err[128];
+    assert_int_equal(gram_matcher_create(g, NULL, NULL, &m, err, sizeof err), 0);
+    bool ok = gram_matcher_accept_bytes(m, text, strlen(text)) == 0 && gram_matcher_accepting(m);
+    gram_matcher_free(m);
+    return ok;
+}
+
+/* response_format beside tools: auto answers with the document or with calls, from the first token (no trigger, no
+   pre-filled opener); each is parsed as such; required and a named choice give calls only; none keeps the format. */
+static void test_tools_with_format(void **state) {
+    (void)state;
+    fx_t *f = qwen3();
+#define RF_BODY(choice)                                                                                                \
+    "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"Weather?\"}],"                         \
+    "\"chat_template_kwargs\":{\"enable_thinking\":false},\"tools\":[" WEATHER_TOOL "],\"tool_choice\":" choice        \
+    ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"answer\",\"strict\":true,"          \
+    "\"schema\":{\"type\":\"object\",\"properties\":{\"summary\":{\"type\":\"string\"}},\"required\":[\"summary\"],"  \
+    "\"additionalProperties\":false}}}}"
+    post_ok(f, RF_BODY("\"auto\""));
+    const engine_req_t *r = &f->back.req[0];
+    assert_non_null(r->grammar);
+    assert_int_equal(r->lazy.n_texts + r->lazy.n_tokens, 0); /* the grammar holds from the first token */
+    char *p = prompt_text(f, 0);
+    assert_true(ends_with(p, "<think>\n\n</think>\n\n")); /* nothing pre-filled */
+    free(p);
+    const char *doc = "{\"summary\": \"sunny\"}";
+    const char *call = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>";
+    assert_true(grammar_takes(r->grammar, doc));
+    assert_true(grammar_takes(r->grammar, call));
+    assert_false(grammar_takes(r->grammar, "{\"other\": 1}"));
+    assert_false(grammar_takes(r->grammar, "Sure! <tool_call>"));
+    feed(f, 0, doc, 3);
+    fx_end(f, 0, ENGINE_FINISH_STOP, NULL);
+    cJSON *j = cJSON_Parse(f->sink.body);
+    const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+    assert_string_equal(cJSON_GetObjectItem(ch, "finish_reason")->valuestring, "stop");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "message"), "content")->valuestring, doc);
+    cJSON_Delete(j);
+
+    post_ok(f, RF_BODY("\"auto\""));
+    assert_ptr_equal(f->back.req[1].grammar, r->grammar); /* cached with the document in its key */
+    feed(f, 1, call, 5);
+    fx_end(f, 1, ENGINE_FINISH_STOP, NULL);
+    j = cJSON_Parse(f->sink.body);
+    ch = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+    assert_string_equal(cJSON_GetObjectItem(ch, "finish_reason")->valuestring, "tool_calls");
+    const cJSON *tc = cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "message"), "tool_calls");
+    assert_int_equal(cJSON_GetArraySize(tc), 1);
+    cJSON_Delete(j);
+
+    /* required: calls only (the opener pre-filled); none: the document only */
+    post_ok(f, RF_BODY("\"required\""));
+    p = prompt_text(f, 2);
+    assert_true(ends_with(p, "<tool_call>"));
+    free(p);
+    assert_false(grammar_takes(f->back.req[2].grammar, doc));
+    post_ok(f, RF_BODY("\"none\""));
+    assert_true(grammar_takes(f->back.req[3].grammar, doc));
+    assert_false(grammar_takes(f->back.req[3].grammar, call));
+#undef RF_BODY
+    fx_free(f);
+}
+
 /* A history call without arguments (or with arguments that are not JSON) still renders: {} or the string as
    given (found by fuzz_request as a leak of the replacement value). */
 static void test_history_odd_arguments(void **state) {
@@ -490,7 +554,7 @@ int main(void) {
         cmocka_unit_test(test_tool_choice_none_and_history), cmocka_unit_test(test_legacy_functions),
         cmocka_unit_test(test_reasoning), cmocka_unit_test(test_reasoning_stream),
         cmocka_unit_test(test_history_families), cmocka_unit_test(test_grammar_cache),
-        cmocka_unit_test(test_history_odd_arguments),
+        cmocka_unit_test(test_history_odd_arguments), cmocka_unit_test(test_tools_with_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

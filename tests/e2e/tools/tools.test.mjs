@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { zodFunction } from 'openai/helpers/zod';
+import { zodFunction, zodResponseFormat } from 'openai/helpers/zod';
 import { z } from 'zod';
 
 const BASE_URL = process.env.CINDER_TOOLS_URL;
@@ -30,6 +30,7 @@ const timeTool = {
 };
 const msgs = [{ role: 'user', content: 'What is the weather in Paris?' }];
 const QWEN_OPENER = 151657; // <tool_call> in Qwen3's vocabulary
+const QWEN_BRACE = 90; // {
 
 function checkCall(tc, names) {
   assert.equal(tc.type, 'function');
@@ -77,6 +78,25 @@ describe('tool calls through the openai SDK', () => {
     assert.equal(c.finish_reason, 'tool_calls', JSON.stringify(c.message));
     assert.equal(c.message.tool_calls.length, 1);
     checkCall(c.message.tool_calls[0], ['get_weather', 'get_time']);
+  });
+
+  it('qwen3: tools beside response_format: the opener biased gives a call, "{" biased the parsed document', async () => {
+    const Answer = z.object({ summary: z.string().max(40), sunny: z.boolean() });
+    const req = {
+      model: 'qwen3', messages: msgs, tools: [zodFunction({ name: 'get_weather', parameters: Weather })],
+      response_format: zodResponseFormat(Answer, 'answer'), temperature: 1, seed: 4, max_tokens: 300,
+      chat_template_kwargs: { enable_thinking: false }, parallel_tool_calls: false,
+    };
+    const called = await client.chat.completions.parse({ ...req, logit_bias: { [QWEN_OPENER]: 100 } });
+    assert.equal(called.choices[0].finish_reason, 'tool_calls', JSON.stringify(called.choices[0].message));
+    assert.deepEqual(called.choices[0].message.tool_calls[0].function.parsed_arguments,
+      Weather.parse(JSON.parse(called.choices[0].message.tool_calls[0].function.arguments)));
+    // the opener can be spelled by smaller tokens too: the document is chosen by biasing its first token, "{"
+    const answered = await client.chat.completions.parse({ ...req, logit_bias: { [QWEN_BRACE]: 100 } });
+    const m = answered.choices[0].message;
+    assert.equal(answered.choices[0].finish_reason, 'stop', JSON.stringify(m));
+    assert.equal(m.tool_calls?.length ?? 0, 0);
+    assert.deepEqual(m.parsed, Answer.parse(JSON.parse(m.content)));
   });
 
   it('qwen3: auto without a bias answers in text, with no call markers in the content', async () => {
