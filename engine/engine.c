@@ -1,6 +1,7 @@
 /*
- * engine.c — the engine thread: admission, continuous batching over the paged KV cache, sampling, and
- * reporting through each request's callback.
+ * engine.c — the engine thread: admission, continuous batching over the paged KV cache, and the public entry
+ * points. Sampling and reporting through each request's callback are in engine_emit.c (engine_int.h holds the
+ * structures both read).
  *
  * Locking: `mu` guards the queue, the slots' job pointers, cancel flags and the counters that engine_stats
  * reads; compute runs without it. A job moves queued -> running (in a slot) -> ended, and may go back from
@@ -20,80 +21,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine_int.h"
 #include "err.h"
 #include "kernels/kern.h"
 #include "log.h"
-
-#define ENGINE_BLOCK_TOKENS 16
-#define ENGINE_DEFAULT_KV_BYTES (256ll << 20)
-/* Logits rows per step given to prompt scoring (ENGINE_REQ_SCORE), beyond the one row per slot of generation: a
- * scored prompt is fed in chunks of at most this many tokens, each of which needs its own row of n_vocab floats
- * (64 rows of a 152k vocabulary are 39 MB, allocated at the first scoring request). */
-#define ENGINE_SCORE_ROWS 64
-
-typedef struct engine_job {
-    struct engine_job *next; /* queue link */
-    uint64_t id;
-    engine_req_t req;      /* req.prompt points into tokens */
-    bool cancel;           /* set under mu */
-    bool paused;           /* set under mu (engine_pause): takes no part in steps, keeps its slot and blocks */
-    double t_submit;
-    /* generation state: engine thread only; survives preemption */
-    int32_t *tokens;       /* (n_prompt + max_tokens,) prompt, then generated tokens */
-    int32_t n_all;         /* tokens known */
-    int32_t n_generated;
-    sampler_t *smp;        /* created at first admission */
-    gram_matcher_t *gm;    /* the output's grammar matcher (req.grammar holds a reference), or NULL */
-    tok_stream_t stream;
-    double t_start, t_first;
-    int32_t n_scored;      /* ENGINE_REQ_SCORE: prompt tokens 1..n_scored have had their PROMPT_LP event */
-    int32_t n_cached;      /* prompt tokens the prefix cache served at the first admission */
-    bool admitted_once;
-} engine_job_t;
-
-typedef struct {
-    engine_job_t *job; /* NULL when free; written under mu */
-    kv_seq_t kv;       /* its block table; kv.n_tokens = tokens fed */
-    uint64_t admitted; /* admission order, to pick the newest for preemption */
-} engine_slot_t;
-
-struct engine {
-    model_t *model;
-    model_ctx_t *ctx;
-    kv_cache_t *kv;
-    engine_params_t p;
-    engine_slot_t *slots;      /* n_parallel */
-    model_batch_seq_t *batch;  /* (n_parallel,) entries of a step */
-    int32_t *batch_slot;       /* (n_parallel,) slot of each entry */
-    float *logits;             /* (logit_rows, n_vocab), NULL for an embedding model */
-    int32_t logit_rows;        /* n_parallel, or n_parallel + ENGINE_SCORE_ROWS once a prompt was scored */
-    float *embd;               /* (n_parallel, n_embd) embeddings of a step's ENGINE_REQ_EMBED entries, or NULL */
-    uint64_t n_admitted;
-    uint64_t next_id;          /* under mu */
-    bool *cancel;              /* (n_parallel,) engine thread scratch */
-    bool *paused;              /* (n_parallel,) engine thread: the slots' pause flags for this step */
-    char *text;                /* (text_cap,) the detokenized bytes of one token event */
-    void *smp_scratch;         /* candidates scratch shared by every job's sampler */
-    gram_vocab_t *gvocab;      /* the vocabulary's token trie for grammars: built at the first request with one */
-    uint32_t *mask;            /* (gram_mask_words(n_vocab),) engine thread: a grammar's allowed tokens */
-    size_t text_cap;
-    pthread_t thread;
-    bool thread_started;
-
-    pthread_mutex_t mu;
-    pthread_mutex_t gv_mu;     /* guards building gvocab */
-    pthread_cond_t cv;
-    uint64_t events;           /* bumped by every submit, cancel and stop: wakes an idle engine thread */
-    engine_job_t *head, *tail; /* queued jobs, FIFO (preempted ones go back to the head) */
-    bool stopping;
-    engine_stats_t stats;      /* snapshot for engine_stats */
-};
-
-static double engine__now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 engine_params_t engine_default_params(void) {
     engine_params_t p = {0};
@@ -101,142 +32,6 @@ engine_params_t engine_default_params(void) {
     p.max_queue = 64;
     p.n_batch = 512;
     return p;
-}
-
-/* ---- ending and emitting ---------------------------------------------------------------------------------- */
-
-static void engine__free_job(engine_job_t *job) {
-    sampler_free(job->smp);
-    gram_matcher_free(job->gm);
-    gram_free(job->req.grammar);
-    free(job->tokens);
-    free(job);
-}
-
-/* Reports the END event of a job and frees it; releases its slot (if any) first. */
-static void engine__end(engine_t *e, engine_slot_t *s, engine_job_t *job, engine_finish_t finish, int err,
-                        const char *msg) {
-    if (s) kv_seq_release(e->kv, &s->kv);
-    pthread_mutex_lock(&e->mu); /* engine_cancel reads slot jobs under mu: detach before freeing */
-    if (s) {
-        s->job = NULL;
-        e->stats.running--;
-    }
-    e->stats.n_completed++;
-    pthread_mutex_unlock(&e->mu);
-
-    engine_event_t ev = {.type = ENGINE_EV_END, .id = job->id, .finish = finish, .err = err, .err_msg = msg};
-    char tail[64];
-    size_t n_tail = 0;
-    if (job->smp && tok_stream_flush(&job->stream, tail, sizeof tail, &n_tail) == 0) {
-        ev.text = tail;
-        ev.text_len = n_tail;
-    }
-    double now = engine__now_ms();
-    ev.n_prompt = (int32_t)job->req.n_prompt;
-    ev.n_generated = job->n_generated;
-    ev.n_cached = job->n_cached;
-    double start = job->t_start > 0 ? job->t_start : now;
-    ev.t_queue_ms = start - job->t_submit;
-    ev.t_prompt_ms = (job->t_first > 0 ? job->t_first : now) - start;
-    ev.t_gen_ms = job->t_first > 0 ? now - job->t_first : 0;
-    job->req.on_event(job->req.user, &ev);
-    engine__free_job(job);
-}
-
-/* Samples the next token of a slot from its logits row and reports it; ends the job when it is over. A row
- * with a NaN or an infinity (the forward pass overflowed: the weights are finite, the loader checked) ends the
- * job with ERR_NUMERIC and a warning in the log, rather than sampling noise or an empty answer. */
-/* Redraws from the unconstrained candidates before a grammar's mask is computed (sampler_redraw): each costs a scan of
-   the candidates, as the cached mask and one masked redraw together cost about two, so only a couple pay. */
-#define ENGINE_GRAMMAR_REDRAWS 2
-
-static void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
-    engine_job_t *job = s->job;
-    const tok_t *tok = model_tok(e->model);
-    int32_t n_vocab = model_hparams(e->model)->n_vocab;
-    const int64_t bad = kern_first_nonfinite(logits, n_vocab);
-    if (bad >= 0) {
-        const log_kv_t kv[] = {LOG_I("request", (long long)job->id), LOG_I("position", job->n_all),
-                               LOG_I("token", bad), LOG_S("value", isnan(logits[bad]) ? "NaN" : "inf")};
-        log_kv(LOG_WARN, "non-finite logits", kv, sizeof kv / sizeof kv[0]);
-        engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_NUMERIC,
-                    "the model computed non-finite logits: its weights overflow on this input");
-        return;
-    }
-    int32_t id;
-    if (!job->gm) {
-        id = sampler_sample(job->smp, logits);
-    } else if (!gram_matcher_broad(job->gm)) {
-        /* at a document's structure: the mask first. It costs microseconds once the grammar's per-position cache
-           has seen the position, the draw then weighs only the few allowed tokens, and it is exact under truncation
-           (the mask comes before top_k/top_p/min_p). The choice depends on the parse only, never on what the shared
-           cache holds, so a seed gives the same tokens every time. */
-        if (gram_matcher_fill_mask(job->gm, e->mask) != 0) {
-            engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_NOMEM, "out of memory in the output's grammar");
-            return;
-        }
-        id = sampler_sample_masked(job->smp, logits, e->mask);
-    } else { /* free text (a string's characters, a lazy grammar waiting for its trigger): nearly every token is
-                allowed, so the unconstrained draw usually stands and no mask is computed; else the masked draw */
-        id = sampler_propose(job->smp, logits);
-        for (int k = 0; k < ENGINE_GRAMMAR_REDRAWS && !gram_matcher_allows(job->gm, id); k++) {
-            int32_t again = sampler_redraw(job->smp); /* the same candidates: cheaper than a mask */
-            if (again < 0) break;
-            id = again;
-        }
-        if (gram_matcher_allows(job->gm, id)) {
-            sampler_accept(job->smp, id);
-        } else {
-            if (gram_matcher_fill_mask(job->gm, e->mask) != 0) {
-                engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_NOMEM, "out of memory in the output's grammar");
-                return;
-            }
-            id = sampler_redraw_masked(job->smp, e->mask); /* the proposal's candidates the grammar allows */
-            if (id >= 0)
-                sampler_accept(job->smp, id);
-            else /* greedy, or the truncation kept no allowed token: mask first, then truncate */
-                id = sampler_sample_masked(job->smp, logits, e->mask);
-        }
-    }
-    if (id < 0) { /* an empty mask: the grammar has no continuation (its fill never says so but on failure) */
-        engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_STATE, "the output's grammar allows no next token");
-        return;
-    }
-    if (job->t_first <= 0) job->t_first = engine__now_ms();
-    if (tok_is_eog(tok, id)) {
-        engine__end(e, s, job, ENGINE_FINISH_STOP, 0, NULL);
-        return;
-    }
-    if (job->gm && gram_matcher_accept(job->gm, id) != 0) { /* only at the grammar's run-time caps */
-        engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_LIMIT, "the output outgrew its grammar's nesting limits");
-        return;
-    }
-    job->n_generated++;
-    job->tokens[job->n_all++] = id;
-    size_t n_text = 0;
-    if ((job->req.render_special || job->gm) && tok_is_control(tok, id)) { /* markers the api parses */
-        char sp[256];
-        size_t n_sp = 0;
-        if (tok_piece(tok, id, true, sp, sizeof sp, &n_sp) != 0) n_sp = 0; /* longer markers are not rendered */
-        if (tok_stream_push_bytes(&job->stream, sp, n_sp, e->text, e->text_cap, &n_text) != 0) n_text = 0;
-    } else if (tok_stream_push(&job->stream, tok, id, e->text, e->text_cap, &n_text) != 0) {
-        n_text = 0;
-    }
-    engine_event_t ev = {.type = ENGINE_EV_TOKEN, .id = job->id, .token = id, .text = e->text, .text_len = n_text};
-    int32_t top_ids[ENGINE_MAX_TOP_LOGPROBS];
-    float top_lp[ENGINE_MAX_TOP_LOGPROBS];
-    if (job->req.logprobs &&
-        sampler_logprobs(logits, n_vocab, id, job->req.n_top_logprobs, &ev.logprob, top_ids, top_lp) == 0) {
-        ev.n_top = job->req.n_top_logprobs;
-        ev.top_ids = top_ids;
-        ev.top_logprobs = top_lp;
-    }
-    job->req.on_event(job->req.user, &ev);
-    if (job->gm && gram_matcher_done(job->gm)) /* a complete document that nothing may extend */
-        engine__end(e, s, job, ENGINE_FINISH_STOP, 0, NULL);
-    else if (job->n_generated >= job->req.max_tokens || job->n_all >= e->p.n_ctx)
-        engine__end(e, s, job, ENGINE_FINISH_LENGTH, 0, NULL);
 }
 
 /* ---- admission and preemption ----------------------------------------------------------------------------- */
@@ -375,53 +170,6 @@ static int engine__start_job(engine_t *e, engine_job_t *job) {
     tok_stream_init(&job->stream);
     job->t_start = engine__now_ms();
     return 0;
-}
-
-/* Reports an embedding request's vector (embd, n_embd wide) and ends it. Its cache blocks were never committed to
- * the prefix index, so releasing them frees them. */
-static void engine__emit_embedding(engine_t *e, engine_slot_t *s, const float *embd) {
-    engine_job_t *job = s->job;
-    const int32_t d = model_hparams(e->model)->n_embd;
-    job->t_first = engine__now_ms();
-    if (kern_first_nonfinite(embd, d) >= 0) {
-        engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_NUMERIC,
-                    "the model computed a non-finite embedding: its weights overflow on this input");
-        return;
-    }
-    engine_event_t ev = {.type = ENGINE_EV_EMBEDDING, .id = job->id, .embedding = embd, .n_embedding = d};
-    job->req.on_event(job->req.user, &ev);
-    engine__end(e, s, job, ENGINE_FINISH_STOP, 0, NULL);
-}
-
-/* Reports the PROMPT_LP event of prompt token pos (its logprob under the logits row of position pos - 1) for a
- * SCORE job, unless an earlier pass (before a preemption) did. Returns false when the row is not finite: the
- * job has then ended with ERR_NUMERIC. */
-static bool engine__score_row(engine_t *e, engine_slot_t *s, int32_t pos, const float *logits) {
-    engine_job_t *job = s->job;
-    const int32_t n_vocab = model_hparams(e->model)->n_vocab;
-    if (pos <= job->n_scored) return true;
-    const int64_t bad = kern_first_nonfinite(logits, n_vocab);
-    if (bad >= 0) {
-        const log_kv_t kv[] = {LOG_I("request", (long long)job->id), LOG_I("position", pos - 1), LOG_I("token", bad),
-                               LOG_S("value", isnan(logits[bad]) ? "NaN" : "inf")};
-        log_kv(LOG_WARN, "non-finite logits", kv, sizeof kv / sizeof kv[0]);
-        engine__end(e, s, job, ENGINE_FINISH_ERROR, ERR_NUMERIC,
-                    "the model computed non-finite logits: its weights overflow on this input");
-        return false;
-    }
-    const int32_t id = job->tokens[pos];
-    int32_t top_ids[ENGINE_MAX_TOP_LOGPROBS];
-    float top_lp[ENGINE_MAX_TOP_LOGPROBS];
-    engine_event_t ev = {.type = ENGINE_EV_PROMPT_LP, .id = job->id, .token = id, .pos = pos, .text = e->text};
-    if (sampler_logprobs(logits, n_vocab, id, job->req.n_top_logprobs, &ev.logprob, top_ids, top_lp) == 0) {
-        ev.n_top = job->req.n_top_logprobs;
-        ev.top_ids = top_ids;
-        ev.top_logprobs = top_lp;
-    }
-    if (tok_piece(model_tok(e->model), id, false, e->text, e->text_cap, &ev.text_len) != 0) ev.text_len = 0;
-    job->n_scored = pos;
-    job->req.on_event(job->req.user, &ev);
-    return true;
 }
 
 /* The slot of the oldest running, unpaused embedding request admitted after *after (admission order), or -1;
