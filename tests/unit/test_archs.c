@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "engine_fixture.h"
+#include "mutate_file.h"
 
 #define SYNTH TEST_REPO_DIR "/build/synth/"
 #define REFERENCE TEST_REPO_DIR "/tests/archs/reference.json"
@@ -211,27 +212,37 @@ static void test_describe(void **state) {
     }
 }
 
-static uint64_t rng_next(uint64_t *s) { /* xorshift64 */
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-/* Offsets of the bytes right after each occurrence of needle in buf[0, n) (the value of a key, the dimensions of a
- * tensor info), up to cap of them. */
-static size_t after_each(const uint8_t *buf, size_t n, const char *needle, size_t *out, size_t have, size_t cap) {
-    size_t k = strlen(needle);
-    for (size_t i = 0; i + k <= n && have < cap; i++)
-        if (memcmp(buf + i, needle, k) == 0) out[have++] = i + k;
-    return have;
-}
-
 /*
  * Every architecture's loader on malformed metadata: in a tiny model of each, bytes of the architecture's keys
  * (`<arch>.` values) and of the tensor infos (dimensions, types, offsets) are mutated, a few at a time. Each load
  * must fail with one line, or succeed and then run a forward pass (under ASan/UBSan in `make test`).
  */
+/* mf_mutate_loads' callback: a mutated decoder loads with one line of error or runs a forward pass. */
+static bool archs__load_and_run(const char *path) {
+    char err[512] = "";
+    model_t *m = NULL;
+    if (model_load(path, &m, err, sizeof err) != 0) {
+        assert_null(m);
+        assert_true(err[0] != '\0' && !strchr(err, '\n'));
+        return false;
+    }
+    model_ctx_t *c = NULL;
+    if (model_ctx_create(m, 1, 8, 32, &c) == 0) {
+        model_seq_t *sq = NULL;
+        int32_t ids[4] = {1, 2, 3, 4};
+        float *logits = malloc((size_t)model_hparams(m)->n_vocab * sizeof(float));
+        assert_non_null(logits);
+        if (model_seq_create(m, 32, &sq) == 0) {
+            model_forward(c, sq, ids, 4, false, logits);
+            model_seq_free(sq);
+        }
+        free(logits);
+        model_ctx_free(c);
+    }
+    model_free(m);
+    return true;
+}
+
 static void test_mutated_metadata_every_arch(void **state) {
     (void)state;
     static const char *const tiny[][2] = {{"tiny-qwen2", "qwen2."},     {"tiny-qwen2moe", "qwen2moe."},
@@ -247,61 +258,10 @@ static void test_mutated_metadata_every_arch(void **state) {
     for (size_t a = 0; a < sizeof tiny / sizeof tiny[0]; a++) {
         char path[512];
         synth_path(tiny[a][0], path, sizeof path);
-        FILE *f = fopen(path, "rb");
-        assert_non_null(f);
-        fseek(f, 0, SEEK_END);
-        size_t len = (size_t)ftell(f);
-        fseek(f, 0, SEEK_SET);
-        uint8_t *good = malloc(len), *work = malloc(len);
-        assert_true(good && work && fread(good, 1, len, f) == len);
-        fclose(f);
-        static size_t spots[4096];
-        size_t n_spots = after_each(good, len, tiny[a][1], spots, 0, 4096);
-        n_spots = after_each(good, len, "blk.", spots, n_spots, 4096);
-        n_spots = after_each(good, len, "token_embd.weight", spots, n_spots, 4096);
-        n_spots = after_each(good, len, "output_norm.weight", spots, n_spots, 4096);
-        assert_true(n_spots > 20);
+        const char *needles[] = {tiny[a][1], "blk.", "token_embd.weight", "output_norm.weight"};
         int n_ok = 0, n_err = 0;
-        for (int it = 0; it < 150; it++) {
-            memcpy(work, good, len);
-            int n_flips = 1 + (int)(rng_next(&seed) % 4);
-            for (int k = 0; k < n_flips; k++) {
-                size_t p = spots[rng_next(&seed) % n_spots] + rng_next(&seed) % 24;
-                uint64_t r = rng_next(&seed);
-                if (p < len)
-                    work[p] = (r & 1) ? (uint8_t)(work[p] ^ (1u << ((r >> 1) % 8)))
-                                      : (uint8_t)((r >> 8) % 3 == 0 ? 0 : (r >> 8) % 3 == 1 ? 0xff : r >> 16);
-            }
-            f = fopen(tmp, "wb");
-            assert_true(f && fwrite(work, 1, len, f) == len);
-            fclose(f);
-            char err[512] = "";
-            model_t *m = NULL;
-            if (model_load(tmp, &m, err, sizeof err) != 0) {
-                assert_null(m);
-                assert_true(err[0] != '\0' && !strchr(err, '\n'));
-                n_err++;
-                continue;
-            }
-            model_ctx_t *c = NULL;
-            if (model_ctx_create(m, 1, 8, 32, &c) == 0) {
-                model_seq_t *sq = NULL;
-                int32_t ids[4] = {1, 2, 3, 4};
-                float *logits = malloc((size_t)model_hparams(m)->n_vocab * sizeof(float));
-                assert_non_null(logits);
-                if (model_seq_create(m, 32, &sq) == 0) {
-                    model_forward(c, sq, ids, 4, false, logits);
-                    model_seq_free(sq);
-                }
-                free(logits);
-                model_ctx_free(c);
-            }
-            model_free(m);
-            n_ok++;
-        }
+        mf_mutate_loads(path, needles, 4, &seed, 150, tmp, archs__load_and_run, &n_ok, &n_err);
         assert_true(n_err > 10); /* the mutations reach the loader's checks */
-        free(good);
-        free(work);
     }
     unlink(tmp);
 }

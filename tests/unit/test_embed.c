@@ -24,6 +24,7 @@
 #include "engine.h"
 #include "err.h"
 #include "model.h"
+#include "mutate_file.h"
 
 #define SYNTH TEST_REPO_DIR "/build/synth/"
 #define REFERENCE TEST_REPO_DIR "/tests/embed/reference.json"
@@ -425,26 +426,44 @@ static void test_event_copy(void **state) {
     assert_null(c->err_msg);
 }
 
-static uint64_t rng_next(uint64_t *s) { /* xorshift64 */
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-/* Offsets of the bytes right after each occurrence of needle in buf[0, n), appended to out[have..cap). */
-static size_t after_each(const uint8_t *buf, size_t n, const char *needle, size_t *out, size_t have, size_t cap) {
-    size_t k = strlen(needle);
-    for (size_t i = 0; i + k <= n && have < cap; i++)
-        if (memcmp(buf + i, needle, k) == 0) out[have++] = i + k;
-    return have;
-}
-
 /*
  * The encoders' loader on malformed metadata: in tiny bert and nomic-bert files, bytes of the architecture's keys
  * and of the tensor infos (dimensions, types, offsets; the encoder-only tensors included) are mutated, a few at a
  * time. Each load must fail with one line, or succeed and then embed an input (under ASan/UBSan in `make test`).
  */
+/* mf_mutate_loads' callback: a mutated encoder loads with one line of error or embeds an input. */
+static bool embed__load_and_run(const char *path) {
+    char err[512] = "";
+    model_t *m = NULL;
+    if (model_load(path, &m, err, sizeof err) != 0) {
+        assert_null(m);
+        assert_true(err[0] != '\0' && !strchr(err, '\n'));
+        return false;
+    }
+    const model_hparams_t *hp = model_hparams(m);
+    model_ctx_t *c = NULL;
+    if (hp->pooling != MODEL_POOL_NONE && model_ctx_create(m, 1, 8, 32, &c) == 0) {
+        kv_params_t kp = model_kv_params(m, 16, 2);
+        kv_cache_t *kv = NULL;
+        float *embd = malloc((size_t)hp->n_embd * sizeof(float));
+        assert_non_null(embd);
+        if (kv_create(&kp, &kv) == 0) {
+            kv_seq_t seq = {0};
+            int32_t ids[4] = {1, 2, 3, 4};
+            if (kv_seq_reserve(kv, &seq, 4) == 0) {
+                model_batch_seq_t bs = {.kv = &seq, .tokens = ids, .n = 4, .embd = embd};
+                model_forward_batch(c, kv, &bs, 1, NULL);
+            }
+            kv_seq_release(kv, &seq);
+            kv_free(kv);
+        }
+        free(embd);
+        model_ctx_free(c);
+    }
+    model_free(m);
+    return true;
+}
+
 static void test_mutated_encoders(void **state) {
     (void)state;
     static const char *const tiny[][2] = {{"tiny-bert", "bert."}, {"tiny-nomic", "nomic-bert."}};
@@ -456,70 +475,12 @@ static void test_mutated_encoders(void **state) {
     for (size_t a = 0; a < sizeof tiny / sizeof tiny[0]; a++) {
         char path[512];
         snprintf(path, sizeof path, SYNTH "%s.gguf", tiny[a][0]);
-        FILE *f = fopen(path, "rb");
-        if (!f) fail_msg("cannot open %s (make synth-models)", path);
-        fseek(f, 0, SEEK_END);
-        size_t len = (size_t)ftell(f);
-        fseek(f, 0, SEEK_SET);
-        uint8_t *good = malloc(len), *work = malloc(len);
-        assert_true(good && work && fread(good, 1, len, f) == len);
-        fclose(f);
-        static size_t spots[4096];
-        size_t n_spots = after_each(good, len, tiny[a][1], spots, 0, 4096);
-        static const char *const names[] = {"blk.", "token_embd.weight", "token_types.weight", "position_embd.weight",
-                                            "token_embd_norm.", "_output_norm."};
-        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
-            n_spots = after_each(good, len, names[k], spots, n_spots, 4096);
-        assert_true(n_spots > 20);
+        const char *needles[] = {tiny[a][1],          "blk.",           "token_embd.weight", "token_types.weight",
+                                 "position_embd.weight", "token_embd_norm.", "_output_norm."};
         int n_ok = 0, n_err = 0;
-        for (int it = 0; it < 150; it++) {
-            memcpy(work, good, len);
-            int n_flips = 1 + (int)(rng_next(&seed) % 4);
-            for (int k = 0; k < n_flips; k++) {
-                size_t p = spots[rng_next(&seed) % n_spots] + rng_next(&seed) % 24;
-                uint64_t r = rng_next(&seed);
-                if (p < len)
-                    work[p] = (r & 1) ? (uint8_t)(work[p] ^ (1u << ((r >> 1) % 8)))
-                                      : (uint8_t)((r >> 8) % 3 == 0 ? 0 : (r >> 8) % 3 == 1 ? 0xff : r >> 16);
-            }
-            f = fopen(tmp, "wb");
-            assert_true(f && fwrite(work, 1, len, f) == len);
-            fclose(f);
-            char err[512] = "";
-            model_t *m = NULL;
-            if (model_load(tmp, &m, err, sizeof err) != 0) {
-                assert_null(m);
-                assert_true(err[0] != '\0' && !strchr(err, '\n'));
-                n_err++;
-                continue;
-            }
-            const model_hparams_t *hp = model_hparams(m);
-            model_ctx_t *c = NULL;
-            if (hp->pooling != MODEL_POOL_NONE && model_ctx_create(m, 1, 8, 32, &c) == 0) {
-                kv_params_t kp = model_kv_params(m, 16, 2);
-                kv_cache_t *kv = NULL;
-                float *embd = malloc((size_t)hp->n_embd * sizeof(float));
-                assert_non_null(embd);
-                if (kv_create(&kp, &kv) == 0) {
-                    kv_seq_t seq = {0};
-                    int32_t ids[4] = {1, 2, 3, 4};
-                    if (kv_seq_reserve(kv, &seq, 4) == 0) {
-                        model_batch_seq_t bs = {.kv = &seq, .tokens = ids, .n = 4, .embd = embd};
-                        model_forward_batch(c, kv, &bs, 1, NULL);
-                    }
-                    kv_seq_release(kv, &seq);
-                    kv_free(kv);
-                }
-                free(embd);
-                model_ctx_free(c);
-            }
-            model_free(m);
-            n_ok++;
-        }
+        mf_mutate_loads(path, needles, 7, &seed, 150, tmp, embed__load_and_run, &n_ok, &n_err);
         print_message("%s: %d mutated files refused, %d loaded\n", tiny[a][0], n_err, n_ok);
         assert_true(n_err > 0);
-        free(good);
-        free(work);
     }
     unlink(tmp);
 }
