@@ -328,6 +328,18 @@ char *api__render_response(const api_call_t *call, size_t *len) {
     return jw_finish(&w, len);
 }
 
+/* A streamed call's {name?, arguments} object: the name in the call's first delta, argument fragments after. */
+static void render__call_fn(jw_t *w, const api_delta_t *d) {
+    jw_obj(w);
+    if (d->call_name) {
+        jw_key(w, "name");
+        jw_str(w, d->call_name);
+    }
+    jw_key(w, "arguments");
+    jw_strn(w, d->args_len ? d->args : "", d->args_len);
+    jw_end(w);
+}
+
 /* Wraps the JSON value in w into one SSE frame "data: ...\n\n". */
 static char *render__frame(jw_t *w, size_t *len) {
     size_t n = 0;
@@ -418,14 +430,7 @@ char *api__render_delta(const api_call_t *call, const api_gen_t *g, const api_de
     if (d->call >= 0 && call->spec.legacy_functions) {
         if (d->call == 0) { /* function_call streams only its one call */
             jw_key(&w, "function_call");
-            jw_obj(&w);
-            if (d->call_name) {
-                jw_key(&w, "name");
-                jw_str(&w, d->call_name);
-            }
-            jw_key(&w, "arguments");
-            jw_strn(&w, d->args_len ? d->args : "", d->args_len);
-            jw_end(&w);
+            render__call_fn(&w, d);
         }
     } else if (d->call >= 0) {
         jw_key(&w, "tool_calls");
@@ -440,14 +445,7 @@ char *api__render_delta(const api_call_t *call, const api_gen_t *g, const api_de
             jw_str(&w, "function");
         }
         jw_key(&w, "function");
-        jw_obj(&w);
-        if (d->call_name) {
-            jw_key(&w, "name");
-            jw_str(&w, d->call_name);
-        }
-        jw_key(&w, "arguments");
-        jw_strn(&w, d->args_len ? d->args : "", d->args_len);
-        jw_end(&w);
+        render__call_fn(&w, d);
         jw_end(&w);
         jw_end(&w);
     }
