@@ -36,6 +36,7 @@
 
 #define G2__ROWS    16
 #define G2__Q_BYTES 1024 /* quants of one block of a panel */
+#define G2__TOK     6    /* tokens per micro-tile of the 16-bit path */
 
 static inline int g2__n_sub(dtype_t t) { return gemm__n_sub(t); }
 
@@ -172,6 +173,13 @@ static inline __attribute__((always_inline)) void g2__store(__m256 accf[2][3], c
     }
 }
 
+/* Stores a float tile acc[c][0..16) as Y[j0 + c][0..nr) for c < C. */
+static inline __attribute__((always_inline)) void g2__store_tile(const float acc[][16], const int C, float *Y,
+                                                                 int64_t j0, int64_t ldy, int64_t nr) {
+    for (int c = 0; c < C; c++)
+        memcpy(Y + (j0 + c) * ldy, acc[c], sizeof(float) * (size_t)(nr < 16 ? nr : 16));
+}
+
 /*
  * The byte path's tile: Y[j0 + c][0..nr) for c < C from a packed 16-row panel of Q4_0 (Q40 = 1: subtract 8 *
  * sum(x)) or Q4_K (mins).
@@ -244,84 +252,170 @@ static inline __attribute__((always_inline)) void g2__tile_bytes(const uint8_t *
 }
 
 /*
- * The 16-bit path's tile (Q8_0, Q6_K, Q5_0, IQ4_NL, Q3_K; with MIN: Q5_K, Q5_1, Q2_K): Y[j0 + c][0..nr) for c < C from
- * a packed 16-row panel. Inlined with constant NS (sub-blocks per block), MIN and C so that the 2 x C float and
- * int accumulators live in registers.
+ * P column pairs (P even) of a 16-row x 6-token tile of the 16-bit path: for k < P, a0c += madd(w[k] rows 0..7,
+ * pair k of token c) and a1c likewise for rows 8..15, where w is the panel at pw (64 bytes per pair) and token c's
+ * widened activations start at px + c * K. In assembly because GCC 12 does not keep these 12 accumulators, the two
+ * weight vectors, a broadcast and a product in AVX2's 16 registers: it spills and copies accumulators inside the loop
+ * (measured: a third more instructions per pair). Two pairs per iteration; tokens 3..5 are addressed from a second
+ * base so that every broadcast is one instruction.
+ */
+static inline __attribute__((always_inline)) void g2__steps6(const uint8_t *pw, const int16_t *px, int64_t K, int P,
+                                                             __m256i *a00, __m256i *a01, __m256i *a02, __m256i *a03,
+                                                             __m256i *a04, __m256i *a05, __m256i *a10, __m256i *a11,
+                                                             __m256i *a12, __m256i *a13, __m256i *a14, __m256i *a15) {
+    const int64_t ld = 2 * K; /* bytes between tokens */
+    const uint8_t *end = pw + 64 * P;
+    /* w0, w1 = ymm12, ymm13; the broadcast ymm14, the product ymm15; token 3's base r11 */
+#define G2__ASM_TOK(addr, A0, A1)                                                                                      \
+    "vpbroadcastd " addr ", %%ymm14\n\t"                                                                               \
+    "vpmaddwd %%ymm14, %%ymm12, %%ymm15\n\t"                                                                            \
+    "vpaddd %%ymm15, %[" A0 "], %[" A0 "]\n\t"                                                                          \
+    "vpmaddwd %%ymm14, %%ymm13, %%ymm15\n\t"                                                                            \
+    "vpaddd %%ymm15, %[" A1 "], %[" A1 "]\n\t"
+#define G2__ASM_TOK0(addr, A0, A1) /* the first pair sets the sums */                                                  \
+    "vpbroadcastd " addr ", %%ymm14\n\t"                                                                               \
+    "vpmaddwd %%ymm14, %%ymm12, %[" A0 "]\n\t"                                                                          \
+    "vpmaddwd %%ymm14, %%ymm13, %[" A1 "]\n\t"
+#define G2__ASM_PAIR(TOK, off, xoff)                                                                                   \
+    "vmovdqa " #off "(%[pw]), %%ymm12\n\t"                                                                             \
+    "vmovdqa " #off "+32(%[pw]), %%ymm13\n\t"                                                                          \
+    TOK(#xoff "(%[x0])", "a00", "a10")                                                                                 \
+    TOK(#xoff "(%[x0],%[ld])", "a01", "a11")                                                                           \
+    TOK(#xoff "(%[x0],%[ld],2)", "a02", "a12")                                                                         \
+    TOK(#xoff "(%%r11)", "a03", "a13")                                                                                 \
+    TOK(#xoff "(%%r11,%[ld])", "a04", "a14")                                                                           \
+    TOK(#xoff "(%%r11,%[ld],2)", "a05", "a15")
+    __asm__("lea (%[x0],%[ld],2), %%r11\n\t"
+            "add %[ld], %%r11\n\t" G2__ASM_PAIR(G2__ASM_TOK0, 0, 0) G2__ASM_PAIR(G2__ASM_TOK, 64, 4)
+            "jmp 2f\n\t"
+            "1:\n\t" G2__ASM_PAIR(G2__ASM_TOK, 0, 0) G2__ASM_PAIR(G2__ASM_TOK, 64, 4)
+            "2:\n\t"
+            "add $8, %[x0]\n\t"
+            "add $8, %%r11\n\t"
+            "add $128, %[pw]\n\t"
+            "cmp %[end], %[pw]\n\t"
+            "jne 1b\n\t"
+            : [a00] "=&x"(*a00), [a01] "=&x"(*a01), [a02] "=&x"(*a02), [a03] "=&x"(*a03), [a04] "=&x"(*a04),
+              [a05] "=&x"(*a05), [a10] "=&x"(*a10), [a11] "=&x"(*a11), [a12] "=&x"(*a12), [a13] "=&x"(*a13),
+              [a14] "=&x"(*a14), [a15] "=&x"(*a15), [pw] "+r"(pw), [x0] "+r"(px)
+            : [end] "r"(end), [ld] "r"(ld)
+            : "xmm12", "xmm13", "xmm14", "xmm15", "r11", "cc", "memory");
+#undef G2__ASM_TOK0
+#undef G2__ASM_PAIR
+#undef G2__ASM_TOK
+}
+
+/*
+ * The 16-bit path's tile (Q8_0, Q6_K, Q5_0, IQ4_NL, Q3_K; with MIN: Q5_K, Q5_1, Q2_K): Y[j0 + c][0..nr) for c < C
+ * (C <= G2__TOK) from a packed 16-row panel. Inlined with constant NS (sub-blocks per block), MIN and C.
+ * The registers hold only the 2 x C int32 sums of a sub-block (12 at C = 6, plus the two weight vectors and one
+ * broadcast: 15 of AVX2's 16), so that every column pair costs 2 weight loads, C broadcasts straight from the
+ * widened activations (x->x16) and 2C vpmaddwd + 2C vpaddd, nothing else; the float sums live in a small tile in
+ * L1, read and written once per sub-block. Each float sum sees the same operations in the same order as before
+ * this layout (fma(int sum, scale_w * d_x) per sub-block, then the mins), so the results are bitwise unchanged.
  */
 static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, int64_t nb, const int NS, const int MIN,
                                                            const int C, const kern__q8a_t *x, int64_t j0, float *Y,
                                                            int64_t ldy, int64_t nr) {
     const int BB = G2__Q_BYTES + NS * (MIN ? 128 : 64), P = 16 / NS; /* column pairs per sub-block */
-    const int64_t K = x->K;
-    __m256 accf[2][3];
-    const int8_t *xq[3];
-    const float *xd[3];
-    const int32_t *xs[3], *xh[3];
-    int16_t xw[3][32] __attribute__((aligned(32))); /* this block's activations, widened */
-#pragma GCC unroll 3
+    const int64_t K = x->K, nbx = K / 32;
+    const int16_t *xw = x->x16 + j0 * K;
+    const float *xd = x->d + j0 * nbx;
+    const int32_t *xs = x->s + j0 * nbx, *xh = MIN && NS == 2 ? x->h + j0 * nbx : NULL;
+    float accf[G2__TOK][16] __attribute__((aligned(32)));
+#pragma GCC unroll 6
     for (int c = 0; c < C; c++) {
-        xq[c] = x->qs + (j0 + c) * K;
-        xd[c] = x->d + (j0 + c) * (K / 32);
-        xs[c] = x->s + (j0 + c) * (K / 32);
-        xh[c] = MIN && NS == 2 ? x->h + (j0 + c) * (K / 32) : NULL;
-        accf[0][c] = _mm256_setzero_ps();
-        accf[1][c] = _mm256_setzero_ps();
+        _mm256_store_ps(accf[c], _mm256_setzero_ps());
+        _mm256_store_ps(accf[c] + 8, _mm256_setzero_ps());
     }
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *pb = pack + b * BB;
-#pragma GCC unroll 3
-        for (int c = 0; c < C; c++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(xq[c] + b * 32));
-            _mm256_store_si256((__m256i *)xw[c], _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)));
-            _mm256_store_si256((__m256i *)(xw[c] + 16), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1)));
-        }
+        const int16_t *xb0 = xw + b * 32;
 #pragma GCC unroll 2
         for (int s = 0; s < NS; s++) {
-            __m256i acci[2][3];
-#pragma GCC unroll 3
-            for (int c = 0; c < C; c++) {
-                acci[0][c] = _mm256_setzero_si256();
-                acci[1][c] = _mm256_setzero_si256();
+            /* named accumulators, not an array: GCC keeps an array of vectors partly in memory */
+            __m256i a00, a01, a02, a03, a04, a05, a10, a11, a12, a13, a14, a15;
+            const uint8_t *pw = pb + 64 * s * P;
+            const int16_t *px = xb0 + 2 * s * P;
+            if (C == G2__TOK) {
+                g2__steps6(pw, px, K, P, &a00, &a01, &a02, &a03, &a04, &a05, &a10, &a11, &a12, &a13, &a14, &a15);
+            } else {
+                a00 = a01 = a02 = a03 = a04 = a05 = a10 = a11 = a12 = a13 = a14 = a15 = _mm256_setzero_si256();
+                for (int k = 0; k < P; k++, pw += 64, px += 2) {
+                const __m256i w0 = _mm256_load_si256((const __m256i *)pw);
+                const __m256i w1 = _mm256_load_si256((const __m256i *)(pw + 32));
+#define G2__STEP(c, A0, A1)                                                                                            \
+    if (C > c) {                                                                                                       \
+        int32_t pair;                                                                                                  \
+        memcpy(&pair, px + c * K, 4);                                                                                  \
+        __m256i xv = _mm256_set1_epi32(pair);                                                                          \
+        __asm__ volatile("" : "+x"(xv)); /* one broadcast live at a time: GCC would hoist all C and spill */           \
+        A0 = _mm256_add_epi32(A0, _mm256_madd_epi16(w0, xv));                                                          \
+        A1 = _mm256_add_epi32(A1, _mm256_madd_epi16(w1, xv));                                                          \
+    }
+                G2__STEP(0, a00, a10)
+                G2__STEP(1, a01, a11)
+                G2__STEP(2, a02, a12)
+                G2__STEP(3, a03, a13)
+                G2__STEP(4, a04, a14)
+                G2__STEP(5, a05, a15)
+#undef G2__STEP
             }
-#pragma GCC unroll 2
-            for (int k = s * P; k < (s + 1) * P; k++) {
-                const __m256i w0 = _mm256_load_si256((const __m256i *)(pb + 64 * k));
-                const __m256i w1 = _mm256_load_si256((const __m256i *)(pb + 64 * k + 32));
-#pragma GCC unroll 3
-                for (int c = 0; c < C; c++) {
-                    int32_t pair;
-                    memcpy(&pair, xw[c] + 2 * k, 4);
-                    const __m256i xb = _mm256_set1_epi32(pair);
-                    acci[0][c] = _mm256_add_epi32(acci[0][c], _mm256_madd_epi16(w0, xb));
-                    acci[1][c] = _mm256_add_epi32(acci[1][c], _mm256_madd_epi16(w1, xb));
-                }
             }
             const float *scale = (const float *)(pb + G2__Q_BYTES + s * 64);
             const __m256 sc0 = _mm256_load_ps(scale), sc1 = _mm256_load_ps(scale + 8);
-#pragma GCC unroll 3
-            for (int c = 0; c < C; c++) {
-                const __m256 dx = _mm256_set1_ps(xd[c][b]);
-                accf[0][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acci[0][c]), _mm256_mul_ps(sc0, dx), accf[0][c]);
-                accf[1][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acci[1][c]), _mm256_mul_ps(sc1, dx), accf[1][c]);
-            }
+#define G2__FLUSH(c, A0, A1)                                                                                           \
+    if (C > c) {                                                                                                       \
+        const __m256 dx = _mm256_set1_ps(xd[c * nbx + b]);                                                             \
+        _mm256_store_ps(accf[c], _mm256_fmadd_ps(_mm256_cvtepi32_ps(A0), _mm256_mul_ps(sc0, dx),                      \
+                                                 _mm256_load_ps(accf[c])));                                            \
+        _mm256_store_ps(accf[c] + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(A1), _mm256_mul_ps(sc1, dx),                  \
+                                                     _mm256_load_ps(accf[c] + 8)));                                    \
+    }
+            G2__FLUSH(0, a00, a10)
+            G2__FLUSH(1, a01, a11)
+            G2__FLUSH(2, a02, a12)
+            G2__FLUSH(3, a03, a13)
+            G2__FLUSH(4, a04, a14)
+            G2__FLUSH(5, a05, a15)
+#undef G2__FLUSH
         }
         if (MIN) { /* - min * sum(x) over each sub-block, sum(x) = d_x * (sum of the q8a values) */
 #pragma GCC unroll 2
             for (int s = 0; s < NS; s++) {
                 const float *mins = (const float *)(pb + G2__Q_BYTES + NS * 64 + s * 64);
                 const __m256 m0 = _mm256_load_ps(mins), m1 = _mm256_load_ps(mins + 8);
-#pragma GCC unroll 3
+#pragma GCC unroll 6
                 for (int c = 0; c < C; c++) {
-                    const int32_t si = NS == 1 ? xs[c][b] : s == 0 ? xh[c][b] : xs[c][b] - xh[c][b];
-                    const __m256 sx = _mm256_set1_ps(xd[c][b] * (float)si);
-                    accf[0][c] = _mm256_fnmadd_ps(m0, sx, accf[0][c]);
-                    accf[1][c] = _mm256_fnmadd_ps(m1, sx, accf[1][c]);
+                    const int64_t i = c * nbx + b;
+                    const int32_t si = NS == 1 ? xs[i] : s == 0 ? xh[i] : xs[i] - xh[i];
+                    const __m256 sx = _mm256_set1_ps(xd[i] * (float)si);
+                    _mm256_store_ps(accf[c], _mm256_fnmadd_ps(m0, sx, _mm256_load_ps(accf[c])));
+                    _mm256_store_ps(accf[c] + 8, _mm256_fnmadd_ps(m1, sx, _mm256_load_ps(accf[c] + 8)));
                 }
             }
         }
     }
-    g2__store(accf, C, Y, j0, ldy, nr);
+    g2__store_tile(accf, C, Y, j0, ldy, nr);
 }
+
+/* All n tokens against one packed panel of the 16-bit path, G2__TOK tokens per micro-tile and one narrower tile for
+ * the rest. */
+#define G2__PANEL16_FN(NAME, NS, MIN)                                                                                  \
+    static void NAME(const uint8_t *pack, int64_t nb, const kern__q8a_t *x, int64_t n, float *Y, int64_t ldy,          \
+                     int64_t nr) {                                                                                     \
+        int64_t j = 0;                                                                                                 \
+        for (; j + G2__TOK <= n; j += G2__TOK)                                                                         \
+            g2__tile(pack, nb, NS, MIN, G2__TOK, x, j, Y, ldy, nr);                                                    \
+        switch (n - j) {                                                                                               \
+        case 5: g2__tile(pack, nb, NS, MIN, 5, x, j, Y, ldy, nr); break;                                             \
+        case 4: g2__tile(pack, nb, NS, MIN, 4, x, j, Y, ldy, nr); break;                                               \
+        case 3: g2__tile(pack, nb, NS, MIN, 3, x, j, Y, ldy, nr); break;                                               \
+        case 2: g2__tile(pack, nb, NS, MIN, 2, x, j, Y, ldy, nr); break;                                               \
+        case 1: g2__tile(pack, nb, NS, MIN, 1, x, j, Y, ldy, nr); break;                                               \
+        default: break;                                                                                                \
+        }                                                                                                              \
+    }
 
 /* All n tokens against one packed panel, 3 tokens per micro-tile and a narrower tile for the rest. */
 #define G2__PANEL_FN(NAME, TILE)                                                                                       \
@@ -341,10 +435,10 @@ static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, 
         }                                                                                                              \
     }
 
-G2__PANEL_FN(g2__panel_q8_0, g2__tile(pack, nb, 1, 0, C_, x, j, Y, ldy, nr))    /* Q8_0, Q5_0, IQ4_NL */
-G2__PANEL_FN(g2__panel_q6_k, g2__tile(pack, nb, 2, 0, C_, x, j, Y, ldy, nr))    /* Q6_K, Q3_K */
-G2__PANEL_FN(g2__panel_min16, g2__tile(pack, nb, 1, 1, C_, x, j, Y, ldy, nr))   /* Q5_K, Q5_1 */
-G2__PANEL_FN(g2__panel_q2_k, g2__tile(pack, nb, 2, 1, C_, x, j, Y, ldy, nr))    /* Q2_K */
+G2__PANEL16_FN(g2__panel_q8_0, 1, 0)  /* Q8_0, Q5_0, IQ4_NL */
+G2__PANEL16_FN(g2__panel_q6_k, 2, 0)  /* Q6_K, Q3_K */
+G2__PANEL16_FN(g2__panel_min16, 1, 1) /* Q5_K, Q5_1 */
+G2__PANEL16_FN(g2__panel_q2_k, 2, 1)  /* Q2_K */
 G2__PANEL_FN(g2__panel_q4_0, g2__tile_bytes(pack, nb, 1, C_, x, j, Y, ldy, nr)) /* Q4_0 */
 G2__PANEL_FN(g2__panel_q4_k, g2__tile_bytes(pack, nb, 0, C_, x, j, Y, ldy, nr)) /* Q4_K */
 
