@@ -252,6 +252,106 @@ static inline __attribute__((always_inline)) void g2__tile_bytes(const uint8_t *
 }
 
 /*
+ * One block (8 groups of 4 columns) of a 16-row x 6-token tile of the byte path: a0c = sum over groups g of
+ * maddubs(w[g] rows 0..7, quad g of token c) in int16 (at most 8 * 3810, no overflow), a1c likewise for rows 8..15,
+ * where w is the block's panel at pw (64 bytes per group) and token c's q8a values start at px + c * K. Assembly for
+ * the reason given at g2__steps6; the registers are used the same way.
+ */
+static inline __attribute__((always_inline)) void g2__block_bytes6(const uint8_t *pw, const int8_t *px, int64_t K,
+                                                                   __m256i *a00, __m256i *a01, __m256i *a02,
+                                                                   __m256i *a03, __m256i *a04, __m256i *a05,
+                                                                   __m256i *a10, __m256i *a11, __m256i *a12,
+                                                                   __m256i *a13, __m256i *a14, __m256i *a15) {
+#define G2__ASM_TOK(addr, A0, A1)                                                                                      \
+    "vpbroadcastd " addr ", %%ymm14\n\t"                                                                               \
+    "vpmaddubsw %%ymm14, %%ymm12, %%ymm15\n\t"                                                                          \
+    "vpaddw %%ymm15, %[" A0 "], %[" A0 "]\n\t"                                                                          \
+    "vpmaddubsw %%ymm14, %%ymm13, %%ymm15\n\t"                                                                          \
+    "vpaddw %%ymm15, %[" A1 "], %[" A1 "]\n\t"
+#define G2__ASM_TOK0(addr, A0, A1) /* the first group sets the sums */                                                 \
+    "vpbroadcastd " addr ", %%ymm14\n\t"                                                                               \
+    "vpmaddubsw %%ymm14, %%ymm12, %[" A0 "]\n\t"                                                                        \
+    "vpmaddubsw %%ymm14, %%ymm13, %[" A1 "]\n\t"
+#define G2__ASM_GROUP(TOK, g)                                                                                          \
+    "vmovdqa 64*" #g "(%[pw]), %%ymm12\n\t"                                                                            \
+    "vmovdqa 64*" #g "+32(%[pw]), %%ymm13\n\t"                                                                         \
+    TOK("4*" #g "(%[x0])", "a00", "a10")                                                                               \
+    TOK("4*" #g "(%[x0],%[ld])", "a01", "a11")                                                                         \
+    TOK("4*" #g "(%[x0],%[ld],2)", "a02", "a12")                                                                       \
+    TOK("4*" #g "(%%r11)", "a03", "a13")                                                                               \
+    TOK("4*" #g "(%%r11,%[ld])", "a04", "a14")                                                                         \
+    TOK("4*" #g "(%%r11,%[ld],2)", "a05", "a15")
+    __asm__("lea (%[x0],%[ld],2), %%r11\n\t"
+            "add %[ld], %%r11\n\t" G2__ASM_GROUP(G2__ASM_TOK0, 0) G2__ASM_GROUP(G2__ASM_TOK, 1)
+                G2__ASM_GROUP(G2__ASM_TOK, 2) G2__ASM_GROUP(G2__ASM_TOK, 3) G2__ASM_GROUP(G2__ASM_TOK, 4)
+                    G2__ASM_GROUP(G2__ASM_TOK, 5) G2__ASM_GROUP(G2__ASM_TOK, 6) G2__ASM_GROUP(G2__ASM_TOK, 7)
+            : [a00] "=&x"(*a00), [a01] "=&x"(*a01), [a02] "=&x"(*a02), [a03] "=&x"(*a03), [a04] "=&x"(*a04),
+              [a05] "=&x"(*a05), [a10] "=&x"(*a10), [a11] "=&x"(*a11), [a12] "=&x"(*a12), [a13] "=&x"(*a13),
+              [a14] "=&x"(*a14), [a15] "=&x"(*a15)
+            : [pw] "r"(pw), [x0] "r"(px), [ld] "r"(K)
+            : "xmm12", "xmm13", "xmm14", "xmm15", "r11", "memory");
+#undef G2__ASM_GROUP
+#undef G2__ASM_TOK0
+#undef G2__ASM_TOK
+}
+
+/*
+ * The byte path's tile for 6 tokens (Q40 as in g2__tile_bytes): the int16 sums of a block in registers
+ * (g2__block_bytes6), widened, converted and added into float sums kept in L1, with the same operations in the same
+ * order per output as g2__tile_bytes, so the results are bitwise those of the 3-token tile.
+ */
+static inline __attribute__((always_inline)) void g2__tile_bytes6(const uint8_t *pack, int64_t nb, const int Q40,
+                                                                  const kern__q8a_t *x, int64_t j0, float *Y,
+                                                                  int64_t ldy, int64_t nr) {
+    const int BB = 512 + (Q40 ? 64 : 128);
+    const int64_t K = x->K, nbx = K / 32;
+    const int8_t *xq = x->qs + j0 * K;
+    const float *xd = x->d + j0 * nbx;
+    const int32_t *xs = x->s + j0 * nbx;
+    const __m256i ones = _mm256_set1_epi16(1);
+    float accf[G2__TOK][16] __attribute__((aligned(32)));
+    for (int c = 0; c < G2__TOK; c++) {
+        _mm256_store_ps(accf[c], _mm256_setzero_ps());
+        _mm256_store_ps(accf[c] + 8, _mm256_setzero_ps());
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = pack + b * BB;
+        __m256i a00, a01, a02, a03, a04, a05, a10, a11, a12, a13, a14, a15;
+        g2__block_bytes6(pb, xq + b * 32, K, &a00, &a01, &a02, &a03, &a04, &a05, &a10, &a11, &a12, &a13, &a14, &a15);
+        const float *scale = (const float *)(pb + 512), *mins = (const float *)(pb + 576); /* mins: not Q4_0 */
+        const __m256 sc0 = _mm256_load_ps(scale), sc1 = _mm256_load_ps(scale + 8);
+        const __m256 m0 = Q40 ? sc0 : _mm256_load_ps(mins), m1 = Q40 ? sc1 : _mm256_load_ps(mins + 8);
+#define G2__FLUSH(c, A0, A1)                                                                                           \
+    {                                                                                                                  \
+        const __m256 dx = _mm256_set1_ps(xd[c * nbx + b]);                                                             \
+        __m256i i0 = _mm256_madd_epi16(A0, ones), i1 = _mm256_madd_epi16(A1, ones);                                    \
+        if (Q40) { /* the weights were q, not q - 8 */                                                                 \
+            const __m256i corr = _mm256_set1_epi32(8 * xs[c * nbx + b]);                                               \
+            i0 = _mm256_sub_epi32(i0, corr);                                                                           \
+            i1 = _mm256_sub_epi32(i1, corr);                                                                           \
+        }                                                                                                              \
+        __m256 f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0), _mm256_mul_ps(sc0, dx), _mm256_load_ps(accf[c]));          \
+        __m256 f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_mul_ps(sc1, dx), _mm256_load_ps(accf[c] + 8));      \
+        if (!Q40) { /* Q4_K, Q4_1: - min * sum(x) over the block, sum(x) = d_x * s_x */                                \
+            const __m256 sx = _mm256_set1_ps(xd[c * nbx + b] * (float)xs[c * nbx + b]);                                \
+            f0 = _mm256_fnmadd_ps(m0, sx, f0);                                                                         \
+            f1 = _mm256_fnmadd_ps(m1, sx, f1);                                                                         \
+        }                                                                                                              \
+        _mm256_store_ps(accf[c], f0);                                                                                  \
+        _mm256_store_ps(accf[c] + 8, f1);                                                                              \
+    }
+        G2__FLUSH(0, a00, a10)
+        G2__FLUSH(1, a01, a11)
+        G2__FLUSH(2, a02, a12)
+        G2__FLUSH(3, a03, a13)
+        G2__FLUSH(4, a04, a14)
+        G2__FLUSH(5, a05, a15)
+#undef G2__FLUSH
+    }
+    g2__store_tile(accf, G2__TOK, Y, j0, ldy, nr);
+}
+
+/*
  * P column pairs (P even) of a 16-row x 6-token tile of the 16-bit path: for k < P, a0c += madd(w[k] rows 0..7,
  * pair k of token c) and a1c likewise for rows 8..15, where w is the panel at pw (64 bytes per pair) and token c's
  * widened activations start at px + c * K. In assembly because GCC 12 does not keep these 12 accumulators, the two
@@ -439,8 +539,27 @@ G2__PANEL16_FN(g2__panel_q8_0, 1, 0)  /* Q8_0, Q5_0, IQ4_NL */
 G2__PANEL16_FN(g2__panel_q6_k, 2, 0)  /* Q6_K, Q3_K */
 G2__PANEL16_FN(g2__panel_min16, 1, 1) /* Q5_K, Q5_1 */
 G2__PANEL16_FN(g2__panel_q2_k, 2, 1)  /* Q2_K */
-G2__PANEL_FN(g2__panel_q4_0, g2__tile_bytes(pack, nb, 1, C_, x, j, Y, ldy, nr)) /* Q4_0 */
-G2__PANEL_FN(g2__panel_q4_k, g2__tile_bytes(pack, nb, 0, C_, x, j, Y, ldy, nr)) /* Q4_K */
+G2__PANEL_FN(g2__rest_q4_0, g2__tile_bytes(pack, nb, 1, C_, x, j, Y, ldy, nr)) /* Q4_0 */
+G2__PANEL_FN(g2__rest_q4_k, g2__tile_bytes(pack, nb, 0, C_, x, j, Y, ldy, nr)) /* Q4_K */
+
+/* All n tokens against one packed panel of the byte path: 6-token tiles, the rest (< 6) in 3-token tiles. */
+static void g2__panel_q4_0(const uint8_t *pack, int64_t nb, const kern__q8a_t *x, int64_t n, float *Y, int64_t ldy,
+                           int64_t nr) {
+    int64_t j = 0;
+    for (; j + G2__TOK <= n; j += G2__TOK)
+        g2__tile_bytes6(pack, nb, 1, x, j, Y, ldy, nr);
+    const kern__q8a_t rest = {x->qs + j * x->K, x->d + j * (x->K / 32), x->s + j * (x->K / 32), x->K, NULL, NULL, NULL};
+    if (j < n) g2__rest_q4_0(pack, nb, &rest, n - j, Y + j * ldy, ldy, nr);
+}
+
+static void g2__panel_q4_k(const uint8_t *pack, int64_t nb, const kern__q8a_t *x, int64_t n, float *Y, int64_t ldy,
+                           int64_t nr) {
+    int64_t j = 0;
+    for (; j + G2__TOK <= n; j += G2__TOK)
+        g2__tile_bytes6(pack, nb, 0, x, j, Y, ldy, nr);
+    const kern__q8a_t rest = {x->qs + j * x->K, x->d + j * (x->K / 32), x->s + j * (x->K / 32), x->K, NULL, NULL, NULL};
+    if (j < n) g2__rest_q4_k(pack, nb, &rest, n - j, Y + j * ldy, ldy, nr);
+}
 
 void kern__gemm_q8_avx2(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
                         float *Y, int64_t ldy, void *pack) {
