@@ -173,11 +173,23 @@ static inline __attribute__((always_inline)) void g2__store(__m256 accf[2][3], c
     }
 }
 
-/* Stores a float tile acc[c][0..16) as Y[j0 + c][0..nr) for c < C. */
+/* Stores a float tile acc[c][0..16) as Y[j0 + c][0..nr) for c < C (vector stores: a memcpy of nr floats became
+ * `rep movsq`, 4% of a prompt's time). */
 static inline __attribute__((always_inline)) void g2__store_tile(const float acc[][16], const int C, float *Y,
                                                                  int64_t j0, int64_t ldy, int64_t nr) {
-    for (int c = 0; c < C; c++)
-        memcpy(Y + (j0 + c) * ldy, acc[c], sizeof(float) * (size_t)(nr < 16 ? nr : 16));
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(nr < 16 ? nr : 16)), idx);
+    const __m256i mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(nr < 16 ? nr : 16) - 8), idx);
+    for (int c = 0; c < C; c++) {
+        float *yr = Y + (j0 + c) * ldy;
+        if (nr >= 16) {
+            _mm256_storeu_ps(yr, _mm256_load_ps(acc[c]));
+            _mm256_storeu_ps(yr + 8, _mm256_load_ps(acc[c] + 8));
+        } else {
+            _mm256_maskstore_ps(yr, mask0, _mm256_load_ps(acc[c]));
+            _mm256_maskstore_ps(yr + 8, mask1, _mm256_load_ps(acc[c] + 8));
+        }
+    }
 }
 
 /*
