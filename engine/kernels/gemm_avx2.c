@@ -598,6 +598,14 @@ static void g2__panel_q4_k(const uint8_t *pack, int64_t nb, const kern__q8a_t *x
     if (j < n) g2__rest_q4_k(pack, nb, &rest, n - j, Y + j * ldy, ldy, nr);
 }
 
+void kern__widen_i8_avx2(const int8_t *src, int16_t *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++)
+        dst[i] = src[i];
+}
+
 void kern__gemm_q8_avx2(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
                         float *Y, int64_t ldy, void *pack) {
     const int64_t nb = x->K / 32;

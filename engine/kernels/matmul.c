@@ -212,8 +212,7 @@ static void mm__quant_rows(mm__job_t *job, int64_t j0, int64_t j1) {
             job->isa->quant_q8a(x, K, k->xq + j * K, k->xd + j * nb, k->xs + j * nb,
                                 job->need_xu ? k->xu + j * K : NULL);
         if (job->need_x16) /* the AVX2 GEMM's operand: widened once here, not once per panel of W */
-            for (int64_t i = 0; i < K; i++)
-                k->x16[j * K + i] = k->xq[j * K + i];
+            job->isa->gemm_widen(k->xq + j * K, k->x16 + j * K, K);
         if (job->need_xh) /* per block, the sum of its first 16 values (the second 16: s - h) */
             for (int64_t b = 0; b < nb; b++) {
                 const int8_t *q = k->xq + j * K + 32 * b;
@@ -473,7 +472,7 @@ int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, co
         if (job.mode[i] == MM__GEMM) {
             job.need_q8a = true;
             job.need_xu = job.isa->gemm_xu;
-            job.need_x16 = job.isa->gemm_x16;
+            job.need_x16 = job.isa->gemm_widen != NULL;
             if (W->type == DT_Q2_K) job.need_xh = true;
         } else if (job.mode[i] == MM__MULTI && kern__act_format(W->type) != KERN__ACT_F32) {
             job.need_q8a = job.need_q8t = true;
