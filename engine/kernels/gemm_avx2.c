@@ -7,7 +7,8 @@
  * Operands. AVX2 has no byte dot product that accumulates into int32 (vpdpbusd); vpmaddubsw multiplies bytes but
  * saturates its 16-bit pair sums. So both operands are widened to int16 and vpmaddwd does the work: per 32-bit
  * lane, w[2k] * x[2k] + w[2k+1] * x[2k+1] into int32, 16 products per instruction, exact (|w| <= 128,
- * |x| <= 127). Weights are the exact small integers of gemm_rows.h; activations the q8a row's signed qs.
+ * |x| <= 127). Weights are the exact small integers of gemm_rows.h; activations the q8a row's signed qs, widened to
+ * int16 once per matmul (x->x16, kern__widen_i8_avx2, run by matmul.c while it quantizes).
  *
  * Layout. W is processed in panels of G2__ROWS = 16 rows, each repacked per block of 32 columns into
  *   quants:  16 column pairs x 2 halves x 8 rows x 2 int16 (dword i of vector (k, h) = columns 2k, 2k+1 of row
@@ -15,10 +16,14 @@
  *   per sub-block s (Q6_K, Q3_K and Q2_K have two of 16 columns, the others one of 32): 16 float scales
  *   Q5_K, Q5_1, Q2_K, per sub-block: 16 float mins (value = scale * q - min; Q2_K's use the activation sums of
  *   16 columns, x->h)
- * The micro-kernel keeps a 16-row x C-token tile (C <= 3) of float accumulators in registers, runs vpmaddwd per
- * column pair into int32 accumulators, and adds those into the floats scaled by scale_w * d_x once per sub-block.
- * The 32 activations of a block are widened once per token into a small buffer, from which each pair is
- * broadcast straight from memory.
+ * The micro-kernel covers 16 rows x G2__TOK = 6 tokens: per column pair, 2 weight vectors, 6 activation pairs
+ * broadcast straight from x16, 12 vpmaddwd + 12 vpaddd into 12 int32 accumulators that live in registers for a
+ * sub-block (16 of AVX2's 16 registers with the operands, so that loop is inline assembly: GCC 12 spilled them).
+ * Once per sub-block they are converted and added into float sums scaled by scale_w * d_x; those float sums live
+ * in a 6 x 16 tile in L1, not in registers. A narrower tile (intrinsics) takes the last n % 6 tokens. Measured
+ * against the previous 16 x 3 tile with float and int sums in registers (spilled, and the activations widened per
+ * panel): 1.1-1.3x the Gop/s per thread (BENCHMARKS.md), results bitwise unchanged (every float sum sees the same
+ * operations in the same order).
  *
  * Q4_0, Q4_K and Q4_1 take a byte path at twice the rate: their weights as unsigned nibbles q in 0..15 (Q4_0's
  * q - 8 becomes q, and 8 * sum(x) of the block is subtracted afterwards) multiply the signed activation bytes
@@ -26,6 +31,8 @@
  * 16 bits without overflow (8 * 3810 < 32768); one vpmaddwd by ones per block widens them. Their panels hold
  *   quants:  8 groups of 4 columns x 2 halves x 8 rows x 4 bytes, 512 B per block
  *   16 float scales; Q4_K: 16 float mins.
+ * The same 16 x 6 tiling (int16 sums of a block in 12 registers, assembly; float sums in L1; mins folded into the
+ * same pass), 3-token tiles of intrinsics for the rest.
  * Pure functions; any thread.
  */
 #include <immintrin.h>
