@@ -14,7 +14,7 @@
 #                         libFuzzer targets (clang, ASan+UBSan) for FUZZ_TIME seconds each; make fuzz-short: 12 s each
 #   make bench MODEL=path prompt-processing and generation speed (like llama-bench pp512/tg128)
 #   make bench-grammar    grammar mask time per token on the Qwen3 vocabulary (tests/bench/bench_grammar.c)
-#   make bench-serve [MODEL=path] [LLAMA_SERVER=path] [CTX=n]
+#   make bench-serve [MODEL=path] [LLAMA_SERVER=path] [CTX=n] [ISA=avx2]
 #                         serving benchmark of ./cinder serve at concurrency 1, 4, 16 (optionally vs llama-server)
 #   make debug            unoptimised build with symbols (build/debug/)
 #   make format           clang-format every C file
@@ -179,7 +179,7 @@ bench-grammar: deps $(BUILD)/bench/bench_grammar
 # bench-models/), driven by `cinder bench-serve` at concurrency 1, 4 and 16; LLAMA_SERVER=path/to/llama-server
 # runs the same sweep against llama.cpp's server and prints the ratios. See scripts/bench-serve.sh.
 bench-serve: all
-	@SHARED=$(SHARED) MODEL="$(MODEL)" LLAMA_SERVER="$(LLAMA_SERVER)" THREADS="$(THREADS)" CTX="$(CTX)" ./scripts/bench-serve.sh
+	@SHARED=$(SHARED) MODEL="$(MODEL)" LLAMA_SERVER="$(LLAMA_SERVER)" THREADS="$(THREADS)" CTX="$(CTX)" ISA="$(ISA)" ./scripts/bench-serve.sh
 
 SOAK_CLIENTS ?= 64
 SOAK_SECONDS ?= 60

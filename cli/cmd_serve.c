@@ -223,6 +223,11 @@ int cmd_serve(int argc, char **argv) {
         status = json ? 0 : 1;
         free(json);
     } else {
+        /* before any engine exists: the cap is process-wide (config_load checked the name) */
+        const char *got = cfg.isa ? engine_cap_isa(cfg.isa) : NULL;
+        if (got && strcmp(cfg.isa, "auto") && strcmp(got, cfg.isa))
+            log_kv(LOG_WARN, "this CPU lacks the instruction set asked for; the kernels run with a lower one",
+                   (log_kv_t[]){LOG_S("isa", cfg.isa), LOG_S("kernels", got)}, 2);
         status = serve_run(&cfg);
     }
     config_free(&cfg);

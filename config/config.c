@@ -103,6 +103,10 @@ const cfg_opt_t cfg__opts[] = {
     {"memory_check",     "CINDER_MEMORY_CHECK",    "--no-memory-check", NULL,  CFG_BOOL,   G(memory_check),     false, true,  0, 0, NULL,
      "start even when the models' weights and KV caches exceed\n"
      "MemAvailable (checked by default)"},
+    {"isa",              "CINDER_ISA",             "--isa",             NULL,  CFG_OPTSTR, G(isa),              false, false, 0, 0, "NAME",
+     "cap the kernels' instruction set: auto (default: the CPU's best),\n"
+     "avx512vnni, avx2 or scalar, to serve as a CPU without AVX-512\n"
+     "VNNI (or AVX2) would; never above what the CPU has"},
     {NULL,               NULL,                     "--print-config",    NULL,  CFG_ACTION, G(print_config),     false, false, 0, 0, NULL,
      "print the effective configuration as JSON (API keys redacted)\n"
      "and exit"},
@@ -250,6 +254,7 @@ void config_free(config_t *c) {
     free(c->host);
     free(c->metrics_api_key);
     free(c->responses_store);
+    free(c->isa);
     cfg__list_clear(&c->api_keys, &c->n_api_keys);
     cfg__key_limits_clear(c);
     cfg__list_clear(&c->cors_origins, &c->n_cors_origins);
@@ -410,6 +415,13 @@ static int cfg__scan(int argc, char *const *argv, cfg_flag_t *out, size_t *n_out
 
 /* from: the file the models came from ("" when the command line or environment named the model). */
 static int cfg__validate(const config_t *c, const char *from, char *err, size_t err_len) {
+    static const char *const isas[] = {"auto", "avx512vnni", "avx2", "scalar"};
+    bool isa_ok = !c->isa;
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0] && !isa_ok; i++)
+        isa_ok = !strcmp(c->isa, isas[i]);
+    if (!isa_ok)
+        return err_set(err, err_len, ERR_INVAL, "isa (--isa, CINDER_ISA): expected auto, avx512vnni, avx2 or scalar, got '%.64s'",
+                       c->isa);
     if (c->n_models == 0 && !c->print_config)
         return err_set(err, err_len, ERR_INVAL,
                        "no model: give -m MODEL (a GGUF file or a Hugging Face reference such as %s), or a "

@@ -93,6 +93,8 @@ typedef struct {
     log_level_t log_level;    /* "log_level" */
     log_format_t log_format;  /* "log_format" */
     bool memory_check;        /* "memory_check": refuse to start when the models do not fit MemAvailable */
+    char *isa;                /* "isa": cap the kernels' instruction set: auto, avx512vnni, avx2 or scalar (checked
+                                 here); NULL = auto */
     config_model_t *models;   /* "models": n_models entries */
     size_t n_models;          /* */
     config_env_t env;         /* HF_ENDPOINT, HF_TOKEN, XDG_CACHE_HOME, HOME, SOURCE_DATE_EPOCH */

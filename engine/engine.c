@@ -505,6 +505,10 @@ int32_t engine_n_ctx(const engine_t *e) { return e->p.n_ctx; }
 
 int engine_n_threads(const engine_t *e) { return model_ctx_n_threads(e->ctx); }
 
+const char *engine_isa(void) { return kern_isa_name(); }
+
+const char *engine_cap_isa(const char *name) { return kern_cap_isa(name); }
+
 /* The token trie grammars are matched against, built at the first request that has a grammar (tens of ms for a
  * 150k vocabulary) and kept for the engine's life. Callers of engine_submit may be on any thread: under gv_mu. */
 static int engine__grammar_vocab(engine_t *e, char *err, size_t err_len) {

@@ -92,6 +92,15 @@ int32_t engine_n_ctx(const engine_t *e);
 /* The compute threads in use (engine_params_t.n_threads, 0 resolved to the number of online CPUs). */
 int engine_n_threads(const engine_t *e);
 
+/*
+ * The instruction set the compute kernels run with in this process ("avx512vnni", "avx2" or "scalar"; static
+ * storage), and engine_cap_isa: caps it at `name` (the same names, or "auto" for the CPU's best) for the rest of the
+ * process, to serve as a CPU without AVX-512 VNNI (or AVX2) would. engine_cap_isa returns the name now in effect
+ * (lower than asked when this CPU lacks it) or NULL for an unknown name; call it before any engine is created.
+ */
+const char *engine_isa(void);
+const char *engine_cap_isa(const char *name);
+
 typedef enum {
     ENGINE_EV_TOKEN = 1,     /* one generated token */
     ENGINE_EV_END = 2,       /* the request is over; the last event it gets */

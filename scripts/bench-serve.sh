@@ -16,6 +16,8 @@
 #   PROMPT_TOKENS  P (default 128)         MAX_TOKENS  T (default 128)
 #   CONCURRENCY    the sweep (default "1 4 16")
 #   ENDPOINT       completions (default: no chat template in the way, same tokens on both servers) or chat
+#   ISA            cap cinder's kernels (`cinder serve --isa`: auto, avx512vnni, avx2, scalar), e.g. avx2 to
+#                  measure on an AVX-512 machine what an AVX2-only CPU gets (a proxy; llama-server is not capped)
 #   CINDER_ARGS    extra flags for `cinder serve`      LLAMA_ARGS  extra flags for llama-server
 #   SHARED         the shared data folder (default ../shared), for the synthetic model's donor
 # Exits non-zero when a server does not come up or a sweep point has no successful request.
@@ -32,6 +34,7 @@ T=${MAX_TOKENS:-128}
 CTX=${CTX:-$((P + T + 64))}
 CONCURRENCY=${CONCURRENCY:-"1 4 16"}
 ENDPOINT=${ENDPOINT:-completions}
+ISA=${ISA:-auto}
 CINDER_ARGS=${CINDER_ARGS:-}
 LLAMA_ARGS=${LLAMA_ARGS:-}
 BIN=./cinder
@@ -105,13 +108,17 @@ sweep() {
     echo "$hwm" >"$tmp/$label.rss"
 }
 
-# The kernels this binary picks on this CPU (the server's choice too) and the read bandwidth, in the same run.
-echo "bench-serve: $($BIN bench --bandwidth -t "$THREADS" 2>&1 | tail -n 1)"
+# The kernels this binary picks on this CPU under the ISA cap (the server's choice too) and the read bandwidth, in
+# the same run.
+echo "bench-serve: $($BIN bench --bandwidth -t "$THREADS" --isa "$ISA" 2>&1 | tail -n 1)"
 
 port=$(free_port)
 # shellcheck disable=SC2086
 start_server cinder "$port" $BIN serve -m "$MODEL" --host 127.0.0.1 --port "$port" -t "$THREADS" -np 16 \
-    -c "$CTX" --quiet $CINDER_ARGS
+    -c "$CTX" --isa "$ISA" --quiet $CINDER_ARGS
+# what the server itself reports (its model-loaded line), in case CINDER_ARGS changed it
+echo "bench-serve: cinder serve runs the $(sed -n 's/.*msg="model loaded".* kernels=\([a-z0-9]*\).*/\1/p' \
+    "$tmp/cinder.log" | head -n 1) kernels"
 sweep cinder "$port"
 stop_server
 

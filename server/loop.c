@@ -233,8 +233,8 @@ static int loop__attach(srv_t *s, srv_model_t *m) {
                         LOG_I("ctx_size", am.n_ctx),
                         LOG_I("parallel", m->p->engine.n_parallel), LOG_I("max_queue", m->p->engine.max_queue),
                         LOG_I("kv_tokens", (int64_t)st.kv_blocks_total * st.kv_block_tokens),
-                        LOG_I("threads", engine_n_threads(m->engine))},
-           8);
+                        LOG_I("threads", engine_n_threads(m->engine)), LOG_S("kernels", engine_isa())},
+           9);
     return 0;
 }
 

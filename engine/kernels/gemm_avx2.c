@@ -7,7 +7,8 @@
  * Operands. AVX2 has no byte dot product that accumulates into int32 (vpdpbusd); vpmaddubsw multiplies bytes but
  * saturates its 16-bit pair sums. So both operands are widened to int16 and vpmaddwd does the work: per 32-bit
  * lane, w[2k] * x[2k] + w[2k+1] * x[2k+1] into int32, 16 products per instruction, exact (|w| <= 128,
- * |x| <= 127). Weights are the exact small integers of gemm_rows.h; activations the q8a row's signed qs.
+ * |x| <= 127). Weights are the exact small integers of gemm_rows.h; activations the q8a row's signed qs, widened to
+ * int16 once per matmul (x->x16, kern__widen_i8_avx2, run by matmul.c while it quantizes).
  *
  * Layout. W is processed in panels of G2__ROWS = 16 rows, each repacked per block of 32 columns into
  *   quants:  16 column pairs x 2 halves x 8 rows x 2 int16 (dword i of vector (k, h) = columns 2k, 2k+1 of row
@@ -15,10 +16,14 @@
  *   per sub-block s (Q6_K, Q3_K and Q2_K have two of 16 columns, the others one of 32): 16 float scales
  *   Q5_K, Q5_1, Q2_K, per sub-block: 16 float mins (value = scale * q - min; Q2_K's use the activation sums of
  *   16 columns, x->h)
- * The micro-kernel keeps a 16-row x C-token tile (C <= 3) of float accumulators in registers, runs vpmaddwd per
- * column pair into int32 accumulators, and adds those into the floats scaled by scale_w * d_x once per sub-block.
- * The 32 activations of a block are widened once per token into a small buffer, from which each pair is
- * broadcast straight from memory.
+ * The micro-kernel covers 16 rows x G2__TOK = 6 tokens: per column pair, 2 weight vectors, 6 activation pairs
+ * broadcast straight from x16, 12 vpmaddwd + 12 vpaddd into 12 int32 accumulators that live in registers for a
+ * sub-block (16 of AVX2's 16 registers with the operands, so that loop is inline assembly: GCC 12 spilled them).
+ * Once per sub-block they are converted and added into float sums scaled by scale_w * d_x; those float sums live
+ * in a 6 x 16 tile in L1, not in registers. A narrower tile (intrinsics) takes the last n % 6 tokens. Measured
+ * against the previous 16 x 3 tile with float and int sums in registers (spilled, and the activations widened per
+ * panel): 1.1-1.3x the Gop/s per thread (BENCHMARKS.md), results bitwise unchanged (every float sum sees the same
+ * operations in the same order).
  *
  * Q4_0, Q4_K and Q4_1 take a byte path at twice the rate: their weights as unsigned nibbles q in 0..15 (Q4_0's
  * q - 8 becomes q, and 8 * sum(x) of the block is subtracted afterwards) multiply the signed activation bytes
@@ -26,6 +31,8 @@
  * 16 bits without overflow (8 * 3810 < 32768); one vpmaddwd by ones per block widens them. Their panels hold
  *   quants:  8 groups of 4 columns x 2 halves x 8 rows x 4 bytes, 512 B per block
  *   16 float scales; Q4_K: 16 float mins.
+ * The same 16 x 6 tiling (int16 sums of a block in 12 registers, assembly; float sums in L1; mins folded into the
+ * same pass), 3-token tiles of intrinsics for the rest.
  * Pure functions; any thread.
  */
 #include <immintrin.h>
@@ -36,6 +43,7 @@
 
 #define G2__ROWS    16
 #define G2__Q_BYTES 1024 /* quants of one block of a panel */
+#define G2__TOK     6    /* tokens per micro-tile of the 16-bit path */
 
 static inline int g2__n_sub(dtype_t t) { return gemm__n_sub(t); }
 
@@ -76,7 +84,8 @@ static inline void g2__pack8(const __m256i v[8], uint8_t *out) {
 
 /* Packs nr (<= 16) rows of a 16-bit-path type starting at w into the 16-bit layout; missing rows are zero
  * (their outputs are not stored). */
-static void g2__pack(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t nb, uint8_t *pack) {
+static inline __attribute__((always_inline)) void g2__pack_t(const dtype_t t, const uint8_t *w, size_t rb, int64_t nr,
+                                                             int64_t nb, uint8_t *pack) {
     const int ns = g2__n_sub(t), bb = g2__blk_bytes(t);
     for (int64_t b = 0; b < nb; b++) {
         uint8_t *dst = pack + b * bb;
@@ -127,7 +136,8 @@ static inline void g2__pack8_bytes(const __m256i v[8], uint8_t *out) {
 }
 
 /* Q4_0 / Q4_K / Q4_1 rows into the byte layout (512 B of quants, 16 scales, Q4_K and Q4_1: 16 mins per block). */
-static void g2__pack_bytes(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t nb, uint8_t *pack) {
+static inline __attribute__((always_inline)) void g2__pack_bytes_t(const dtype_t t, const uint8_t *w, size_t rb,
+                                                                   int64_t nr, int64_t nb, uint8_t *pack) {
     const int bb = 512 + (gemm__has_min(t) ? 128 : 64);
     const __m256i eight = _mm256_set1_epi8(t == DT_Q4_0 ? 8 : 0);
     for (int64_t b = 0; b < nb; b++) {
@@ -150,6 +160,29 @@ static void g2__pack_bytes(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, i
     }
 }
 
+/* The packing functions specialised per type, so that gemm__row_block's switch folds away and it is inlined (as a
+ * call per row and block it took 4% of a Q8_0 prompt). */
+static void g2__pack(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t nb, uint8_t *pack) {
+    switch (t) {
+    case DT_Q8_0: g2__pack_t(DT_Q8_0, w, rb, nr, nb, pack); break;
+    case DT_Q5_0: g2__pack_t(DT_Q5_0, w, rb, nr, nb, pack); break;
+    case DT_IQ4_NL: g2__pack_t(DT_IQ4_NL, w, rb, nr, nb, pack); break;
+    case DT_Q6_K: g2__pack_t(DT_Q6_K, w, rb, nr, nb, pack); break;
+    case DT_Q3_K: g2__pack_t(DT_Q3_K, w, rb, nr, nb, pack); break;
+    case DT_Q5_K: g2__pack_t(DT_Q5_K, w, rb, nr, nb, pack); break;
+    case DT_Q5_1: g2__pack_t(DT_Q5_1, w, rb, nr, nb, pack); break;
+    default: g2__pack_t(DT_Q2_K, w, rb, nr, nb, pack); break;
+    }
+}
+
+static void g2__pack_bytes(dtype_t t, const uint8_t *w, size_t rb, int64_t nr, int64_t nb, uint8_t *pack) {
+    switch (t) {
+    case DT_Q4_0: g2__pack_bytes_t(DT_Q4_0, w, rb, nr, nb, pack); break;
+    case DT_Q4_1: g2__pack_bytes_t(DT_Q4_1, w, rb, nr, nb, pack); break;
+    default: g2__pack_bytes_t(DT_Q4_K, w, rb, nr, nb, pack); break;
+    }
+}
+
 /* ---- micro-kernels ---------------------------------------------------------------------------------------- */
 
 /* Stores a tile's 16 x C accumulators as Y[j0 + c][0..nr). */
@@ -168,6 +201,25 @@ static inline __attribute__((always_inline)) void g2__store(__m256 accf[2][3], c
                 const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left), idx);
                 _mm256_maskstore_ps(yr + 8 * p, mask, accf[p][c]);
             }
+        }
+    }
+}
+
+/* Stores a float tile acc[c][0..16) as Y[j0 + c][0..nr) for c < C (vector stores: a memcpy of nr floats became
+ * `rep movsq`, 4% of a prompt's time). */
+static inline __attribute__((always_inline)) void g2__store_tile(const float acc[][16], const int C, float *Y,
+                                                                 int64_t j0, int64_t ldy, int64_t nr) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(nr < 16 ? nr : 16)), idx);
+    const __m256i mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(nr < 16 ? nr : 16) - 8), idx);
+    for (int c = 0; c < C; c++) {
+        float *yr = Y + (j0 + c) * ldy;
+        if (nr >= 16) {
+            _mm256_storeu_ps(yr, _mm256_load_ps(acc[c]));
+            _mm256_storeu_ps(yr + 8, _mm256_load_ps(acc[c] + 8));
+        } else {
+            _mm256_maskstore_ps(yr, mask0, _mm256_load_ps(acc[c]));
+            _mm256_maskstore_ps(yr + 8, mask1, _mm256_load_ps(acc[c] + 8));
         }
     }
 }
@@ -244,84 +296,270 @@ static inline __attribute__((always_inline)) void g2__tile_bytes(const uint8_t *
 }
 
 /*
- * The 16-bit path's tile (Q8_0, Q6_K, Q5_0, IQ4_NL, Q3_K; with MIN: Q5_K, Q5_1, Q2_K): Y[j0 + c][0..nr) for c < C from
- * a packed 16-row panel. Inlined with constant NS (sub-blocks per block), MIN and C so that the 2 x C float and
- * int accumulators live in registers.
+ * One block (8 groups of 4 columns) of a 16-row x 6-token tile of the byte path: a0c = sum over groups g of
+ * maddubs(w[g] rows 0..7, quad g of token c) in int16 (at most 8 * 3810, no overflow), a1c likewise for rows 8..15,
+ * where w is the block's panel at pw (64 bytes per group) and token c's q8a values start at px + c * K. Assembly for
+ * the reason given at g2__steps6; the registers are used the same way.
+ */
+static inline __attribute__((always_inline)) void g2__block_bytes6(const uint8_t *pw, const int8_t *px, int64_t K,
+                                                                   __m256i *a00, __m256i *a01, __m256i *a02,
+                                                                   __m256i *a03, __m256i *a04, __m256i *a05,
+                                                                   __m256i *a10, __m256i *a11, __m256i *a12,
+                                                                   __m256i *a13, __m256i *a14, __m256i *a15) {
+#define G2__ASM_TOK(addr, A0, A1)                                                                                      \
+    "vpbroadcastd " addr ", %%ymm14\n\t"                                                                               \
+    "vpmaddubsw %%ymm14, %%ymm12, %%ymm15\n\t"                                                                          \
+    "vpaddw %%ymm15, %[" A0 "], %[" A0 "]\n\t"                                                                          \
+    "vpmaddubsw %%ymm14, %%ymm13, %%ymm15\n\t"                                                                          \
+    "vpaddw %%ymm15, %[" A1 "], %[" A1 "]\n\t"
+#define G2__ASM_TOK0(addr, A0, A1) /* the first group sets the sums */                                                 \
+    "vpbroadcastd " addr ", %%ymm14\n\t"                                                                               \
+    "vpmaddubsw %%ymm14, %%ymm12, %[" A0 "]\n\t"                                                                        \
+    "vpmaddubsw %%ymm14, %%ymm13, %[" A1 "]\n\t"
+#define G2__ASM_GROUP(TOK, g)                                                                                          \
+    "vmovdqa 64*" #g "(%[pw]), %%ymm12\n\t"                                                                            \
+    "vmovdqa 64*" #g "+32(%[pw]), %%ymm13\n\t"                                                                         \
+    TOK("4*" #g "(%[x0])", "a00", "a10")                                                                               \
+    TOK("4*" #g "(%[x0],%[ld])", "a01", "a11")                                                                         \
+    TOK("4*" #g "(%[x0],%[ld],2)", "a02", "a12")                                                                       \
+    TOK("4*" #g "(%%r11)", "a03", "a13")                                                                               \
+    TOK("4*" #g "(%%r11,%[ld])", "a04", "a14")                                                                         \
+    TOK("4*" #g "(%%r11,%[ld],2)", "a05", "a15")
+    __asm__("lea (%[x0],%[ld],2), %%r11\n\t"
+            "add %[ld], %%r11\n\t" G2__ASM_GROUP(G2__ASM_TOK0, 0) G2__ASM_GROUP(G2__ASM_TOK, 1)
+                G2__ASM_GROUP(G2__ASM_TOK, 2) G2__ASM_GROUP(G2__ASM_TOK, 3) G2__ASM_GROUP(G2__ASM_TOK, 4)
+                    G2__ASM_GROUP(G2__ASM_TOK, 5) G2__ASM_GROUP(G2__ASM_TOK, 6) G2__ASM_GROUP(G2__ASM_TOK, 7)
+            : [a00] "=&x"(*a00), [a01] "=&x"(*a01), [a02] "=&x"(*a02), [a03] "=&x"(*a03), [a04] "=&x"(*a04),
+              [a05] "=&x"(*a05), [a10] "=&x"(*a10), [a11] "=&x"(*a11), [a12] "=&x"(*a12), [a13] "=&x"(*a13),
+              [a14] "=&x"(*a14), [a15] "=&x"(*a15)
+            : [pw] "r"(pw), [x0] "r"(px), [ld] "r"(K)
+            : "xmm12", "xmm13", "xmm14", "xmm15", "r11", "memory");
+#undef G2__ASM_GROUP
+#undef G2__ASM_TOK0
+#undef G2__ASM_TOK
+}
+
+/*
+ * The byte path's tile for 6 tokens (Q40 as in g2__tile_bytes): the int16 sums of a block in registers
+ * (g2__block_bytes6), widened, converted and added into float sums kept in L1, with the same operations in the same
+ * order per output as g2__tile_bytes, so the results are bitwise those of the 3-token tile.
+ */
+static inline __attribute__((always_inline)) void g2__tile_bytes6(const uint8_t *pack, int64_t nb, const int Q40,
+                                                                  const kern__q8a_t *x, int64_t j0, float *Y,
+                                                                  int64_t ldy, int64_t nr) {
+    const int BB = 512 + (Q40 ? 64 : 128);
+    const int64_t K = x->K, nbx = K / 32;
+    const int8_t *xq = x->qs + j0 * K;
+    const float *xd = x->d + j0 * nbx;
+    const int32_t *xs = x->s + j0 * nbx;
+    const __m256i ones = _mm256_set1_epi16(1);
+    float accf[G2__TOK][16] __attribute__((aligned(32)));
+    for (int c = 0; c < G2__TOK; c++) {
+        _mm256_store_ps(accf[c], _mm256_setzero_ps());
+        _mm256_store_ps(accf[c] + 8, _mm256_setzero_ps());
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = pack + b * BB;
+        __m256i a00, a01, a02, a03, a04, a05, a10, a11, a12, a13, a14, a15;
+        g2__block_bytes6(pb, xq + b * 32, K, &a00, &a01, &a02, &a03, &a04, &a05, &a10, &a11, &a12, &a13, &a14, &a15);
+        const float *scale = (const float *)(pb + 512), *mins = (const float *)(pb + 576); /* mins: not Q4_0 */
+        const __m256 sc0 = _mm256_load_ps(scale), sc1 = _mm256_load_ps(scale + 8);
+        const __m256 m0 = Q40 ? sc0 : _mm256_load_ps(mins), m1 = Q40 ? sc1 : _mm256_load_ps(mins + 8);
+#define G2__FLUSH(c, A0, A1)                                                                                           \
+    {                                                                                                                  \
+        const __m256 dx = _mm256_set1_ps(xd[c * nbx + b]);                                                             \
+        __m256i i0 = _mm256_madd_epi16(A0, ones), i1 = _mm256_madd_epi16(A1, ones);                                    \
+        if (Q40) { /* the weights were q, not q - 8 */                                                                 \
+            const __m256i corr = _mm256_set1_epi32(8 * xs[c * nbx + b]);                                               \
+            i0 = _mm256_sub_epi32(i0, corr);                                                                           \
+            i1 = _mm256_sub_epi32(i1, corr);                                                                           \
+        }                                                                                                              \
+        __m256 f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0), _mm256_mul_ps(sc0, dx), _mm256_load_ps(accf[c]));          \
+        __m256 f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_mul_ps(sc1, dx), _mm256_load_ps(accf[c] + 8));      \
+        if (!Q40) { /* Q4_K, Q4_1: - min * sum(x) over the block, sum(x) = d_x * s_x */                                \
+            const __m256 sx = _mm256_set1_ps(xd[c * nbx + b] * (float)xs[c * nbx + b]);                                \
+            f0 = _mm256_fnmadd_ps(m0, sx, f0);                                                                         \
+            f1 = _mm256_fnmadd_ps(m1, sx, f1);                                                                         \
+        }                                                                                                              \
+        _mm256_store_ps(accf[c], f0);                                                                                  \
+        _mm256_store_ps(accf[c] + 8, f1);                                                                              \
+    }
+        G2__FLUSH(0, a00, a10)
+        G2__FLUSH(1, a01, a11)
+        G2__FLUSH(2, a02, a12)
+        G2__FLUSH(3, a03, a13)
+        G2__FLUSH(4, a04, a14)
+        G2__FLUSH(5, a05, a15)
+#undef G2__FLUSH
+    }
+    g2__store_tile(accf, G2__TOK, Y, j0, ldy, nr);
+}
+
+/*
+ * P column pairs (P even) of a 16-row x 6-token tile of the 16-bit path: for k < P, a0c += madd(w[k] rows 0..7,
+ * pair k of token c) and a1c likewise for rows 8..15, where w is the panel at pw (64 bytes per pair) and token c's
+ * widened activations start at px + c * K. In assembly because GCC 12 does not keep these 12 accumulators, the two
+ * weight vectors, a broadcast and a product in AVX2's 16 registers: it spills and copies accumulators inside the loop
+ * (measured: a third more instructions per pair). Two pairs per iteration; tokens 3..5 are addressed from a second
+ * base so that every broadcast is one instruction.
+ */
+static inline __attribute__((always_inline)) void g2__steps6(const uint8_t *pw, const int16_t *px, int64_t K, int P,
+                                                             __m256i *a00, __m256i *a01, __m256i *a02, __m256i *a03,
+                                                             __m256i *a04, __m256i *a05, __m256i *a10, __m256i *a11,
+                                                             __m256i *a12, __m256i *a13, __m256i *a14, __m256i *a15) {
+    const int64_t ld = 2 * K; /* bytes between tokens */
+    const uint8_t *end = pw + 64 * P;
+    /* w0, w1 = ymm12, ymm13; the broadcast ymm14, the product ymm15; token 3's base r11 */
+#define G2__ASM_TOK(addr, A0, A1)                                                                                      \
+    "vpbroadcastd " addr ", %%ymm14\n\t"                                                                               \
+    "vpmaddwd %%ymm14, %%ymm12, %%ymm15\n\t"                                                                            \
+    "vpaddd %%ymm15, %[" A0 "], %[" A0 "]\n\t"                                                                          \
+    "vpmaddwd %%ymm14, %%ymm13, %%ymm15\n\t"                                                                            \
+    "vpaddd %%ymm15, %[" A1 "], %[" A1 "]\n\t"
+#define G2__ASM_TOK0(addr, A0, A1) /* the first pair sets the sums */                                                  \
+    "vpbroadcastd " addr ", %%ymm14\n\t"                                                                               \
+    "vpmaddwd %%ymm14, %%ymm12, %[" A0 "]\n\t"                                                                          \
+    "vpmaddwd %%ymm14, %%ymm13, %[" A1 "]\n\t"
+#define G2__ASM_PAIR(TOK, off, xoff)                                                                                   \
+    "vmovdqa " #off "(%[pw]), %%ymm12\n\t"                                                                             \
+    "vmovdqa " #off "+32(%[pw]), %%ymm13\n\t"                                                                          \
+    TOK(#xoff "(%[x0])", "a00", "a10")                                                                                 \
+    TOK(#xoff "(%[x0],%[ld])", "a01", "a11")                                                                           \
+    TOK(#xoff "(%[x0],%[ld],2)", "a02", "a12")                                                                         \
+    TOK(#xoff "(%%r11)", "a03", "a13")                                                                                 \
+    TOK(#xoff "(%%r11,%[ld])", "a04", "a14")                                                                           \
+    TOK(#xoff "(%%r11,%[ld],2)", "a05", "a15")
+    __asm__("lea (%[x0],%[ld],2), %%r11\n\t"
+            "add %[ld], %%r11\n\t" G2__ASM_PAIR(G2__ASM_TOK0, 0, 0) G2__ASM_PAIR(G2__ASM_TOK, 64, 4)
+            "jmp 2f\n\t"
+            "1:\n\t" G2__ASM_PAIR(G2__ASM_TOK, 0, 0) G2__ASM_PAIR(G2__ASM_TOK, 64, 4)
+            "2:\n\t"
+            "add $8, %[x0]\n\t"
+            "add $8, %%r11\n\t"
+            "add $128, %[pw]\n\t"
+            "cmp %[end], %[pw]\n\t"
+            "jne 1b\n\t"
+            : [a00] "=&x"(*a00), [a01] "=&x"(*a01), [a02] "=&x"(*a02), [a03] "=&x"(*a03), [a04] "=&x"(*a04),
+              [a05] "=&x"(*a05), [a10] "=&x"(*a10), [a11] "=&x"(*a11), [a12] "=&x"(*a12), [a13] "=&x"(*a13),
+              [a14] "=&x"(*a14), [a15] "=&x"(*a15), [pw] "+r"(pw), [x0] "+r"(px)
+            : [end] "r"(end), [ld] "r"(ld)
+            : "xmm12", "xmm13", "xmm14", "xmm15", "r11", "cc", "memory");
+#undef G2__ASM_TOK0
+#undef G2__ASM_PAIR
+#undef G2__ASM_TOK
+}
+
+/*
+ * The 16-bit path's tile (Q8_0, Q6_K, Q5_0, IQ4_NL, Q3_K; with MIN: Q5_K, Q5_1, Q2_K): Y[j0 + c][0..nr) for c < C
+ * (C <= G2__TOK) from a packed 16-row panel. Inlined with constant NS (sub-blocks per block), MIN and C.
+ * The registers hold only the 2 x C int32 sums of a sub-block (12 at C = 6, plus the two weight vectors and one
+ * broadcast: 15 of AVX2's 16), so that every column pair costs 2 weight loads, C broadcasts straight from the
+ * widened activations (x->x16) and 2C vpmaddwd + 2C vpaddd, nothing else; the float sums live in a small tile in
+ * L1, read and written once per sub-block. Each float sum sees the same operations in the same order as before
+ * this layout (fma(int sum, scale_w * d_x) per sub-block, then the mins), so the results are bitwise unchanged.
  */
 static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, int64_t nb, const int NS, const int MIN,
                                                            const int C, const kern__q8a_t *x, int64_t j0, float *Y,
                                                            int64_t ldy, int64_t nr) {
     const int BB = G2__Q_BYTES + NS * (MIN ? 128 : 64), P = 16 / NS; /* column pairs per sub-block */
-    const int64_t K = x->K;
-    __m256 accf[2][3];
-    const int8_t *xq[3];
-    const float *xd[3];
-    const int32_t *xs[3], *xh[3];
-    int16_t xw[3][32] __attribute__((aligned(32))); /* this block's activations, widened */
-#pragma GCC unroll 3
+    const int64_t K = x->K, nbx = K / 32;
+    const int16_t *xw = x->x16 + j0 * K;
+    const float *xd = x->d + j0 * nbx;
+    const int32_t *xs = x->s + j0 * nbx, *xh = MIN && NS == 2 ? x->h + j0 * nbx : NULL;
+    float accf[G2__TOK][16] __attribute__((aligned(32)));
+#pragma GCC unroll 6
     for (int c = 0; c < C; c++) {
-        xq[c] = x->qs + (j0 + c) * K;
-        xd[c] = x->d + (j0 + c) * (K / 32);
-        xs[c] = x->s + (j0 + c) * (K / 32);
-        xh[c] = MIN && NS == 2 ? x->h + (j0 + c) * (K / 32) : NULL;
-        accf[0][c] = _mm256_setzero_ps();
-        accf[1][c] = _mm256_setzero_ps();
+        _mm256_store_ps(accf[c], _mm256_setzero_ps());
+        _mm256_store_ps(accf[c] + 8, _mm256_setzero_ps());
     }
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *pb = pack + b * BB;
-#pragma GCC unroll 3
-        for (int c = 0; c < C; c++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(xq[c] + b * 32));
-            _mm256_store_si256((__m256i *)xw[c], _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)));
-            _mm256_store_si256((__m256i *)(xw[c] + 16), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1)));
-        }
+        const int16_t *xb0 = xw + b * 32;
 #pragma GCC unroll 2
         for (int s = 0; s < NS; s++) {
-            __m256i acci[2][3];
-#pragma GCC unroll 3
-            for (int c = 0; c < C; c++) {
-                acci[0][c] = _mm256_setzero_si256();
-                acci[1][c] = _mm256_setzero_si256();
+            /* named accumulators, not an array: GCC keeps an array of vectors partly in memory */
+            __m256i a00, a01, a02, a03, a04, a05, a10, a11, a12, a13, a14, a15;
+            const uint8_t *pw = pb + 64 * s * P;
+            const int16_t *px = xb0 + 2 * s * P;
+            if (C == G2__TOK) {
+                g2__steps6(pw, px, K, P, &a00, &a01, &a02, &a03, &a04, &a05, &a10, &a11, &a12, &a13, &a14, &a15);
+            } else {
+                a00 = a01 = a02 = a03 = a04 = a05 = a10 = a11 = a12 = a13 = a14 = a15 = _mm256_setzero_si256();
+                for (int k = 0; k < P; k++, pw += 64, px += 2) {
+                const __m256i w0 = _mm256_load_si256((const __m256i *)pw);
+                const __m256i w1 = _mm256_load_si256((const __m256i *)(pw + 32));
+#define G2__STEP(c, A0, A1)                                                                                            \
+    if (C > c) {                                                                                                       \
+        int32_t pair;                                                                                                  \
+        memcpy(&pair, px + c * K, 4);                                                                                  \
+        __m256i xv = _mm256_set1_epi32(pair);                                                                          \
+        __asm__ volatile("" : "+x"(xv)); /* one broadcast live at a time: GCC would hoist all C and spill */           \
+        A0 = _mm256_add_epi32(A0, _mm256_madd_epi16(w0, xv));                                                          \
+        A1 = _mm256_add_epi32(A1, _mm256_madd_epi16(w1, xv));                                                          \
+    }
+                G2__STEP(0, a00, a10)
+                G2__STEP(1, a01, a11)
+                G2__STEP(2, a02, a12)
+                G2__STEP(3, a03, a13)
+                G2__STEP(4, a04, a14)
+                G2__STEP(5, a05, a15)
+#undef G2__STEP
             }
-#pragma GCC unroll 2
-            for (int k = s * P; k < (s + 1) * P; k++) {
-                const __m256i w0 = _mm256_load_si256((const __m256i *)(pb + 64 * k));
-                const __m256i w1 = _mm256_load_si256((const __m256i *)(pb + 64 * k + 32));
-#pragma GCC unroll 3
-                for (int c = 0; c < C; c++) {
-                    int32_t pair;
-                    memcpy(&pair, xw[c] + 2 * k, 4);
-                    const __m256i xb = _mm256_set1_epi32(pair);
-                    acci[0][c] = _mm256_add_epi32(acci[0][c], _mm256_madd_epi16(w0, xb));
-                    acci[1][c] = _mm256_add_epi32(acci[1][c], _mm256_madd_epi16(w1, xb));
-                }
             }
             const float *scale = (const float *)(pb + G2__Q_BYTES + s * 64);
             const __m256 sc0 = _mm256_load_ps(scale), sc1 = _mm256_load_ps(scale + 8);
-#pragma GCC unroll 3
-            for (int c = 0; c < C; c++) {
-                const __m256 dx = _mm256_set1_ps(xd[c][b]);
-                accf[0][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acci[0][c]), _mm256_mul_ps(sc0, dx), accf[0][c]);
-                accf[1][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acci[1][c]), _mm256_mul_ps(sc1, dx), accf[1][c]);
-            }
+#define G2__FLUSH(c, A0, A1)                                                                                           \
+    if (C > c) {                                                                                                       \
+        const __m256 dx = _mm256_set1_ps(xd[c * nbx + b]);                                                             \
+        _mm256_store_ps(accf[c], _mm256_fmadd_ps(_mm256_cvtepi32_ps(A0), _mm256_mul_ps(sc0, dx),                      \
+                                                 _mm256_load_ps(accf[c])));                                            \
+        _mm256_store_ps(accf[c] + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(A1), _mm256_mul_ps(sc1, dx),                  \
+                                                     _mm256_load_ps(accf[c] + 8)));                                    \
+    }
+            G2__FLUSH(0, a00, a10)
+            G2__FLUSH(1, a01, a11)
+            G2__FLUSH(2, a02, a12)
+            G2__FLUSH(3, a03, a13)
+            G2__FLUSH(4, a04, a14)
+            G2__FLUSH(5, a05, a15)
+#undef G2__FLUSH
         }
         if (MIN) { /* - min * sum(x) over each sub-block, sum(x) = d_x * (sum of the q8a values) */
 #pragma GCC unroll 2
             for (int s = 0; s < NS; s++) {
                 const float *mins = (const float *)(pb + G2__Q_BYTES + NS * 64 + s * 64);
                 const __m256 m0 = _mm256_load_ps(mins), m1 = _mm256_load_ps(mins + 8);
-#pragma GCC unroll 3
+#pragma GCC unroll 6
                 for (int c = 0; c < C; c++) {
-                    const int32_t si = NS == 1 ? xs[c][b] : s == 0 ? xh[c][b] : xs[c][b] - xh[c][b];
-                    const __m256 sx = _mm256_set1_ps(xd[c][b] * (float)si);
-                    accf[0][c] = _mm256_fnmadd_ps(m0, sx, accf[0][c]);
-                    accf[1][c] = _mm256_fnmadd_ps(m1, sx, accf[1][c]);
+                    const int64_t i = c * nbx + b;
+                    const int32_t si = NS == 1 ? xs[i] : s == 0 ? xh[i] : xs[i] - xh[i];
+                    const __m256 sx = _mm256_set1_ps(xd[i] * (float)si);
+                    _mm256_store_ps(accf[c], _mm256_fnmadd_ps(m0, sx, _mm256_load_ps(accf[c])));
+                    _mm256_store_ps(accf[c] + 8, _mm256_fnmadd_ps(m1, sx, _mm256_load_ps(accf[c] + 8)));
                 }
             }
         }
     }
-    g2__store(accf, C, Y, j0, ldy, nr);
+    g2__store_tile(accf, C, Y, j0, ldy, nr);
 }
+
+/* All n tokens against one packed panel of the 16-bit path, G2__TOK tokens per micro-tile and one narrower tile for
+ * the rest. */
+#define G2__PANEL16_FN(NAME, NS, MIN)                                                                                  \
+    static void NAME(const uint8_t *pack, int64_t nb, const kern__q8a_t *x, int64_t n, float *Y, int64_t ldy,          \
+                     int64_t nr) {                                                                                     \
+        int64_t j = 0;                                                                                                 \
+        for (; j + G2__TOK <= n; j += G2__TOK)                                                                         \
+            g2__tile(pack, nb, NS, MIN, G2__TOK, x, j, Y, ldy, nr);                                                    \
+        switch (n - j) {                                                                                               \
+        case 5: g2__tile(pack, nb, NS, MIN, 5, x, j, Y, ldy, nr); break;                                             \
+        case 4: g2__tile(pack, nb, NS, MIN, 4, x, j, Y, ldy, nr); break;                                               \
+        case 3: g2__tile(pack, nb, NS, MIN, 3, x, j, Y, ldy, nr); break;                                               \
+        case 2: g2__tile(pack, nb, NS, MIN, 2, x, j, Y, ldy, nr); break;                                               \
+        case 1: g2__tile(pack, nb, NS, MIN, 1, x, j, Y, ldy, nr); break;                                               \
+        default: break;                                                                                                \
+        }                                                                                                              \
+    }
 
 /* All n tokens against one packed panel, 3 tokens per micro-tile and a narrower tile for the rest. */
 #define G2__PANEL_FN(NAME, TILE)                                                                                       \
@@ -341,12 +579,39 @@ static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, 
         }                                                                                                              \
     }
 
-G2__PANEL_FN(g2__panel_q8_0, g2__tile(pack, nb, 1, 0, C_, x, j, Y, ldy, nr))    /* Q8_0, Q5_0, IQ4_NL */
-G2__PANEL_FN(g2__panel_q6_k, g2__tile(pack, nb, 2, 0, C_, x, j, Y, ldy, nr))    /* Q6_K, Q3_K */
-G2__PANEL_FN(g2__panel_min16, g2__tile(pack, nb, 1, 1, C_, x, j, Y, ldy, nr))   /* Q5_K, Q5_1 */
-G2__PANEL_FN(g2__panel_q2_k, g2__tile(pack, nb, 2, 1, C_, x, j, Y, ldy, nr))    /* Q2_K */
-G2__PANEL_FN(g2__panel_q4_0, g2__tile_bytes(pack, nb, 1, C_, x, j, Y, ldy, nr)) /* Q4_0 */
-G2__PANEL_FN(g2__panel_q4_k, g2__tile_bytes(pack, nb, 0, C_, x, j, Y, ldy, nr)) /* Q4_K */
+G2__PANEL16_FN(g2__panel_q8_0, 1, 0)  /* Q8_0, Q5_0, IQ4_NL */
+G2__PANEL16_FN(g2__panel_q6_k, 2, 0)  /* Q6_K, Q3_K */
+G2__PANEL16_FN(g2__panel_min16, 1, 1) /* Q5_K, Q5_1 */
+G2__PANEL16_FN(g2__panel_q2_k, 2, 1)  /* Q2_K */
+G2__PANEL_FN(g2__rest_q4_0, g2__tile_bytes(pack, nb, 1, C_, x, j, Y, ldy, nr)) /* Q4_0 */
+G2__PANEL_FN(g2__rest_q4_k, g2__tile_bytes(pack, nb, 0, C_, x, j, Y, ldy, nr)) /* Q4_K */
+
+/* All n tokens against one packed panel of the byte path: 6-token tiles, the rest (< 6) in 3-token tiles. */
+static void g2__panel_q4_0(const uint8_t *pack, int64_t nb, const kern__q8a_t *x, int64_t n, float *Y, int64_t ldy,
+                           int64_t nr) {
+    int64_t j = 0;
+    for (; j + G2__TOK <= n; j += G2__TOK)
+        g2__tile_bytes6(pack, nb, 1, x, j, Y, ldy, nr);
+    const kern__q8a_t rest = {x->qs + j * x->K, x->d + j * (x->K / 32), x->s + j * (x->K / 32), x->K, NULL, NULL, NULL};
+    if (j < n) g2__rest_q4_0(pack, nb, &rest, n - j, Y + j * ldy, ldy, nr);
+}
+
+static void g2__panel_q4_k(const uint8_t *pack, int64_t nb, const kern__q8a_t *x, int64_t n, float *Y, int64_t ldy,
+                           int64_t nr) {
+    int64_t j = 0;
+    for (; j + G2__TOK <= n; j += G2__TOK)
+        g2__tile_bytes6(pack, nb, 0, x, j, Y, ldy, nr);
+    const kern__q8a_t rest = {x->qs + j * x->K, x->d + j * (x->K / 32), x->s + j * (x->K / 32), x->K, NULL, NULL, NULL};
+    if (j < n) g2__rest_q4_k(pack, nb, &rest, n - j, Y + j * ldy, ldy, nr);
+}
+
+void kern__widen_i8_avx2(const int8_t *src, int16_t *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++)
+        dst[i] = src[i];
+}
 
 void kern__gemm_q8_avx2(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
                         float *Y, int64_t ldy, void *pack) {

@@ -124,6 +124,7 @@ static const kern__isa_t isa__avx2 = {
             [DT_BF16] = kern__rowdot_multi_bf16_avx2,
         },
     .gemm_q8 = kern__gemm_q8_avx2,
+    .gemm_widen = kern__widen_i8_avx2,
     ISA__AVX2_COMMON,
 };
 

@@ -40,7 +40,7 @@ typedef struct kern_ctx kern_ctx_t; /* pool + preallocated scratch; one per engi
 /*
  * Allocates the scratch that kern_matmul needs for weights of up to max_cols columns and for up to max_batch
  * activation rows, so that the decode loop never allocates (max_rows, the most rows of any weight, is checked
- * for sanity only: no scratch depends on it). Scratch is about max_batch * max_cols * 7.6 bytes plus, per pool
+ * for sanity only: no scratch depends on it). Scratch is about max_batch * max_cols * 9.6 bytes plus, per pool
  * thread, 128 * max_cols floats and 48 * max_cols bytes. The pool is borrowed and must outlive the context.
  * Also pins OpenBLAS to one thread (the pool parallelises around it). Returns 0 and *out, ERR_INVAL for
  * non-positive or absurd sizes, or ERR_NOMEM.

@@ -121,6 +121,7 @@ typedef struct {
     int64_t K;   /* values per row, a multiple of 32 */
     uint8_t *xu; /* (n, K) qs + 128 as unsigned bytes (qs ^ 0x80), made for a GEMM that reads it; else NULL */
     int32_t *h;  /* (n, K/32) sums of the first 16 qs of each block (Q2_K's GEMM: mins per 16 values); else NULL */
+    int16_t *x16; /* (n, K) qs widened to int16, made for a GEMM that reads it (AVX2's 16-bit path); else NULL */
 } kern__q8a_t;
 
 typedef struct {
@@ -213,7 +214,7 @@ typedef void (*kern__dequant_fn)(const void *src, float *dst, int64_t n);
 /*
  * The int8 GEMM (gemm_avx512.c with VNNI, gemm_avx2.c without): Y[j][i] = dot(row i of W, X row j) for i < nr,
  * j < n, where W is a type kern__gemm_type accepts (rows row_bytes apart from w), X is n q8a rows (with xu made when
- * the ISA table's gemm_xu says the GEMM reads it, and h for Q2_K), and Y has leading dimension ldy. pack is scratch of
+ * the ISA table's gemm_xu says the GEMM reads it, x16 when it has gemm_widen, and h for Q2_K), and Y has leading dimension ldy. pack is scratch of
  * kern__gemm_pack_bytes(K) bytes, 64-byte aligned.
  */
 typedef void (*kern__gemm_fn)(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
@@ -231,6 +232,8 @@ typedef struct {
     void (*f32_to_f16)(const float *src, uint16_t *dst, int64_t n);
     kern__gemm_fn gemm_q8; /* NULL where there is no int8 GEMM */
     bool gemm_xu;          /* gemm_q8 reads the activations' unsigned copy xu (AVX-512 VNNI's vpdpbusd does) */
+    /* gemm_q8 reads the activations widened to int16, x16 (AVX2's vpmaddwd does), made by this: dst (n,) = src */
+    void (*gemm_widen)(const int8_t *src, int16_t *dst, int64_t n);
     float (*dot_f32)(const float *a, const float *b, int64_t n);
     void (*axpy_f32)(float a, const float *x, float *y, int64_t n);
     double (*sumsq_f32)(const float *x, int64_t n);                                      /* in double, as ggml */
@@ -366,6 +369,7 @@ float kern__max_f32_avx2(const float *x, int64_t n);
 void kern__exp_weights_avx2(const float *l, int64_t n, float m, float t, float *p);
 
 /* gemm_avx2.c (AVX2 + FMA + F16C) */
+void kern__widen_i8_avx2(const int8_t *src, int16_t *dst, int64_t n);
 void kern__gemm_q8_avx2(dtype_t t, const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t n,
                         float *Y, int64_t ldy, void *pack);
 

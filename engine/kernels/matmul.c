@@ -103,6 +103,7 @@ struct kern_ctx {
     float *xd;       /* (max_batch, max_cols/32) q8a scales */
     int32_t *xs;     /* (max_batch, max_cols/32) q8a block sums */
     uint8_t *xu;     /* (max_batch, max_cols) q8a values + 128, for the GEMM */
+    int16_t *x16;    /* (max_batch, max_cols) q8a values widened to int16, for the AVX2 GEMM */
     int32_t *xh;     /* (max_batch, max_cols/32) sums of the first 16 q8a values of each block (Q2_K GEMM) */
     kern__q8k_t *xk; /* (max_batch, max_cols/256) q8k blocks */
     float *tiles;    /* (n_threads, MM__TILE_ROWS, max_cols) dequantized W tiles */
@@ -129,7 +130,7 @@ typedef struct {
     int64_t chunk_toks[MM__MAX_W];      /* activation rows per chunk (GEMM; n otherwise) */
     int64_t n_tok_groups[MM__MAX_W];    /* ceil(n / chunk_toks) */
     int64_t first_chunk[MM__MAX_W + 1]; /* chunk c belongs to weight i when first[i] <= c < first[i+1] */
-    bool need_q8a, need_q8k, need_xu, need_q8t, need_xh;
+    bool need_q8a, need_q8k, need_xu, need_x16, need_q8t, need_xh;
     _Atomic int64_t next; /* next chunk to hand out */
 } mm__job_t;
 
@@ -159,6 +160,7 @@ int kern_ctx_create(kern_pool_t *pool, int64_t max_cols, int64_t max_rows, int64
     k->xd = mm__alloc((size_t)(max_batch * nb32), sizeof(float));
     k->xs = mm__alloc((size_t)(max_batch * nb32), sizeof(int32_t));
     k->xu = mm__alloc((size_t)(max_batch * nb32 * 32), 1);
+    k->x16 = mm__alloc((size_t)(max_batch * nb32 * 32), sizeof(int16_t));
     k->xh = mm__alloc((size_t)(max_batch * nb32), sizeof(int32_t));
     k->xk = mm__alloc((size_t)(max_batch * nbk), sizeof(kern__q8k_t));
     k->tiles = mm__alloc((size_t)k->n_threads * MM__TILE_ROWS * (size_t)max_cols, sizeof(float));
@@ -168,7 +170,7 @@ int kern_ctx_create(kern_pool_t *pool, int64_t max_cols, int64_t max_rows, int64
     k->xtd = mm__alloc((size_t)(bt * nb32), sizeof(float));
     k->xts = mm__alloc((size_t)(bt * nb32), sizeof(int32_t));
     k->xth = mm__alloc((size_t)(bt * nb32), sizeof(int32_t));
-    if (!k->xq || !k->xd || !k->xs || !k->xu || !k->xh || !k->xk || !k->tiles || !k->packs || !k->xt || !k->xtd || !k->xts ||
+    if (!k->xq || !k->xd || !k->xs || !k->xu || !k->x16 || !k->xh || !k->xk || !k->tiles || !k->packs || !k->xt || !k->xtd || !k->xts ||
         !k->xth) {
         kern_ctx_free(k);
         return ERR_NOMEM;
@@ -185,6 +187,7 @@ void kern_ctx_free(kern_ctx_t *k) {
     free(k->xd);
     free(k->xs);
     free(k->xu);
+    free(k->x16);
     free(k->xh);
     free(k->xk);
     free(k->tiles);
@@ -208,6 +211,8 @@ static void mm__quant_rows(mm__job_t *job, int64_t j0, int64_t j1) {
         if (job->need_q8a)
             job->isa->quant_q8a(x, K, k->xq + j * K, k->xd + j * nb, k->xs + j * nb,
                                 job->need_xu ? k->xu + j * K : NULL);
+        if (job->need_x16) /* the AVX2 GEMM's operand: widened once here, not once per panel of W */
+            job->isa->gemm_widen(k->xq + j * K, k->x16 + j * K, K);
         if (job->need_xh) /* per block, the sum of its first 16 values (the second 16: s - h) */
             for (int64_t b = 0; b < nb; b++) {
                 const int8_t *q = k->xq + j * K + 32 * b;
@@ -272,7 +277,7 @@ static void mm__rowdot(mm__job_t *job, int i, int64_t r0, int64_t r1) {
             float *y = job->Y[i] + j * W->rows + r;
             switch (kern__act_format(W->type)) {
             case KERN__ACT_Q8A: {
-                const kern__q8a_t xa = {k->xq + j * K, k->xd + j * nb, k->xs + j * nb, K, NULL, NULL};
+                const kern__q8a_t xa = {k->xq + j * K, k->xd + j * nb, k->xs + j * nb, K, NULL, NULL, NULL};
                 dot(w, W->row_bytes, m, &xa, K, y);
                 break;
             }
@@ -312,8 +317,13 @@ static void mm__gemm(mm__job_t *job, int i, int64_t r0, int64_t r1, int64_t j0, 
     const kern_weight_t *W = job->W[i];
     const kern_ctx_t *k = job->k;
     const int64_t K = job->K, nb = K / 32;
-    const kern__q8a_t xa = {k->xq + j0 * K, k->xd + j0 * nb, k->xs + j0 * nb, K,
-                            job->need_xu ? k->xu + j0 * K : NULL, job->need_xh ? k->xh + j0 * nb : NULL};
+    const kern__q8a_t xa = {k->xq + j0 * K,
+                            k->xd + j0 * nb,
+                            k->xs + j0 * nb,
+                            K,
+                            job->need_xu ? k->xu + j0 * K : NULL,
+                            job->need_xh ? k->xh + j0 * nb : NULL,
+                            job->need_x16 ? k->x16 + j0 * K : NULL};
     job->isa->gemm_q8(W->type, (const uint8_t *)W->data + (size_t)r0 * W->row_bytes, W->row_bytes, r1 - r0, &xa,
                       j1 - j0, job->Y[i] + j0 * W->rows + r0, W->rows, k->packs + (size_t)ith * k->pack_bytes);
 }
@@ -462,6 +472,7 @@ int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, co
         if (job.mode[i] == MM__GEMM) {
             job.need_q8a = true;
             job.need_xu = job.isa->gemm_xu;
+            job.need_x16 = job.isa->gemm_widen != NULL;
             if (W->type == DT_Q2_K) job.need_xh = true;
         } else if (job.mode[i] == MM__MULTI && kern__act_format(W->type) != KERN__ACT_F32) {
             job.need_q8a = job.need_q8t = true;

@@ -7,9 +7,15 @@
  *     -n  batch sizes to time (default 1,512)        -i  cap the instruction set: scalar | avx2 | avx512
  *     -m  also time the whole model's matmuls per token (30 layers + LM head), like decode / pp512
  *     -c  at n = 1, use one copy of each weight (cache-resident: compute speed rather than DRAM speed)
+ *     -k  also time the int8 GEMM kernel alone (the ISA table's gemm_q8, packing included, activations quantized
+ *         beforehand) on the calling thread, by that thread's CPU time: the kernel's own speed, steady on a shared
+ *         machine (time slices lost to other processes do not count; a shared core's slower execution still does)
  *
  * For each shape W (rows x cols; for the K-quants, 576 columns become 768) it prints time per call, GFLOP/s
- * (2*n*rows*cols per call) and GB/s of weight bytes read. At n = 1 the weights rotate through copies totalling > 256 MiB so that they
+ * (2*n*rows*cols per call; int8 operations for the quantized types) and GB/s of weight bytes read, from wall time, and
+ * GFLOP/s(cpu): the same from the process's CPU time divided by the threads, i.e. the rate while the threads ran. On
+ * a shared machine the second is the steadier figure (time slices lost to other processes do not count; a shared
+ * core's slower execution still does). At n = 1 the weights rotate through copies totalling > 256 MiB so that they
  * come from DRAM, as in a real decode step; a streaming read of 1 GiB gives the machine's bandwidth in the same run.
  */
 #include <stdio.h>
@@ -24,6 +30,20 @@
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU seconds used by the calling thread. */
+static double thread_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU seconds used by the whole process (every pool thread, spinning included). */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -174,14 +194,62 @@ static dtype_t parse_type(const char *s) {
     return DT_COUNT;
 }
 
+/*
+ * The int8 GEMM kernel alone, one thread: Y (n, rows) = X (n, cols) @ W^T in chunks of KERN__GEMM_ROWS rows as
+ * matmul.c hands them out, X quantized (and widened, when the table says so) once beforehand. Best of `reps` runs
+ * by thread CPU time; returns seconds per product, or -1 when the table has no GEMM.
+ */
+static double gemm_alone(const kern_weight_t *W, const float *X, int64_t n, float *Y, int reps) {
+    const kern__isa_t *isa = kern__isa();
+    if (!isa->gemm_q8 || !kern__gemm_type(W->type)) return -1;
+    const int64_t K = W->cols, nb = K / 32;
+    int8_t *qs = malloc((size_t)(n * K));
+    uint8_t *xu = malloc((size_t)(n * K));
+    int16_t *x16 = malloc(sizeof(int16_t) * (size_t)(n * K));
+    float *d = malloc(sizeof(float) * (size_t)(n * nb));
+    int32_t *sum = malloc(sizeof(int32_t) * (size_t)(n * nb)), *h = malloc(sizeof(int32_t) * (size_t)(n * nb));
+    void *pack = aligned_alloc(64, (kern__gemm_pack_bytes(K) + 63) & ~(size_t)63);
+    if (!qs || !xu || !x16 || !d || !sum || !h || !pack) return -1;
+    for (int64_t j = 0; j < n; j++) {
+        isa->quant_q8a(X + j * K, K, qs + j * K, d + j * nb, sum + j * nb, xu + j * K);
+        if (isa->gemm_widen) isa->gemm_widen(qs + j * K, x16 + j * K, K);
+        for (int64_t b = 0; b < nb; b++) {
+            int32_t a = 0;
+            for (int i = 0; i < 16; i++)
+                a += qs[j * K + 32 * b + i];
+            h[j * nb + b] = a;
+        }
+    }
+    const kern__q8a_t xa = {qs, d, sum, K, xu, h, x16};
+    double best = 1e9;
+    for (int rep = 0; rep < reps; rep++) {
+        const double t0 = thread_cpu_s();
+        for (int64_t r0 = 0; r0 < W->rows; r0 += KERN__GEMM_ROWS) {
+            const int64_t m = W->rows - r0 < KERN__GEMM_ROWS ? W->rows - r0 : KERN__GEMM_ROWS;
+            isa->gemm_q8(W->type, (const uint8_t *)W->data + (size_t)r0 * W->row_bytes, W->row_bytes, m, &xa, n,
+                         Y + r0, W->rows, pack);
+        }
+        const double dt = thread_cpu_s() - t0;
+        best = dt < best ? dt : best;
+    }
+    free(qs);
+    free(xu);
+    free(x16);
+    free(d);
+    free(sum);
+    free(h);
+    free(pack);
+    return best;
+}
+
 int main(int argc, char **argv) {
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     dtype_t type = DT_Q8_0;
     int64_t batches[8] = {1, 512};
     int n_batches = 2;
-    bool model = false, hot = false;
+    bool model = false, hot = false, alone = false;
     int opt;
-    while ((opt = getopt(argc, argv, "t:T:n:i:mc")) != -1) {
+    while ((opt = getopt(argc, argv, "t:T:n:i:mck")) != -1) {
         switch (opt) {
         case 't': threads = atoi(optarg); break;
         case 'T': type = parse_type(optarg); break;
@@ -194,7 +262,10 @@ int main(int argc, char **argv) {
         case 'i': kern__force_isa(!strcmp(optarg, "scalar") ? 0 : !strcmp(optarg, "avx2") ? 1 : 2); break;
         case 'm': model = true; break;
         case 'c': hot = true; break;
-        default: fprintf(stderr, "usage: %s [-t threads] [-T type] [-n b1,b2] [-i isa] [-m] [-c]\n", argv[0]); return 2;
+        case 'k': alone = true; break;
+        default:
+            fprintf(stderr, "usage: %s [-t threads] [-T type] [-n b1,b2] [-i isa] [-m] [-c] [-k]\n", argv[0]);
+            return 2;
         }
     }
     if (type == DT_COUNT || threads < 1) return 2;
@@ -231,7 +302,8 @@ int main(int argc, char **argv) {
                                         {49152, 576}, {4096, 576}, {16384, 576}};
     for (int bi = 0; bi < n_batches; bi++) {
         const int64_t n = batches[bi];
-        printf("\nn = %lld\n%-12s %10s %10s %10s\n", (long long)n, "W (rows x cols)", "us/call", "GFLOP/s", "GB/s(W)");
+        printf("\nn = %lld\n%-12s %10s %10s %10s %12s%s\n", (long long)n, "W (rows x cols)", "us/call", "GFLOP/s", "GB/s(W)",
+               "GFLOP/s(cpu)", alone ? "  kernel 1 thread GFLOP/s(cpu)" : "");
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
             /* K-quants need whole 256-value blocks: 576 columns become 768 */
             const int64_t be = dtype_block_elems(type);
@@ -242,14 +314,15 @@ int main(int argc, char **argv) {
             int iters = (int)(2e9 / (flop + 1e6 * (double)n)) + 3;
             if (iters > 20000) iters = 20000;
             kern_matmul(k, &bw.copies[0], X, n, Y); /* warm up */
-            double best = 1e9, total = 0;
+            double best = 1e9, best_cpu = 1e9, total = 0;
             int done = 0;
             for (int rep = 0; rep < 3; rep++) {
-                const double t0 = now_s();
+                const double t0 = now_s(), c0 = cpu_s();
                 for (int it = 0; it < iters; it++)
                     kern_matmul(k, &bw.copies[(rep * iters + it) % bw.n_copies], X, n, Y);
-                const double dt = (now_s() - t0) / iters;
+                const double dt = (now_s() - t0) / iters, dc = (cpu_s() - c0) / iters / threads;
                 best = dt < best ? dt : best;
+                best_cpu = dc < best_cpu ? dc : best_cpu;
                 total += dt * iters;
                 done += iters;
             }
@@ -258,7 +331,11 @@ int main(int argc, char **argv) {
             const double bytes = (double)bw.copies[0].row_bytes * (double)rows;
             char name[32];
             snprintf(name, sizeof name, "%lldx%lld", (long long)rows, (long long)cols);
-            printf("%-15s %10.1f %10.1f %10.2f\n", name, best * 1e6, flop / best / 1e9, bytes / best / 1e9);
+            printf("%-15s %10.1f %10.1f %10.2f %12.1f", name, best * 1e6, flop / best / 1e9, bytes / best / 1e9,
+                   flop / best_cpu / 1e9);
+            const double ka = alone ? gemm_alone(&bw.copies[0], X, n, Y, (int)(4e9 / flop) + 5) : -1;
+            if (ka > 0) printf("  %10.1f", flop / ka / 1e9);
+            printf("\n");
             free(bw.mem);
             free(bw.copies);
         }

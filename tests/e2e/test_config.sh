@@ -214,6 +214,17 @@ if serve_start kflag --api-key sk-flag --quiet; then
     serve_stop kflag
 fi
 START_ENV=()
+if serve_start isa -m "$M/stories260K.gguf" -t 1 --isa avx2; then
+    check "--isa avx2: the model-loaded line names the capped kernels (kernels=avx2 on any AVX2 CPU)" \
+        'grep "model loaded" "$tmp/isa.err" | grep -q " kernels=avx2\b"' "$(cat "$tmp/isa.err")"
+    serve_stop isa
+fi
+if serve_start isanone -m "$M/stories260K.gguf" -t 1; then
+    check "without --isa the kernels are the CPU's best (what cinder bench --bandwidth reports)" \
+        'grep "model loaded" "$tmp/isanone.err" | grep -q " kernels=$("$BIN" bench --bandwidth -t 1 | sed -n "s/.*(\(.*\) kernels)/\1/p")\b"' \
+        "$(cat "$tmp/isanone.err")"
+    serve_stop isanone
+fi
 if serve_start warn -m "$M/stories260K.gguf" -t 1 --log-level warn; then
     curl -s -o /dev/null "$URL_warn/v1/models"
     check "--log-level warn: no info lines" '[ ! -s "$tmp/warn.err" ]' "$(cat "$tmp/warn.err")"
@@ -232,6 +243,11 @@ got2=$(CINDER_PORT=2222 "$BIN" serve --config "$tmp/p.json" --port=3333 -m c.ggu
 check "--print-config: flags over CINDER_*; -m replaces the file's models" \
     '[ "$got" = "3333 [400, 400]" ] && [ "$got2" = "3333 c.gguf" ]' "$got / $got2"
 ex=$("$BIN" serve --config config/cinder.example.json --print-config 2>"$tmp/err" | json 'd["models"][0]["model"], d["port"], d["log_format"]')
+got=$(pc CINDER_ISA=avx2 | json 'd["isa"]')
+got2=$(printf '{"isa": "scalar", "models": [{"model": "a.gguf"}]}' >"$tmp/isa.json"; "$BIN" serve --config "$tmp/isa.json" --isa avx2 --print-config 2>"$tmp/err" | json 'd["isa"]')
+got3=$("$BIN" serve --config "$tmp/isa.json" --print-config 2>"$tmp/err" | json 'd["isa"]')
+check "--print-config: isa from CINDER_ISA, the file's \"isa\" key, --isa over both" \
+    '[ "$got" = avx2 ] && [ "$got2" = avx2 ] && [ "$got3" = scalar ]' "$got / $got2 / $got3"
 check "config/cinder.example.json loads, with the default model" \
     '[ "$ex" = "bartowski/SmolLM2-360M-Instruct-GGUF:Q8_0 8080 logfmt" ]' "$ex $(cat "$tmp/err")"
 
@@ -254,6 +270,8 @@ expect_exit "bad CINDER_PORT -> exit 2 naming it" 2 "cinder serve: CINDER_PORT: 
     env CINDER_PORT=x "$BIN" serve -m "$M/stories260K.gguf"
 expect_exit "bad --log-format -> exit 2" 2 "cinder serve: --log-format: expected logfmt or json, got 'xml'" \
     "$BIN" serve -m "$M/stories260K.gguf" --log-format xml
+expect_exit "bad --isa -> exit 2 listing the names" 2 "cinder serve: isa (--isa, CINDER_ISA): expected auto, avx512vnni, avx2 or scalar, got 'avx3'" \
+    "$BIN" serve -m "$M/stories260K.gguf" --isa avx3
 expect_exit "no model -> exit 2 suggesting one" 2 "no model: give -m MODEL" "$BIN" serve
 expect_exit "missing config file -> exit 2" 2 "cannot open configuration file" "$BIN" serve --config "$tmp/none.json"
 printf '{"models": [{"model": "%s"}, {"model": "%s/nope.gguf"}]}' "$M/stories260K.gguf" "$tmp" >"$tmp/e4.json"
