@@ -333,7 +333,7 @@ static inline __attribute__((always_inline)) void g2__block_bytes6(const uint8_t
               [a05] "=&x"(*a05), [a10] "=&x"(*a10), [a11] "=&x"(*a11), [a12] "=&x"(*a12), [a13] "=&x"(*a13),
               [a14] "=&x"(*a14), [a15] "=&x"(*a15)
             : [pw] "r"(pw), [x0] "r"(px), [ld] "r"(K)
-            : "xmm12", "xmm13", "xmm14", "xmm15", "r11", "memory");
+            : "xmm12", "xmm13", "xmm14", "xmm15", "r11", "cc", "memory");
 #undef G2__ASM_GROUP
 #undef G2__ASM_TOK0
 #undef G2__ASM_TOK
@@ -399,9 +399,9 @@ static inline __attribute__((always_inline)) void g2__tile_bytes6(const uint8_t 
  * P column pairs (P even) of a 16-row x 6-token tile of the 16-bit path: for k < P, a0c += madd(w[k] rows 0..7,
  * pair k of token c) and a1c likewise for rows 8..15, where w is the panel at pw (64 bytes per pair) and token c's
  * widened activations start at px + c * K. In assembly because GCC 12 does not keep these 12 accumulators, the two
- * weight vectors, a broadcast and a product in AVX2's 16 registers: it spills and copies accumulators inside the loop
- * (measured: a third more instructions per pair). Two pairs per iteration; tokens 3..5 are addressed from a second
- * base so that every broadcast is one instruction.
+ * weight vectors, a broadcast and a product in AVX2's 16 registers: its code spilled and copied accumulators inside
+ * the loop (seen in the assembly of intrinsic versions). Two pairs per iteration; tokens 3..5 are addressed from a
+ * second base so that every broadcast is one instruction.
  */
 static inline __attribute__((always_inline)) void g2__steps6(const uint8_t *pw, const int16_t *px, int64_t K, int P,
                                                              __m256i *a00, __m256i *a01, __m256i *a02, __m256i *a03,
@@ -452,8 +452,8 @@ static inline __attribute__((always_inline)) void g2__steps6(const uint8_t *pw, 
 /*
  * The 16-bit path's tile (Q8_0, Q6_K, Q5_0, IQ4_NL, Q3_K; with MIN: Q5_K, Q5_1, Q2_K): Y[j0 + c][0..nr) for c < C
  * (C <= G2__TOK) from a packed 16-row panel. Inlined with constant NS (sub-blocks per block), MIN and C.
- * The registers hold only the 2 x C int32 sums of a sub-block (12 at C = 6, plus the two weight vectors and one
- * broadcast: 15 of AVX2's 16), so that every column pair costs 2 weight loads, C broadcasts straight from the
+ * The registers hold only the 2 x C int32 sums of a sub-block (12 at C = 6; with two weight vectors, a broadcast
+ * and a product all 16 of AVX2's), so that every column pair costs 2 weight loads, C broadcasts straight from the
  * widened activations (x->x16) and 2C vpmaddwd + 2C vpaddd, nothing else; the float sums live in a small tile in
  * L1, read and written once per sub-block. Each float sum sees the same operations in the same order as before
  * this layout (fma(int sum, scale_w * d_x) per sub-block, then the mins), so the results are bitwise unchanged.
