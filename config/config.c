@@ -420,8 +420,8 @@ static int cfg__validate(const config_t *c, const char *from, char *err, size_t 
     for (size_t i = 0; i < sizeof isas / sizeof isas[0] && !isa_ok; i++)
         isa_ok = !strcmp(c->isa, isas[i]);
     if (!isa_ok)
-        return err_set(err, err_len, ERR_INVAL, "isa (--isa, CINDER_ISA): expected auto, avx512vnni, avx2 or scalar, got '%.64s'",
-                       c->isa);
+        return err_set(err, err_len, ERR_INVAL,
+                       "isa (--isa, CINDER_ISA): expected auto, avx512vnni, avx2 or scalar, got '%.64s'", c->isa);
     if (c->n_models == 0 && !c->print_config)
         return err_set(err, err_len, ERR_INVAL,
                        "no model: give -m MODEL (a GGUF file or a Hugging Face reference such as %s), or a "

@@ -306,6 +306,7 @@ static inline __attribute__((always_inline)) void g2__block_bytes6(const uint8_t
                                                                    __m256i *a03, __m256i *a04, __m256i *a05,
                                                                    __m256i *a10, __m256i *a11, __m256i *a12,
                                                                    __m256i *a13, __m256i *a14, __m256i *a15) {
+    /* clang-format off */
 #define G2__ASM_TOK(addr, A0, A1)                                                                                      \
     "vpbroadcastd " addr ", %%ymm14\n\t"                                                                               \
     "vpmaddubsw %%ymm14, %%ymm12, %%ymm15\n\t"                                                                          \
@@ -333,10 +334,11 @@ static inline __attribute__((always_inline)) void g2__block_bytes6(const uint8_t
               [a05] "=&x"(*a05), [a10] "=&x"(*a10), [a11] "=&x"(*a11), [a12] "=&x"(*a12), [a13] "=&x"(*a13),
               [a14] "=&x"(*a14), [a15] "=&x"(*a15)
             : [pw] "r"(pw), [x0] "r"(px), [ld] "r"(K)
-            : "xmm12", "xmm13", "xmm14", "xmm15", "r11", "memory");
+            : "xmm12", "xmm13", "xmm14", "xmm15", "r11", "cc", "memory");
 #undef G2__ASM_GROUP
 #undef G2__ASM_TOK0
 #undef G2__ASM_TOK
+    /* clang-format on */
 }
 
 /*
@@ -399,9 +401,9 @@ static inline __attribute__((always_inline)) void g2__tile_bytes6(const uint8_t 
  * P column pairs (P even) of a 16-row x 6-token tile of the 16-bit path: for k < P, a0c += madd(w[k] rows 0..7,
  * pair k of token c) and a1c likewise for rows 8..15, where w is the panel at pw (64 bytes per pair) and token c's
  * widened activations start at px + c * K. In assembly because GCC 12 does not keep these 12 accumulators, the two
- * weight vectors, a broadcast and a product in AVX2's 16 registers: it spills and copies accumulators inside the loop
- * (measured: a third more instructions per pair). Two pairs per iteration; tokens 3..5 are addressed from a second
- * base so that every broadcast is one instruction.
+ * weight vectors, a broadcast and a product in AVX2's 16 registers: its code spilled and copied accumulators inside
+ * the loop (seen in the assembly of intrinsic versions). Two pairs per iteration; tokens 3..5 are addressed from a
+ * second base so that every broadcast is one instruction.
  */
 static inline __attribute__((always_inline)) void g2__steps6(const uint8_t *pw, const int16_t *px, int64_t K, int P,
                                                              __m256i *a00, __m256i *a01, __m256i *a02, __m256i *a03,
@@ -409,6 +411,7 @@ static inline __attribute__((always_inline)) void g2__steps6(const uint8_t *pw, 
                                                              __m256i *a12, __m256i *a13, __m256i *a14, __m256i *a15) {
     const int64_t ld = 2 * K; /* bytes between tokens */
     const uint8_t *end = pw + 64 * P;
+    /* clang-format off */
     /* w0, w1 = ymm12, ymm13; the broadcast ymm14, the product ymm15; token 3's base r11 */
 #define G2__ASM_TOK(addr, A0, A1)                                                                                      \
     "vpbroadcastd " addr ", %%ymm14\n\t"                                                                               \
@@ -447,13 +450,14 @@ static inline __attribute__((always_inline)) void g2__steps6(const uint8_t *pw, 
 #undef G2__ASM_TOK0
 #undef G2__ASM_PAIR
 #undef G2__ASM_TOK
+    /* clang-format on */
 }
 
 /*
  * The 16-bit path's tile (Q8_0, Q6_K, Q5_0, IQ4_NL, Q3_K; with MIN: Q5_K, Q5_1, Q2_K): Y[j0 + c][0..nr) for c < C
  * (C <= G2__TOK) from a packed 16-row panel. Inlined with constant NS (sub-blocks per block), MIN and C.
- * The registers hold only the 2 x C int32 sums of a sub-block (12 at C = 6, plus the two weight vectors and one
- * broadcast: 15 of AVX2's 16), so that every column pair costs 2 weight loads, C broadcasts straight from the
+ * The registers hold only the 2 x C int32 sums of a sub-block (12 at C = 6; with two weight vectors, a broadcast
+ * and a product all 16 of AVX2's), so that every column pair costs 2 weight loads, C broadcasts straight from the
  * widened activations (x->x16) and 2C vpmaddwd + 2C vpaddd, nothing else; the float sums live in a small tile in
  * L1, read and written once per sub-block. Each float sum sees the same operations in the same order as before
  * this layout (fma(int sum, scale_w * d_x) per sub-block, then the mins), so the results are bitwise unchanged.
@@ -486,8 +490,8 @@ static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, 
             } else {
                 a00 = a01 = a02 = a03 = a04 = a05 = a10 = a11 = a12 = a13 = a14 = a15 = _mm256_setzero_si256();
                 for (int k = 0; k < P; k++, pw += 64, px += 2) {
-                const __m256i w0 = _mm256_load_si256((const __m256i *)pw);
-                const __m256i w1 = _mm256_load_si256((const __m256i *)(pw + 32));
+                    const __m256i w0 = _mm256_load_si256((const __m256i *)pw);
+                    const __m256i w1 = _mm256_load_si256((const __m256i *)(pw + 32));
 #define G2__STEP(c, A0, A1)                                                                                            \
     if (C > c) {                                                                                                       \
         int32_t pair;                                                                                                  \
@@ -497,24 +501,24 @@ static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, 
         A0 = _mm256_add_epi32(A0, _mm256_madd_epi16(w0, xv));                                                          \
         A1 = _mm256_add_epi32(A1, _mm256_madd_epi16(w1, xv));                                                          \
     }
-                G2__STEP(0, a00, a10)
-                G2__STEP(1, a01, a11)
-                G2__STEP(2, a02, a12)
-                G2__STEP(3, a03, a13)
-                G2__STEP(4, a04, a14)
-                G2__STEP(5, a05, a15)
+                    G2__STEP(0, a00, a10)
+                    G2__STEP(1, a01, a11)
+                    G2__STEP(2, a02, a12)
+                    G2__STEP(3, a03, a13)
+                    G2__STEP(4, a04, a14)
+                    G2__STEP(5, a05, a15)
 #undef G2__STEP
-            }
+                }
             }
             const float *scale = (const float *)(pb + G2__Q_BYTES + s * 64);
             const __m256 sc0 = _mm256_load_ps(scale), sc1 = _mm256_load_ps(scale + 8);
 #define G2__FLUSH(c, A0, A1)                                                                                           \
     if (C > c) {                                                                                                       \
         const __m256 dx = _mm256_set1_ps(xd[c * nbx + b]);                                                             \
-        _mm256_store_ps(accf[c], _mm256_fmadd_ps(_mm256_cvtepi32_ps(A0), _mm256_mul_ps(sc0, dx),                      \
-                                                 _mm256_load_ps(accf[c])));                                            \
-        _mm256_store_ps(accf[c] + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(A1), _mm256_mul_ps(sc1, dx),                  \
-                                                     _mm256_load_ps(accf[c] + 8)));                                    \
+        _mm256_store_ps(accf[c],                                                                                       \
+                        _mm256_fmadd_ps(_mm256_cvtepi32_ps(A0), _mm256_mul_ps(sc0, dx), _mm256_load_ps(accf[c])));     \
+        _mm256_store_ps(accf[c] + 8,                                                                                   \
+                        _mm256_fmadd_ps(_mm256_cvtepi32_ps(A1), _mm256_mul_ps(sc1, dx), _mm256_load_ps(accf[c] + 8))); \
     }
             G2__FLUSH(0, a00, a10)
             G2__FLUSH(1, a01, a11)
@@ -552,7 +556,7 @@ static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, 
         for (; j + G2__TOK <= n; j += G2__TOK)                                                                         \
             g2__tile(pack, nb, NS, MIN, G2__TOK, x, j, Y, ldy, nr);                                                    \
         switch (n - j) {                                                                                               \
-        case 5: g2__tile(pack, nb, NS, MIN, 5, x, j, Y, ldy, nr); break;                                             \
+        case 5: g2__tile(pack, nb, NS, MIN, 5, x, j, Y, ldy, nr); break;                                               \
         case 4: g2__tile(pack, nb, NS, MIN, 4, x, j, Y, ldy, nr); break;                                               \
         case 3: g2__tile(pack, nb, NS, MIN, 3, x, j, Y, ldy, nr); break;                                               \
         case 2: g2__tile(pack, nb, NS, MIN, 2, x, j, Y, ldy, nr); break;                                               \
@@ -579,10 +583,10 @@ static inline __attribute__((always_inline)) void g2__tile(const uint8_t *pack, 
         }                                                                                                              \
     }
 
-G2__PANEL16_FN(g2__panel_q8_0, 1, 0)  /* Q8_0, Q5_0, IQ4_NL */
-G2__PANEL16_FN(g2__panel_q6_k, 2, 0)  /* Q6_K, Q3_K */
-G2__PANEL16_FN(g2__panel_min16, 1, 1) /* Q5_K, Q5_1 */
-G2__PANEL16_FN(g2__panel_q2_k, 2, 1)  /* Q2_K */
+G2__PANEL16_FN(g2__panel_q8_0, 1, 0)                                           /* Q8_0, Q5_0, IQ4_NL */
+G2__PANEL16_FN(g2__panel_q6_k, 2, 0)                                           /* Q6_K, Q3_K */
+G2__PANEL16_FN(g2__panel_min16, 1, 1)                                          /* Q5_K, Q5_1 */
+G2__PANEL16_FN(g2__panel_q2_k, 2, 1)                                           /* Q2_K */
 G2__PANEL_FN(g2__rest_q4_0, g2__tile_bytes(pack, nb, 1, C_, x, j, Y, ldy, nr)) /* Q4_0 */
 G2__PANEL_FN(g2__rest_q4_k, g2__tile_bytes(pack, nb, 0, C_, x, j, Y, ldy, nr)) /* Q4_K */
 
