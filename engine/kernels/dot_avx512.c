@@ -3,9 +3,9 @@
  * (compiled with -mavx512f/bw/vl/dq/vnni; called only when isa.c found those instructions). The int8 GEMM for
  * large batches is in gemm_avx512.c.
  *
- * vpdpbusd multiplies unsigned by signed bytes, so one operand is made unsigned: Q8_0 weights are offset by
- * +128 (xor 0x80) and Q4_0 nibbles are used as stored (0..15, i.e. value + 8); the offset is removed with the
- * per-block activation sums s of the q8a format: dot(w, x) = dot(w + off, x) - off * s. The multi-row variants
+ * vpdpbusd multiplies unsigned by signed bytes, so one operand is made unsigned: Q8_0 weights and IQ4_NL table
+ * values are offset by +128 (xor 0x80) and Q4_0 nibbles are used as stored (0..15, i.e. value + 8); the offset is
+ * removed with the per-block activation sums s of the q8a format: dot(w, x) = dot(w + off, x) - off * s. The multi-row variants
  * (moderate batches; the 32-value block types) take transposed activations (kern__q8t_t) so that each weight
  * dword serves 16 rows. Pure functions; any thread.
  */
@@ -125,8 +125,9 @@ static inline __m256 a512__scales8_b18(const uint8_t *p) {
 static inline __attribute__((always_inline)) void a512__iq4nl_rows(const int R, const uint8_t *w, size_t rb,
                                                                    const kern__q8a_t *xa, int64_t K, float *y) {
     const int64_t nb = K / 32, nb8 = nb & ~(int64_t)7;
-    const __m256i tbl = _mm256_xor_si256(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kern__iq4nl_values)),
-                                         _mm256_set1_epi8((char)0x80));
+    const __m256i tbl =
+        _mm256_xor_si256(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kern__iq4nl_values)),
+                         _mm256_set1_epi8((char)0x80));
     const __m256i lo4 = _mm256_set1_epi8(0xF), z = _mm256_setzero_si256();
     _Alignas(32) float scale[4][8];
     __m256 acc[4], cacc[4];
@@ -155,7 +156,8 @@ static inline __attribute__((always_inline)) void a512__iq4nl_rows(const int R, 
 #pragma GCC unroll 4
             for (int q = 0; q < R; q++) {
                 const __m128i qs = _mm_loadu_si128((const __m128i *)(w + (size_t)q * rb + (i + k) * 18 + 2));
-                const __m256i u = _mm256_shuffle_epi8(tbl, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs), lo4));
+                const __m256i u =
+                    _mm256_shuffle_epi8(tbl, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs), lo4));
                 acc[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(z, u, xv)), _mm256_set1_ps(scale[q][k]),
                                          acc[q]);
             }
@@ -167,7 +169,8 @@ static inline __attribute__((always_inline)) void a512__iq4nl_rows(const int R, 
         for (int q = 0; q < R; q++) {
             const kern__blk_iq4_nl *b = (const kern__blk_iq4_nl *)(w + (size_t)q * rb) + i;
             const __m128i qs = _mm_loadu_si128((const __m128i *)b->qs);
-            const __m256i u = _mm256_shuffle_epi8(tbl, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs), lo4));
+            const __m256i u =
+                _mm256_shuffle_epi8(tbl, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs), lo4));
             const float sc = a512__fp16(b->d) * xa->d[i];
             acc[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(z, u, xv)), _mm256_set1_ps(sc), acc[q]);
             tail[q] += sc * (float)xa->s[i];
