@@ -5,9 +5,9 @@
  *
  * vpdpbusd multiplies unsigned by signed bytes, so one operand is made unsigned: Q8_0 weights and IQ4_NL table
  * values are offset by +128 (xor 0x80) and Q4_0 nibbles are used as stored (0..15, i.e. value + 8); the offset is
- * removed with the per-block activation sums s of the q8a format: dot(w, x) = dot(w + off, x) - off * s. The multi-row variants
- * (moderate batches; the 32-value block types) take transposed activations (kern__q8t_t) so that each weight
- * dword serves 16 rows. Pure functions; any thread.
+ * removed with the per-block activation sums s of the q8a format: dot(w, x) = dot(w + off, x) - off * s. The
+ * multi-row variants (moderate batches; the 32-value block types) take transposed activations (kern__q8t_t) so
+ * that each weight dword serves 16 rows. Pure functions; any thread.
  */
 #include <immintrin.h>
 #include <string.h>
