@@ -3,11 +3,11 @@
  * (compiled with -mavx512f/bw/vl/dq/vnni; called only when isa.c found those instructions). The int8 GEMM for
  * large batches is in gemm_avx512.c.
  *
- * vpdpbusd multiplies unsigned by signed bytes, so one operand is made unsigned: Q8_0 weights are offset by
- * +128 (xor 0x80) and Q4_0 nibbles are used as stored (0..15, i.e. value + 8); the offset is removed with the
- * per-block activation sums s of the q8a format: dot(w, x) = dot(w + off, x) - off * s. The multi-row variants
- * (moderate batches; the 32-value block types) take transposed activations (kern__q8t_t) so that each weight
- * dword serves 16 rows. Pure functions; any thread.
+ * vpdpbusd multiplies unsigned by signed bytes, so one operand is made unsigned: Q8_0 weights and IQ4_NL table
+ * values are offset by +128 (xor 0x80) and Q4_0 nibbles are used as stored (0..15, i.e. value + 8); the offset is
+ * removed with the per-block activation sums s of the q8a format: dot(w, x) = dot(w + off, x) - off * s. The
+ * multi-row variants (moderate batches; the 32-value block types) take transposed activations (kern__q8t_t) so
+ * that each weight dword serves 16 rows. Pure functions; any thread.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -98,6 +98,95 @@ void kern__rowdot_q8_0_avx512(const void *w, size_t rb, int64_t nr, const void *
 
 void kern__rowdot_q4_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
     A512__ROWDOT_BODY(kern__blk_q4_0, 8, a512__q4_0_load1)
+}
+
+/* ---- IQ4_NL row dots ------------------------------------------------------------------------------------- */
+
+/* The fp16 scales of the 8 consecutive 18-byte blocks (IQ4_NL, Q4_0) that start at p, as floats: two 64-byte
+ * loads and one vpermt2w picking words 0, 9, .., 63. On Zen 4 this costs a few uops where the gather of
+ * a512__scales8 costs ~20 and was the IQ4_NL row dot's largest single cost. Reads p[0, 128), inside the 144 bytes
+ * of the 8 blocks. */
+static inline __m256 a512__scales8_b18(const uint8_t *p) {
+    const __m512i idx = _mm512_zextsi128_si512(_mm_setr_epi16(0, 9, 18, 27, 36, 45, 54, 63));
+    const __m512i lo = _mm512_loadu_si512((const void *)p), hi = _mm512_loadu_si512((const void *)(p + 64));
+    return _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(lo, idx, hi)));
+}
+
+/*
+ * R (4 or 1, a constant after inlining) IQ4_NL rows rb bytes apart, starting at w, against one q8a row: y[0..R).
+ * The table values are looked up (pshufb) as unsigned bytes value + 128 (xor 0x80), so one vpdpbusd per block
+ * takes them with the signed activations as they are, and the offset comes off once per row through the
+ * activation block sums: dot(w, x) = dot(w + 128, x) - 128 * s. Each activation block is loaded once for the R
+ * rows; per 8 blocks each row's scales d_w * d_x come from a512__scales8_b18 and one multiply, parked on the
+ * stack so that each block's scale is a broadcast folded into its FMA. While a group of R rows is read, the same
+ * bytes of the next R rows are prefetched: R interleaved row streams otherwise wait for memory (measured with
+ * the weights out of cache, as in a decode step). The last nb % 8 blocks build their scales one by one.
+ */
+static inline __attribute__((always_inline)) void a512__iq4nl_rows(const int R, const uint8_t *w, size_t rb,
+                                                                   const kern__q8a_t *xa, int64_t K, float *y) {
+    const int64_t nb = K / 32, nb8 = nb & ~(int64_t)7;
+    const __m256i tbl =
+        _mm256_xor_si256(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kern__iq4nl_values)),
+                         _mm256_set1_epi8((char)0x80));
+    const __m256i lo4 = _mm256_set1_epi8(0xF), z = _mm256_setzero_si256();
+    _Alignas(32) float scale[4][8];
+    __m256 acc[4], cacc[4];
+    float tail[4];
+#pragma GCC unroll 4
+    for (int q = 0; q < R; q++) {
+        acc[q] = cacc[q] = _mm256_setzero_ps();
+        tail[q] = 0.0f;
+    }
+    for (int64_t i = 0; i < nb8; i += 8) {
+        const __m256 dx = _mm256_loadu_ps(xa->d + i);
+        const __m256 sx = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(xa->s + i)));
+#pragma GCC unroll 4
+        for (int q = 0; q < R; q++) {
+            const uint8_t *p = w + (size_t)q * rb + i * 18;
+            _mm_prefetch((const char *)(p + R * rb), _MM_HINT_T0);
+            _mm_prefetch((const char *)(p + R * rb + 64), _MM_HINT_T0);
+            _mm_prefetch((const char *)(p + R * rb + 128), _MM_HINT_T0);
+            const __m256 sc = _mm256_mul_ps(a512__scales8_b18(p), dx);
+            _mm256_store_ps(scale[q], sc);
+            cacc[q] = _mm256_fmadd_ps(sc, sx, cacc[q]);
+        }
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            const __m256i xv = _mm256_loadu_si256((const __m256i *)(xa->qs + (i + k) * 32));
+#pragma GCC unroll 4
+            for (int q = 0; q < R; q++) {
+                const __m128i qs = _mm_loadu_si128((const __m128i *)(w + (size_t)q * rb + (i + k) * 18 + 2));
+                const __m256i u =
+                    _mm256_shuffle_epi8(tbl, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs), lo4));
+                acc[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(z, u, xv)), _mm256_set1_ps(scale[q][k]),
+                                         acc[q]);
+            }
+        }
+    }
+    for (int64_t i = nb8; i < nb; i++) {
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)(xa->qs + i * 32));
+#pragma GCC unroll 4
+        for (int q = 0; q < R; q++) {
+            const kern__blk_iq4_nl *b = (const kern__blk_iq4_nl *)(w + (size_t)q * rb) + i;
+            const __m128i qs = _mm_loadu_si128((const __m128i *)b->qs);
+            const __m256i u =
+                _mm256_shuffle_epi8(tbl, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs), lo4));
+            const float sc = a512__fp16(b->d) * xa->d[i];
+            acc[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(z, u, xv)), _mm256_set1_ps(sc), acc[q]);
+            tail[q] += sc * (float)xa->s[i];
+        }
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < R; q++)
+        y[q] = a512__hsum256(acc[q]) - 128.0f * (a512__hsum256(cacc[q]) + tail[q]);
+}
+
+void kern__rowdot_iq4_nl_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
+    int64_t r = 0;
+    for (; r + 4 <= nr; r += 4)
+        a512__iq4nl_rows(4, (const uint8_t *)w + (size_t)r * rb, rb, x, K, y + r);
+    for (; r < nr; r++)
+        a512__iq4nl_rows(1, (const uint8_t *)w + (size_t)r * rb, rb, x, K, y + r);
 }
 
 /* ---- many activation rows per pass over the weight rows (moderate batches) ------------------------------ */
@@ -286,11 +375,10 @@ A512__MULTI_FN(kern__rowdot_multi_iq4_nl_avx512, A512__T_IQ4_NL)
 #define KQ_DPWSSD(acc, a, b) _mm256_dpwssd_epi32((acc), (a), (b))
 #include "kq_body.h"
 
-/* ---- Q4_1 / Q5_0 / Q5_1 / IQ4_NL against q8a ---------------------------------------------------------- */
+/* ---- Q4_1 / Q5_0 / Q5_1 against q8a (IQ4_NL's row dot is above) ----------------------------------------- */
 
 #define Q32_NAME_Q4_1   kern__rowdot_q4_1_avx512
 #define Q32_NAME_Q5_0   kern__rowdot_q5_0_avx512
 #define Q32_NAME_Q5_1   kern__rowdot_q5_1_avx512
-#define Q32_NAME_IQ4_NL kern__rowdot_iq4_nl_avx512
 #define Q32_DOT(u, s)   _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
 #include "q32_body.h"

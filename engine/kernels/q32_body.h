@@ -1,7 +1,8 @@
 /*
  * q32_body.h — the bodies of the Q4_1, Q5_0, Q5_1 and IQ4_NL row dot products against q8a activations, written
  * once for the AVX2 file and the AVX-512 VNNI file. Include it after defining:
- *   Q32_NAME_Q4_1, Q32_NAME_Q5_0, Q32_NAME_Q5_1, Q32_NAME_IQ4_NL   the function names to define
+ *   Q32_NAME_Q4_1, Q32_NAME_Q5_0, Q32_NAME_Q5_1   the function names to define, and optionally Q32_NAME_IQ4_NL
+ *                   (the AVX-512 file has its own IQ4_NL row dot)
  *   Q32_DOT(u, s)   the 8 int32 lanes of sums of 4 products of unsigned bytes u and signed bytes s
  *                   (AVX2: pmaddubsw then pmaddwd by ones; VNNI: vpdpbusd)
  * and including <immintrin.h> and gemm_rows.h (whose helpers unpack the blocks). Compiled with at least
@@ -57,11 +58,13 @@ static inline __m256i q32__dot_q5_0(const kern__blk_q5_0 *b, __m256i xv) {
 static inline __m256i q32__dot_q5_1(const kern__blk_q5_1 *b, __m256i xv) {
     return Q32_DOT(_mm256_or_si256(gemm__nibbles(b->qs), gemm__q5_high(b->qh)), xv);
 }
+#ifdef Q32_NAME_IQ4_NL
 static inline __m256i q32__dot_iq4_nl(const kern__blk_iq4_nl *b, __m256i xv) {
     const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kern__iq4nl_values));
     const __m256i v = _mm256_shuffle_epi8(tbl, gemm__nibbles(b->qs));
     return Q32_DOT(_mm256_abs_epi8(v), _mm256_sign_epi8(xv, v));
 }
+#endif
 
 #define Q32__D(b)      _cvtsh_ss((b)->d)
 #define Q32__M(b)      _cvtsh_ss((b)->m)
@@ -80,6 +83,8 @@ void Q32_NAME_Q5_1(const void *w, size_t rb, int64_t nr, const void *x, int64_t 
     Q32__BODY(kern__blk_q5_1, q32__dot_q5_1, Q32__D, Q32__M)
 }
 
+#ifdef Q32_NAME_IQ4_NL
 void Q32_NAME_IQ4_NL(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
     Q32__BODY(kern__blk_iq4_nl, q32__dot_iq4_nl, Q32__D, Q32__NONE)
 }
+#endif

@@ -1082,6 +1082,77 @@ static void test_matmul_multi(void **state) {
     kern_pool_free(pool);
 }
 
+/*
+ * The row dots of the 18-byte block types (IQ4_NL, Q4_0) called directly, at every ISA level, against a double
+ * loop over the dequantized weights and the dequantized q8a activations (d * q), so that only float rounding
+ * separates them: widths with 8-block groups and a tail (1, 7, 8, 9, 17, 24, 27 blocks) and 1..9 rows per call
+ * (AVX-512 VNNI does IQ4_NL rows 4 at a time, then 1). Also: a call over nr rows gives each row bit for bit what
+ * a call over that row alone gives (rows done together share nothing but the activations).
+ */
+static void test_rowdot_b18(void **state) {
+    (void)state;
+    const uint64_t saved_rng = rng_state;
+    rng_state = 0xD1B54A32D192ED03ull;
+    static const dtype_t types[] = {DT_IQ4_NL, DT_Q4_0};
+    static const int64_t nb_list[] = {1, 7, 8, 9, 17, 24, 27};
+    enum { MAX_NB = 27, MAX_R = 9 };
+    static uint8_t wq[MAX_R * MAX_NB * 18];
+    static float wd[MAX_R * MAX_NB * 32], x[MAX_NB * 32], xd[MAX_NB], y[MAX_R], y1[1];
+    static int8_t qs[MAX_NB * 32];
+    static int32_t xs[MAX_NB];
+    const int best = kern__cpu_isa();
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (size_t ki = 0; ki < sizeof nb_list / sizeof nb_list[0]; ki++) {
+            const int64_t nb = nb_list[ki], K = 32 * nb;
+            const size_t rb = (size_t)dtype_row_bytes(types[ti], K);
+            assert_int_equal(rb, (size_t)nb * 18);
+            for (int64_t r = 0; r < MAX_R; r++)
+                fill_random(types[ti], wq + r * rb, K);
+            assert_int_equal(kern_dequant(types[ti], wq, wd, MAX_R * K), 0);
+            for (int64_t i = 0; i < K; i++)
+                x[i] = rnd_normalish() * (i % 29 == 0 ? 6.0f : 1.0f);
+            kern__quant_q8a_scalar(x, K, qs, xd, xs, NULL);
+            const kern__q8a_t xa = {qs, xd, xs, K, NULL, NULL};
+            for (int level = 0; level <= best; level++) {
+                assert_int_equal(kern__force_isa(level), level);
+                const kern__rowdot_fn dot = kern__isa()->rowdot[types[ti]];
+                for (int64_t nr = 1; nr <= MAX_R; nr++) {
+                    for (int64_t r = 0; r < MAX_R; r++)
+                        y[r] = NAN;
+                    dot(wq, rb, nr, &xa, K, y);
+                    for (int64_t r = 0; r < MAX_R; r++) {
+                        if (r >= nr) { /* rows past nr are not written */
+                            assert_true(isnan(y[r]));
+                            continue;
+                        }
+                        double ref = 0, mag = 0;
+                        for (int64_t b = 0; b < nb; b++) {
+                            uint16_t dh;
+                            memcpy(&dh, wq + r * rb + 18 * b, 2);
+                            const double dw = fabs((double)kern_fp16_to_fp32(dh));
+                            for (int64_t i = 32 * b; i < 32 * b + 32; i++) {
+                                const double xi = (double)xd[b] * qs[i];
+                                ref += (double)wd[r * K + i] * xi;
+                                mag += (fabs((double)wd[r * K + i]) + 256.0 * dw) * fabs(xi); /* offsets up to 128 */
+                            }
+                        }
+                        if (!(fabs((double)y[r] - ref) <= 1e-5 * mag + 1e-12)) {
+                            print_error("rowdot %s isa %s K %lld nr %lld row %lld: %.9g, want %.9g (mag %.3g)\n",
+                                        dtype_name(types[ti]), kern_isa_name(), (long long)K, (long long)nr,
+                                        (long long)r, y[r], ref, mag);
+                            fail();
+                        }
+                        y1[0] = NAN;
+                        dot(wq + r * rb, rb, 1, &xa, K, y1);
+                        assert_memory_equal(&y1[0], &y[r], sizeof(float));
+                    }
+                }
+            }
+            kern__force_isa(best);
+        }
+    rng_state = saved_rng;
+}
+
 static void test_matmul_invalid(void **state) {
     (void)state;
     kern_pool_t *pool = NULL;
@@ -1421,6 +1492,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_moderate_n),
         cmocka_unit_test(test_matmul_multi_forced),
         cmocka_unit_test(test_matmul_multi),
+        cmocka_unit_test(test_rowdot_b18),
         cmocka_unit_test(test_matmul_invalid),
         cmocka_unit_test(test_sgemm_wrappers),
         cmocka_unit_test(test_pool),
