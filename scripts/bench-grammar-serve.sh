@@ -9,7 +9,8 @@
 # spends tokens on a reasoning block. llama.cpp is never built or fetched here.
 #
 # Environment (all optional): MODEL (default bench-models/qwen3vocab-q8_0.gguf, generated when missing),
-# LLAMA_SERVER, THREADS (default: CPUs), MAX_TOKENS (default 128), CONCURRENCY (default "1 16"), SHARED.
+# LLAMA_SERVER, THREADS (default: CPUs), MAX_TOKENS (default 128), CONCURRENCY (default "1 16"), ROUNDS (default 3:
+# plain and constrained alternate that many times at each concurrency, and the medians are reported), SHARED.
 set -u
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared}
@@ -19,6 +20,7 @@ LLAMA_SERVER=${LLAMA_SERVER:-}
 THREADS=${THREADS:-$(nproc)}
 T=${MAX_TOKENS:-128}
 CONCURRENCY=${CONCURRENCY:-"1 16"}
+ROUNDS=${ROUNDS:-3}
 TEMPLATE=$SHARED/templates/jinja/Qwen-Qwen2.5-7B-Instruct.jinja
 BIN=./cinder
 die() { echo "bench-grammar-serve: $*" >&2; exit 1; }
@@ -60,13 +62,16 @@ sweep() {
     tps=$(/usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("%.1f" % j["output_throughput"])' "$tmp/$1-cold.json")
     printf '%s\t%s\t%s\t%s\n' "$1" 1 cold "$tps" >>"$tmp/all.tsv"
     for c in $CONCURRENCY; do
-        for mode in plain schema; do
-            args=(--base-url "http://127.0.0.1:$port" --endpoint chat --concurrency "$c" --requests $((2 * c + 2))
-                  --prompt-tokens 64 --max-tokens "$T" --temperature 0.8 --json-out "$tmp/$1-$c-$mode.json")
-            [ $mode = schema ] && args+=(--response-format "$SCHEMA")
-            "$BIN" bench-serve "${args[@]}" >"$tmp/$1-$c-$mode.log" 2>&1 || die "$1 c=$c $mode failed: $(tail -3 "$tmp/$1-$c-$mode.log")"
-            tps=$(/usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("%.1f" % j["output_throughput"])' "$tmp/$1-$c-$mode.json")
-            printf '%s\t%s\t%s\t%s\n' "$1" "$c" "$mode" "$tps" >>"$tmp/all.tsv"
+        for round in $(seq 1 "$ROUNDS"); do
+            for mode in plain schema; do
+                args=(--base-url "http://127.0.0.1:$port" --endpoint chat --concurrency "$c" --requests $((2 * c + 2))
+                      --prompt-tokens 64 --max-tokens "$T" --temperature 0.8 --json-out "$tmp/$1-$c-$mode.json")
+                [ $mode = schema ] && args+=(--response-format "$SCHEMA")
+                "$BIN" bench-serve "${args[@]}" >"$tmp/$1-$c-$mode.log" 2>&1 ||
+                    die "$1 c=$c $mode failed: $(tail -3 "$tmp/$1-$c-$mode.log")"
+                tps=$(/usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("%.1f" % j["output_throughput"])' "$tmp/$1-$c-$mode.json")
+                printf '%s\t%s\t%s\t%s\n' "$1" "$c" "$mode" "$tps" >>"$tmp/all.tsv"
+            done
         done
     done
 }
@@ -87,12 +92,15 @@ if [ -n "$LLAMA_SERVER" ]; then
     stop_server
 fi
 /usr/bin/python3 - "$tmp/all.tsv" <<'PY'
-import sys, collections
-v = collections.defaultdict(dict)
+import sys, collections, statistics
+runs = collections.defaultdict(lambda: collections.defaultdict(list))
 for line in open(sys.argv[1]):
     s, c, mode, tps = line.split()
-    v[(s, int(c))][mode] = float(tps)
-print("| server | streams | unconstrained tok/s | json_schema tok/s | ratio | json_schema, first request |")
+    runs[(s, int(c))][mode].append(float(tps))
+v = {k: {mode: statistics.median(x) for mode, x in m.items()} for k, m in runs.items()}
+for (s, c), m in sorted(runs.items()):
+    print(f"{s} c={c}: " + "; ".join(f"{mode} " + " ".join(f"{t:.1f}" for t in x) for mode, x in sorted(m.items())))
+print("| server | streams | unconstrained tok/s (median) | json_schema tok/s (median) | ratio | json_schema, first request |")
 print("|---|---|---|---|---|---|")
 for (s, c), m in sorted(v.items()):
     cold = f"{m['cold']:.1f} ({m['cold'] / m['plain']:.2f})" if "cold" in m else ""
