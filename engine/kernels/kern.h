@@ -64,13 +64,13 @@ kern_pool_t *kern_ctx_pool(kern_ctx_t *k);
 /*
  * Y (n, W.rows) = X (n, W.cols) @ W^T, X and Y row-major F32 and not overlapping. 1 <= n <= max_batch,
  * W.cols <= max_cols.
- * n < 4 runs kernels that read W's blocks in place (integer dot products against 8-bit-quantized activations
- * for the quantized types, float dots for F32/F16/BF16), rows split over the pool's threads. With AVX-512 VNNI,
- * the 32-value block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) are still read in place at moderate n (up
- * to 16: decode steps of continuous batching), against activations transposed so that each weight dword meets 16
- * activation rows at once. Larger n runs an int8 GEMM (quantized types on CPUs with AVX-512 VNNI: repacked 32-row
- * panels, vpdpbusd) or dequantizes tiles of W into scratch for cblas_sgemm (float types, and quantized types
- * elsewhere). The result does not depend on the thread count. Returns 0, or ERR_INVAL for bad shapes, a bad row_bytes,
+ * Small n runs kernels that read W's blocks in place (integer dot products against 8-bit-quantized activations
+ * for the quantized types, float dots for F32/F16/BF16), rows split over the pool's threads. Moderate n (up to 16:
+ * decode steps of continuous batching) runs multi-row dots that share each weight load across the activation rows
+ * (AVX-512 VNNI and AVX2; F16/BF16 at both levels), with per-type thresholds in matmul.c. Larger n runs an int8
+ * GEMM over repacked panels (AVX-512 VNNI: vpdpbusd; AVX2: vpmaddwd / vpmaddubsw in 16 x 6 tiles) or, for float
+ * types and the portable level, dequantizes tiles of W into scratch for cblas_sgemm. The result does not depend on
+ * the thread count. Returns 0, or ERR_INVAL for bad shapes, a bad row_bytes,
  * NULL pointers or an unsupported type.
  */
 int kern_matmul(kern_ctx_t *k, const kern_weight_t *W, const float *X, int64_t n, float *Y);
