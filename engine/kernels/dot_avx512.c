@@ -27,6 +27,16 @@ static inline __m256 a512__scales8(const uint8_t *p, int stride) {
     return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(v));
 }
 
+/* The fp16 scales of the 8 consecutive 18-byte blocks (IQ4_NL, Q4_0) that start at p, as floats: two 64-byte
+ * loads and one vpermt2w picking words 0, 9, .., 63. On Zen 4 this costs a few uops where the gather of
+ * a512__scales8 costs ~20 and was the IQ4_NL row dot's largest single cost. Reads p[0, 128), inside the 144 bytes
+ * of the 8 blocks. */
+static inline __m256 a512__scales8_b18(const uint8_t *p) {
+    const __m512i idx = _mm512_zextsi128_si512(_mm_setr_epi16(0, 9, 18, 27, 36, 45, 54, 63));
+    const __m512i lo = _mm512_loadu_si512((const void *)p), hi = _mm512_loadu_si512((const void *)(p + 64));
+    return _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(lo, idx, hi)));
+}
+
 static inline float a512__hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -41,7 +51,7 @@ static inline float a512__hsum256(__m256 v) {
  * load folded into its FMA. The last nb % 8 blocks build their scales one by one. LOAD1(b) yields the unsigned
  * bytes (value + OFF) of block b[0].
  */
-#define A512__ROWDOT_BODY(BLK_T, OFF, LOAD1)                                                                           \
+#define A512__ROWDOT_BODY(BLK_T, OFF, LOAD1, SCALES8)                                                                  \
     const kern__q8a_t *xa = x;                                                                                         \
     const int64_t nb = K / 32, nb8 = nb & ~(int64_t)7;                                                                 \
     _Alignas(32) float scale[8];                                                                                       \
@@ -52,7 +62,7 @@ static inline float a512__hsum256(__m256 v) {
         float tail_corr = 0.0f;                                                                                        \
         const __m256i z = _mm256_setzero_si256();                                                                      \
         for (int64_t i = 0; i < nb8; i += 8) {                                                                         \
-            const __m256 sc = _mm256_mul_ps(a512__scales8((const uint8_t *)&b[i].d, (int)sizeof(BLK_T)),               \
+            const __m256 sc = _mm256_mul_ps(SCALES8((const uint8_t *)&b[i].d),                                        \
                                             _mm256_loadu_ps(xa->d + i));                                               \
             _mm256_store_ps(scale, sc);                                                                                \
             cacc = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(xa->s + i))), cacc);    \
@@ -83,6 +93,9 @@ static inline float a512__hsum256(__m256 v) {
                (float)(OFF) * (a512__hsum256(cacc) + tail_corr);                                                       \
     }
 
+/* The scales of 8 consecutive Q8_0 blocks (34 bytes apart) by a gather: they span more than two 64-byte loads. */
+static inline __m256 a512__scales8_b34(const uint8_t *p) { return a512__scales8(p, (int)sizeof(kern__blk_q8_0)); }
+
 static inline __m256i a512__q8_0_load1(const kern__blk_q8_0 *b) {
     return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)b->qs), _mm256_set1_epi8((char)0x80));
 }
@@ -93,24 +106,14 @@ static inline __m256i a512__q4_0_load1(const kern__blk_q4_0 *b) {
 }
 
 void kern__rowdot_q8_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
-    A512__ROWDOT_BODY(kern__blk_q8_0, 128, a512__q8_0_load1)
+    A512__ROWDOT_BODY(kern__blk_q8_0, 128, a512__q8_0_load1, a512__scales8_b34)
 }
 
 void kern__rowdot_q4_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y) {
-    A512__ROWDOT_BODY(kern__blk_q4_0, 8, a512__q4_0_load1)
+    A512__ROWDOT_BODY(kern__blk_q4_0, 8, a512__q4_0_load1, a512__scales8_b18)
 }
 
 /* ---- IQ4_NL row dots ------------------------------------------------------------------------------------- */
-
-/* The fp16 scales of the 8 consecutive 18-byte blocks (IQ4_NL, Q4_0) that start at p, as floats: two 64-byte
- * loads and one vpermt2w picking words 0, 9, .., 63. On Zen 4 this costs a few uops where the gather of
- * a512__scales8 costs ~20 and was the IQ4_NL row dot's largest single cost. Reads p[0, 128), inside the 144 bytes
- * of the 8 blocks. */
-static inline __m256 a512__scales8_b18(const uint8_t *p) {
-    const __m512i idx = _mm512_zextsi128_si512(_mm_setr_epi16(0, 9, 18, 27, 36, 45, 54, 63));
-    const __m512i lo = _mm512_loadu_si512((const void *)p), hi = _mm512_loadu_si512((const void *)(p + 64));
-    return _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(lo, idx, hi)));
-}
 
 /*
  * R (4 or 1, a constant after inlining) IQ4_NL rows rb bytes apart, starting at w, against one q8a row: y[0..R).
