@@ -62,8 +62,7 @@ static inline float a512__hsum256(__m256 v) {
         float tail_corr = 0.0f;                                                                                        \
         const __m256i z = _mm256_setzero_si256();                                                                      \
         for (int64_t i = 0; i < nb8; i += 8) {                                                                         \
-            const __m256 sc = _mm256_mul_ps(SCALES8((const uint8_t *)&b[i].d),                                        \
-                                            _mm256_loadu_ps(xa->d + i));                                               \
+            const __m256 sc = _mm256_mul_ps(SCALES8((const uint8_t *)&b[i].d), _mm256_loadu_ps(xa->d + i));            \
             _mm256_store_ps(scale, sc);                                                                                \
             cacc = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(xa->s + i))), cacc);    \
             const int8_t *xq = xa->qs + i * 32;                                                                        \
@@ -251,8 +250,8 @@ static inline __attribute__((always_inline)) void a512__multi_blk(const int T, c
     for (int v = 0; v < NV; v++) {
         sv[v] = _mm512_loadu_si512((const void *)(x->st + (v * nb + b) * 16));
         const int sh = off == 128 ? 7 : off == 16 ? 4 : 3; /* -off * s */
-        const __m512i c = off ? _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sv[v], sh))
-                              : _mm512_setzero_si512();
+        const __m512i c =
+            off ? _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sv[v], sh)) : _mm512_setzero_si512();
 #pragma GCC unroll 4
         for (int q = 0; q < R; q++)
             ia[q][v] = c;
@@ -353,7 +352,7 @@ static inline __attribute__((always_inline)) void a512__multi_nv(const int T, co
         const int64_t nb = x->K / 32;                                                                                  \
         for (int64_t j = 0; j < nx; j += 32) {                                                                         \
             const int64_t m = nx - j < 32 ? nx - j : 32;                                                               \
-            const kern__q8t_t xj = {x->qt + j * x->K, x->dt + j * nb, x->st + j * nb, NULL, x->K, NULL};                           \
+            const kern__q8t_t xj = {x->qt + j * x->K, x->dt + j * nb, x->st + j * nb, NULL, x->K, NULL};               \
             if (m > 16)                                                                                                \
                 a512__multi_nv(T, 2, w, rb, nr, &xj, m, Y + j * ldy, ldy);                                             \
             else                                                                                                       \
@@ -380,8 +379,8 @@ A512__MULTI_FN(kern__rowdot_multi_iq4_nl_avx512, A512__T_IQ4_NL)
 
 /* ---- Q4_1 / Q5_0 / Q5_1 against q8a (IQ4_NL's row dot is above) ----------------------------------------- */
 
-#define Q32_NAME_Q4_1   kern__rowdot_q4_1_avx512
-#define Q32_NAME_Q5_0   kern__rowdot_q5_0_avx512
-#define Q32_NAME_Q5_1   kern__rowdot_q5_1_avx512
-#define Q32_DOT(u, s)   _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
+#define Q32_NAME_Q4_1 kern__rowdot_q4_1_avx512
+#define Q32_NAME_Q5_0 kern__rowdot_q5_0_avx512
+#define Q32_NAME_Q5_1 kern__rowdot_q5_1_avx512
+#define Q32_DOT(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
 #include "q32_body.h"
