@@ -57,7 +57,6 @@ void engine__end(engine_t *e, engine_slot_t *s, engine_job_t *job, engine_finish
 /* Samples the next token of a slot from its logits row and reports it; ends the job when it is over. A row
  * with a NaN or an infinity (the forward pass overflowed: the weights are finite, the loader checked) ends the
  * job with ERR_NUMERIC and a warning in the log, rather than sampling noise or an empty answer. */
-
 void engine__emit(engine_t *e, engine_slot_t *s, const float *logits) {
     engine_job_t *job = s->job;
     const tok_t *tok = model_tok(e->model);
