@@ -329,26 +329,6 @@ static void model__rope_apply(float *x, int32_t n_heads, int32_t hd, int32_t n_r
     }
 }
 
-/* y (n, w) += b (w,) for each row */
-static void model__add_bias(float *y, const float *b, int32_t n, int32_t w) {
-    for (int32_t i = 0; i < n; i++)
-        for (int32_t j = 0; j < w; j++) y[(size_t)i * w + j] += b[j];
-}
-
-/* x (n, d) += y (n, d), y first RMS-normed with w when w is given (Gemma's post norms) */
-static void model__residual(float *x, float *y, const float *w, float eps, int32_t n, int32_t d) {
-    if (w)
-        for (int32_t i = 0; i < n; i++) kern_rmsnorm(y + (size_t)i * d, w, eps, y + (size_t)i * d, d);
-    for (size_t i = 0; i < (size_t)n * d; i++) x[i] += y[i];
-}
-
-/* x (n, d) = layernorm(x + y) with weight w and bias b (the post-norm of encoder blocks) */
-static void model__residual_ln(float *x, const float *y, const float *w, const float *b, float eps, int32_t n,
-                               int32_t d) {
-    for (size_t i = 0; i < (size_t)n * d; i++) x[i] += y[i];
-    for (int32_t i = 0; i < n; i++) kern_layernorm(x + (size_t)i * d, w, b, eps, x + (size_t)i * d, d);
-}
-
 /*
  * The embedding of one batch entry, tokens [first, first + n) of x: their final hidden states (a decoder's after
  * its output RMSNorm, into xb), pooled as the model says (mean, first, last), scaled to unit length (a zero vector
@@ -377,46 +357,70 @@ static void model__pool(model_ctx_t *c, int32_t first, int32_t n, float *out) {
 }
 
 /*
- * The attention block of layer l: xb = rmsnorm(x); q, k, v = xb @ W^T (+ biases); per-head norms; RoPE; q scaled and
- * rounded to F16 (the cache's precision, as llama.cpp's attention reads it); k and v stored in the cache; attend;
- * xb = att @ Wo^T.
+ * The per-token work between the matrix products of a layer runs as stages: a stage function takes the tokens
+ * [i0, i1) of the batch, and model__stage_run splits the batch over the pool when there is enough of it (a
+ * prompt's or many embedding inputs' tokens) or runs it inline (decode steps). Each token's values depend on
+ * that token's row alone, so the split does not change a bit of the result.
  */
-static int model__attn_block(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t *seqs, int32_t n_seqs, int32_t l,
-                             int32_t n) {
+typedef struct model__stage model__stage_t;
+struct model__stage {
+    model_ctx_t *c;
+    kv_cache_t *kv;
+    const model_batch_seq_t *seqs;
+    const model_layer_t *L;
+    int32_t n_seqs, l, n;
+    void (*fn)(const model__stage_t *st, int32_t i0, int32_t i1);
+};
+
+/* Below this many values (tokens x the stage's width) a stage runs on the calling thread: a pool run costs a few
+ * microseconds, about what the elementwise work of 16k values does. */
+#define MODEL_STAGE_PAR_MIN 16384
+
+static void model__stage_worker(void *arg, int ith, int nth) {
+    const model__stage_t *st = arg;
+    const int32_t per = (st->n + nth - 1) / nth, i0 = per * ith, i1 = i0 + per < st->n ? i0 + per : st->n;
+    if (i0 < i1) st->fn(st, i0, i1);
+}
+
+/* Runs fn over the batch's st->n tokens, each `width` values wide. */
+static void model__stage_run(model__stage_t *st, void (*fn)(const model__stage_t *, int32_t, int32_t), int64_t width) {
+    st->fn = fn;
+    if ((int64_t)st->n * width < MODEL_STAGE_PAR_MIN || kern_pool_n_threads(st->c->pool) == 1) fn(st, 0, st->n);
+    else kern_pool_run(st->c->pool, model__stage_worker, st);
+}
+
+/* The attention's input: xb = rmsnorm(x) with the layer's attn_norm. */
+static void model__st_attn_norm(const model__stage_t *st, int32_t i0, int32_t i1) {
+    const model_ctx_t *c = st->c;
+    const int32_t d = c->m->hp.n_embd;
+    for (int32_t i = i0; i < i1; i++)
+        kern_rmsnorm(c->x + (size_t)i * d, st->L->attn_norm, c->m->hp.norm_eps, c->xb + (size_t)i * d, d);
+}
+
+/* After the q/k/v products: the fused product split, biases, per-head norms, RoPE, q scaled and rounded to F16,
+ * k and v stored in the cache at the token's position. */
+static void model__st_qkv(const model__stage_t *st, int32_t i0, int32_t i1) {
+    model_ctx_t *c = st->c;
     const model_t *m = c->m;
     const model_hparams_t *hp = &m->hp;
-    const model_layer_t *L = &m->layers[l];
-    const kv_params_t *kp = kv_params(kv);
-    const int32_t d = hp->n_embd, hd = hp->head_dim;
+    const model_layer_t *L = st->L;
+    const kv_params_t *kp = kv_params(st->kv);
+    const int32_t hd = hp->head_dim;
     const int32_t nq = hp->n_head * hd, nk = hp->n_head_kv * hd, nv = hp->n_head_kv * hp->head_dim_v;
-    int rc;
-    const float *in = c->x; /* encoders (post-norm) project the residual stream itself */
-    if (L->attn_norm) {
-        for (int32_t i = 0; i < n; i++)
-            kern_rmsnorm(c->x + (size_t)i * d, L->attn_norm, hp->norm_eps, c->xb + (size_t)i * d, d);
-        in = c->xb;
-    }
-    if (L->wqkv.data) { /* one product, then split [q|k|v] per token */
-        if ((rc = kern_matmul(c->k, &L->wqkv, in, n, c->qkv))) return rc;
-        for (int32_t i = 0; i < n; i++) {
-            const float *r = c->qkv + (size_t)i * (nq + nk + nv);
-            memcpy(c->q + (size_t)i * nq, r, (size_t)nq * sizeof(float));
-            memcpy(c->kk + (size_t)i * nk, r + nq, (size_t)nk * sizeof(float));
-            memcpy(c->vv + (size_t)i * nv, r + nq + nk, (size_t)nv * sizeof(float));
-        }
-    } else {
-        const kern_weight_t *qkv[3] = {&L->wq, &L->wk, &L->wv};
-        float *qkv_out[3] = {c->q, c->kk, c->vv};
-        if ((rc = kern_matmul_multi(c->k, qkv, 3, in, n, qkv_out))) return rc;
-    }
-    if (L->bq) {
-        model__add_bias(c->q, L->bq, n, nq);
-        model__add_bias(c->kk, L->bk, n, nk);
-        model__add_bias(c->vv, L->bv, n, nv);
-    }
     const float *rope = L->swa && c->rope_swa ? c->rope_swa : c->rope;
-    for (int32_t i = 0; i < n; i++) {
-        float *qi = c->q + (size_t)i * nq, *ki = c->kk + (size_t)i * nk;
+    for (int32_t i = i0; i < i1; i++) {
+        float *qi = c->q + (size_t)i * nq, *ki = c->kk + (size_t)i * nk, *vi = c->vv + (size_t)i * nv;
+        if (L->wqkv.data) { /* [q|k|v] per token */
+            const float *r = c->qkv + (size_t)i * (nq + nk + nv);
+            memcpy(qi, r, (size_t)nq * sizeof(float));
+            memcpy(ki, r + nq, (size_t)nk * sizeof(float));
+            memcpy(vi, r + nq + nk, (size_t)nv * sizeof(float));
+        }
+        if (L->bq) {
+            for (int32_t j = 0; j < nq; j++) qi[j] += L->bq[j];
+            for (int32_t j = 0; j < nk; j++) ki[j] += L->bk[j];
+            for (int32_t j = 0; j < nv; j++) vi[j] += L->bv[j];
+        }
         if (L->q_norm) {
             for (int32_t h = 0; h < hp->n_head; h++) kern_rmsnorm(qi + (size_t)h * hd, L->q_norm, hp->norm_eps, qi + (size_t)h * hd, hd);
             for (int32_t h = 0; h < hp->n_head_kv; h++) kern_rmsnorm(ki + (size_t)h * hd, L->k_norm, hp->norm_eps, ki + (size_t)h * hd, hd);
@@ -429,51 +433,127 @@ static int model__attn_block(model_ctx_t *c, kv_cache_t *kv, const model_batch_s
         if (hp->q_scale != 1.0f)
             for (int32_t j = 0; j < nq; j++) qi[j] *= hp->q_scale;
         kern_attn_round_f16(qi, nq);
-        const kv_seq_t *ks = seqs[c->tok_entry[i]].kv;
+        const kv_seq_t *ks = st->seqs[c->tok_entry[i]].kv;
         int32_t pos = c->tok_pos[i], blk = ks->blocks[pos / kp->block_tokens];
-        kern_f32_to_f16(ki, kv_block_k(kv, blk, l) + (size_t)(pos % kp->block_tokens) * nk, nk);
-        kern_f32_to_f16(c->vv + (size_t)i * nv, kv_block_v(kv, blk, l) + (size_t)(pos % kp->block_tokens) * nv, nv);
+        kern_f32_to_f16(ki, kv_block_k(st->kv, blk, st->l) + (size_t)(pos % kp->block_tokens) * nk, nk);
+        kern_f32_to_f16(vi, kv_block_v(st->kv, blk, st->l) + (size_t)(pos % kp->block_tokens) * nv, nv);
     }
-    model__attention(c, kv, seqs, n_seqs, l, n);
-    if ((rc = kern_matmul(c->k, &L->wo, c->att, n, c->xb))) return rc;
-    if (L->bo) model__add_bias(c->xb, L->bo, n, d);
-    return 0;
 }
 
-/* The FFN without its output bias (model__ffn). */
-static int model__ffn_body(model_ctx_t *c, const model_layer_t *L, int32_t n) {
+/* y (w,) += b (w,) when b is given */
+static void model__add_bias_row(float *y, const float *b, int32_t w) {
+    if (b)
+        for (int32_t j = 0; j < w; j++) y[j] += b[j];
+}
+
+/* x += y after y's post norm (Gemma: rmsnorm with post; encoders: x = layernorm(x + y) with ln, ln_b) */
+static void model__residual_row(const model_hparams_t *hp, float *x, float *y, const float *post, const float *ln,
+                                const float *ln_b) {
+    const int32_t d = hp->n_embd;
+    if (post) kern_rmsnorm(y, post, hp->norm_eps, y, d);
+    for (int32_t k = 0; k < d; k++) x[k] += y[k];
+    if (ln) kern_layernorm(x, ln, ln_b, hp->norm_eps, x, d);
+}
+
+/* After the output projection xb: its bias, the residual, and the FFN's input in xb (normed, or the residual
+ * stream itself for post-norm encoders). */
+static void model__st_attn_res(const model__stage_t *st, int32_t i0, int32_t i1) {
+    model_ctx_t *c = st->c;
     const model_hparams_t *hp = &c->m->hp;
-    const int32_t f = hp->n_ff;
-    int rc;
-    if (hp->features & ARCH_F_FFN_SEQ) { /* down(gelu(up x + b)) */
-        if ((rc = kern_matmul(c->k, &L->up, c->xb, n, c->hb))) return rc;
-        if (L->b_up) model__add_bias(c->hb, L->b_up, n, f);
-        kern_gelu(c->hb, c->hb, (int64_t)n * f);
-        return kern_matmul(c->k, &L->down, c->hb, n, c->xb);
+    const model_layer_t *L = st->L;
+    const int32_t d = hp->n_embd;
+    for (int32_t i = i0; i < i1; i++) {
+        float *x = c->x + (size_t)i * d, *y = c->xb + (size_t)i * d;
+        model__add_bias_row(y, L->bo, d);
+        model__residual_row(hp, x, y, L->attn_post_norm, L->attn_out_norm, L->attn_out_norm_b);
+        if (L->ffn_norm) kern_rmsnorm(x, L->ffn_norm, hp->norm_eps, y, d);
+        else memcpy(y, x, (size_t)d * sizeof(float));
     }
-    if (!L->gate.data) { /* fused [gate|up] rows: one product, the halves of each token's row */
-        if ((rc = kern_matmul(c->k, &L->up, c->xb, n, c->hb))) return rc;
-        for (int32_t i = 0; i < n; i++) {
+}
+
+/* The FFN's activation between its products: gelu(up + b_up) in hb (ARCH_F_FFN_SEQ), act(gate) * up from the
+ * fused rows of hb into hb2, or act(hb) * hb2 into hb. */
+static void model__st_ffn_act(const model__stage_t *st, int32_t i0, int32_t i1) {
+    model_ctx_t *c = st->c;
+    const model_hparams_t *hp = &c->m->hp;
+    const model_layer_t *L = st->L;
+    const int32_t f = hp->n_ff;
+    const bool gelu = c->m->arch->act == ARCH_ACT_GELU;
+    for (int32_t i = i0; i < i1; i++) {
+        if (hp->features & ARCH_F_FFN_SEQ) {
+            float *h = c->hb + (size_t)i * f;
+            model__add_bias_row(h, L->b_up, f);
+            kern_gelu(h, h, f);
+        } else if (!L->gate.data) {
             const float *r = c->hb + (size_t)i * 2 * f;
-            if (c->m->arch->act == ARCH_ACT_GELU) kern_gelu_mul(r, r + f, c->hb2 + (size_t)i * f, f);
+            if (gelu) kern_gelu_mul(r, r + f, c->hb2 + (size_t)i * f, f);
             else kern_silu_mul(r, r + f, c->hb2 + (size_t)i * f, f);
+        } else {
+            float *g = c->hb + (size_t)i * f;
+            if (gelu) kern_gelu_mul(g, c->hb2 + (size_t)i * f, g, f);
+            else kern_silu_mul(g, c->hb2 + (size_t)i * f, g, f);
         }
-        return kern_matmul(c->k, &L->down, c->hb2, n, c->xb);
+    }
+}
+
+/* After the FFN's output xb: the dense FFN's b_down, and the residual. */
+static void model__st_ffn_res(const model__stage_t *st, int32_t i0, int32_t i1) {
+    model_ctx_t *c = st->c;
+    const model_hparams_t *hp = &c->m->hp;
+    const model_layer_t *L = st->L;
+    const int32_t d = hp->n_embd;
+    for (int32_t i = i0; i < i1; i++) {
+        float *x = c->x + (size_t)i * d, *y = c->xb + (size_t)i * d;
+        if (hp->n_expert == 0) model__add_bias_row(y, L->b_down, d);
+        model__residual_row(hp, x, y, L->ffn_post_norm, L->out_norm, L->out_norm_b);
+    }
+}
+
+/*
+ * The attention block of layer l: xb = rmsnorm(x); q, k, v = xb @ W^T (+ biases); per-head norms; RoPE; q scaled and
+ * rounded to F16 (the cache's precision, as llama.cpp's attention reads it); k and v stored in the cache; attend;
+ * xb = att @ Wo^T (its bias comes with the residual, model__st_attn_res).
+ */
+static int model__attn_block(model__stage_t *st) {
+    model_ctx_t *c = st->c;
+    const model_hparams_t *hp = &c->m->hp;
+    const model_layer_t *L = st->L;
+    const int32_t n = st->n;
+    int rc;
+    const float *in = c->x; /* encoders (post-norm) project the residual stream itself */
+    if (L->attn_norm) {
+        model__stage_run(st, model__st_attn_norm, hp->n_embd);
+        in = c->xb;
+    }
+    if (L->wqkv.data) { /* one product, then split [q|k|v] per token */
+        if ((rc = kern_matmul(c->k, &L->wqkv, in, n, c->qkv))) return rc;
+    } else {
+        const kern_weight_t *qkv[3] = {&L->wq, &L->wk, &L->wv};
+        float *qkv_out[3] = {c->q, c->kk, c->vv};
+        if ((rc = kern_matmul_multi(c->k, qkv, 3, in, n, qkv_out))) return rc;
+    }
+    model__stage_run(st, model__st_qkv, (int64_t)(hp->n_head + 2 * hp->n_head_kv) * hp->head_dim);
+    model__attention(c, st->kv, st->seqs, st->n_seqs, st->l, n);
+    return kern_matmul(c->k, &L->wo, c->att, n, c->xb);
+}
+
+/* The dense FFN of layer L: xb (n, d) normed -> xb = act(xb @ Wg^T) * (xb @ Wu^T) @ Wd^T, or with ARCH_F_FFN_SEQ
+ * xb = gelu(xb @ Wu^T + b_up) @ Wd^T (b_down comes with the residual, model__st_ffn_res). */
+static int model__ffn(model__stage_t *st) {
+    model_ctx_t *c = st->c;
+    const model_layer_t *L = st->L;
+    const int32_t n = st->n, f = c->m->hp.n_ff;
+    int rc;
+    if ((c->m->hp.features & ARCH_F_FFN_SEQ) || !L->gate.data) { /* up alone, or fused [gate|up] rows */
+        if ((rc = kern_matmul(c->k, &L->up, c->xb, n, c->hb))) return rc;
+        model__stage_run(st, model__st_ffn_act, (int64_t)2 * f);
+        return kern_matmul(c->k, &L->down, (c->m->hp.features & ARCH_F_FFN_SEQ) ? c->hb : c->hb2, n, c->xb);
     }
     const kern_weight_t *gu[2] = {&L->gate, &L->up};
     float *gu_out[2] = {c->hb, c->hb2};
     if ((rc = kern_matmul_multi(c->k, gu, 2, c->xb, n, gu_out))) return rc;
-    if (c->m->arch->act == ARCH_ACT_GELU) kern_gelu_mul(c->hb, c->hb2, c->hb, (int64_t)n * f);
-    else kern_silu_mul(c->hb, c->hb2, c->hb, (int64_t)n * f);
+    model__stage_run(st, model__st_ffn_act, (int64_t)2 * f);
     return kern_matmul(c->k, &L->down, c->hb, n, c->xb);
-}
-
-/* The dense FFN of layer L: xb (n, d) normed -> xb = act(xb @ Wg^T) * (xb @ Wu^T) @ Wd^T, or with ARCH_F_FFN_SEQ
- * xb = gelu(xb @ Wu^T + b_up) @ Wd^T; plus b_down when the layer has it. */
-static int model__ffn(model_ctx_t *c, const model_layer_t *L, int32_t n) {
-    int rc = model__ffn_body(c, L, n);
-    if (!rc && L->b_down) model__add_bias(c->xb, L->b_down, n, c->m->hp.n_embd);
-    return rc;
 }
 
 int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t *seqs, int32_t n_seqs,
@@ -529,23 +609,16 @@ int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t 
                             c->rope_swa + (size_t)i * hp->n_rot);
     }
 
+    model__stage_t st = {.c = c, .kv = kv, .seqs = seqs, .n_seqs = n_seqs, .n = n};
     for (int32_t l = 0; l < hp->n_layer; l++) {
-        const model_layer_t *L = &m->layers[l];
-        if ((rc = model__attn_block(c, kv, seqs, n_seqs, l, n))) return rc;
-        if (L->attn_out_norm) model__residual_ln(c->x, c->xb, L->attn_out_norm, L->attn_out_norm_b, hp->norm_eps, n, d);
-        else model__residual(c->x, c->xb, L->attn_post_norm, hp->norm_eps, n, d);
-
-        if (L->ffn_norm) {
-            for (int32_t i = 0; i < n; i++)
-                kern_rmsnorm(c->x + (size_t)i * d, L->ffn_norm, hp->norm_eps, c->xb + (size_t)i * d, d);
-        } else { /* post-norm: the FFN reads the residual stream itself */
-            memcpy(c->xb, c->x, (size_t)n * d * sizeof(float));
-        }
-        if (hp->n_expert > 0) rc = model__moe_ffn(c, L, c->xb, n, c->xb);
-        else rc = model__ffn(c, L, n);
+        st.L = &m->layers[l];
+        st.l = l;
+        if ((rc = model__attn_block(&st))) return rc;
+        model__stage_run(&st, model__st_attn_res, (int64_t)2 * d);
+        if (hp->n_expert > 0) rc = model__moe_ffn(c, st.L, c->xb, n, c->xb);
+        else rc = model__ffn(&st);
         if (rc) return rc;
-        if (L->out_norm) model__residual_ln(c->x, c->xb, L->out_norm, L->out_norm_b, hp->norm_eps, n, d);
-        else model__residual(c->x, c->xb, L->ffn_post_norm, hp->norm_eps, n, d);
+        model__stage_run(&st, model__st_ffn_res, d);
     }
 
     for (int32_t e = 0; e < n_seqs; e++)

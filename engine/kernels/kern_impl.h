@@ -239,6 +239,8 @@ typedef struct {
     double (*sumsq_f32)(const float *x, int64_t n);                                      /* in double, as ggml */
     void (*scale_mul_f32)(const float *x, const float *w, float s, float *y, int64_t n); /* y = x*s*w */
     void (*silu_mul)(const float *gate, const float *up, float *out, int64_t n);
+    /* out = gelu(x) (* up when up is not NULL) by the F16 table kern__gelu_table (see kern_gelu_mul) */
+    void (*gelu)(const float *x, const float *up, float *out, int64_t n, const float *table);
     float (*exp_sub_sum)(float *x, float m, int64_t n); /* x = exp(x - m), returns the sum */
     float (*max_f32)(const float *x, int64_t n);
     void (*exp_weights)(const float *l, int64_t n, float m, float t, float *p); /* see kern_exp_weights */
@@ -320,6 +322,7 @@ void kern__axpy_f32_scalar(float a, const float *x, float *y, int64_t n);
 double kern__sumsq_f32_scalar(const float *x, int64_t n);
 void kern__scale_mul_f32_scalar(const float *x, const float *w, float s, float *y, int64_t n);
 void kern__silu_mul_scalar(const float *gate, const float *up, float *out, int64_t n);
+void kern__gelu_scalar(const float *x, const float *up, float *out, int64_t n, const float *table);
 float kern__exp_sub_sum_scalar(float *x, float m, int64_t n);
 float kern__max_f32_scalar(const float *x, int64_t n);
 void kern__exp_weights_scalar(const float *l, int64_t n, float m, float t, float *p);
@@ -364,6 +367,7 @@ void kern__axpy_f32_avx2(float a, const float *x, float *y, int64_t n);
 double kern__sumsq_f32_avx2(const float *x, int64_t n);
 void kern__scale_mul_f32_avx2(const float *x, const float *w, float s, float *y, int64_t n);
 void kern__silu_mul_avx2(const float *gate, const float *up, float *out, int64_t n);
+void kern__gelu_avx2(const float *x, const float *up, float *out, int64_t n, const float *table);
 float kern__exp_sub_sum_avx2(float *x, float m, int64_t n);
 float kern__max_f32_avx2(const float *x, int64_t n);
 void kern__exp_weights_avx2(const float *l, int64_t n, float m, float t, float *p);

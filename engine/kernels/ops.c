@@ -103,28 +103,27 @@ static void kern__gelu_init(void) {
     }
 }
 
+void kern__gelu_scalar(const float *x, const float *up, float *out, int64_t n, const float *table) {
+    for (int64_t i = 0; i < n; i++) {
+        const float v = x[i];
+        float g;
+        if (v <= -10.0f) g = 0.0f;
+        else if (v >= 10.0f || v != v) g = v; /* NaN stays NaN */
+        else g = table[kern_fp32_to_fp16(v)];
+        out[i] = up ? g * up[i] : g;
+    }
+}
+
 void kern_gelu_mul(const float *gate, const float *up, float *out, int64_t n) {
     if (n <= 0) return;
     pthread_once(&kern__gelu_once, kern__gelu_init);
-    for (int64_t i = 0; i < n; i++) {
-        float x = gate[i], g;
-        if (x <= -10.0f) g = 0.0f;
-        else if (x >= 10.0f) g = x;
-        else if (x != x) g = x; /* NaN stays NaN */
-        else g = kern__gelu_table[kern_fp32_to_fp16(x)];
-        out[i] = g * up[i];
-    }
+    kern__isa()->gelu(gate, up, out, n, kern__gelu_table);
 }
 
 void kern_gelu(const float *x, float *out, int64_t n) {
     if (n <= 0) return;
     pthread_once(&kern__gelu_once, kern__gelu_init);
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        if (v <= -10.0f) out[i] = 0.0f;
-        else if (v >= 10.0f || v != v) out[i] = v; /* NaN stays NaN */
-        else out[i] = kern__gelu_table[kern_fp32_to_fp16(v)];
-    }
+    kern__isa()->gelu(x, NULL, out, n, kern__gelu_table);
 }
 
 void kern_layernorm(const float *x, const float *w, const float *b, float eps, float *y, int64_t n) {

@@ -103,6 +103,23 @@ void kern__silu_mul_avx2(const float *gate, const float *up, float *out, int64_t
         out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
+/* GELU through the F16 table: each 8 values rounded to F16 by vcvtps2ph (nearest even, as the scalar
+ * conversion), widened to indices and gathered; the ranges outside (-10, 10) and NaN as the scalar version. */
+void kern__gelu_avx2(const float *x, const float *up, float *out, int64_t n, const float *table) {
+    const __m256 lo = _mm256_set1_ps(-10.0f), hi = _mm256_set1_ps(10.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m256 g = _mm256_i32gather_ps(table, _mm256_cvtepu16_epi32(h), 4);
+        g = _mm256_blendv_ps(g, v, _mm256_cmp_ps(v, hi, _CMP_NLT_UQ)); /* v >= 10 or NaN: v */
+        g = _mm256_andnot_ps(_mm256_cmp_ps(v, lo, _CMP_LE_OQ), g);      /* v <= -10: 0 */
+        if (up) g = _mm256_mul_ps(g, _mm256_loadu_ps(up + i));
+        _mm256_storeu_ps(out + i, g);
+    }
+    if (i < n) kern__gelu_scalar(x + i, up ? up + i : NULL, out + i, n - i, table);
+}
+
 float kern__exp_sub_sum_avx2(float *x, float m, int64_t n) {
     const __m256 vm = _mm256_set1_ps(m);
     __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();

@@ -1352,6 +1352,50 @@ static void check_ops(int level) {
         assert_true(all_masked[i] == 1.0f / 9.0f);
 }
 
+/* kern_gelu / kern_gelu_mul at every ISA: bitwise the F16 table's value (the input and gelu's value rounded to
+ * F16, as llama.cpp), 0 at or below -10, the input itself at or above 10 and for NaN; in place; vector tails. */
+static float gelu_want(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f || x != x) return x;
+    const float h = kern_fp16_to_fp32(kern_fp32_to_fp16(x));
+    const float g = 0.5f * h * (1.0f + tanhf(0.79788456080286535587989211986876f * h * (1.0f + 0.044715f * h * h)));
+    return kern_fp16_to_fp32(kern_fp32_to_fp16(g));
+}
+
+static void check_gelu(int level) {
+    (void)level;
+    enum { N = 301 };
+    float x[N], up[N], y[N], y2[N];
+    static const float special[] = {-10.0f, 10.0f, -9.999f, 9.999f, -10.001f, 10.001f, 0.0f, -0.0f, 1e-8f, -1e-8f,
+                                    6e-5f, 65504.0f, -65520.0f, 1e30f, -1e30f, INFINITY, -INFINITY, NAN};
+    for (int i = 0; i < N; i++) {
+        x[i] = i < (int)(sizeof special / sizeof special[0]) ? special[i] : rnd_normalish() * 4.0f;
+        up[i] = rnd_normalish();
+    }
+    for (int n = 1; n <= N; n += n < 20 ? 1 : 37) {
+        kern_gelu(x, y, n);
+        kern_gelu_mul(x, up, y2, n);
+        for (int i = 0; i < n; i++) {
+            const float w = gelu_want(x[i]);
+            if (w != w) {
+                assert_true(y[i] != y[i] && y2[i] != y2[i]);
+                continue;
+            }
+            assert_memory_equal(&y[i], &w, sizeof w);
+            const float wm = w * up[i];
+            assert_memory_equal(&y2[i], &wm, sizeof wm);
+        }
+        memcpy(y2, x, sizeof(float) * (size_t)n);
+        kern_gelu(y2, y2, n); /* in place */
+        assert_memory_equal(y2, y, sizeof(float) * (size_t)n);
+    }
+}
+
+static void test_gelu(void **state) {
+    (void)state;
+    for_each_isa(check_gelu);
+}
+
 static void test_ops(void **state) {
     (void)state;
     for_each_isa(check_ops);
@@ -1497,6 +1541,7 @@ int main(void) {
         cmocka_unit_test(test_sgemm_wrappers),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_ops),
+        cmocka_unit_test(test_gelu),
         cmocka_unit_test(test_softmax_ranges),
         cmocka_unit_test(test_exp_det),
     };
