@@ -16,7 +16,9 @@
  *               top_k, min_p (extensions, as on chat).
  *   refused     tools other than functions (web_search, file_search, ...: a 400 naming them); include (logprobs, encrypted reasoning), background: true, conversation, prompt,
  *               context_management; input_image / input_file / input_audio parts; item_reference and built-in
- *               tool-call items.
+ *               tool-call items; the other endpoints' output-changing fields (messages, response_format,
+ *               max_tokens, stop, n, penalties, logit_bias, logprobs, chat_template_kwargs, ...: a 400 naming the
+ *               Responses field when there is one, as OpenAI answers).
  *   ignored     any other name (clients send many), as on chat.
  * The echoed settings (the response object repeats them) are kept as a cJSON object in api_resp_t.echo.
  *
@@ -486,11 +488,59 @@ static int resp__metadata(const cJSON *root, api_err_t *e) {
     return 0;
 }
 
+/* Fields of the other generation endpoints that would change the output here: a client that sends them means
+   something this endpoint does not take under that name. OpenAI answers 400 for each (naming the Responses field
+   when there is one), so does this server, instead of ignoring them as it ignores unknown fields. */
+static int resp__refuse_foreign(const cJSON *root, api_err_t *e) {
+    static const struct {
+        const char *name, *moved_to; /* moved_to NULL: no equivalent on /v1/responses */
+    } foreign[] = {
+        {"messages", "input"},
+        {"response_format", "text.format"},
+        {"max_tokens", "max_output_tokens"},
+        {"max_completion_tokens", "max_output_tokens"},
+        {"reasoning_effort", "reasoning.effort"},
+        {"verbosity", "text.verbosity"},
+        {"functions", "tools"},
+        {"function_call", "tool_choice"},
+        {"logprobs", NULL},
+        {"n", NULL},
+        {"stop", NULL},
+        {"presence_penalty", NULL},
+        {"frequency_penalty", NULL},
+        {"repeat_penalty", NULL},
+        {"logit_bias", NULL},
+        {"chat_template_kwargs", NULL},
+        {"echo", NULL},
+        {"suffix", NULL},
+        {"best_of", NULL},
+        {"modalities", NULL},
+        {"audio", NULL},
+        {"prediction", NULL},
+        {"web_search_options", NULL},
+    };
+    for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
+        if (!jr_given(root, foreign[i].name)) continue;
+        if (foreign[i].moved_to)
+            return api_err_set(e, ERR_UNSUPPORTED, 400, R_INVALID, "unsupported_parameter", foreign[i].name,
+                               "Unsupported parameter: '%s'. In the Responses API, this parameter has moved to "
+                               "'%s'. Try again with the new parameter.",
+                               foreign[i].name, foreign[i].moved_to);
+        return api_err_set(e, ERR_UNSUPPORTED, 400, R_INVALID, "unsupported_parameter", foreign[i].name,
+                           "Unsupported parameter: '%s' is not supported with the Responses API (it would change "
+                           "the output, and /v1/responses has no such parameter).",
+                           foreign[i].name);
+    }
+    return 0;
+}
+
 /* Refusals of fields this server knows change the output and does not do. */
 static int resp__refuse(const cJSON *root, api_err_t *e) {
     static const char *const refused[] = {"conversation", "prompt", "context_management"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         if (jr_given(root, refused[i])) return resp__unsupported(e, refused[i], "(this feature)");
+    int frc = resp__refuse_foreign(root, e);
+    if (frc) return frc;
     bool bg = false, present;
     int rc = jr_bool(root, "background", NULL, &bg, &present, e);
     if (rc) return rc;

@@ -138,6 +138,27 @@ static void test_refusals(void **state) {
         {"{" M "\"input\":\"x\",\"previous_response_id\":\"resp_nope\"}", 400, "previous_response_not_found",
          "previous_response_id", "resp_nope"},
         {"{\"model\":\"nope\",\"input\":\"x\"}", 404, "model_not_found", NULL, NULL},
+        /* other endpoints' fields that would change the output: a 400, naming the Responses field if any */
+        {"{" M "\"input\":\"x\",\"response_format\":{\"type\":\"json_object\"}}", 400, "unsupported_parameter",
+         "response_format", "moved to 'text.format'"},
+        {"{" M "\"input\":\"x\",\"max_tokens\":5}", 400, "unsupported_parameter", "max_tokens",
+         "moved to 'max_output_tokens'"},
+        {"{" M "\"input\":\"x\",\"max_completion_tokens\":5}", 400, "unsupported_parameter",
+         "max_completion_tokens", "'max_output_tokens'"},
+        {"{" M "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 400, "unsupported_parameter", "messages",
+         "'input'"},
+        {"{" M "\"input\":\"x\",\"reasoning_effort\":\"low\"}", 400, "unsupported_parameter", "reasoning_effort",
+         "'reasoning.effort'"},
+        {"{" M "\"input\":\"x\",\"stop\":[\"\\n\"]}", 400, "unsupported_parameter", "stop", "Responses API"},
+        {"{" M "\"input\":\"x\",\"n\":2}", 400, "unsupported_parameter", "n", NULL},
+        {"{" M "\"input\":\"x\",\"presence_penalty\":1}", 400, "unsupported_parameter", "presence_penalty", NULL},
+        {"{" M "\"input\":\"x\",\"frequency_penalty\":1}", 400, "unsupported_parameter", "frequency_penalty", NULL},
+        {"{" M "\"input\":\"x\",\"logit_bias\":{\"5\":100}}", 400, "unsupported_parameter", "logit_bias", NULL},
+        {"{" M "\"input\":\"x\",\"logprobs\":true}", 400, "unsupported_parameter", "logprobs", NULL},
+        {"{" M "\"input\":\"x\",\"chat_template_kwargs\":{\"enable_thinking\":false}}", 400,
+         "unsupported_parameter", "chat_template_kwargs", NULL},
+        {"{" M "\"input\":\"x\",\"functions\":[{\"name\":\"f\"}]}", 400, "unsupported_parameter", "functions",
+         "'tools'"},
     };
     f = fx_new(NULL, 0);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -170,6 +191,22 @@ static void test_refusals(void **state) {
     fx_post(f, "/v1/responses", body);
     assert_non_null(f->call);
     assert_int_equal(f->back.n, 1);
+    /* fields that do not change the output are accepted and echoed; an unknown one is ignored, null foreign
+       fields are as absent */
+    fx_post(f, "/v1/responses",
+            "{" M "\"input\":\"x\",\"store\":false,\"user\":\"u-7\",\"safety_identifier\":\"s-1\","
+            "\"prompt_cache_key\":\"pk\",\"service_tier\":\"auto\",\"top_logprobs\":3,\"metadata\":{\"a\":\"b\"},"
+            "\"stop\":null,\"max_tokens\":null,\"x_custom_field\":1}");
+    if (!f->call) fail_msg("%d %s", f->sink.status, f->sink.body ? f->sink.body : "");
+    fx_end(f, 1, ENGINE_FINISH_STOP, "ok");
+    assert_int_equal(f->sink.status, 200);
+    assert_string_equal(jget(f->sink.body, "user"), "u-7");
+    assert_string_equal(jget(f->sink.body, "safety_identifier"), "s-1");
+    assert_string_equal(jget(f->sink.body, "prompt_cache_key"), "pk");
+    assert_string_equal(jget(f->sink.body, "service_tier"), "auto");
+    assert_string_equal(jget(f->sink.body, "top_logprobs"), "3");
+    assert_string_equal(jget(f->sink.body, "metadata.a"), "b");
+    assert_null(strstr(f->sink.body, "x_custom_field"));
     /* a route under /v1/responses that does not exist, and a wrong method */
     fx_get(f, "GET", "/v1/responses/resp_1/other", NULL, NULL);
     assert_int_equal(f->sink.status, 404);
