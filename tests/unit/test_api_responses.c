@@ -1,12 +1,15 @@
 /*
  * test_api_responses.c — /v1/responses with the fake backend: request validation (each refusal and its param),
  * input items -> the exact prompt through a fixture template, the exact SSE bytes of a stream, the response
- * object (completed, incomplete, failed), and the store: GET, input_items (limit, order, after), DELETE,
- * previous_response_id chains, and API keys that cannot see each other's responses.
+ * object (completed, incomplete, failed, cached_tokens), and the store: GET, input_items (limit, order, after),
+ * DELETE, previous_response_id chains, API keys that cannot see each other's responses, a process that dies
+ * between the store write and its reply (fork: the reply it never sent is in the file), a store that refuses the
+ * write (no 200), and a client that disconnects (cancelled, nothing stored).
  */
 #include "api_fixture.h"
 
 #include <cjson/cJSON.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "resp_store.h"
@@ -597,6 +600,147 @@ static void test_function_call_events(void **state) {
     fx_free(f);
 }
 
+/* ---- a crash between the store write and the reply ------------------------------------------------------------ */
+
+static int crash_fd = -1;
+
+/* The sink's respond: the process dies at the moment the reply would go out (the body goes to the parent first,
+   to compare with what was stored). */
+static void crash_respond(api_sink_t *s, int status, const api_header_t *h, size_t nh, const char *body, size_t len) {
+    (void)s, (void)h, (void)nh;
+    if (status != 200 || write(crash_fd, body, len) != (ssize_t)len) _exit(4);
+    _exit(0);
+}
+
+/* The stream's writes: the same death at the terminal event's frame; the others are dropped. */
+static void crash_write(api_sink_t *s, const char *d, size_t n) {
+    (void)s;
+    static const char done[] = "event: response.completed\n";
+    if (n < sizeof done - 1 || memcmp(d, done, sizeof done - 1)) return;
+    if (write(crash_fd, d, n) != (ssize_t)n) _exit(4);
+    _exit(0);
+}
+
+/* Runs one response in a child that dies (no close, no free, nothing flushed) right where its reply would be
+   written; returns what it was about to send (malloc'd). */
+static char *crash_child(bool stream) {
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        crash_fd = fds[1];
+        fx_t *f = fx_new(NULL, 0);
+        fx_post(f, "/v1/responses", stream ? "{" M "\"input\":\"Hi\",\"stream\":true}" : "{" M "\"input\":\"Hi\"}");
+        if (!f->call) _exit(2);
+        f->sink.sink.respond = crash_respond;
+        f->sink.sink.stream_write = crash_write;
+        fx_token(f, 0, 5, "Hello", 0, 0, NULL, NULL);
+        fx_end(f, 0, ENGINE_FINISH_STOP, NULL);
+        _exit(3); /* the reply was never attempted */
+    }
+    close(fds[1]);
+    char *got = calloc(1, 65536);
+    assert_non_null(got);
+    size_t n = 0;
+    ssize_t k;
+    while (n < 65535 && (k = read(fds[0], got + n, 65535 - n)) > 0)
+        n += (size_t)k;
+    close(fds[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    return got;
+}
+
+/* The response a client would have received is in the store after the crash, byte for byte, for a plain reply
+   and for a stream's response.completed; a store that cannot take the response (over responses_max_bytes)
+   means no 200 and no response.completed: the client is told it failed. */
+static void test_crash_between_store_and_reply(void **state) {
+    (void)state;
+    char *body = crash_child(false);
+    char id[64];
+    snprintf(id, sizeof id, "%s", jget(body, "id"));
+    assert_int_equal(strncmp(id, "resp_", 5), 0);
+    assert_string_equal(jget(body, "output.0.content.0.text"), "Hello");
+    resp_store_t *st = NULL;
+    char err[256] = "", *stored = NULL;
+    assert_int_equal(resp_store_open(store_path, NULL, &st, err, sizeof err), 0);
+    assert_int_equal(resp_store_get(st, NULL, id, &stored, NULL, NULL, err, sizeof err), 0);
+    assert_string_equal(stored, body);
+    free(stored);
+    free(body);
+
+    char *frame = crash_child(true);
+    const char *data = strstr(frame, "data: ");
+    assert_non_null(data);
+    snprintf(id, sizeof id, "%s", jget(data + 6, "response.id"));
+    assert_int_equal(strncmp(id, "resp_", 5), 0);
+    assert_string_equal(jget(data + 6, "response.status"), "completed");
+    char *want = strdup(strstr(data, "\"response\":{") + 11);
+    want[strlen(want) - 3] = '\0'; /* without the event's closing brace and "\n\n" */
+    assert_int_equal(resp_store_get(st, NULL, id, &stored, NULL, NULL, err, sizeof err), 0);
+    assert_string_equal(stored, want);
+    free(stored);
+    free(want);
+    free(frame);
+    resp_store_close(st);
+
+    /* the store refuses the write: no 200, no response.completed */
+    fx_responses_max_bytes = 64;
+    fx_t *f = fx_new(NULL, 0);
+    fx_responses_max_bytes = 0;
+    fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\"}");
+    fx_end(f, 0, ENGINE_FINISH_STOP, "Hello");
+    assert_int_equal(f->sink.status, 500);
+    assert_non_null(strstr(f->sink.body, "could not be stored"));
+    fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\",\"stream\":true}");
+    fx_end(f, 1, ENGINE_FINISH_STOP, "Hello");
+    assert_true(f->sink.closed);
+    assert_null(strstr(f->sink.stream, "event: response.completed"));
+    assert_non_null(strstr(f->sink.stream, "event: error\ndata: {\"type\":\"error\""));
+    fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\",\"store\":false}"); /* not stored: not refused */
+    fx_end(f, 2, ENGINE_FINISH_STOP, "Hello");
+    assert_int_equal(f->sink.status, 200);
+    fx_free(f);
+}
+
+/* usage.input_tokens_details.cached_tokens is the END event's prefix-cache hits; a client that disconnects
+   cancels the generation, and nothing is stored or written after it. */
+static void test_cached_tokens_and_disconnect(void **state) {
+    (void)state;
+    fx_t *f = fx_new(NULL, 0);
+    fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\",\"store\":false}");
+    engine_event_t end = {.type = ENGINE_EV_END,
+                          .id = f->back.id[0],
+                          .finish = ENGINE_FINISH_STOP,
+                          .text = "ok",
+                          .text_len = 2,
+                          .n_prompt = (int32_t)f->back.req[0].n_prompt,
+                          .n_cached = 16};
+    f->back.ended[0] = true;
+    api_event(f->back.req[0].user, &end);
+    assert_int_equal(f->sink.status, 200);
+    assert_string_equal(jget(f->sink.body, "usage.input_tokens_details.cached_tokens"), "16");
+
+    int64_t rows0 = -1, rows = -1;
+    assert_int_equal(resp_store_count(f->api->store, &rows0, NULL), 0);
+    fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\",\"stream\":true}");
+    fx_token(f, 1, 5, "Hi", 0, 0, NULL, NULL);
+    api_call_release(f->call); /* the client went away */
+    f->call = NULL;
+    assert_true(fx_was_cancelled(&f->back, f->back.id[1]));
+    fx_end(f, 1, ENGINE_FINISH_CANCELLED, NULL);
+    assert_int_equal(f->sink.n_writes_after_close, 0);
+    assert_null(strstr(f->sink.stream, "response.completed"));
+    assert_int_equal(resp_store_count(f->api->store, &rows, NULL), 0);
+    assert_int_equal(rows, rows0);
+    fx_free(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refusals),          cmocka_unit_test(test_prompt_mapping),
@@ -604,6 +748,8 @@ int main(void) {
         cmocka_unit_test(test_function_call_events),      cmocka_unit_test(test_incomplete_failed),
         cmocka_unit_test(test_store_chain),       cmocka_unit_test(test_key_isolation),
         cmocka_unit_test(test_format_truncation),
+        cmocka_unit_test(test_crash_between_store_and_reply),
+        cmocka_unit_test(test_cached_tokens_and_disconnect),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
