@@ -8,7 +8,8 @@
  *               (a system message first; not carried through previous_response_id), previous_response_id (the
  *               stored conversation first), max_output_tokens, temperature, top_p, text.format (text,
  *               json_object, json_schema: structured.c's grammar), reasoning.effort (the template's
- *               `reasoning_effort`, or Qwen3's `enable_thinking` off for none/minimal), store (default true), stream, metadata (16 pairs, keys <= 64, values <= 512
+ *               `reasoning_effort`, or Qwen3's `enable_thinking` off for none/minimal; a 400 when the template
+ *               reads neither), store (default true), stream, metadata (16 pairs, keys <= 64, values <= 512
  *               characters), truncation (disabled: 400 over the context; auto: oldest messages dropped), user,
  *               safety_identifier, prompt_cache_key, service_tier, top_logprobs, text.verbosity, max_tool_calls,
  *               stream_options (accepted and echoed); function tools, tool_choice (none, auto, required, a named
@@ -732,14 +733,22 @@ int api__resp_parse(api_ctx_t *c, const cJSON *root, const char *key, api_spec_t
                                "'high', 'xhigh' and 'max'.",
                                effort);
         if (effort) {
-            /* the template's own switch: reasoning_effort (gpt-oss), else Qwen3-style enable_thinking (off for none
-               and minimal) when that is what it reads */
+            /* the template's own switch: reasoning_effort (gpt-oss's harmony knows low, medium and high: none and
+               minimal ask for the least it has, xhigh and max for the most), else Qwen3-style enable_thinking (off
+               for none and minimal); a template that reads neither cannot act on it: a 400, as on chat and as
+               OpenAI answers for a model that does not reason */
             bool off = !strcmp(effort, "none") || !strcmp(effort, "minimal");
             const api_slot_t *m = s->slot;
+            if (!m->tmpl_has_effort && !m->tmpl_has_thinking_switch)
+                return api_err_set(e, ERR_UNSUPPORTED, 400, R_INVALID, "unsupported_parameter", "reasoning.effort",
+                                   "Unsupported parameter: 'reasoning.effort' is not supported with this model.");
             if (!(r->kwargs = cJSON_CreateObject())) return R_OOM(e);
+            const char *level = off                                                  ? "low"
+                                : !strcmp(effort, "xhigh") || !strcmp(effort, "max") ? "high"
+                                                                                     : effort;
             if (m->tmpl_has_thinking_switch && !m->tmpl_has_effort) {
                 if (!cJSON_AddBoolToObject(r->kwargs, "enable_thinking", !off)) return R_OOM(e);
-            } else if (!cJSON_AddStringToObject(r->kwargs, "reasoning_effort", effort)) {
+            } else if (!cJSON_AddStringToObject(r->kwargs, "reasoning_effort", level)) {
                 return R_OOM(e);
             }
             s->tmpl_kwargs = r->kwargs;

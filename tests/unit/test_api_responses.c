@@ -138,6 +138,9 @@ static void test_refusals(void **state) {
         {"{" M "\"input\":\"x\",\"reasoning\":{\"effort\":\"extreme\"}}", 400, "invalid_value", "reasoning.effort",
          NULL},
         {"{" M "\"input\":\"x\",\"metadata\":{\"k\":1}}", 400, "invalid_type", "metadata.k", NULL},
+        /* ChatML reads neither reasoning_effort nor enable_thinking: the effort cannot reach the model */
+        {"{" M "\"input\":\"x\",\"reasoning\":{\"effort\":\"low\"}}", 400, "unsupported_parameter",
+         "reasoning.effort", "not supported with this model"},
         {"{" M "\"input\":\"x\",\"previous_response_id\":\"resp_nope\"}", 400, "previous_response_not_found",
          "previous_response_id", "resp_nope"},
         {"{\"model\":\"nope\",\"input\":\"x\"}", 404, "model_not_found", NULL, NULL},
@@ -257,6 +260,22 @@ static void test_prompt_mapping(void **state) {
         fail_msg("prompt: %s", got);
     }
     assert_memory_equal(f->back.req[0].prompt, ids, n * sizeof *ids);
+    /* the levels a harmony-style reasoning_effort knows: none and minimal ask for low, xhigh and max for high */
+    static const char *const efforts[][2] = {{"minimal", "(low)"}, {"none", "(low)"}, {"xhigh", "(high)"},
+                                             {"max", "(high)"}, {"medium", "(medium)"}};
+    for (size_t i = 0; i < 5; i++) {
+        char body[256], got[2048];
+        snprintf(body, sizeof body, "{" M "\"input\":\"x\",\"store\":false,\"reasoning\":{\"effort\":\"%s\"}}",
+                 efforts[i][0]);
+        fx_post(f, "/v1/responses", body);
+        if (!f->call) fail_msg("%s: %d %s", efforts[i][0], f->sink.status, f->sink.body ? f->sink.body : "");
+        const engine_req_t *q = &f->back.req[f->back.n - 1];
+        size_t gl = 0;
+        assert_int_equal(tok_decode(f->tok, q->prompt, q->n_prompt, false, false, got, sizeof got - 1, &gl), 0);
+        got[gl] = '\0';
+        if (gl < strlen(efforts[i][1]) || strcmp(got + gl - strlen(efforts[i][1]), efforts[i][1]))
+            fail_msg("effort %s: prompt ends '%s'", efforts[i][0], got);
+    }
     fx_free(f);
 }
 
