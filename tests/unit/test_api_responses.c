@@ -4,7 +4,7 @@
  * object (completed, incomplete, failed, cached_tokens), and the store: GET, input_items (limit, order, after),
  * DELETE, previous_response_id chains, API keys that cannot see each other's responses, a process that dies
  * between the store write and its reply (fork: the reply it never sent is in the file), a store that refuses the
- * write (no 200), and a client that disconnects (cancelled, nothing stored).
+ * write (no 200), a client that disconnects (cancelled, nothing stored), and size pruning counted in /metrics.
  */
 #include "api_fixture.h"
 
@@ -760,6 +760,39 @@ static void test_cached_tokens_and_disconnect(void **state) {
     fx_free(f);
 }
 
+/* The store's limits reach /metrics: responses pruned for size are counted, and are 404 afterwards. */
+static void test_pruned_metric(void **state) {
+    (void)state;
+    char path[160];
+    snprintf(path, sizeof path, "%s/pruned.db", store_dir);
+    fx_responses_store = path;
+    fx_responses_max_bytes = 4000; /* a response here is about 1.2 KB of JSON with its items: three fit */
+    fx_t *f = fx_new(NULL, 0);
+    fx_responses_store = store_path;
+    fx_responses_max_bytes = 0;
+    char first[64] = "";
+    for (int i = 0; i < 5; i++) {
+        fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\"}");
+        fx_end(f, i, ENGINE_FINISH_STOP, "Hello");
+        assert_int_equal(f->sink.status, 200);
+        if (i == 0) snprintf(first, sizeof first, "%s", jget(f->sink.body, "id"));
+    }
+    fx_get(f, "GET", "/metrics", NULL, NULL);
+    const char *p = strstr(f->sink.body, "\ncinder_responses_pruned_total "); /* the sample, not its HELP line */
+    assert_non_null(p);
+    long pruned = strtol(p + strlen("\ncinder_responses_pruned_total "), NULL, 10);
+    assert_non_null(strstr(f->sink.body, "cinder_responses_stored_total 5\n"));
+    int64_t rows = 0, bytes = 0;
+    assert_int_equal(resp_store_count(f->api->store, &rows, &bytes), 0);
+    if (pruned < 1) fail_msg("pruned %ld, %lld rows of %lld bytes", pruned, (long long)rows, (long long)bytes);
+    assert_int_equal(rows + pruned, 5);
+    char get[128];
+    snprintf(get, sizeof get, "/v1/responses/%s", first);
+    fx_get(f, "GET", get, NULL, NULL);
+    assert_int_equal(f->sink.status, 404);
+    fx_free(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refusals),          cmocka_unit_test(test_prompt_mapping),
@@ -769,6 +802,7 @@ int main(void) {
         cmocka_unit_test(test_format_truncation),
         cmocka_unit_test(test_crash_between_store_and_reply),
         cmocka_unit_test(test_cached_tokens_and_disconnect),
+        cmocka_unit_test(test_pruned_metric),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
