@@ -11,11 +11,15 @@
  *               `reasoning_effort`, or Qwen3's `enable_thinking` off for none/minimal; a 400 when the template
  *               reads neither), store (default true), stream, metadata (16 pairs, keys <= 64, values <= 512
  *               characters), truncation (disabled: 400 over the context; auto: oldest messages dropped), user,
- *               safety_identifier, prompt_cache_key, service_tier, top_logprobs, text.verbosity, max_tool_calls,
- *               stream_options (accepted and echoed); function tools, tool_choice (none, auto, required, a named
+ *               safety_identifier, prompt_cache_key, service_tier, text.verbosity, max_tool_calls,
+ *               stream_options (accepted and echoed); include ["message.output_text.logprobs"] with top_logprobs
+ *               (0..20 alternatives): the message's output_text parts and deltas carry the logprobs of the tokens
+ *               that made their text; function tools, tool_choice (none, auto, required, a named
  *               function, allowed_tools) and parallel_tool_calls, through tools.c as on chat (resp__calls); seed,
  *               top_k, min_p (extensions, as on chat).
- *   refused     tools other than functions (web_search, file_search, ...: a 400 naming them); include (logprobs, encrypted reasoning), background: true, conversation, prompt,
+ *   refused     tools other than functions (web_search, file_search, ...: a 400 naming them); include values
+ *               other than the logprobs (encrypted reasoning, built-in tools' data), background: true,
+ *               conversation, prompt,
  *               context_management; input_image / input_file / input_audio parts; item_reference and built-in
  *               tool-call items; the other endpoints' output-changing fields (messages, response_format,
  *               max_tokens, stop, n, penalties, logit_bias, logprobs, chat_template_kwargs, ...: a 400 naming the
@@ -504,7 +508,7 @@ static int resp__refuse_foreign(const cJSON *root, api_err_t *e) {
         {"verbosity", "text.verbosity"},
         {"functions", "tools"},
         {"function_call", "tool_choice"},
-        {"logprobs", NULL},
+        {"logprobs", "include"},
         {"n", NULL},
         {"stop", NULL},
         {"presence_penalty", NULL},
@@ -546,10 +550,29 @@ static int resp__refuse(const cJSON *root, api_err_t *e) {
     int rc = jr_bool(root, "background", NULL, &bg, &present, e);
     if (rc) return rc;
     if (bg) return resp__unsupported(e, "background", "(background responses)");
+    return 0;
+}
+
+/* include: "message.output_text.logprobs" (the output text's token logprobs) is served; the other extras belong
+   to features this server does not have (built-in tools, images, encrypted reasoning): a 400 naming them. */
+static int resp__include(const cJSON *root, api_resp_t *r, api_err_t *e) {
     const cJSON *inc = cJSON_GetObjectItemCaseSensitive(root, "include");
-    if (inc && !cJSON_IsNull(inc)) {
-        if (!cJSON_IsArray(inc)) return jr_type_error(e, "include", "an array", inc);
-        if (cJSON_GetArraySize(inc) > 0) return resp__unsupported(e, "include", "(extra output data)");
+    if (!inc || cJSON_IsNull(inc)) return 0;
+    if (!cJSON_IsArray(inc)) return jr_type_error(e, "include", "an array", inc);
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, inc) {
+        char p[32];
+        snprintf(p, sizeof p, "include[%d]", i++);
+        if (!cJSON_IsString(it)) return jr_type_error(e, p, "a string", it);
+        if (!strcmp(it->valuestring, "message.output_text.logprobs")) {
+            r->logprobs = true;
+            continue;
+        }
+        return api_err_set(e, ERR_UNSUPPORTED, 400, R_INVALID, "unsupported_value", p,
+                           "Unsupported value: '%.80s' is not supported by this server; 'include' may name "
+                           "'message.output_text.logprobs' only.",
+                           it->valuestring);
     }
     return 0;
 }
@@ -681,7 +704,12 @@ int api__resp_parse(api_ctx_t *c, const cJSON *root, const char *key, api_spec_t
     if (present) s->sp.seed = (uint64_t)v, s->seed_given = true;
     if ((rc = jr_int(root, "max_output_tokens", NULL, 1, INT32_MAX, &v, &present, e))) return rc;
     if (present) s->max_tokens = v, s->max_param = "max_output_tokens";
-    if ((rc = jr_int(root, "top_logprobs", NULL, 0, 20, &v, &present, e))) return rc;
+    if ((rc = resp__include(root, r, e))) return rc;
+    if ((rc = jr_int(root, "top_logprobs", NULL, 0, ENGINE_MAX_TOP_LOGPROBS, &v, &present, e))) return rc;
+    if (r->logprobs) { /* the engine reports each token's logprob and top_logprobs alternatives */
+        s->logprobs = true;
+        s->top_logprobs = present ? (int32_t)v : 0;
+    }
     if ((rc = jr_int(root, "max_tool_calls", NULL, 1, INT32_MAX, &v, &present, e))) return rc;
     bool b;
     if ((rc = jr_bool(root, "parallel_tool_calls", NULL, &b, &present, e))) return rc;

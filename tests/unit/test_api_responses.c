@@ -106,8 +106,11 @@ static void test_refusals(void **state) {
          "invalid_type", "tools[0].parameters", NULL},
         {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"teleport\"}]}", 400, "invalid_value", "tools[0].type", NULL},
         {"{" M "\"input\":\"x\",\"tool_choice\":\"required\"}", 400, "invalid_value", "tool_choice", NULL},
-        {"{" M "\"input\":\"x\",\"include\":[\"message.output_text.logprobs\"]}", 400, "unsupported_parameter",
-         "include", NULL},
+        {"{" M "\"input\":\"x\",\"include\":[\"message.output_text.logprobs\",\"reasoning.encrypted_content\"]}",
+         400, "unsupported_value", "include[1]", "reasoning.encrypted_content"},
+        {"{" M "\"input\":\"x\",\"include\":\"message.output_text.logprobs\"}", 400, "invalid_type", "include",
+         NULL},
+        {"{" M "\"input\":\"x\",\"top_logprobs\":21}", 400, "integer_above_max_value", "top_logprobs", NULL},
         {"{" M "\"input\":\"x\",\"background\":true}", 400, "unsupported_parameter", "background", NULL},
         {"{" M "\"input\":\"x\",\"conversation\":\"conv_1\"}", 400, "unsupported_parameter", "conversation", NULL},
         {"{\"model\":\"stories260K\"}", 400, "missing_required_parameter", "input", NULL},
@@ -793,6 +796,94 @@ static void test_pruned_metric(void **state) {
     fx_free(f);
 }
 
+/* include message.output_text.logprobs: the engine is asked for logprobs and top_logprobs alternatives, and the
+   output_text part lists the tokens that made the message's text, exactly as chat's logprobs.content does; without
+   include there are none (top_logprobs alone asks for nothing, as on OpenAI). Streamed with a thought and a call,
+   the reasoning's and the call's tokens are left out, and the deltas' entries join to the final list. */
+static void test_logprobs(void **state) {
+    (void)state;
+    fx_t *f = fx_new(NULL, 0);
+    int32_t t_a = fx_token_id(f, "a"), t_b = fx_token_id(f, "b"), t_c = fx_token_id(f, "c");
+    assert_true(t_a >= 0 && t_b >= 0 && t_c >= 0);
+    const int32_t top[2] = {t_b, t_a};
+    const float top_lp[2] = {-0.25f, -3.5f};
+    fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\",\"store\":false,\"top_logprobs\":2}");
+    assert_false(f->back.req[0].logprobs);
+    fx_end(f, 0, ENGINE_FINISH_STOP, "ab");
+    assert_non_null(strstr(f->sink.body, "\"logprobs\":[]"));
+
+    fx_post(f, "/v1/responses",
+            "{" M "\"input\":\"Hi\",\"store\":false,\"top_logprobs\":2,"
+            "\"include\":[\"message.output_text.logprobs\"]}");
+    assert_non_null(f->call);
+    assert_true(f->back.req[1].logprobs);
+    assert_int_equal(f->back.req[1].n_top_logprobs, 2);
+    fx_token(f, 1, t_a, "a", -1.5f, 2, top, top_lp);
+    fx_token(f, 1, t_b, "b", -0.25f, 1, top, top_lp);
+    fx_end(f, 1, ENGINE_FINISH_STOP, NULL);
+    assert_int_equal(f->sink.status, 200);
+    const char *want =
+        "\"content\":[{\"type\":\"output_text\",\"text\":\"ab\",\"annotations\":[],\"logprobs\":["
+        "{\"token\":\"a\",\"logprob\":-1.5,\"bytes\":[97],\"top_logprobs\":[{\"token\":\"b\",\"logprob\":-0.25,"
+        "\"bytes\":[98]},{\"token\":\"a\",\"logprob\":-3.5,\"bytes\":[97]}]},"
+        "{\"token\":\"b\",\"logprob\":-0.25,\"bytes\":[98],\"top_logprobs\":[{\"token\":\"b\",\"logprob\":-0.25,"
+        "\"bytes\":[98]}]}]}]";
+    if (!strstr(f->sink.body, want)) fail_msg("%s", f->sink.body);
+    assert_string_equal(jget(f->sink.body, "top_logprobs"), "2");
+    fx_free(f);
+
+    FILE *fp = fopen(TEST_SHARED_DIR "/templates/jinja/Qwen-Qwen3-0.6B.jinja", "rb");
+    assert_non_null(fp);
+    char *src = calloc(1, 1 << 16);
+    assert_non_null(src);
+    assert_true(fread(src, 1, (1 << 16) - 1, fp) > 0);
+    fclose(fp);
+    fx_n_ctx = 4096;
+    f = fx_new_tmpl(NULL, 0, src, true, NULL, NULL);
+    free(src);
+    fx_post(f, "/v1/responses",
+            "{" M "\"input\":\"Weather?\",\"stream\":true,\"store\":false,\"include\":[\"message.output_text.logprobs\"],"
+            "\"tools\":[{\"type\":\"function\",\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\","
+            "\"properties\":{\"city\":{\"type\":\"string\"}}}}]}");
+    if (!f->call) fail_msg("%d %s", f->sink.status, f->sink.body ? f->sink.body : "");
+    fx_token(f, 0, t_a, "<think>\nhm\n</think>\n\n", -0.5f, 0, NULL, NULL);
+    fx_token(f, 0, t_b, "Sure", -1.5f, 0, NULL, NULL);
+    fx_token(f, 0, t_c, ".", -2.5f, 0, NULL, NULL);
+    fx_token(f, 0, t_a, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}}\n</tool_call>",
+             -0.75f, 0, NULL, NULL);
+    fx_end(f, 0, ENGINE_FINISH_STOP, NULL);
+    assert_true(f->sink.closed);
+    const char *b = "{\"token\":\"b\",\"logprob\":-1.5,\"bytes\":[98],\"top_logprobs\":[]}";
+    const char *c = "{\"token\":\"c\",\"logprob\":-2.5,\"bytes\":[99],\"top_logprobs\":[]}";
+    char joined[512] = "", all[256];
+    snprintf(all, sizeof all, "\"logprobs\":[%s,%s]", b, c);
+    int deltas = 0;
+    for (const char *e = f->sink.stream; (e = strstr(e, "event: response.output_text.delta\n")) != NULL; e++) {
+        const char *lp = strstr(e, "\"logprobs\":[");
+        assert_non_null(lp);
+        lp += strlen("\"logprobs\":[");
+        const char *end = strstr(lp, "]}\n\n");
+        assert_non_null(end);
+        if (end > lp) snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%.*s", joined[0] ? "," : "",
+                               (int)(end - lp), lp);
+        deltas++;
+    }
+    assert_true(deltas >= 1);
+    char want_joined[256];
+    snprintf(want_joined, sizeof want_joined, "%s,%s", b, c);
+    assert_string_equal(joined, want_joined);
+    const char *done = strstr(f->sink.stream, "event: response.output_text.done\n");
+    assert_non_null(done);
+    assert_non_null(strstr(done, all));
+    const char *completed = strstr(f->sink.stream, "event: response.completed\n");
+    assert_non_null(completed);
+    assert_non_null(strstr(completed, all));
+    assert_string_equal(jget(strstr(completed, "data: ") + 6, "response.output.1.content.0.text"), "Sure.");
+    assert_string_equal(jget(strstr(completed, "data: ") + 6, "response.output.2.type"), "function_call");
+    fx_free(f);
+    fx_n_ctx = 128;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refusals),          cmocka_unit_test(test_prompt_mapping),
@@ -803,6 +894,7 @@ int main(void) {
         cmocka_unit_test(test_crash_between_store_and_reply),
         cmocka_unit_test(test_cached_tokens_and_disconnect),
         cmocka_unit_test(test_pruned_metric),
+        cmocka_unit_test(test_logprobs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
