@@ -11,7 +11,8 @@
  *               `reasoning_effort`, or Qwen3's `enable_thinking` off for none/minimal; a 400 when the template
  *               reads neither), store (default true), stream, metadata (16 pairs, keys <= 64, values <= 512
  *               characters), truncation (disabled: 400 over the context; auto: oldest messages dropped), user,
- *               safety_identifier, prompt_cache_key, service_tier, text.verbosity, max_tool_calls,
+ *               safety_identifier, prompt_cache_key, service_tier, text.verbosity (medium only: low and high
+ *               would change the output, a 400 as chat's verbosity), max_tool_calls (built-in tools' only),
  *               stream_options (accepted and echoed); include ["message.output_text.logprobs"] with top_logprobs
  *               (0..20 alternatives): the message's output_text parts and deltas carry the logprobs of the tokens
  *               that made their text; function tools, tool_choice (none, auto, required, a named
@@ -741,6 +742,11 @@ int api__resp_parse(api_ctx_t *c, const cJSON *root, const char *key, api_spec_t
         if (verb && strcmp(verb, "low") && strcmp(verb, "medium") && strcmp(verb, "high"))
             return api_err_set(e, ERR_INVAL, 400, R_INVALID, "invalid_value", "text.verbosity",
                                "Invalid value: '%.40s'. Supported values are: 'low', 'medium' and 'high'.", verb);
+        if (verb && strcmp(verb, "medium")) /* it would change the output, which no template here can be asked */
+            return api_err_set(e, ERR_UNSUPPORTED, 400, R_INVALID, "unsupported_value", "text.verbosity",
+                               "Unsupported value: 'text.verbosity' '%s' is not supported by this server; only "
+                               "'medium' (the default).",
+                               verb);
         if ((rc = api__format_grammar(cJSON_GetObjectItemCaseSensitive(text, "format"), "text.format", true, s, e)))
             return rc;
     }

@@ -138,6 +138,8 @@ static void test_refusals(void **state) {
         {"{" M "\"input\":\"x\",\"text\":{\"format\":{\"type\":\"yaml\"}}}", 400, "invalid_value", "text.format.type",
          NULL},
         {"{" M "\"input\":\"x\",\"text\":{\"verbosity\":\"loud\"}}", 400, "invalid_value", "text.verbosity", NULL},
+        {"{" M "\"input\":\"x\",\"text\":{\"verbosity\":\"low\"}}", 400, "unsupported_value", "text.verbosity",
+         "'medium'"},
         {"{" M "\"input\":\"x\",\"reasoning\":{\"effort\":\"extreme\"}}", 400, "invalid_value", "reasoning.effort",
          NULL},
         {"{" M "\"input\":\"x\",\"metadata\":{\"k\":1}}", 400, "invalid_type", "metadata.k", NULL},
@@ -205,7 +207,7 @@ static void test_refusals(void **state) {
     fx_post(f, "/v1/responses",
             "{" M "\"input\":\"x\",\"store\":false,\"user\":\"u-7\",\"safety_identifier\":\"s-1\","
             "\"prompt_cache_key\":\"pk\",\"service_tier\":\"auto\",\"top_logprobs\":3,\"metadata\":{\"a\":\"b\"},"
-            "\"stop\":null,\"max_tokens\":null,\"x_custom_field\":1}");
+            "\"stop\":null,\"max_tokens\":null,\"x_custom_field\":1,\"text\":{\"verbosity\":\"medium\"}}");
     if (!f->call) fail_msg("%d %s", f->sink.status, f->sink.body ? f->sink.body : "");
     fx_end(f, 1, ENGINE_FINISH_STOP, "ok");
     assert_int_equal(f->sink.status, 200);
