@@ -777,9 +777,7 @@ int api__resp_parse(api_ctx_t *c, const cJSON *root, const char *key, api_spec_t
                 return api_err_set(e, ERR_UNSUPPORTED, 400, R_INVALID, "unsupported_parameter", "reasoning.effort",
                                    "Unsupported parameter: 'reasoning.effort' is not supported with this model.");
             if (!(r->kwargs = cJSON_CreateObject())) return R_OOM(e);
-            const char *level = off                                                  ? "low"
-                                : !strcmp(effort, "xhigh") || !strcmp(effort, "max") ? "high"
-                                                                                     : effort;
+            const char *level = off ? "low" : !strcmp(effort, "xhigh") || !strcmp(effort, "max") ? "high" : effort;
             if (m->tmpl_has_thinking_switch && !m->tmpl_has_effort) {
                 if (!cJSON_AddBoolToObject(r->kwargs, "enable_thinking", !off)) return R_OOM(e);
             } else if (!cJSON_AddStringToObject(r->kwargs, "reasoning_effort", level)) {

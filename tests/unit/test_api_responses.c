@@ -96,7 +96,8 @@ static void test_refusals(void **state) {
          "\"input\":\"x\",\"tools\":[{\"type\":\"web_search\"},{\"type\":\"file_search\",\"vector_store_ids\":[]}]}",
          400, "unsupported_value", "tools[0]", "web_search, file_search"},
         {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\"}],\"tool_choice\":{\"type\":"
-         "\"function\",\"name\":\"g\"}}", 400, "invalid_value", "tool_choice.name", "no function named 'g'"},
+         "\"function\",\"name\":\"g\"}}",
+         400, "invalid_value", "tool_choice.name", "no function named 'g'"},
         {"{" M "\"input\":\"x\",\"tool_choice\":\"required\"}", 400, "invalid_value", "tool_choice", "tools"},
         {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"bad name\"}]}", 400, "invalid_value",
          "tools[0].name", "pattern"},
@@ -106,10 +107,9 @@ static void test_refusals(void **state) {
          "invalid_type", "tools[0].parameters", NULL},
         {"{" M "\"input\":\"x\",\"tools\":[{\"type\":\"teleport\"}]}", 400, "invalid_value", "tools[0].type", NULL},
         {"{" M "\"input\":\"x\",\"tool_choice\":\"required\"}", 400, "invalid_value", "tool_choice", NULL},
-        {"{" M "\"input\":\"x\",\"include\":[\"message.output_text.logprobs\",\"reasoning.encrypted_content\"]}",
-         400, "unsupported_value", "include[1]", "reasoning.encrypted_content"},
-        {"{" M "\"input\":\"x\",\"include\":\"message.output_text.logprobs\"}", 400, "invalid_type", "include",
-         NULL},
+        {"{" M "\"input\":\"x\",\"include\":[\"message.output_text.logprobs\",\"reasoning.encrypted_content\"]}", 400,
+         "unsupported_value", "include[1]", "reasoning.encrypted_content"},
+        {"{" M "\"input\":\"x\",\"include\":\"message.output_text.logprobs\"}", 400, "invalid_type", "include", NULL},
         {"{" M "\"input\":\"x\",\"top_logprobs\":21}", 400, "integer_above_max_value", "top_logprobs", NULL},
         {"{" M "\"input\":\"x\",\"background\":true}", 400, "unsupported_parameter", "background", NULL},
         {"{" M "\"input\":\"x\",\"conversation\":\"conv_1\"}", 400, "unsupported_parameter", "conversation", NULL},
@@ -144,8 +144,8 @@ static void test_refusals(void **state) {
          NULL},
         {"{" M "\"input\":\"x\",\"metadata\":{\"k\":1}}", 400, "invalid_type", "metadata.k", NULL},
         /* ChatML reads neither reasoning_effort nor enable_thinking: the effort cannot reach the model */
-        {"{" M "\"input\":\"x\",\"reasoning\":{\"effort\":\"low\"}}", 400, "unsupported_parameter",
-         "reasoning.effort", "not supported with this model"},
+        {"{" M "\"input\":\"x\",\"reasoning\":{\"effort\":\"low\"}}", 400, "unsupported_parameter", "reasoning.effort",
+         "not supported with this model"},
         {"{" M "\"input\":\"x\",\"previous_response_id\":\"resp_nope\"}", 400, "previous_response_not_found",
          "previous_response_id", "resp_nope"},
         {"{\"model\":\"nope\",\"input\":\"x\"}", 404, "model_not_found", NULL, NULL},
@@ -154,8 +154,8 @@ static void test_refusals(void **state) {
          "response_format", "moved to 'text.format'"},
         {"{" M "\"input\":\"x\",\"max_tokens\":5}", 400, "unsupported_parameter", "max_tokens",
          "moved to 'max_output_tokens'"},
-        {"{" M "\"input\":\"x\",\"max_completion_tokens\":5}", 400, "unsupported_parameter",
-         "max_completion_tokens", "'max_output_tokens'"},
+        {"{" M "\"input\":\"x\",\"max_completion_tokens\":5}", 400, "unsupported_parameter", "max_completion_tokens",
+         "'max_output_tokens'"},
         {"{" M "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 400, "unsupported_parameter", "messages",
          "'input'"},
         {"{" M "\"input\":\"x\",\"reasoning_effort\":\"low\"}", 400, "unsupported_parameter", "reasoning_effort",
@@ -166,8 +166,8 @@ static void test_refusals(void **state) {
         {"{" M "\"input\":\"x\",\"frequency_penalty\":1}", 400, "unsupported_parameter", "frequency_penalty", NULL},
         {"{" M "\"input\":\"x\",\"logit_bias\":{\"5\":100}}", 400, "unsupported_parameter", "logit_bias", NULL},
         {"{" M "\"input\":\"x\",\"logprobs\":true}", 400, "unsupported_parameter", "logprobs", NULL},
-        {"{" M "\"input\":\"x\",\"chat_template_kwargs\":{\"enable_thinking\":false}}", 400,
-         "unsupported_parameter", "chat_template_kwargs", NULL},
+        {"{" M "\"input\":\"x\",\"chat_template_kwargs\":{\"enable_thinking\":false}}", 400, "unsupported_parameter",
+         "chat_template_kwargs", NULL},
         {"{" M "\"input\":\"x\",\"functions\":[{\"name\":\"f\"}]}", 400, "unsupported_parameter", "functions",
          "'tools'"},
     };
@@ -266,8 +266,8 @@ static void test_prompt_mapping(void **state) {
     }
     assert_memory_equal(f->back.req[0].prompt, ids, n * sizeof *ids);
     /* the levels a harmony-style reasoning_effort knows: none and minimal ask for low, xhigh and max for high */
-    static const char *const efforts[][2] = {{"minimal", "(low)"}, {"none", "(low)"}, {"xhigh", "(high)"},
-                                             {"max", "(high)"}, {"medium", "(medium)"}};
+    static const char *const efforts[][2] = {
+        {"minimal", "(low)"}, {"none", "(low)"}, {"xhigh", "(high)"}, {"max", "(high)"}, {"medium", "(medium)"}};
     for (size_t i = 0; i < 5; i++) {
         char body[256], got[2048];
         snprintf(body, sizeof body, "{" M "\"input\":\"x\",\"store\":false,\"reasoning\":{\"effort\":\"%s\"}}",
@@ -617,8 +617,8 @@ static void test_function_call_events(void **state) {
     assert_non_null(f->call);
     char text[8192];
     size_t n = 0;
-    assert_int_equal(tok_decode(f->tok, f->back.req[1].prompt, f->back.req[1].n_prompt, true, false, text,
-                                sizeof text - 1, &n), 0);
+    assert_int_equal(
+        tok_decode(f->tok, f->back.req[1].prompt, f->back.req[1].n_prompt, true, false, text, sizeof text - 1, &n), 0);
     text[n] = '\0';
     assert_non_null(strstr(text, "<think>\n\n</think>\n\n"));
     fx_free(f);
@@ -844,7 +844,8 @@ static void test_logprobs(void **state) {
     f = fx_new_tmpl(NULL, 0, src, true, NULL, NULL);
     free(src);
     fx_post(f, "/v1/responses",
-            "{" M "\"input\":\"Weather?\",\"stream\":true,\"store\":false,\"include\":[\"message.output_text.logprobs\"],"
+            "{" M
+            "\"input\":\"Weather?\",\"stream\":true,\"store\":false,\"include\":[\"message.output_text.logprobs\"],"
             "\"tools\":[{\"type\":\"function\",\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\","
             "\"properties\":{\"city\":{\"type\":\"string\"}}}}]}");
     if (!f->call) fail_msg("%d %s", f->sink.status, f->sink.body ? f->sink.body : "");
@@ -866,8 +867,9 @@ static void test_logprobs(void **state) {
         lp += strlen("\"logprobs\":[");
         const char *end = strstr(lp, "]}\n\n");
         assert_non_null(end);
-        if (end > lp) snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%.*s", joined[0] ? "," : "",
-                               (int)(end - lp), lp);
+        if (end > lp)
+            snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%.*s", joined[0] ? "," : "",
+                     (int)(end - lp), lp);
         deltas++;
     }
     assert_true(deltas >= 1);
@@ -888,10 +890,13 @@ static void test_logprobs(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refusals),          cmocka_unit_test(test_prompt_mapping),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_prompt_mapping),
         cmocka_unit_test(test_stream_bytes),
-        cmocka_unit_test(test_function_call_events),      cmocka_unit_test(test_incomplete_failed),
-        cmocka_unit_test(test_store_chain),       cmocka_unit_test(test_key_isolation),
+        cmocka_unit_test(test_function_call_events),
+        cmocka_unit_test(test_incomplete_failed),
+        cmocka_unit_test(test_store_chain),
+        cmocka_unit_test(test_key_isolation),
         cmocka_unit_test(test_format_truncation),
         cmocka_unit_test(test_crash_between_store_and_reply),
         cmocka_unit_test(test_cached_tokens_and_disconnect),
