@@ -83,6 +83,8 @@ describe('responses', () => {
     });
     assert.equal(b.previous_response_id, a.id);
     assert.ok(b.usage.input_tokens > a.usage.input_tokens);
+    // the stored conversation is the same prompt prefix: the prefix cache still holds it (whole 16-token blocks)
+    assert.ok(b.usage.input_tokens_details.cached_tokens >= 16, JSON.stringify(b.usage));
     const list = await c.responses.inputItems.list(b.id, { order: 'asc' });
     assert.deepEqual(list.data.map((i) => i.content[0].text), ['Then']);
     await assert.rejects(
