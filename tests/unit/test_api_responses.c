@@ -362,7 +362,8 @@ static void test_stream_bytes(void **state) {
     fx_free(f);
 }
 
-/* max_output_tokens reached -> incomplete; an engine error -> response.failed (stream) or 500. */
+/* max_output_tokens reached -> incomplete (and response.incomplete streamed); an engine error -> response.failed
+   (stream) or 500; a shutdown mid-stream -> an `error` event. */
 static void test_incomplete_failed(void **state) {
     fx_t *f = fx_new(NULL, 0);
     fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\",\"max_output_tokens\":1,\"store\":false}");
@@ -403,6 +404,24 @@ static void test_incomplete_failed(void **state) {
     /* created and in_progress went out; no item had opened yet */
     assert_non_null(strstr(f->sink.stream, "event: error\ndata: {\"type\":\"error\",\"sequence_number\":2,"));
     assert_true(f->sink.closed);
+    fx_free(f);
+
+    /* streamed and cut by max_output_tokens: the message item closes incomplete, then response.incomplete */
+    f = fx_new(NULL, 0);
+    fx_post(f, "/v1/responses", "{" M "\"input\":\"Hi\",\"stream\":true,\"max_output_tokens\":1}");
+    fx_token(f, 0, 5, "Hi", 0, 0, NULL, NULL);
+    fx_end(f, 0, ENGINE_FINISH_LENGTH, NULL);
+    assert_true(f->sink.closed);
+    const char *item = strstr(f->sink.stream, "event: response.output_item.done\ndata: ");
+    assert_non_null(item);
+    assert_string_equal(jget(strstr(item, "data: ") + 6, "item.status"), "incomplete");
+    ev = strstr(f->sink.stream, "event: response.incomplete\ndata: ");
+    assert_non_null(ev);
+    assert_null(strstr(f->sink.stream, "response.completed"));
+    ev = strstr(ev, "data: ") + 6;
+    assert_string_equal(jget(ev, "response.status"), "incomplete");
+    assert_string_equal(jget(ev, "response.incomplete_details.reason"), "max_output_tokens");
+    assert_string_equal(jget(ev, "sequence_number"), "8"); /* after created, in_progress and the message's 6 */
     fx_free(f);
 }
 
