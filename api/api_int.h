@@ -26,6 +26,7 @@
 
 #include "api.h"
 #include "apierr.h"
+#include "jw.h"
 #include "stop.h"
 #include "toolfmt.h"
 
@@ -195,6 +196,8 @@ typedef struct {
     size_t n_items, cap_items;
     char rs_id[48];      /* the reasoning item's id */
     bool rs_open, rs_closed, msg_open;
+    bool logprobs;  /* include: message.output_text.logprobs (spec.logprobs and top_logprobs follow) */
+    size_t lp_sent; /* the generation's logprob entries settled by the message's streamed deltas */
 } api_resp_t;
 
 #define RESP_ITEM_REASONING (-1)
@@ -414,6 +417,9 @@ typedef struct {
     size_t lp_from, lp_to;
 } api_delta_t;
 char *api__render_delta(const api_call_t *call, const api_gen_t *g, const api_delta_t *d, size_t *len);
+/* One logprob entry as chat's logprobs.content and the Responses API's output_text.logprobs list it:
+   {token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}. */
+void api__render_lp_entry(jw_t *w, const api_gen_t *g, const api_lp_t *e);
 /* The final usage chunk (choices: []). */
 char *api__render_usage_chunk(const api_call_t *call, size_t *len);
 /* /v1/models (one == NULL) or one model's object. */

@@ -67,25 +67,27 @@ static void render__tok_members(jw_t *w, const char *p, size_t n, float lp) {
     render__bytes(w, p, n);
 }
 
+void api__render_lp_entry(jw_t *w, const api_gen_t *g, const api_lp_t *e) {
+    jw_obj(w);
+    render__tok_members(w, g->pieces + e->piece, e->piece_len, e->logprob);
+    jw_key(w, "top_logprobs");
+    jw_arr(w);
+    for (int k = 0; k < e->n_top; k++) {
+        jw_obj(w);
+        render__tok_members(w, g->pieces + e->top_piece[k], e->top_len[k], e->top_lp[k]);
+        jw_end(w);
+    }
+    jw_end(w);
+    jw_end(w);
+}
+
 /* Chat logprobs of entries [from, to): {"content":[...],"refusal":null}. */
 static void render__lp_chat(jw_t *w, const api_gen_t *g, size_t from, size_t to) {
     jw_obj(w);
     jw_key(w, "content");
     jw_arr(w);
-    for (size_t i = from; i < to; i++) {
-        const api_lp_t *e = &g->lp[i];
-        jw_obj(w);
-        render__tok_members(w, g->pieces + e->piece, e->piece_len, e->logprob);
-        jw_key(w, "top_logprobs");
-        jw_arr(w);
-        for (int k = 0; k < e->n_top; k++) {
-            jw_obj(w);
-            render__tok_members(w, g->pieces + e->top_piece[k], e->top_len[k], e->top_lp[k]);
-            jw_end(w);
-        }
-        jw_end(w);
-        jw_end(w);
-    }
+    for (size_t i = from; i < to; i++)
+        api__render_lp_entry(w, g, &g->lp[i]);
     jw_end(w);
     jw_key(w, "refusal");
     jw_null(w);

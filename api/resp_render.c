@@ -6,8 +6,12 @@
  *    usage, ...the request's settings echoed (responses.c builds them)}
  * The output items come from the generation's parser (toolfmt.h), in the order they began: a reasoning item
  * {id "rs_", type:"reasoning", summary:[], content:[reasoning_text]} when the model thought, the assistant message
- * {id, type:"message", status, role, content:[output_text{text, annotations:[], logprobs:[]}]} when it wrote text
+ * {id, type:"message", status, role, content:[output_text{text, annotations:[], logprobs}]} when it wrote text
  * or made no call, and a function_call item {id "fc_", call_id "call_", name, arguments, status} per call.
+ * logprobs is [] unless include asked for "message.output_text.logprobs": then it lists, as chat does, each
+ * token whose text went (at least in part) into the message's text, with its top_logprobs alternatives; the
+ * parser tells which (api__tf_content_from), so reasoning, markers and calls are left out. A streamed delta
+ * carries the entries of the tokens settled since the one before; the .done events and the final object list all.
  * status: completed; incomplete with incomplete_details.reason "max_output_tokens" when generation stopped at the
  * token limit (max_output_tokens or the context); failed with error {code, message} when the engine failed. usage:
  * input_tokens (+ input_tokens_details.cached_tokens, from the prefix cache), output_tokens (+
@@ -29,6 +33,7 @@
  * so a response a client received is one GET and previous_response_id can find, across restarts.
  * Loop thread only (see api.h).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +50,28 @@ static const char *const resp__status_names[] = {"in_progress", "completed", "in
 
 static const api_gen_t *resp__gen(const api_call_t *call) { return call->n_gens ? &call->gens[0] : NULL; }
 
-/* The output_text part {type, text, annotations, logprobs}. */
-static void resp__part(jw_t *w, const char *text, size_t len) {
+/* The parser's input offset of byte `at` of the generation's text (a forced call's opener was fed first). */
+static size_t resp__in_off(const api_call_t *call, size_t at) {
+    return (call->spec.prefill ? strlen(call->spec.prefill) : 0) + at;
+}
+
+/* Whether logprob entry e's token made some of the message's text (not reasoning, markers or a call). */
+static bool resp__lp_is_content(const api_call_t *call, const api_gen_t *g, const api_lp_t *e) {
+    return !g->tfp || api__tf_content_from(g->tfp, resp__in_off(call, e->start), resp__in_off(call, e->end));
+}
+
+/* The logprobs array of the message's tokens among entries [from, to) ([] unless include asked for them). */
+static void resp__lp_list(jw_t *w, const api_call_t *call, size_t from, size_t to) {
+    const api_gen_t *g = resp__gen(call);
+    jw_arr(w);
+    for (size_t i = from; call->spec.resp->logprobs && g && i < to && i < g->n_lp; i++)
+        if (resp__lp_is_content(call, g, &g->lp[i])) api__render_lp_entry(w, g, &g->lp[i]);
+    jw_end(w);
+}
+
+/* The output_text part {type, text, annotations, logprobs}; with_lp: every logprob entry of the message (else
+   none: the empty part of content_part.added). */
+static void resp__part(jw_t *w, const api_call_t *call, const char *text, size_t len, bool with_lp) {
     jw_obj(w);
     jw_key(w, "type");
     jw_str(w, "output_text");
@@ -56,8 +81,7 @@ static void resp__part(jw_t *w, const char *text, size_t len) {
     jw_arr(w);
     jw_end(w);
     jw_key(w, "logprobs");
-    jw_arr(w);
-    jw_end(w);
+    resp__lp_list(w, call, 0, with_lp ? SIZE_MAX : 0);
     jw_end(w);
 }
 
@@ -99,7 +123,7 @@ static void resp__message(jw_t *w, const api_call_t *call, const char *status, b
     jw_str(w, "assistant");
     jw_key(w, "content");
     jw_arr(w);
-    if (with_content) resp__part(w, text, n);
+    if (with_content) resp__part(w, call, text, n, true);
     jw_end(w);
     jw_end(w);
 }
@@ -384,7 +408,7 @@ static void resp__open_item(api_call_t *call, int32_t item) {
     resp__where_item(&w, call, item, true);
     jw_key(&w, "part");
     if (item == RESP_ITEM_MESSAGE) {
-        resp__part(&w, "", 0);
+        resp__part(&w, call, "", 0, false);
     } else {
         jw_obj(&w);
         jw_key(&w, "type");
@@ -407,10 +431,14 @@ static void resp__delta(api_call_t *call, int32_t item, const char *d, size_t n)
     resp__where_item(&w, call, item, item < 0);
     jw_key(&w, "delta");
     jw_strn(&w, d, n);
-    if (item == RESP_ITEM_MESSAGE) {
+    if (item == RESP_ITEM_MESSAGE) { /* the entries of the tokens the parser has settled since the last delta */
+        api_resp_t *r = call->spec.resp;
+        const api_gen_t *g = resp__gen(call);
+        size_t from = r->lp_sent, decided = g && g->tfp ? api__tf_decided(g->tfp) : SIZE_MAX;
+        while (g && r->lp_sent < g->n_lp && resp__in_off(call, g->lp[r->lp_sent].end) <= decided)
+            r->lp_sent++;
         jw_key(&w, "logprobs");
-        jw_arr(&w);
-        jw_end(&w);
+        resp__lp_list(&w, call, from, r->lp_sent);
     }
     resp__event_send(&w, call);
 }
@@ -432,8 +460,7 @@ static void resp__close_item(api_call_t *call, int32_t item, const char *status)
         jw_strn(&w, text, n);
         if (msg) {
             jw_key(&w, "logprobs");
-            jw_arr(&w);
-            jw_end(&w);
+            resp__lp_list(&w, call, 0, SIZE_MAX);
         }
         resp__event_send(&w, call);
         jw_init(&w);
@@ -441,7 +468,7 @@ static void resp__close_item(api_call_t *call, int32_t item, const char *status)
         resp__where_item(&w, call, item, true);
         jw_key(&w, "part");
         if (msg) {
-            resp__part(&w, text, n);
+            resp__part(&w, call, text, n, true);
         } else {
             jw_obj(&w);
             jw_key(&w, "type");

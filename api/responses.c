@@ -8,15 +8,23 @@
  *               (a system message first; not carried through previous_response_id), previous_response_id (the
  *               stored conversation first), max_output_tokens, temperature, top_p, text.format (text,
  *               json_object, json_schema: structured.c's grammar), reasoning.effort (the template's
- *               `reasoning_effort`, or Qwen3's `enable_thinking` off for none/minimal), store (default true), stream, metadata (16 pairs, keys <= 64, values <= 512
+ *               `reasoning_effort`, or Qwen3's `enable_thinking` off for none/minimal; a 400 when the template
+ *               reads neither), store (default true), stream, metadata (16 pairs, keys <= 64, values <= 512
  *               characters), truncation (disabled: 400 over the context; auto: oldest messages dropped), user,
- *               safety_identifier, prompt_cache_key, service_tier, top_logprobs, text.verbosity, max_tool_calls,
- *               stream_options (accepted and echoed); function tools, tool_choice (none, auto, required, a named
+ *               safety_identifier, prompt_cache_key, service_tier, text.verbosity (medium only: low and high
+ *               would change the output, a 400 as chat's verbosity), max_tool_calls (built-in tools' only),
+ *               stream_options (accepted and echoed); include ["message.output_text.logprobs"] with top_logprobs
+ *               (0..20 alternatives): the message's output_text parts and deltas carry the logprobs of the tokens
+ *               that made their text; function tools, tool_choice (none, auto, required, a named
  *               function, allowed_tools) and parallel_tool_calls, through tools.c as on chat (resp__calls); seed,
  *               top_k, min_p (extensions, as on chat).
- *   refused     tools other than functions (web_search, file_search, ...: a 400 naming them); include (logprobs, encrypted reasoning), background: true, conversation, prompt,
+ *   refused     tools other than functions (web_search, file_search, ...: a 400 naming them); include values
+ *               other than the logprobs (encrypted reasoning, built-in tools' data), background: true,
+ *               conversation, prompt,
  *               context_management; input_image / input_file / input_audio parts; item_reference and built-in
- *               tool-call items.
+ *               tool-call items; the other endpoints' output-changing fields (messages, response_format,
+ *               max_tokens, stop, n, penalties, logit_bias, logprobs, chat_template_kwargs, ...: a 400 naming the
+ *               Responses field when there is one, as OpenAI answers).
  *   ignored     any other name (clients send many), as on chat.
  * The echoed settings (the response object repeats them) are kept as a cJSON object in api_resp_t.echo.
  *
@@ -486,19 +494,86 @@ static int resp__metadata(const cJSON *root, api_err_t *e) {
     return 0;
 }
 
+/* Fields of the other generation endpoints that would change the output here: a client that sends them means
+   something this endpoint does not take under that name. OpenAI answers 400 for each (naming the Responses field
+   when there is one), so does this server, instead of ignoring them as it ignores unknown fields. */
+static int resp__refuse_foreign(const cJSON *root, api_err_t *e) {
+    static const struct {
+        const char *name, *moved_to; /* moved_to NULL: no equivalent on /v1/responses */
+    } foreign[] = {
+        {"messages", "input"},
+        {"response_format", "text.format"},
+        {"max_tokens", "max_output_tokens"},
+        {"max_completion_tokens", "max_output_tokens"},
+        {"reasoning_effort", "reasoning.effort"},
+        {"verbosity", "text.verbosity"},
+        {"functions", "tools"},
+        {"function_call", "tool_choice"},
+        {"logprobs", "include"},
+        {"n", NULL},
+        {"stop", NULL},
+        {"presence_penalty", NULL},
+        {"frequency_penalty", NULL},
+        {"repeat_penalty", NULL},
+        {"logit_bias", NULL},
+        {"chat_template_kwargs", NULL},
+        {"echo", NULL},
+        {"suffix", NULL},
+        {"best_of", NULL},
+        {"modalities", NULL},
+        {"audio", NULL},
+        {"prediction", NULL},
+        {"web_search_options", NULL},
+    };
+    for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
+        if (!jr_given(root, foreign[i].name)) continue;
+        if (foreign[i].moved_to)
+            return api_err_set(e, ERR_UNSUPPORTED, 400, R_INVALID, "unsupported_parameter", foreign[i].name,
+                               "Unsupported parameter: '%s'. In the Responses API, this parameter has moved to "
+                               "'%s'. Try again with the new parameter.",
+                               foreign[i].name, foreign[i].moved_to);
+        return api_err_set(e, ERR_UNSUPPORTED, 400, R_INVALID, "unsupported_parameter", foreign[i].name,
+                           "Unsupported parameter: '%s' is not supported with the Responses API (it would change "
+                           "the output, and /v1/responses has no such parameter).",
+                           foreign[i].name);
+    }
+    return 0;
+}
+
 /* Refusals of fields this server knows change the output and does not do. */
 static int resp__refuse(const cJSON *root, api_err_t *e) {
     static const char *const refused[] = {"conversation", "prompt", "context_management"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         if (jr_given(root, refused[i])) return resp__unsupported(e, refused[i], "(this feature)");
+    int frc = resp__refuse_foreign(root, e);
+    if (frc) return frc;
     bool bg = false, present;
     int rc = jr_bool(root, "background", NULL, &bg, &present, e);
     if (rc) return rc;
     if (bg) return resp__unsupported(e, "background", "(background responses)");
+    return 0;
+}
+
+/* include: "message.output_text.logprobs" (the output text's token logprobs) is served; the other extras belong
+   to features this server does not have (built-in tools, images, encrypted reasoning): a 400 naming them. */
+static int resp__include(const cJSON *root, api_resp_t *r, api_err_t *e) {
     const cJSON *inc = cJSON_GetObjectItemCaseSensitive(root, "include");
-    if (inc && !cJSON_IsNull(inc)) {
-        if (!cJSON_IsArray(inc)) return jr_type_error(e, "include", "an array", inc);
-        if (cJSON_GetArraySize(inc) > 0) return resp__unsupported(e, "include", "(extra output data)");
+    if (!inc || cJSON_IsNull(inc)) return 0;
+    if (!cJSON_IsArray(inc)) return jr_type_error(e, "include", "an array", inc);
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, inc) {
+        char p[32];
+        snprintf(p, sizeof p, "include[%d]", i++);
+        if (!cJSON_IsString(it)) return jr_type_error(e, p, "a string", it);
+        if (!strcmp(it->valuestring, "message.output_text.logprobs")) {
+            r->logprobs = true;
+            continue;
+        }
+        return api_err_set(e, ERR_UNSUPPORTED, 400, R_INVALID, "unsupported_value", p,
+                           "Unsupported value: '%.80s' is not supported by this server; 'include' may name "
+                           "'message.output_text.logprobs' only.",
+                           it->valuestring);
     }
     return 0;
 }
@@ -630,7 +705,12 @@ int api__resp_parse(api_ctx_t *c, const cJSON *root, const char *key, api_spec_t
     if (present) s->sp.seed = (uint64_t)v, s->seed_given = true;
     if ((rc = jr_int(root, "max_output_tokens", NULL, 1, INT32_MAX, &v, &present, e))) return rc;
     if (present) s->max_tokens = v, s->max_param = "max_output_tokens";
-    if ((rc = jr_int(root, "top_logprobs", NULL, 0, 20, &v, &present, e))) return rc;
+    if ((rc = resp__include(root, r, e))) return rc;
+    if ((rc = jr_int(root, "top_logprobs", NULL, 0, ENGINE_MAX_TOP_LOGPROBS, &v, &present, e))) return rc;
+    if (r->logprobs) { /* the engine reports each token's logprob and top_logprobs alternatives */
+        s->logprobs = true;
+        s->top_logprobs = present ? (int32_t)v : 0;
+    }
     if ((rc = jr_int(root, "max_tool_calls", NULL, 1, INT32_MAX, &v, &present, e))) return rc;
     bool b;
     if ((rc = jr_bool(root, "parallel_tool_calls", NULL, &b, &present, e))) return rc;
@@ -662,6 +742,11 @@ int api__resp_parse(api_ctx_t *c, const cJSON *root, const char *key, api_spec_t
         if (verb && strcmp(verb, "low") && strcmp(verb, "medium") && strcmp(verb, "high"))
             return api_err_set(e, ERR_INVAL, 400, R_INVALID, "invalid_value", "text.verbosity",
                                "Invalid value: '%.40s'. Supported values are: 'low', 'medium' and 'high'.", verb);
+        if (verb && strcmp(verb, "medium")) /* it would change the output, which no template here can be asked */
+            return api_err_set(e, ERR_UNSUPPORTED, 400, R_INVALID, "unsupported_value", "text.verbosity",
+                               "Unsupported value: 'text.verbosity' '%s' is not supported by this server; only "
+                               "'medium' (the default).",
+                               verb);
         if ((rc = api__format_grammar(cJSON_GetObjectItemCaseSensitive(text, "format"), "text.format", true, s, e)))
             return rc;
     }
@@ -682,14 +767,20 @@ int api__resp_parse(api_ctx_t *c, const cJSON *root, const char *key, api_spec_t
                                "'high', 'xhigh' and 'max'.",
                                effort);
         if (effort) {
-            /* the template's own switch: reasoning_effort (gpt-oss), else Qwen3-style enable_thinking (off for none
-               and minimal) when that is what it reads */
+            /* the template's own switch: reasoning_effort (gpt-oss's harmony knows low, medium and high: none and
+               minimal ask for the least it has, xhigh and max for the most), else Qwen3-style enable_thinking (off
+               for none and minimal); a template that reads neither cannot act on it: a 400, as on chat and as
+               OpenAI answers for a model that does not reason */
             bool off = !strcmp(effort, "none") || !strcmp(effort, "minimal");
             const api_slot_t *m = s->slot;
+            if (!m->tmpl_has_effort && !m->tmpl_has_thinking_switch)
+                return api_err_set(e, ERR_UNSUPPORTED, 400, R_INVALID, "unsupported_parameter", "reasoning.effort",
+                                   "Unsupported parameter: 'reasoning.effort' is not supported with this model.");
             if (!(r->kwargs = cJSON_CreateObject())) return R_OOM(e);
+            const char *level = off ? "low" : !strcmp(effort, "xhigh") || !strcmp(effort, "max") ? "high" : effort;
             if (m->tmpl_has_thinking_switch && !m->tmpl_has_effort) {
                 if (!cJSON_AddBoolToObject(r->kwargs, "enable_thinking", !off)) return R_OOM(e);
-            } else if (!cJSON_AddStringToObject(r->kwargs, "reasoning_effort", effort)) {
+            } else if (!cJSON_AddStringToObject(r->kwargs, "reasoning_effort", level)) {
                 return R_OOM(e);
             }
             s->tmpl_kwargs = r->kwargs;

@@ -141,4 +141,13 @@ bool api__tf_in_reasoning(const api_tf_parser_t *p);                /* inside th
 size_t api__tf_n_calls(const api_tf_parser_t *p);
 const api_tf_call_t *api__tf_call(const api_tf_parser_t *p, size_t i);
 
+/*
+ * Where the content came from, for the logprobs of its tokens (/v1/responses' output_text): offsets count every
+ * byte fed so far. api__tf_decided: the input bytes [0, n) whose routing is final (later feeds cannot change it;
+ * everything once fed with final). api__tf_content_from: whether any byte of the input [from, to) went to the
+ * content (markers, reasoning, calls and the whitespace dropped around them did not).
+ */
+size_t api__tf_decided(const api_tf_parser_t *p);
+bool api__tf_content_from(const api_tf_parser_t *p, size_t from, size_t to);
+
 #endif

@@ -17,6 +17,7 @@
  * they were a whole JSON value) and the rest is content. No byte is dropped except a family's own syntax (markers,
  * the JSON around name and arguments, the whitespace that separates calls or follows a reasoning block).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,10 +119,17 @@ typedef enum {
 
 typedef enum { TP_TO_CONTENT, TP_TO_REASONING, TP_TO_RAW } tp_route_t;
 
+/* A run of input bytes [from, to) that went to the content as they were. */
+typedef struct {
+    size_t from, to;
+} tp_run_t;
+
 struct api_tf_parser {
     api_tf_t f;
     bool calls, split;
     tp_buf_t in, content, reasoning;
+    tp_run_t *runs; /* where the content came from in `in`, in order (logprobs of the content's tokens) */
+    size_t n_runs, cap_runs;
     size_t pos; /* in[0..pos) is decided */
     tp_state_t st;
     bool think_allowed; /* a <think> at the very start opens reasoning */
@@ -203,6 +211,28 @@ static int tp__args(api_tf_parser_t *p, const char *s, size_t n) {
     return 0;
 }
 
+/* Appends s[0..n), a slice of p->in, to the content and notes where it came from. */
+static int tp__content(api_tf_parser_t *p, const char *s, size_t n) {
+    if (n == 0) return 0;
+    if (tp__put(&p->content, s, n)) return ERR_NOMEM;
+    uintptr_t at = (uintptr_t)s, base = (uintptr_t)p->in.p;
+    if (at < base || at + n > base + p->in.n) return 0; /* not from the input (never the case): no origin */
+    size_t from = (size_t)(at - base);
+    if (p->n_runs && p->runs[p->n_runs - 1].to == from) {
+        p->runs[p->n_runs - 1].to = from + n;
+        return 0;
+    }
+    if (p->n_runs == p->cap_runs) {
+        size_t cap = p->cap_runs ? p->cap_runs * 2 : 8;
+        tp_run_t *r = realloc(p->runs, cap * sizeof *r);
+        if (!r) return ERR_NOMEM;
+        p->runs = r;
+        p->cap_runs = cap;
+    }
+    p->runs[p->n_runs++] = (tp_run_t){from, from + n};
+    return 0;
+}
+
 /* Routes bytes to content or reasoning (reasoning goes to content when it is not split out). */
 static int tp__emit(api_tf_parser_t *p, tp_route_t r, const char *s, size_t n) {
     if (n == 0) return 0;
@@ -214,7 +244,7 @@ static int tp__emit(api_tf_parser_t *p, tp_route_t r, const char *s, size_t n) {
         if (n == 0) return 0;
         p->skip_ws = false;
     }
-    return tp__put(&p->content, s, n);
+    return tp__content(p, s, n);
 }
 
 /* ---- the family's markers ----------------------------------------------------------------------------------- */
@@ -298,7 +328,7 @@ static int tp__text(api_tf_parser_t *p, bool final) {
             p->in_think = true;
             p->st = TP_THINK;
             p->pos += ol;
-            if (!p->split) return tp__put(&p->content, s, ol) ? ERR_NOMEM : 1;
+            if (!p->split) return tp__content(p, s, ol) ? ERR_NOMEM : 1;
             return 1;
         }
     }
@@ -352,7 +382,7 @@ static int tp__think(api_tf_parser_t *p, bool final) {
     if (hit) {
         size_t k = (size_t)(hit - s);
         int rc = tp__emit(p, TP_TO_REASONING, s, k);
-        if (!rc && !p->split) rc = tp__put(&p->content, hit, cl);
+        if (!rc && !p->split) rc = tp__content(p, hit, cl);
         if (rc) return rc;
         p->pos += k + cl;
         p->at_start = false;
@@ -748,6 +778,7 @@ void api__tf_parser_free(api_tf_parser_t *p) {
     free(p->calls_v);
     free(p->in.p);
     free(p->content.p);
+    free(p->runs);
     free(p->reasoning.p);
     free(p->name.p);
     free(p);
@@ -785,7 +816,7 @@ int api__tf_feed(api_tf_parser_t *p, const char *s, size_t n, bool final) {
         if (r > 0) continue;
         if (!final) return 0;
         if (p->pos < p->in.n) { /* every state decides everything when final; this is a safety net */
-            if (tp__put(&p->content, p->in.p + p->pos, p->in.n - p->pos)) return ERR_NOMEM;
+            if (tp__content(p, p->in.p + p->pos, p->in.n - p->pos)) return ERR_NOMEM;
             p->pos = p->in.n;
         }
         break;
@@ -815,6 +846,14 @@ const char *api__tf_reasoning(const api_tf_parser_t *p, size_t *len) {
 }
 
 bool api__tf_in_reasoning(const api_tf_parser_t *p) { return p->in_think; }
+
+size_t api__tf_decided(const api_tf_parser_t *p) { return p->pos; }
+
+bool api__tf_content_from(const api_tf_parser_t *p, size_t from, size_t to) {
+    for (size_t i = 0; i < p->n_runs; i++)
+        if (p->runs[i].from < to && from < p->runs[i].to) return true;
+    return false;
+}
 
 size_t api__tf_n_calls(const api_tf_parser_t *p) {
     size_t n = p->n_calls_v;

@@ -158,6 +158,7 @@ static int32_t fx_n_embd = 4; /* ... of this width (test_api_embeddings.c) */
 static const api_key_limit_t *fx_key_limits; /* per-key quotas of the next fx_new (test_api_quota.c) */
 static size_t fx_n_key_limits;
 static const char *fx_responses_store; /* the responses store of the next fx_new (test_api_responses.c) */
+static int64_t fx_responses_max_bytes; /* and its size limit (0 = none) */
 
 /* Creates a context (with keys when n_keys > 0) attached to the stories260K tokenizer and the fake backend,
    with a chat template (NULL: ChatML); *attach_rc and err get api_attach's result (NULL: it must succeed). */
@@ -176,7 +177,8 @@ static inline fx_t *fx_new_tmpl(const char *const *keys, size_t n_keys, const ch
                       .fixed_created = FX_CREATED,
                       .key_limits = fx_key_limits,
                       .n_key_limits = fx_n_key_limits,
-                      .responses_store = fx_responses_store};
+                      .responses_store = fx_responses_store,
+                      .responses_max_bytes = fx_responses_max_bytes};
     assert_int_equal(api_create(&p, &f->api, err, sizeof err), 0);
     f->back.fail_at = -1;
     api_model_t m = {.tok = f->tok,

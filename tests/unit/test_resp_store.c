@@ -76,6 +76,9 @@ static void test_round_trip_and_reopen(void **state) {
                     .conversation = "[{\"role\":\"user\",\"content\":\"hi\"}]"};
     char err[256];
     assert_int_equal(resp_store_put(s, "k1", &r, 1000, NULL, err, sizeof err), 0);
+    char wal[160]; /* the commit went to the write-ahead log (WAL mode), not into the database file */
+    snprintf(wal, sizeof wal, "%s-wal", t.path);
+    assert_int_equal(access(wal, F_OK), 0);
     resp_store_close(s);
     s = open_store(t.path, 0, 0); /* a restart */
     char *a = NULL, *b = NULL, *c = NULL;

@@ -3,7 +3,8 @@
  *
  * Every case is parsed whole, byte by byte and in 64 random chunkings (seeded), and the results must be equal;
  * while streaming, what the accessors showed must only ever grow (content, reasoning and each call's arguments
- * extend what was shown, a name never changes, a complete call stays complete). Samples are the texts the
+ * extend what was shown, a name never changes, a complete call stays complete; the decided input only grows, and
+ * the input bytes the parser says the content came from are the content). Samples are the texts the
  * families' templates render for a call (../shared/templates/expected, tests/templates/expected) and the
  * formats' documentation (harmony's header as the model writes it).
  */
@@ -106,16 +107,29 @@ static void parse_cuts(const cfg_t *c, const char *s, size_t n, const size_t *cu
     api_tf_parser_t *p = NULL;
     assert_int_equal(api__tf_parser_new(&f, c->calls, c->split, c->tail, &p), 0);
     memset(out, 0, sizeof *out);
-    size_t at = 0;
+    size_t at = 0, decided = 0;
     for (size_t i = 0; i <= n_cuts; i++) {
         size_t end = i < n_cuts ? cuts[i] : n;
         assert_int_equal(api__tf_feed(p, s + at, end - at, false), 0);
         snap(p, out);
+        assert_true(api__tf_decided(p) >= decided && api__tf_decided(p) <= end); /* only grows, never past the input */
+        decided = api__tf_decided(p);
         at = end;
     }
     assert_int_equal(api__tf_feed(p, NULL, 0, true), 0);
     assert_false(api__tf_in_reasoning(p));
     snap(p, out);
+    /* the content's origin: the input bytes it came from, in order, are exactly the content */
+    assert_int_equal(api__tf_decided(p), n);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (api__tf_content_from(p, i, i + 1)) {
+            assert_true(k < out->n_content);
+            assert_int_equal(s[i], out->content[k]);
+            k++;
+        }
+    assert_int_equal(k, out->n_content);
+    assert_false(api__tf_content_from(p, n, n + 8));
     api__tf_parser_free(p);
 }
 

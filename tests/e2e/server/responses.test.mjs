@@ -1,6 +1,6 @@
 // The Responses API through the openai SDK: responses.create, responses.stream (the semantic events in order),
 // retrieve, inputItems.list, delete, previous_response_id (also across a restart of a server this suite starts
-// itself, when CINDER_BIN and CINDER_MODEL_PATH are set), text.format json_schema, and the refusals.
+// itself, when CINDER_BIN and CINDER_MODEL_PATH are set), text.format json_schema, logprobs, and the refusals.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -39,6 +39,8 @@ describe('responses', () => {
     assert.deepEqual(r.metadata, { run: 'e2e' });
     assert.equal(r.temperature, 0);
     assert.equal(r.store, true);
+    assert.equal(r.user, 'u1');
+    assert.deepEqual(r.output[0].content[0].logprobs, []); // not asked for
 
     const got = await c.responses.retrieve(r.id);
     assert.deepEqual(got, r);
@@ -81,12 +83,39 @@ describe('responses', () => {
     });
     assert.equal(b.previous_response_id, a.id);
     assert.ok(b.usage.input_tokens > a.usage.input_tokens);
+    // the stored conversation is the same prompt prefix: the prefix cache still holds it (whole 16-token blocks)
+    assert.ok(b.usage.input_tokens_details.cached_tokens >= 16, JSON.stringify(b.usage));
     const list = await c.responses.inputItems.list(b.id, { order: 'asc' });
     assert.deepEqual(list.data.map((i) => i.content[0].text), ['Then']);
     await assert.rejects(
       c.responses.create({ model, previous_response_id: 'resp_missing', input: 'x' }),
       (e) => e.status === 400 && e.code === 'previous_response_not_found',
     );
+  });
+
+  it('include message.output_text.logprobs: one entry per generated token, with top_logprobs alternatives', async () => {
+    const r = await client().responses.create({
+      model: await modelId(), input: 'Once upon a time', max_output_tokens: 8, temperature: 0, store: false,
+      include: ['message.output_text.logprobs'], top_logprobs: 2,
+    });
+    const part = r.output[0].content[0];
+    assert.equal(part.logprobs.length, r.usage.output_tokens);
+    assert.equal(part.logprobs.map((e) => Buffer.from(e.bytes).toString('latin1')).join(''),
+                 Buffer.from(part.text, 'utf8').toString('latin1'));
+    for (const e of part.logprobs) {
+      assert.ok(e.logprob <= 0);
+      assert.equal(e.top_logprobs.length, 2);
+      assert.ok(e.top_logprobs[0].logprob >= e.top_logprobs[1].logprob);
+      assert.ok(Math.abs(e.logprob - e.top_logprobs[0].logprob) < 1e-5); // greedy: the most likely token
+    }
+  });
+
+  it('the other endpoints\' output-changing fields are a 400 naming the Responses field', async () => {
+    const model = await modelId();
+    await assert.rejects(client().responses.create({ model, input: 'x', max_tokens: 4 }),
+      (e) => e.status === 400 && e.param === 'max_tokens' && /max_output_tokens/.test(e.message));
+    await assert.rejects(client().responses.create({ model, input: 'x', response_format: { type: 'json_object' } }),
+      (e) => e.status === 400 && e.param === 'response_format' && /text\.format/.test(e.message));
   });
 
   it('text.format json_schema gives JSON that validates', async () => {
