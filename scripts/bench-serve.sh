@@ -111,6 +111,10 @@ sweep() {
 # The kernels this binary picks on this CPU under the ISA cap (the server's choice too) and the read bandwidth, in
 # the same run.
 echo "bench-serve: $($BIN bench --bandwidth -t "$THREADS" --isa "$ISA" 2>&1 | tail -n 1)"
+# OpenBLAS (cinder's F32 / F16 products and prompt attention) picks its own kernels; an AVX2 proxy on an AVX-512 CPU
+# caps them too unless the caller chose.
+if [ "$ISA" = avx2 ] && [ -z "${OPENBLAS_CORETYPE:-}" ]; then export OPENBLAS_CORETYPE=Haswell; fi
+echo "bench-serve: OPENBLAS_CORETYPE ${OPENBLAS_CORETYPE:-unset (OpenBLAS picks its kernels for this CPU)}"
 
 port=$(free_port)
 # shellcheck disable=SC2086
