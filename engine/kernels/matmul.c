@@ -449,7 +449,14 @@ int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, co
         int64_t rows_per;
         switch (job.mode[i]) {
         case MM__GEMM: rows_per = KERN__GEMM_ROWS; break;
-        case MM__SGEMM: rows_per = MM__TILE_ROWS; break;
+        case MM__SGEMM: { /* tiles of equal height, at most MM__TILE_ROWS, as many as a multiple of the threads
+                             (384 rows on 2 threads: 4 of 96, not 128 x 3 with one thread doing two) */
+            int64_t tiles = (W->rows + MM__TILE_ROWS - 1) / MM__TILE_ROWS;
+            tiles = (tiles + nth - 1) / nth * nth;
+            rows_per = (W->rows + tiles - 1) / tiles;
+            rows_per = rows_per < 16 ? 16 : (rows_per + 7) / 8 * 8;
+            break;
+        }
         default: /* ROWDOT, MULTI: about 4 chunks per thread over the whole call, at least 16 rows each */
             rows_per = (total_rows + 4 * nth - 1) / (4 * nth);
             rows_per = rows_per < MM__ROWDOT_SUB ? MM__ROWDOT_SUB : (rows_per + 15) / 16 * 16;
