@@ -241,6 +241,7 @@ typedef struct {
     void (*silu_mul)(const float *gate, const float *up, float *out, int64_t n);
     /* out = gelu(x) (* up when up is not NULL) by the F16 table kern__gelu_table (see kern_gelu_mul) */
     void (*gelu)(const float *x, const float *up, float *out, int64_t n, const float *table);
+    void (*layernorm)(const float *x, const float *w, const float *b, float eps, float *y, int64_t n); /* n >= 1 */
     float (*exp_sub_sum)(float *x, float m, int64_t n); /* x = exp(x - m), returns the sum */
     float (*max_f32)(const float *x, int64_t n);
     void (*exp_weights)(const float *l, int64_t n, float m, float t, float *p); /* see kern_exp_weights */
@@ -323,6 +324,7 @@ double kern__sumsq_f32_scalar(const float *x, int64_t n);
 void kern__scale_mul_f32_scalar(const float *x, const float *w, float s, float *y, int64_t n);
 void kern__silu_mul_scalar(const float *gate, const float *up, float *out, int64_t n);
 void kern__gelu_scalar(const float *x, const float *up, float *out, int64_t n, const float *table);
+void kern__layernorm_scalar(const float *x, const float *w, const float *b, float eps, float *y, int64_t n);
 float kern__exp_sub_sum_scalar(float *x, float m, int64_t n);
 float kern__max_f32_scalar(const float *x, int64_t n);
 void kern__exp_weights_scalar(const float *l, int64_t n, float m, float t, float *p);
@@ -368,6 +370,7 @@ double kern__sumsq_f32_avx2(const float *x, int64_t n);
 void kern__scale_mul_f32_avx2(const float *x, const float *w, float s, float *y, int64_t n);
 void kern__silu_mul_avx2(const float *gate, const float *up, float *out, int64_t n);
 void kern__gelu_avx2(const float *x, const float *up, float *out, int64_t n, const float *table);
+void kern__layernorm_avx2(const float *x, const float *w, const float *b, float eps, float *y, int64_t n);
 float kern__exp_sub_sum_avx2(float *x, float m, int64_t n);
 float kern__max_f32_avx2(const float *x, int64_t n);
 void kern__exp_weights_avx2(const float *l, int64_t n, float m, float t, float *p);

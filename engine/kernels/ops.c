@@ -126,8 +126,7 @@ void kern_gelu(const float *x, float *out, int64_t n) {
     kern__isa()->gelu(x, NULL, out, n, kern__gelu_table);
 }
 
-void kern_layernorm(const float *x, const float *w, const float *b, float eps, float *y, int64_t n) {
-    if (n <= 0) return;
+void kern__layernorm_scalar(const float *x, const float *w, const float *b, float eps, float *y, int64_t n) {
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) sum += x[i];
     const float mean = (float)(sum / (double)n);
@@ -138,6 +137,11 @@ void kern_layernorm(const float *x, const float *w, const float *b, float eps, f
     }
     const float scale = 1.0f / sqrtf((float)(var / (double)n) + eps);
     for (int64_t i = 0; i < n; i++) y[i] = (x[i] - mean) * scale * w[i] + (b ? b[i] : 0.0f);
+}
+
+void kern_layernorm(const float *x, const float *w, const float *b, float eps, float *y, int64_t n) {
+    if (n <= 0) return;
+    kern__isa()->layernorm(x, w, b, eps, y, n);
 }
 
 void kern_softmax(float *x, int64_t n) {

@@ -120,6 +120,45 @@ void kern__gelu_avx2(const float *x, const float *up, float *out, int64_t n, con
     if (i < n) kern__gelu_scalar(x + i, up ? up + i : NULL, out + i, n - i, table);
 }
 
+static inline double avx2__hsum_pd(__m256d s) {
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+
+/* LayerNorm as the scalar version: the sums in double (in another order), each value's arithmetic the same. */
+void kern__layernorm_avx2(const float *x, const float *w, const float *b, float eps, float *y, int64_t n) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    double sum = avx2__hsum_pd(_mm256_add_pd(s0, s1));
+    for (; i < n; i++) sum += x[i];
+    const float mean = (float)(sum / (double)n);
+    const __m256 vm = _mm256_set1_ps(mean);
+    s0 = s1 = _mm256_setzero_pd();
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm);
+        const __m256d d0 = _mm256_cvtps_pd(_mm256_castps256_ps128(d)), d1 = _mm256_cvtps_pd(_mm256_extractf128_ps(d, 1));
+        s0 = _mm256_add_pd(s0, _mm256_mul_pd(d0, d0));
+        s1 = _mm256_add_pd(s1, _mm256_mul_pd(d1, d1));
+    }
+    double var = avx2__hsum_pd(_mm256_add_pd(s0, s1));
+    for (; i < n; i++) {
+        const float d = x[i] - mean;
+        var += (double)d * d;
+    }
+    const float scale = 1.0f / sqrtf((float)(var / (double)n) + eps);
+    const __m256 vs = _mm256_set1_ps(scale);
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 t = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vs), _mm256_loadu_ps(w + i));
+        _mm256_storeu_ps(y + i, b ? _mm256_add_ps(t, _mm256_loadu_ps(b + i)) : _mm256_add_ps(t, _mm256_setzero_ps()));
+    }
+    for (; i < n; i++) y[i] = (x[i] - mean) * scale * w[i] + (b ? b[i] : 0.0f);
+}
+
 float kern__exp_sub_sum_avx2(float *x, float m, int64_t n) {
     const __m256 vm = _mm256_set1_ps(m);
     __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();

@@ -1396,6 +1396,41 @@ static void test_gelu(void **state) {
     for_each_isa(check_gelu);
 }
 
+/* kern_layernorm at every ISA against a double-precision LayerNorm, with and without a bias, in place too. */
+static void check_layernorm(int level) {
+    (void)level;
+    static const int64_t sizes[] = {1, 7, 8, 33, 384, 769};
+    static float x[769], w[769], b[769], y[769], y2[769];
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        const int64_t n = sizes[si];
+        for (int64_t i = 0; i < n; i++) {
+            x[i] = rnd_normalish() * 2.0f + 0.5f;
+            w[i] = rnd_f(0.5f, 1.5f);
+            b[i] = rnd_normalish() * 0.1f;
+        }
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < n; i++) mean += x[i];
+        mean /= (double)n;
+        for (int64_t i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
+        const double inv = 1.0 / sqrt(var / (double)n + 1e-5);
+        for (int with_b = 0; with_b < 2; with_b++) {
+            kern_layernorm(x, w, with_b ? b : NULL, 1e-5f, y, n);
+            for (int64_t i = 0; i < n; i++) {
+                const double want = (x[i] - mean) * inv * w[i] + (with_b ? b[i] : 0.0);
+                assert_true(fabs(y[i] - want) <= 1e-5 * (fabs((x[i] - mean) * inv * w[i]) + 1.0));
+            }
+            memcpy(y2, x, sizeof(float) * (size_t)n);
+            kern_layernorm(y2, w, with_b ? b : NULL, 1e-5f, y2, n); /* in place */
+            assert_memory_equal(y2, y, sizeof(float) * (size_t)n);
+        }
+    }
+}
+
+static void test_layernorm(void **state) {
+    (void)state;
+    for_each_isa(check_layernorm);
+}
+
 static void test_ops(void **state) {
     (void)state;
     for_each_isa(check_ops);
@@ -1542,6 +1577,7 @@ int main(void) {
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_ops),
         cmocka_unit_test(test_gelu),
+        cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_softmax_ranges),
         cmocka_unit_test(test_exp_det),
     };
