@@ -92,8 +92,18 @@ static inline float a512__hsum256(__m256 v) {
                (float)(OFF) * (a512__hsum256(cacc) + tail_corr);                                                       \
     }
 
-/* The scales of 8 consecutive Q8_0 blocks (34 bytes apart) by a gather: they span more than two 64-byte loads. */
-static inline __m256 a512__scales8_b34(const uint8_t *p) { return a512__scales8(p, (int)sizeof(kern__blk_q8_0)); }
+/* The scales of 8 consecutive Q8_0 blocks (34 bytes apart: words 0, 17, .., 119 from p) without a gather: four
+ * 64-byte loads, a vpermt2w per pair for words 0-51 and 68-119, and a blend. Reads p[0, 256), inside the 272 bytes
+ * of the 8 blocks. */
+static inline __m256 a512__scales8_b34(const uint8_t *p) {
+    const __m512i i0 = _mm512_zextsi128_si512(_mm_setr_epi16(0, 17, 34, 51, 0, 0, 0, 0));
+    const __m512i i1 = _mm512_zextsi128_si512(_mm_setr_epi16(0, 0, 0, 0, 4, 21, 38, 55));
+    const __m512i a = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)p), i0,
+                                                _mm512_loadu_si512((const void *)(p + 64)));
+    const __m512i b = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)(p + 128)), i1,
+                                                _mm512_loadu_si512((const void *)(p + 192)));
+    return _mm256_cvtph_ps(_mm_blend_epi16(_mm512_castsi512_si128(a), _mm512_castsi512_si128(b), 0xF0));
+}
 
 static inline __m256i a512__q8_0_load1(const kern__blk_q8_0 *b) {
     return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)b->qs), _mm256_set1_epi8((char)0x80));
