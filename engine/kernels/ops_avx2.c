@@ -17,6 +17,12 @@ static inline float avx2__hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* The sum of 4 doubles: (s0 + s2) + (s1 + s3). */
+static inline double avx2__hsum_pd(__m256d s) {
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+
 /* e^x for 8 floats. */
 static inline __m256 avx2__exp(__m256 x) {
     const __m256 hi = _mm256_set1_ps(88.37626f), lo = _mm256_set1_ps(-87.33654f);
@@ -74,9 +80,7 @@ double kern__sumsq_f32_avx2(const float *x, int64_t n) {
         s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
         s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
     }
-    __m256d s = _mm256_add_pd(s0, s1);
-    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
-    double r = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+    double r = avx2__hsum_pd(_mm256_add_pd(s0, s1));
     for (; i < n; i++)
         r += (double)(x[i] * x[i]);
     return r;
@@ -113,16 +117,11 @@ void kern__gelu_avx2(const float *x, const float *up, float *out, int64_t n, con
         const __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         __m256 g = _mm256_i32gather_ps(table, _mm256_cvtepu16_epi32(h), 4);
         g = _mm256_blendv_ps(g, v, _mm256_cmp_ps(v, hi, _CMP_NLT_UQ)); /* v >= 10 or NaN: v */
-        g = _mm256_andnot_ps(_mm256_cmp_ps(v, lo, _CMP_LE_OQ), g);      /* v <= -10: 0 */
+        g = _mm256_andnot_ps(_mm256_cmp_ps(v, lo, _CMP_LE_OQ), g);     /* v <= -10: 0 */
         if (up) g = _mm256_mul_ps(g, _mm256_loadu_ps(up + i));
         _mm256_storeu_ps(out + i, g);
     }
     if (i < n) kern__gelu_scalar(x + i, up ? up + i : NULL, out + i, n - i, table);
-}
-
-static inline double avx2__hsum_pd(__m256d s) {
-    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
 }
 
 /* LayerNorm as the scalar version: the sums in double (in another order), each value's arithmetic the same. */
@@ -135,13 +134,15 @@ void kern__layernorm_avx2(const float *x, const float *w, const float *b, float 
         s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
     }
     double sum = avx2__hsum_pd(_mm256_add_pd(s0, s1));
-    for (; i < n; i++) sum += x[i];
+    for (; i < n; i++)
+        sum += x[i];
     const float mean = (float)(sum / (double)n);
     const __m256 vm = _mm256_set1_ps(mean);
     s0 = s1 = _mm256_setzero_pd();
     for (i = 0; i + 8 <= n; i += 8) {
         const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm);
-        const __m256d d0 = _mm256_cvtps_pd(_mm256_castps256_ps128(d)), d1 = _mm256_cvtps_pd(_mm256_extractf128_ps(d, 1));
+        const __m256d d0 = _mm256_cvtps_pd(_mm256_castps256_ps128(d)),
+                      d1 = _mm256_cvtps_pd(_mm256_extractf128_ps(d, 1));
         s0 = _mm256_add_pd(s0, _mm256_mul_pd(d0, d0));
         s1 = _mm256_add_pd(s1, _mm256_mul_pd(d1, d1));
     }
@@ -153,10 +154,12 @@ void kern__layernorm_avx2(const float *x, const float *w, const float *b, float 
     const float scale = 1.0f / sqrtf((float)(var / (double)n) + eps);
     const __m256 vs = _mm256_set1_ps(scale);
     for (i = 0; i + 8 <= n; i += 8) {
-        const __m256 t = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vs), _mm256_loadu_ps(w + i));
+        const __m256 t =
+            _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vs), _mm256_loadu_ps(w + i));
         _mm256_storeu_ps(y + i, b ? _mm256_add_ps(t, _mm256_loadu_ps(b + i)) : _mm256_add_ps(t, _mm256_setzero_ps()));
     }
-    for (; i < n; i++) y[i] = (x[i] - mean) * scale * w[i] + (b ? b[i] : 0.0f);
+    for (; i < n; i++)
+        y[i] = (x[i] - mean) * scale * w[i] + (b ? b[i] : 0.0f);
 }
 
 float kern__exp_sub_sum_avx2(float *x, float m, int64_t n) {
@@ -169,9 +172,7 @@ float kern__exp_sub_sum_avx2(float *x, float m, int64_t n) {
         s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
         s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
     }
-    __m256d s = _mm256_add_pd(s0, s1);
-    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
-    double r = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+    double r = avx2__hsum_pd(_mm256_add_pd(s0, s1));
     for (; i < n; i++) {
         x[i] = expf(x[i] - m);
         r += (double)x[i];
