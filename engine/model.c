@@ -389,6 +389,12 @@ static void model__stage_run(model__stage_t *st, void (*fn)(const model__stage_t
     else kern_pool_run(st->c->pool, model__stage_worker, st);
 }
 
+/* y (w,) += b (w,) when b is given */
+static void model__add_bias_row(float *y, const float *b, int32_t w) {
+    if (b)
+        for (int32_t j = 0; j < w; j++) y[j] += b[j];
+}
+
 /* The attention's input: xb = rmsnorm(x) with the layer's attn_norm. */
 static void model__st_attn_norm(const model__stage_t *st, int32_t i0, int32_t i1) {
     const model_ctx_t *c = st->c;
@@ -416,11 +422,9 @@ static void model__st_qkv(const model__stage_t *st, int32_t i0, int32_t i1) {
             memcpy(ki, r + nq, (size_t)nk * sizeof(float));
             memcpy(vi, r + nq + nk, (size_t)nv * sizeof(float));
         }
-        if (L->bq) {
-            for (int32_t j = 0; j < nq; j++) qi[j] += L->bq[j];
-            for (int32_t j = 0; j < nk; j++) ki[j] += L->bk[j];
-            for (int32_t j = 0; j < nv; j++) vi[j] += L->bv[j];
-        }
+        model__add_bias_row(qi, L->bq, nq);
+        model__add_bias_row(ki, L->bk, nk);
+        model__add_bias_row(vi, L->bv, nv);
         if (L->q_norm) {
             for (int32_t h = 0; h < hp->n_head; h++) kern_rmsnorm(qi + (size_t)h * hd, L->q_norm, hp->norm_eps, qi + (size_t)h * hd, hd);
             for (int32_t h = 0; h < hp->n_head_kv; h++) kern_rmsnorm(ki + (size_t)h * hd, L->k_norm, hp->norm_eps, ki + (size_t)h * hd, hd);
@@ -438,12 +442,6 @@ static void model__st_qkv(const model__stage_t *st, int32_t i0, int32_t i1) {
         kern_f32_to_f16(ki, kv_block_k(st->kv, blk, st->l) + (size_t)(pos % kp->block_tokens) * nk, nk);
         kern_f32_to_f16(vi, kv_block_v(st->kv, blk, st->l) + (size_t)(pos % kp->block_tokens) * nv, nv);
     }
-}
-
-/* y (w,) += b (w,) when b is given */
-static void model__add_bias_row(float *y, const float *b, int32_t w) {
-    if (b)
-        for (int32_t j = 0; j < w; j++) y[j] += b[j];
 }
 
 /* x += y after y's post norm (Gemma: rmsnorm with post; encoders: x = layernorm(x + y) with ln, ln_b) */
@@ -543,17 +541,17 @@ static int model__ffn(model__stage_t *st) {
     model_ctx_t *c = st->c;
     const model_layer_t *L = st->L;
     const int32_t n = st->n, f = c->m->hp.n_ff;
+    const bool seq = c->m->hp.features & ARCH_F_FFN_SEQ, fused = !seq && !L->gate.data; /* fused: [gate|up] rows */
     int rc;
-    if ((c->m->hp.features & ARCH_F_FFN_SEQ) || !L->gate.data) { /* up alone, or fused [gate|up] rows */
+    if (seq || fused) { /* one product */
         if ((rc = kern_matmul(c->k, &L->up, c->xb, n, c->hb))) return rc;
-        model__stage_run(st, model__st_ffn_act, (int64_t)2 * f);
-        return kern_matmul(c->k, &L->down, (c->m->hp.features & ARCH_F_FFN_SEQ) ? c->hb : c->hb2, n, c->xb);
+    } else {
+        const kern_weight_t *gu[2] = {&L->gate, &L->up};
+        float *gu_out[2] = {c->hb, c->hb2};
+        if ((rc = kern_matmul_multi(c->k, gu, 2, c->xb, n, gu_out))) return rc;
     }
-    const kern_weight_t *gu[2] = {&L->gate, &L->up};
-    float *gu_out[2] = {c->hb, c->hb2};
-    if ((rc = kern_matmul_multi(c->k, gu, 2, c->xb, n, gu_out))) return rc;
     model__stage_run(st, model__st_ffn_act, (int64_t)2 * f);
-    return kern_matmul(c->k, &L->down, c->hb, n, c->xb);
+    return kern_matmul(c->k, &L->down, fused ? c->hb2 : c->hb, n, c->xb);
 }
 
 int model_forward_batch(model_ctx_t *c, kv_cache_t *kv, const model_batch_seq_t *seqs, int32_t n_seqs,

@@ -90,7 +90,8 @@ static const kern__isa_t isa__scalar = {
     },                                                                                                                 \
     .quant_q8a = kern__quant_q8a_avx2, .quant_q8k = kern__quant_q8k_avx2, .dot_f32 = kern__dot_f32_avx2,               \
     .f32_to_f16 = kern__f32_to_f16_avx2, .axpy_f32 = kern__axpy_f32_avx2, .sumsq_f32 = kern__sumsq_f32_avx2,           \
-    .scale_mul_f32 = kern__scale_mul_f32_avx2, .silu_mul = kern__silu_mul_avx2, .gelu = kern__gelu_avx2, .layernorm = kern__layernorm_avx2, .exp_sub_sum = kern__exp_sub_sum_avx2, \
+    .scale_mul_f32 = kern__scale_mul_f32_avx2, .silu_mul = kern__silu_mul_avx2, .gelu = kern__gelu_avx2,               \
+    .layernorm = kern__layernorm_avx2, .exp_sub_sum = kern__exp_sub_sum_avx2,                                          \
     .max_f32 = kern__max_f32_avx2, .exp_weights = kern__exp_weights_avx2,                                            \
     .attn_round_f16 = kern__attn_round_f16_avx2,                                                                     \
     .attn_scores_heads = kern__attn_scores_heads_avx2, .attn_accum_heads = kern__attn_accum_heads_avx2
