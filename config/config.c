@@ -36,12 +36,14 @@ const cfg_opt_t cfg__opts[] = {
      "never need one)"},
     {"ctx_size",         "CINDER_CTX_SIZE",        "--ctx-size",        "-c",  CFG_INT,    M(ctx_size),         false, false, 0, 1 << 24, "N",
      "tokens per sequence, prompt + completion (default 0: the model's)"},
-    {"parallel",         "CINDER_PARALLEL",        "--parallel",        "-np", CFG_INT,    M(parallel),         false, false, 1, 1024, "N",
-     "sequences generating at once (default 16); others wait in the queue"},
+    {"parallel",         "CINDER_PARALLEL",        "--parallel",        "-np", CFG_INT,    M(parallel),         false, false, 0, 1024, "N",
+     "sequences at once (default 0: 16, or 64 for an embedding model);\n"
+     "others wait in the queue"},
     {"max_queue",        "CINDER_MAX_QUEUE",       "--max-queue",       NULL,  CFG_INT,    M(max_queue),        false, false, 0, 1 << 20, "N",
      "requests waiting before new ones get 503 (default 64)"},
-    {"batch_size",       "CINDER_BATCH_SIZE",      "--batch-size",      "-b",  CFG_INT,    M(batch_size),       false, false, 1, 1 << 16, "N",
-     "tokens per forward pass (default 512)"},
+    {"batch_size",       "CINDER_BATCH_SIZE",      "--batch-size",      "-b",  CFG_INT,    M(batch_size),       false, false, 0, 1 << 16, "N",
+     "tokens per forward pass (default 0: 512, or 2048 for an embedding\n"
+     "model)"},
     {"kv_tokens",        "CINDER_KV_TOKENS",       "--kv-tokens",       NULL,  CFG_INT,    M(kv_tokens),        true,  false, 0, 1ll << 32, "N",
      "KV cache shared by a model's sequences, in tokens (default 0:\n"
      "256 MiB of it, at least one context)"},
@@ -127,9 +129,9 @@ _Static_assert(offsetof(config_t, n_cors_origins) == offsetof(config_t, cors_ori
 
 void cfg__model_defaults(config_model_t *m) {
     memset(m, 0, sizeof *m);
-    m->parallel = 16; /* the same as engine_default_params() (test_config checks) */
+    m->parallel = 0; /* as engine_default_params(): decided by the model (test_config checks) */
     m->max_queue = 64;
-    m->batch_size = 512;
+    m->batch_size = 0; /* likewise */
 }
 
 static int cfg__defaults(config_t *c) {

@@ -28,9 +28,9 @@
 
 engine_params_t engine_default_params(void) {
     engine_params_t p = {0};
-    p.n_parallel = 16;
+    p.n_parallel = 0; /* 16, or ENGINE_EMBED_PARALLEL for an embedding model */
     p.max_queue = 64;
-    p.n_batch = 512;
+    p.n_batch = 0; /* 512, or ENGINE_EMBED_BATCH */
     return p;
 }
 
@@ -404,7 +404,7 @@ int engine_plan_kv(const model_t *m, const engine_params_t *p, int64_t *kv_token
 int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t err_len) {
     *out = NULL;
     if (!p->model_path) return err_set(err, err_len, ERR_INVAL, "no model path given");
-    if (p->n_parallel < 1 || p->n_parallel > 1024 || p->max_queue < 0 || p->n_batch < 1 || p->n_ctx < 0 ||
+    if (p->n_parallel < 0 || p->n_parallel > 1024 || p->max_queue < 0 || p->n_batch < 0 || p->n_ctx < 0 ||
         p->n_threads < 0 || p->kv_tokens < 0 || p->kv_bytes < 0)
         return err_set(err, err_len, ERR_INVAL, "engine parameters out of range");
     engine_t *e = calloc(1, sizeof *e);
@@ -417,8 +417,10 @@ int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t er
     if (rc) goto fail;
     if (p->prefault) model_prefault(e->model, p->on_load, p->load_user);
     const model_hparams_t *hp = model_hparams(e->model);
-    if (e->p.n_batch < e->p.n_parallel) e->p.n_batch = e->p.n_parallel; /* one decode token each fits */
     const bool embeds = hp->pooling != MODEL_POOL_NONE;
+    if (e->p.n_parallel == 0) e->p.n_parallel = embeds ? ENGINE_EMBED_PARALLEL : 16;
+    if (e->p.n_batch == 0) e->p.n_batch = embeds ? ENGINE_EMBED_BATCH : 512;
+    if (e->p.n_batch < e->p.n_parallel) e->p.n_batch = e->p.n_parallel; /* one decode token each fits */
     int64_t tokens = 0;
     uint64_t pool_bytes = 0;
     if ((rc = engine_plan_kv(e->model, &e->p, &tokens, &pool_bytes, &e->p.n_ctx))) {
@@ -504,6 +506,10 @@ const model_t *engine_model(const engine_t *e) { return e->model; }
 int32_t engine_n_ctx(const engine_t *e) { return e->p.n_ctx; }
 
 int engine_n_threads(const engine_t *e) { return model_ctx_n_threads(e->ctx); }
+
+int32_t engine_n_parallel(const engine_t *e) { return e->p.n_parallel; }
+
+int32_t engine_n_batch(const engine_t *e) { return e->p.n_batch; }
 
 const char *engine_isa(void) { return kern_isa_name(); }
 

@@ -46,9 +46,10 @@ typedef struct {
     const char *model_path;
     int n_threads;      /* compute threads; 0 = the number of online CPUs */
     int32_t n_ctx;      /* most tokens (prompt + generated) of one sequence; 0 = the model's training context */
-    int32_t n_parallel; /* sequences generating at once */
+    int32_t n_parallel; /* sequences at once; 0 = 16, or ENGINE_EMBED_PARALLEL for an embedding model */
     int32_t max_queue;  /* requests waiting to start before engine_submit answers ERR_FULL */
-    int32_t n_batch;    /* most tokens per forward pass (decode tokens + prefill chunks) */
+    int32_t n_batch;    /* most tokens per forward pass (decode tokens + prefill chunks); 0 = 512, or
+                           ENGINE_EMBED_BATCH for an embedding model */
     int64_t kv_tokens;  /* KV cache pool size in tokens, shared by all sequences; 0 = default (see below) */
     int64_t kv_bytes;   /* alternatively its size in bytes (used when kv_tokens is 0); 0 = default */
     /* Read the weights into memory before engine_create returns (gguf_prefault), so that the first requests do
@@ -61,8 +62,12 @@ typedef struct {
 
 /*
  * Defaults: all CPUs, the model's context, 16 sequences at once, a queue of 64, batches of 512 tokens, and a KV
- * pool of 256 MiB (at least one full context, at most 16 contexts).
+ * pool of 256 MiB (at least one full context, at most 16 contexts). An embedding model's inputs hold a sequence
+ * only for their one pass, so it runs ENGINE_EMBED_PARALLEL of them at once in passes of up to ENGINE_EMBED_BATCH
+ * tokens: a request of 64 short inputs is one pass, not four.
  */
+#define ENGINE_EMBED_PARALLEL 64
+#define ENGINE_EMBED_BATCH    2048
 engine_params_t engine_default_params(void);
 
 /*
@@ -91,6 +96,11 @@ int32_t engine_n_ctx(const engine_t *e);
 
 /* The compute threads in use (engine_params_t.n_threads, 0 resolved to the number of online CPUs). */
 int engine_n_threads(const engine_t *e);
+
+/* The sequences at once and the tokens per pass in effect (engine_params_t.n_parallel and n_batch after
+   defaults). */
+int32_t engine_n_parallel(const engine_t *e);
+int32_t engine_n_batch(const engine_t *e);
 
 /*
  * The instruction set the compute kernels run with in this process ("avx512vnni", "avx2" or "scalar"; static

@@ -231,7 +231,7 @@ static int loop__attach(srv_t *s, srv_model_t *m) {
     log_kv(LOG_INFO, "model loaded",
            (log_kv_t[]){LOG_S("model", m->p->id), LOG_S("architecture", arch), LOG_F("load_ms", m->load_ms),
                         LOG_I("ctx_size", am.n_ctx),
-                        LOG_I("parallel", m->p->engine.n_parallel), LOG_I("max_queue", m->p->engine.max_queue),
+                        LOG_I("parallel", engine_n_parallel(m->engine)), LOG_I("max_queue", m->p->engine.max_queue),
                         LOG_I("kv_tokens", (int64_t)st.kv_blocks_total * st.kv_block_tokens),
                         LOG_I("threads", engine_n_threads(m->engine)), LOG_S("kernels", engine_isa())},
            9);

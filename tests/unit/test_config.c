@@ -167,7 +167,7 @@ static void test_models(void **state) {
     assert_int_equal(c.models[0].parallel, 2);
     assert_int_equal(c.models[0].kv_tokens, 0);
     assert_null(c.models[1].alias);
-    assert_int_equal(c.models[1].parallel, 16);
+    assert_int_equal(c.models[1].parallel, 0); /* the model's default */
     assert_int_equal(c.models[1].kv_tokens, 4096);
     assert_string_equal(c.models[1].chat_template, "t.jinja");
     config_free(&c);
@@ -182,7 +182,7 @@ static void test_models(void **state) {
     assert_int_equal(load(&c, err, ENV(cfg_env, "CINDER_MODEL=env.gguf"), NULL), 0);
     assert_int_equal(c.n_models, 1);
     assert_string_equal(c.models[0].model, "env.gguf");
-    assert_int_equal(c.models[0].parallel, 16); /* a fresh model: the file's settings are gone with it */
+    assert_int_equal(c.models[0].parallel, 0); /* a fresh model: the file's settings are gone with it */
     config_free(&c);
 
     assert_int_equal(load(&c, err, ENV(cfg_env, "CINDER_MODEL=env.gguf"), ARGS("-m", "flag.gguf", "--alias", "F")), 0);
@@ -223,8 +223,8 @@ static void test_file_errors(void **state) {
     expect_file_error("{\"port\": 70000}", ERR_INVAL, "port: expected an integer from 0 to 65535, got 70000");
     expect_file_error("{\"models\": [{\"model\": \"a\"}, {\"model\": \"b\", \"ctx_size\": 1.5}]}", ERR_INVAL,
                       "models[1].ctx_size: expected an integer from 0 to 16777216, got 1.5");
-    expect_file_error("{\"models\": [{\"model\": \"a\", \"parallel\": 0}]}", ERR_INVAL,
-                      "models[0].parallel: expected an integer from 1 to 1024, got 0");
+    expect_file_error("{\"models\": [{\"model\": \"a\", \"parallel\": -1}]}", ERR_INVAL,
+                      "models[0].parallel: expected an integer from 0 to 1024, got -1");
     expect_file_error("{\"models\": [{\"alias\": \"x\"}]}", ERR_INVAL, "models[0].model: required");
     expect_file_error("{\"models\": [{\"model\": \"\"}]}", ERR_INVAL,
                       "models[0].model: expected a non-empty string, got \"\"");
@@ -259,8 +259,8 @@ static void test_env_and_flag_errors(void **state) {
     assert_true(!strncmp(err, "CINDER_QUIET: expected true or false", 36));
     assert_int_equal(load(&c, err, ENV("CINDER_LOG_LEVEL=verbose"), ARGS("-m", "x")), ERR_INVAL);
     assert_true(!strncmp(err, "CINDER_LOG_LEVEL: expected debug", 32));
-    assert_int_equal(load(&c, err, ENV("CINDER_MODEL=x", "CINDER_PARALLEL=0"), NULL), ERR_INVAL);
-    assert_string_equal(err, "CINDER_PARALLEL: expected an integer from 1 to 1024, got '0'");
+    assert_int_equal(load(&c, err, ENV("CINDER_MODEL=x", "CINDER_PARALLEL=1025"), NULL), ERR_INVAL);
+    assert_string_equal(err, "CINDER_PARALLEL: expected an integer from 0 to 1024, got '1025'");
     assert_int_equal(load(&c, err, NULL, ARGS("-m", "x", "--port", "abc")), ERR_INVAL);
     assert_string_equal(err, "--port: expected an integer from 0 to 65535, got 'abc'");
     assert_int_equal(load(&c, err, NULL, ARGS("-m", "x", "-t", "-1")), ERR_INVAL);

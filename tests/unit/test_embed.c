@@ -208,11 +208,13 @@ static void test_embed_matches_llama_cpp(void **state) {
     free(text);
 }
 
-/* 64 short inputs submitted at once run in a few forward passes (16 per pass here), each equal to its embedding
- * computed alone; the cache is empty afterwards (embeddings keep no blocks). */
-static void test_embed_batched_steps(void **state) {
-    (void)state;
-    engine_t *e = emb_engine(SYNTH "emb-bert-f32.gguf", 512, 16, 64);
+/* 64 short inputs submitted at once run in a few forward passes (at most n_parallel per pass; the default for an
+ * embedding model takes them all in one or two), each equal to its embedding computed alone; the cache is empty
+ * afterwards (embeddings keep no blocks). */
+static void embed_batched_steps(int32_t n_parallel, uint64_t min_steps, uint64_t max_steps) {
+    engine_t *e = emb_engine(SYNTH "emb-bert-f32.gguf", 512, n_parallel, 64);
+    assert_int_equal(engine_n_parallel(e), n_parallel ? n_parallel : ENGINE_EMBED_PARALLEL);
+    assert_int_equal(engine_n_batch(e), ENGINE_EMBED_BATCH);
     enum { N = 64 };
     static int32_t ids[N][32];
     size_t n_ids[N];
@@ -241,8 +243,9 @@ static void test_embed_batched_steps(void **state) {
     }
     engine_stats(e, &after);
     const uint64_t steps = after.n_steps - before.n_steps;
-    print_message("64 embeddings in %llu forward passes\n", (unsigned long long)steps);
-    assert_true(steps >= N / 16 && steps <= 8);
+    print_message("64 embeddings in %llu forward passes with %d slots\n", (unsigned long long)steps,
+                  engine_n_parallel(e));
+    assert_true(steps >= min_steps && steps <= max_steps);
     for (int i = 0; i < 8; i++) {
         double c = cosine(alone[i].embd, together[i].embd, alone[i].n_embd);
         if (c < 0.999999) fail_msg("input %d: cosine %.8f between its embedding alone and in the batch", i, c);
@@ -256,6 +259,19 @@ static void test_embed_batched_steps(void **state) {
     for (int i = 0; i < N; i++) emb_destroy(&together[i]);
     for (int i = 0; i < 8; i++) emb_destroy(&alone[i]);
     engine_free(e);
+}
+
+/* With 16 slots: 16 inputs per pass at most. */
+static void test_embed_batched_steps(void **state) {
+    (void)state;
+    embed_batched_steps(16, 4, 8);
+}
+
+/* With the default slots (ENGINE_EMBED_PARALLEL) and batch: all 64 in one pass, or two or three when the engine
+   started passes before the last ones arrived. */
+static void test_embed_default_one_pass(void **state) {
+    (void)state;
+    embed_batched_steps(0, 1, 3);
 }
 
 /* A context-long input among short ones: it runs (it is never overtaken for good by younger short inputs) and
@@ -491,6 +507,7 @@ int main(void) {
         cmocka_unit_test(test_embed_hparams),
         cmocka_unit_test(test_embed_errors),
         cmocka_unit_test(test_embed_batched_steps),
+        cmocka_unit_test(test_embed_default_one_pass),
         cmocka_unit_test(test_embed_long_among_short),
         cmocka_unit_test(test_embed_matches_llama_cpp),
         cmocka_unit_test(test_mutated_encoders),

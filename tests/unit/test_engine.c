@@ -227,6 +227,16 @@ static void test_paused_queued_passed_over(void **state) {
 }
 
 /* Limits: the queue fills (ERR_FULL), prompts that can never fit are refused (ERR_CONTEXT), bad fields. */
+/* A generating model's defaults: 16 sequences at once, passes of 512 tokens (an embedding model's are in
+   test_embed). */
+static void test_default_slots(void **state) {
+    (void)state;
+    engine_t *e = make_engine(0, 0, 2, 0);
+    assert_int_equal(engine_n_parallel(e), 16);
+    assert_int_equal(engine_n_batch(e), 512);
+    engine_free(e);
+}
+
 static void test_limits(void **state) {
     (void)state;
     engine_t *e = make_engine(1, 0, 2, 0);
@@ -424,7 +434,7 @@ static void test_grammar_output(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_nonfinite_logits),
+        cmocka_unit_test(test_nonfinite_logits), cmocka_unit_test(test_default_slots),
         cmocka_unit_test(test_reference_text),   cmocka_unit_test(test_batch_invariance),
         cmocka_unit_test(test_prefix_cache_hit), cmocka_unit_test(test_preemption_exact),
         cmocka_unit_test(test_cancel_frees_blocks), cmocka_unit_test(test_limits),
