@@ -87,6 +87,11 @@ if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" != "$c" ]; then ok "seeded sampling"
 # bench --isa: the kernels of another instruction set give the same speed table; a bad name is a usage error.
 out=$($BIN bench -m "$M/stories260K.gguf" -p 32 -n 8 -r 1 -t 1 --isa avx2 2>&1); rc=$?
 if [ $rc -eq 0 ] && grep -q "| pp32 |" <<<"$out" && grep -q "| tg8 |" <<<"$out"; then ok "bench --isa avx2"; else bad "bench --isa avx2" "$out"; fi
+# bench -B: several sequences decoding together; a count out of range is a usage error.
+out=$($BIN bench -m "$M/stories260K.gguf" -p 0 -n 8 -B 4 -r 1 -t 2 2>&1); rc=$?
+if [ $rc -eq 0 ] && grep -Eq "\| tg8 x4 \| [0-9]+\.[0-9]+ ± " <<<"$out"; then ok "bench -B 4"; else bad "bench -B 4" "$out"; fi
+out=$($BIN bench -m "$M/stories260K.gguf" -B 0 2>&1); rc=$?
+if [ $rc -eq 2 ]; then ok "bench -B 0 -> exit 2"; else bad "bench -B 0" "$rc $out"; fi
 out=$($BIN bench -m "$M/stories260K.gguf" --isa avx3 2>&1); rc=$?
 if [ $rc -eq 2 ] && grep -q "expected auto, avx512vnni, avx2 or scalar, got 'avx3'" <<<"$out"; then ok "bench --isa: unknown name -> exit 2"
 else bad "bench --isa unknown" "$rc $out"; fi
