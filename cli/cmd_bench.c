@@ -21,19 +21,20 @@
 #include "model.h"
 
 static void bench_usage(FILE *to) {
-    fprintf(to, "usage: cinder bench -m MODEL [-p 512] [-n 128] [-B 1] [-r 5] [-t N] [-c N] [--isa NAME] [--bandwidth]\n"
-                "       cinder bench --bandwidth [-t N]\n"
-                "  -p N        prompt tokens processed as one batch (pp test; 0 skips it)\n"
-                "  -n N        tokens generated one at a time (tg test; 0 skips it)\n"
-                "  -B N        sequences decoding together in the tg test, one token each per pass (default 1;\n"
-                "              t/s counts all of them)\n"
-                "  -r N        repetitions after one warm-up run (default 5)\n"
-                "  -c N        context capacity of the model context (default: the larger of -p and -n)\n"
-                "  -t N        threads (default: number of CPUs)\n"
-                "  --isa NAME  kernels: auto (default: the CPU's best), avx512vnni, avx2 or scalar, to measure\n"
-                "              what CPUs without AVX-512 VNNI or AVX2 get (never above what this CPU has)\n"
-                "  --bandwidth measure the memory read bandwidth (1 GiB streamed by N threads, best of 5) and\n"
-                "              report tg as a fraction of the limit it sets (without -m: the bandwidth only)\n");
+    fprintf(to,
+            "usage: cinder bench -m MODEL [-p 512] [-n 128] [-B 1] [-r 5] [-t N] [-c N] [--isa NAME] [--bandwidth]\n"
+            "       cinder bench --bandwidth [-t N]\n"
+            "  -p N        prompt tokens processed as one batch (pp test; 0 skips it)\n"
+            "  -n N        tokens generated one at a time (tg test; 0 skips it)\n"
+            "  -B N        sequences decoding together in the tg test, one token each per pass (default 1;\n"
+            "              t/s counts all of them)\n"
+            "  -r N        repetitions after one warm-up run (default 5)\n"
+            "  -c N        context capacity of the model context (default: the larger of -p and -n)\n"
+            "  -t N        threads (default: number of CPUs)\n"
+            "  --isa NAME  kernels: auto (default: the CPU's best), avx512vnni, avx2 or scalar, to measure\n"
+            "              what CPUs without AVX-512 VNNI or AVX2 get (never above what this CPU has)\n"
+            "  --bandwidth measure the memory read bandwidth (1 GiB streamed by N threads, best of 5) and\n"
+            "              report tg as a fraction of the limit it sets (without -m: the bandwidth only)\n");
 }
 
 /* One run of a test: pp (n tokens in one batch) or tg (n single-token steps); returns seconds or -1. */
