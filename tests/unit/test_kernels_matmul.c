@@ -336,11 +336,11 @@ static void test_matmul_large(void **state) {
 
 /*
  * Moderate batches (n = 2..40, where the multi-row paths run: every quantized type with AVX2, the 32-value block
- * types with AVX-512 VNNI, F16 and BF16 with both; the packed GEMM or BLAS above their thresholds): every n against the naive loop, for several
- * row counts and widths (odd and even block counts; blocks in groups of 8 and a tail), 1-3 threads, every ISA; each
- * row against the same row in a batch of 40 (the GEMM, same q8a activations; BLAS for F16 / BF16) within float
- * summation order; and, but for the K-quants, each activation row against the same row computed alone (n = 1, the
- * row dots).
+ * types with AVX-512 VNNI, F16 and BF16 with both; the packed GEMM or BLAS above their thresholds): every n against the
+ * naive loop, for several row counts and widths (odd and even block counts; blocks in groups of 8 and a tail), 1-3
+ * threads, every ISA; each row against the same row in a batch of 40 (the GEMM, same q8a activations; BLAS for F16 /
+ * BF16) within float summation order; and, but for the K-quants, each activation row against the same row computed
+ * alone (n = 1, the row dots).
  */
 static void test_matmul_moderate_n(void **state) {
     (void)state;
@@ -390,7 +390,8 @@ static void test_matmul_moderate_n(void **state) {
                             snprintf(what, sizeof what, "moderate n: isa %s threads %d", kern_isa_name(), n_threads);
                             check_against_naive(&tw, X, n, Y, what, mag);
                             /* the K-quants' row dots take q8k rows, their other paths q8a */
-                            const bool same_q = int8_paths && !(is_kquant(types[ti]) && kern__rowdot_path(types[ti], n));
+                            const bool same_q =
+                                int8_paths && !(is_kquant(types[ti]) && kern__rowdot_path(types[ti], n));
                             for (int64_t j = 0; j < n && same_q; j++)
                                 for (int64_t r = 0; r < rows; r++) {
                                     const double tol = 1e-5 * mag[j * rows + r] + 1e-9;
@@ -455,7 +456,8 @@ static void test_matmul_multi_forced(void **state) {
                                                                                          : (wide ? 300 : 100);
                     test_weight_t tw;
                     make_weight(&tw, t, rows, cols);
-                    float *X = malloc(sizeof(float) * 40 * (size_t)cols), *Y = malloc(sizeof(float) * 40 * (size_t)rows);
+                    float *X = malloc(sizeof(float) * 40 * (size_t)cols),
+                          *Y = malloc(sizeof(float) * 40 * (size_t)rows);
                     assert_true(X && Y);
                     for (int64_t i = 0; i < 40 * cols; i++)
                         X[i] = rnd_normalish() * (i % 41 == 0 ? 8.0f : 1.0f);
