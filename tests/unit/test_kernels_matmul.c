@@ -128,6 +128,28 @@ static void free_weight(test_weight_t *tw) {
 }
 
 /*
+ * One context per instruction set this CPU has, ks[level] made while that level is in use: kern_ctx_create sizes
+ * the scratch for the level (the AVX2 GEMM's int16 activations at AVX2 only), so each level runs its own paths.
+ */
+static void make_ctxs(kern_pool_t *pool, int64_t max_cols, int64_t max_rows, int64_t max_batch,
+                      kern_ctx_t *ks[KERN__ISA_AVX512 + 1]) {
+    const int best = kern__cpu_isa();
+    for (int level = 0; level <= KERN__ISA_AVX512; level++) {
+        ks[level] = NULL;
+        if (level > best) continue;
+        assert_int_equal(kern__force_isa(level), level);
+        assert_int_equal(kern_ctx_create(pool, max_cols, max_rows, max_batch, &ks[level]), 0);
+        assert_ptr_equal(kern_ctx_pool(ks[level]), pool);
+    }
+    kern__force_isa(best);
+}
+
+static void free_ctxs(kern_ctx_t *ks[KERN__ISA_AVX512 + 1]) {
+    for (int level = 0; level <= KERN__ISA_AVX512; level++)
+        kern_ctx_free(ks[level]);
+}
+
+/*
  * Checks Y (n, rows) against a double-precision loop over the dequantized weight. The tolerance allows float
  * rounding (relative to sum |w||x| plus the offsets the integer kernels carry) and, for the quantized types,
  * the 8-bit rounding of the activations: |x - d q| <= d/2 with d = amax(block)/127, blocks of 32 (Q8_0, Q4_0)
@@ -175,10 +197,9 @@ static void check_against_naive(const test_weight_t *tw, const float *X, int64_t
 
 static void run_matmul_matrix(int n_threads) {
     kern_pool_t *pool = NULL;
-    kern_ctx_t *k = NULL;
+    kern_ctx_t *ks[KERN__ISA_AVX512 + 1];
     assert_int_equal(kern_pool_create(n_threads, &pool), 0);
-    assert_int_equal(kern_ctx_create(pool, 512, 1000, 40, &k), 0);
-    assert_ptr_equal(kern_ctx_pool(k), pool);
+    make_ctxs(pool, 512, 1000, 40, ks);
     static const int64_t rows_list[] = {1, 7, 33, 70};
     static const int64_t n_list[] = {1, 2, 3, 4, 5, 16, 17, 40};
     const int best = kern__cpu_isa();
@@ -203,7 +224,7 @@ static void run_matmul_matrix(int n_threads) {
                     kern__force_isa(level);
                     for (int64_t i = 0; i < n * rows; i++)
                         Y[i] = NAN;
-                    assert_int_equal(kern_matmul(k, &tw.W, X, n, Y), 0);
+                    assert_int_equal(kern_matmul(ks[level], &tw.W, X, n, Y), 0);
                     char what[64];
                     snprintf(what, sizeof what, "isa %s threads %d", kern_isa_name(), n_threads);
                     check_against_naive(&tw, X, n, Y, what, mag);
@@ -232,7 +253,7 @@ static void run_matmul_matrix(int n_threads) {
             free_weight(&tw);
         }
     }
-    kern_ctx_free(k);
+    free_ctxs(ks);
     kern_pool_free(pool);
 }
 
@@ -254,9 +275,9 @@ static void test_matmul_2_threads(void **state) {
 static void test_matmul_nonfinite(void **state) {
     (void)state;
     kern_pool_t *pool = NULL;
-    kern_ctx_t *k = NULL;
+    kern_ctx_t *ks[KERN__ISA_AVX512 + 1];
     assert_int_equal(kern_pool_create(2, &pool), 0);
-    assert_int_equal(kern_ctx_create(pool, 512, 100, 40, &k), 0);
+    make_ctxs(pool, 512, 100, 40, ks);
     static const int64_t n_list[] = {1, 3, 5, 16, 40};
     const int best = kern__cpu_isa();
     for (size_t ti = 0; ti < N_TYPES; ti++) {
@@ -277,8 +298,8 @@ static void test_matmul_nonfinite(void **state) {
             const int64_t n = n_list[ni];
             for (int level = 0; level <= best; level++) {
                 kern__force_isa(level);
-                assert_int_equal(kern_matmul(k, &tw.W, X, n, Y), 0);
-                assert_int_equal(kern_matmul(k, &tw.W, Xc, n, Yc), 0);
+                assert_int_equal(kern_matmul(ks[level], &tw.W, X, n, Y), 0);
+                assert_int_equal(kern_matmul(ks[level], &tw.W, Xc, n, Yc), 0);
                 for (int64_t j = 0; j < n; j += 2)
                     if (memcmp(Y + j * rows, Yc + j * rows, sizeof(float) * rows) != 0)
                         fail_msg("%s isa %s n %lld: clean row %lld changed by poisoned rows", dtype_name(t),
@@ -292,7 +313,7 @@ static void test_matmul_nonfinite(void **state) {
         free(Yc);
         free_weight(&tw);
     }
-    kern_ctx_free(k);
+    free_ctxs(ks);
     kern_pool_free(pool);
 }
 
@@ -353,9 +374,9 @@ static void test_matmul_moderate_n(void **state) {
     const int best = kern__cpu_isa();
     for (int n_threads = 1; n_threads <= 3; n_threads++) {
         kern_pool_t *pool = NULL;
-        kern_ctx_t *k = NULL;
+        kern_ctx_t *ks[KERN__ISA_AVX512 + 1];
         assert_int_equal(kern_pool_create(n_threads, &pool), 0);
-        assert_int_equal(kern_ctx_create(pool, 768, 100, 41, &k), 0);
+        make_ctxs(pool, 768, 100, 41, ks);
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
             for (size_t ci = 0; ci < sizeof cols_list / sizeof cols_list[0]; ci++)
                 for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
@@ -376,6 +397,7 @@ static void test_matmul_moderate_n(void **state) {
                         X[i] = rnd_normalish() * (i % 37 == 0 ? 8.0f : 1.0f);
                     for (int level = 0; level <= best; level++) {
                         kern__force_isa(level);
+                        kern_ctx_t *k = ks[level];
                         /* with VNNI every n here quantizes the activations as n = 1 does, whatever the path
                          * (multi-row dots up to the threshold, packed GEMM above): only float order differs */
                         const bool int8_paths = kern__isa()->gemm_q8 != NULL;
@@ -424,7 +446,7 @@ static void test_matmul_moderate_n(void **state) {
                     free(mag);
                     free_weight(&tw);
                 }
-        kern_ctx_free(k);
+        free_ctxs(ks);
         kern_pool_free(pool);
     }
     rng_state = saved_rng;
@@ -533,6 +555,54 @@ static void test_matmul_multi(void **state) {
         free(Y1[i]);
     }
     kern_ctx_free(k);
+    kern_pool_free(pool);
+}
+
+/*
+ * A context's scratch is sized for the instruction set in use when it is made (the AVX2 GEMM's int16 activations at
+ * AVX2 only). Used at AVX2 after it was made at another level (the portable one here, and the CPU's best, as when
+ * a process caps the level after making its contexts), kern_matmul takes dequantize + sgemm where the AVX2 GEMM
+ * would run: the bits of the portable level's sgemm (the same dequantized tiles and BLAS call), not those of the
+ * int8 GEMM that a context made at AVX2 runs; both against the naive loop.
+ */
+static void test_matmul_ctx_level(void **state) {
+    (void)state;
+    const int best = kern__cpu_isa();
+    if (best < KERN__ISA_AVX2) skip();
+    enum { N = 40, ROWS = 70, COLS = 512 };
+    kern_pool_t *pool = NULL;
+    kern_ctx_t *k0 = NULL, *k2 = NULL, *kb = NULL;
+    assert_int_equal(kern_pool_create(2, &pool), 0);
+    assert_int_equal(kern__force_isa(KERN__ISA_SCALAR), KERN__ISA_SCALAR);
+    assert_int_equal(kern_ctx_create(pool, COLS, ROWS, N, &k0), 0);
+    assert_int_equal(kern__force_isa(KERN__ISA_AVX2), KERN__ISA_AVX2);
+    assert_int_equal(kern_ctx_create(pool, COLS, ROWS, N, &k2), 0);
+    kern__force_isa(best);
+    assert_int_equal(kern_ctx_create(pool, COLS, ROWS, N, &kb), 0);
+    static const dtype_t types[] = {DT_Q8_0, DT_Q4_0, DT_Q4_K, DT_Q6_K};
+    static float X[N * COLS], Ys[N * ROWS], Yg[N * ROWS], Y[N * ROWS];
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        test_weight_t tw;
+        make_weight(&tw, types[ti], ROWS, COLS);
+        for (int i = 0; i < N * COLS; i++)
+            X[i] = rnd_normalish();
+        kern__force_isa(KERN__ISA_SCALAR); /* no int8 GEMM: dequantize + sgemm */
+        assert_int_equal(kern_matmul(k0, &tw.W, X, N, Ys), 0);
+        check_against_naive(&tw, X, N, Ys, "ctx level: scalar", NULL);
+        kern__force_isa(KERN__ISA_AVX2);
+        assert_int_equal(kern_matmul(k2, &tw.W, X, N, Yg), 0); /* the AVX2 GEMM */
+        check_against_naive(&tw, X, N, Yg, "ctx level: avx2", NULL);
+        assert_true(memcmp(Yg, Ys, sizeof Ys) != 0);
+        assert_int_equal(kern_matmul(k0, &tw.W, X, N, Y), 0); /* made at scalar, used at AVX2 */
+        assert_memory_equal(Y, Ys, sizeof Ys);
+        assert_int_equal(kern_matmul(kb, &tw.W, X, N, Y), 0); /* made at the best level, used at AVX2 */
+        assert_memory_equal(Y, best == KERN__ISA_AVX2 ? Yg : Ys, sizeof Ys);
+        kern__force_isa(best);
+        free_weight(&tw);
+    }
+    kern_ctx_free(k0);
+    kern_ctx_free(k2);
+    kern_ctx_free(kb);
     kern_pool_free(pool);
 }
 
@@ -695,6 +765,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_moderate_n),
         cmocka_unit_test(test_matmul_multi_forced),
         cmocka_unit_test(test_matmul_multi),
+        cmocka_unit_test(test_matmul_ctx_level),
         cmocka_unit_test(test_rowdot_b18),
         cmocka_unit_test(test_matmul_invalid),
         cmocka_unit_test(test_sgemm_wrappers),
