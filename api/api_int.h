@@ -132,15 +132,15 @@ typedef struct {
     bool attached;
     const tok_t *tok;
     int32_t n_ctx;
-    bool embedding;  /* an embedding model: /v1/embeddings only */
-    int32_t n_embd;  /* its vectors' width */
+    bool embedding; /* an embedding model: /v1/embeddings only */
+    int32_t n_embd; /* its vectors' width */
     api_backend_t backend;
-    tmpl_t *tmpl;              /* NULL when the template did not compile */
-    char *tmpl_err;            /* its compile error, for chat requests' 400 */
-    char *bos_text, *eos_text; /* the template's bos_token / eos_token ("" when none) */
-    double load_ms;            /* from api_attach, for /metrics */
-    api_tf_t tf;               /* the template's tool-call and reasoning format (toolfmt.h) */
-    bool tmpl_has_effort;      /* the template reads `reasoning_effort` (gpt-oss) */
+    tmpl_t *tmpl;                  /* NULL when the template did not compile */
+    char *tmpl_err;                /* its compile error, for chat requests' 400 */
+    char *bos_text, *eos_text;     /* the template's bos_token / eos_token ("" when none) */
+    double load_ms;                /* from api_attach, for /metrics */
+    api_tf_t tf;                   /* the template's tool-call and reasoning format (toolfmt.h) */
+    bool tmpl_has_effort;          /* the template reads `reasoning_effort` (gpt-oss) */
     bool tmpl_has_thinking_switch; /* the template reads `enable_thinking` (Qwen3) */
     api_model_mx_t mx;
     api_gcache_entry_t gcache[API_GCACHE_MAX]; /* compiled grammars by source (gram_cache.c) */
@@ -194,7 +194,7 @@ typedef struct {
        call's index (>= 0) */
     int32_t *items;
     size_t n_items, cap_items;
-    char rs_id[48];      /* the reasoning item's id */
+    char rs_id[48]; /* the reasoning item's id */
     bool rs_open, rs_closed, msg_open;
     bool logprobs;  /* include: message.output_text.logprobs (spec.logprobs and top_logprobs follow) */
     size_t lp_sent; /* the generation's logprob entries settled by the message's streamed deltas */
@@ -229,33 +229,33 @@ typedef struct {
     bool echo;            /* legacy completions */
     bool score_only;      /* legacy: max_tokens 0 (with echo): the prompt is scored, nothing generated */
     api_stop_t stop;
-    cJSON *messages;       /* chat: the validated messages, normalised for the template (owned) */
+    cJSON *messages;          /* chat: the validated messages, normalised for the template (owned) */
     const cJSON *tmpl_kwargs; /* chat: chat_template_kwargs, more template variables (borrowed from the tree) */
-    const cJSON *prompt;   /* legacy: the validated `prompt` (borrowed from the tree, valid during api_handle) */
-    api_prompt_t *prompts; /* filled by prompt.c */
+    const cJSON *prompt;      /* legacy: the validated `prompt` (borrowed from the tree, valid during api_handle) */
+    api_prompt_t *prompts;    /* filled by prompt.c */
     size_t n_prompts;
-    gram_t *grammar;       /* response_format's or the tool calls' grammar (owned; each engine request takes a
-                              reference), or NULL */
-    char *format_json;     /* response_format's schema text ("{}" for json_object; owned), or NULL */
+    gram_t *grammar;                /* response_format's or the tool calls' grammar (owned; each engine request takes a
+                                       reference), or NULL */
+    char *format_json;              /* response_format's schema text ("{}" for json_object; owned), or NULL */
     gram_schema_opts_t format_opts; /* the options it compiles with */
     /* tools.c */
-    api_tf_tool_t *tools;   /* n_tools function tools a call may use (after tool_choice narrowed them; borrowing
-                               from tools_json) */
+    api_tf_tool_t *tools; /* n_tools function tools a call may use (after tool_choice narrowed them; borrowing
+                             from tools_json) */
     size_t n_tools;
-    cJSON *tools_json;      /* every tool in OpenAI's shape, for the template's `tools` (owned), or NULL */
-    bool legacy_functions;  /* given as functions/function_call: answered as message.function_call */
+    cJSON *tools_json;     /* every tool in OpenAI's shape, for the template's `tools` (owned), or NULL */
+    bool legacy_functions; /* given as functions/function_call: answered as message.function_call */
     api_tool_choice_t tool_choice;
     bool parallel_tools;
-    cJSON *tmpl_vars;       /* more template variables set by the server (reasoning_effort; owned), or NULL */
-    const char *prefill;    /* forced calls: the opener appended after the generation prompt (static), or NULL */
-    gram_lazy_t lazy;       /* tool_choice auto: the grammar's triggers (pointing into trig_*) */
+    cJSON *tmpl_vars;    /* more template variables set by the server (reasoning_effort; owned), or NULL */
+    const char *prefill; /* forced calls: the opener appended after the generation prompt (static), or NULL */
+    gram_lazy_t lazy;    /* tool_choice auto: the grammar's triggers (pointing into trig_*) */
     const char *trig_texts[API_TF_MAX_TRIGGERS];
     int32_t trig_tokens[API_TF_MAX_TRIGGERS];
-    bool parse_output;      /* split the output into reasoning, content and calls (toolfmt.h) */
-    char *prompt_tail;      /* chat: the end of the rendered prompt, for the parser (malloc'd) */
-    bool base64;           /* embeddings: encoding_format "base64" (little-endian float32) */
-    int32_t dimensions;    /* embeddings: the width asked for (0 = the model's) */
-    api_resp_t *resp;      /* API_RESP: what the response object needs (owned) */
+    bool parse_output;  /* split the output into reasoning, content and calls (toolfmt.h) */
+    char *prompt_tail;  /* chat: the end of the rendered prompt, for the parser (malloc'd) */
+    bool base64;        /* embeddings: encoding_format "base64" (little-endian float32) */
+    int32_t dimensions; /* embeddings: the width asked for (0 = the model's) */
+    api_resp_t *resp;   /* API_RESP: what the response object needs (owned) */
 } api_spec_t;
 
 /* params.c: validates root against the endpoint's fields and fills spec (zeroed first). 0 or an error in e. */
@@ -357,7 +357,7 @@ typedef struct {
     int32_t n_cached; /* the END event's prompt tokens served from the prefix cache */
     float *emb;       /* embeddings: the vector (n_emb,), malloc'd, once its EMBEDDING event came */
     int32_t n_emb;
-    bool submitted;   /* its engine request went in (embeddings may wait for room in the engine's queue) */
+    bool submitted; /* its engine request went in (embeddings may wait for room in the engine's queue) */
 } api_gen_t;
 
 struct api_call {

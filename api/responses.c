@@ -152,7 +152,7 @@ static int resp__calls(const api_ctx_t *c, const cJSON *root, api_spec_t *s, api
     }
     bool ok = true;
     const cJSON *t, *list = cJSON_GetObjectItemCaseSensitive(root, "tools");
-    if (cJSON_IsArray(list))
+    if (cJSON_IsArray(list)) {
         cJSON_ArrayForEach(t, list) { /* resp__tools checked them: functions only */
             cJSON *fn = cJSON_Duplicate(t, true), *entry = cJSON_CreateObject();
             ok = ok && fn && entry && cJSON_AddItemToArray(tools, entry);
@@ -164,6 +164,7 @@ static int resp__calls(const api_ctx_t *c, const cJSON *root, api_spec_t *s, api
             cJSON_DeleteItemFromObjectCaseSensitive(fn, "type");
             ok = cJSON_AddStringToObject(entry, "type", "function") && cJSON_AddItemToObject(entry, "function", fn);
         }
+    }
     const cJSON *tc = cJSON_GetObjectItemCaseSensitive(root, "tool_choice");
     if (ok && tc && !cJSON_IsNull(tc)) {
         cJSON *choice = NULL;
@@ -182,7 +183,7 @@ static int resp__calls(const api_ctx_t *c, const cJSON *root, api_spec_t *s, api
                  cJSON_AddItemToObject(at, "mode", mode ? cJSON_Duplicate(mode, true) : cJSON_CreateNull()) &&
                  (arr = cJSON_AddArrayToObject(at, "tools"));
             const cJSON *lt = cJSON_GetObjectItemCaseSensitive(tc, "tools");
-            if (ok && cJSON_IsArray(lt))
+            if (ok && cJSON_IsArray(lt)) {
                 cJSON_ArrayForEach(t, lt) {
                     const cJSON *nm = cJSON_GetObjectItemCaseSensitive(t, "name");
                     cJSON *one = cJSON_CreateObject(), *fn;
@@ -191,6 +192,7 @@ static int resp__calls(const api_ctx_t *c, const cJSON *root, api_spec_t *s, api
                          (fn = cJSON_AddObjectToObject(one, "function")) &&
                          cJSON_AddItemToObject(fn, "name", nm ? cJSON_Duplicate(nm, true) : cJSON_CreateNull());
                 }
+            }
         } else {
             ok = (choice = cJSON_Duplicate(tc, true)) != NULL;
         }
@@ -689,8 +691,7 @@ int api__resp_parse(api_ctx_t *c, const cJSON *root, const char *key, api_spec_t
     if (!s->slot->attached)
         return api_err_set(e, ERR_STATE, 503, "server_error", NULL, NULL,
                            "The model `%.200s` is still loading; retry shortly.", s->model);
-    if ((rc = resp__refuse(root, e)) || (rc = resp__tools(root, e)) || (rc = resp__metadata(root, e)))
-        return rc;
+    if ((rc = resp__refuse(root, e)) || (rc = resp__tools(root, e)) || (rc = resp__metadata(root, e))) return rc;
     double d;
     int64_t v;
     if ((rc = jr_number(root, "temperature", NULL, 0, 2, &d, &present, e))) return rc;

@@ -110,10 +110,10 @@ typedef struct api_tf_parser api_tf_parser_t;
 
 /* One call as parsed so far. */
 typedef struct {
-    char *name;       /* NUL-terminated; set once whole (never streamed in pieces) */
-    char *args;       /* the arguments JSON text so far, as the model wrote it (for Llama 3's "parameters" too) */
+    char *name; /* NUL-terminated; set once whole (never streamed in pieces) */
+    char *args; /* the arguments JSON text so far, as the model wrote it (for Llama 3's "parameters" too) */
     size_t args_len;
-    bool complete;    /* args is a whole JSON value and the call's text ended (closer, other text, or the end) */
+    bool complete; /* args is a whole JSON value and the call's text ended (closer, other text, or the end) */
 } api_tf_call_t;
 
 /*
@@ -136,8 +136,8 @@ int api__tf_feed(api_tf_parser_t *p, const char *s, size_t n, bool final);
 
 const char *api__tf_content(const api_tf_parser_t *p, size_t *len);   /* user-visible text */
 const char *api__tf_reasoning(const api_tf_parser_t *p, size_t *len); /* thinking text (tags removed) */
-bool api__tf_in_reasoning(const api_tf_parser_t *p);                /* inside the reasoning block now (for
-                                                                    usage.reasoning_tokens) */
+bool api__tf_in_reasoning(const api_tf_parser_t *p);                  /* inside the reasoning block now (for
+                                                                      usage.reasoning_tokens) */
 size_t api__tf_n_calls(const api_tf_parser_t *p);
 const api_tf_call_t *api__tf_call(const api_tf_parser_t *p, size_t i);
 

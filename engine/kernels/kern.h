@@ -40,8 +40,11 @@ typedef struct kern_ctx kern_ctx_t; /* pool + preallocated scratch; one per engi
 /*
  * Allocates the scratch that kern_matmul needs for weights of up to max_cols columns and for up to max_batch
  * activation rows, so that the decode loop never allocates (max_rows, the most rows of any weight, is checked
- * for sanity only: no scratch depends on it). Scratch is about max_batch * max_cols * 9.6 bytes plus, per pool
- * thread, 128 * max_cols floats and 48 * max_cols bytes. The pool is borrowed and must outlive the context.
+ * for sanity only: no scratch depends on it). Scratch is about max_batch * max_cols * 4.9 bytes plus, per pool
+ * thread, 128 * max_cols floats and 48 * max_cols bytes; at the AVX2 level 2 bytes more per activation value (its
+ * GEMM reads them widened to int16). The scratch is sized for the instruction set in use when this is called, so
+ * cap it first (kern_cap_isa); if the level is later lowered to AVX2, kern_matmul takes dequantize + sgemm where
+ * the AVX2 GEMM would have run (F32 activations, slower). The pool is borrowed and must outlive the context.
  * Also pins OpenBLAS to one thread (the pool parallelises around it). Returns 0 and *out, ERR_INVAL for
  * non-positive or absurd sizes, or ERR_NOMEM.
  */

@@ -1,5 +1,5 @@
 /*
- * kern_impl.h — internals shared by the files of engine/kernels/ (and by tests/unit/test_kernels.c):
+ * kern_impl.h — internals shared by the files of engine/kernels/ (and by tests/unit/test_kernels*.c):
  * GGUF block layouts, the 8-bit activation formats, and the per-instruction-set function tables.
  *
  * Not part of the engine's API: other modules include kern.h only. Names use the kern__ prefix.

@@ -103,7 +103,8 @@ struct kern_ctx {
     float *xd;       /* (max_batch, max_cols/32) q8a scales */
     int32_t *xs;     /* (max_batch, max_cols/32) q8a block sums */
     uint8_t *xu;     /* (max_batch, max_cols) q8a values + 128, for the GEMM */
-    int16_t *x16;    /* (max_batch, max_cols) q8a values widened to int16, for the AVX2 GEMM */
+    int16_t *x16;    /* (max_batch, max_cols) q8a values widened to int16 for the AVX2 GEMM; NULL unless the
+                        level in use at kern_ctx_create has a GEMM that reads them (gemm_widen) */
     int32_t *xh;     /* (max_batch, max_cols/32) sums of the first 16 q8a values of each block (Q2_K GEMM) */
     kern__q8k_t *xk; /* (max_batch, max_cols/256) q8k blocks */
     float *tiles;    /* (n_threads, MM__TILE_ROWS, max_cols) dequantized W tiles */
@@ -160,7 +161,10 @@ int kern_ctx_create(kern_pool_t *pool, int64_t max_cols, int64_t max_rows, int64
     k->xd = mm__alloc((size_t)(max_batch * nb32), sizeof(float));
     k->xs = mm__alloc((size_t)(max_batch * nb32), sizeof(int32_t));
     k->xu = mm__alloc((size_t)(max_batch * nb32 * 32), 1);
-    k->x16 = mm__alloc((size_t)(max_batch * nb32 * 32), sizeof(int16_t));
+    /* 2 bytes per activation value that only the AVX2 GEMM reads: made for the level in use now (the CPU's best,
+     * or what CINDER_ISA / kern_cap_isa capped it to before this call); see kern_matmul_multi for a later change */
+    const bool widen = kern__isa()->gemm_widen != NULL;
+    if (widen) k->x16 = mm__alloc((size_t)(max_batch * nb32 * 32), sizeof(int16_t));
     k->xh = mm__alloc((size_t)(max_batch * nb32), sizeof(int32_t));
     k->xk = mm__alloc((size_t)(max_batch * nbk), sizeof(kern__q8k_t));
     k->tiles = mm__alloc((size_t)k->n_threads * MM__TILE_ROWS * (size_t)max_cols, sizeof(float));
@@ -170,8 +174,8 @@ int kern_ctx_create(kern_pool_t *pool, int64_t max_cols, int64_t max_rows, int64
     k->xtd = mm__alloc((size_t)(bt * nb32), sizeof(float));
     k->xts = mm__alloc((size_t)(bt * nb32), sizeof(int32_t));
     k->xth = mm__alloc((size_t)(bt * nb32), sizeof(int32_t));
-    if (!k->xq || !k->xd || !k->xs || !k->xu || !k->x16 || !k->xh || !k->xk || !k->tiles || !k->packs || !k->xt || !k->xtd || !k->xts ||
-        !k->xth) {
+    if (!k->xq || !k->xd || !k->xs || !k->xu || (widen && !k->x16) || !k->xh || !k->xk || !k->tiles || !k->packs ||
+        !k->xt || !k->xtd || !k->xts || !k->xth) {
         kern_ctx_free(k);
         return ERR_NOMEM;
     }
@@ -446,6 +450,8 @@ int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, co
         job.W[i] = W;
         job.Y[i] = Ys[i];
         job.mode[i] = mm__choose(job.isa, W->type, n);
+        if (job.mode[i] == MM__GEMM && job.isa->gemm_widen && !k->x16)
+            job.mode[i] = MM__SGEMM; /* lowered to AVX2 after k was made: no int16 activations to give its GEMM */
         int64_t rows_per;
         switch (job.mode[i]) {
         case MM__GEMM: rows_per = KERN__GEMM_ROWS; break;

@@ -10,7 +10,7 @@
  *   ../shared/tools/synth_gguf.py --donor ../shared/models/stories260K.gguf --dims D,1,2,1,2D,32 --type T -o tiny-T.gguf
  * (D = 16 for f32 and f16, 32 for q8_0, q4_0 and q8_0 with --tied), and tiny-bf16.gguf converted from tiny-f32.gguf
  * by llama.cpp's `llama-quantize tiny-f32.gguf tiny-bf16.gguf BF16` (data only; no llama.cpp code is used). K-quant
- * seeds are left out: their 256-column blocks make a seed of ~400 KB, which slows every run; test_kernels covers
+ * seeds are left out: their 256-column blocks make a seed of ~400 KB, which slows every run; test_kernels*.c cover
  * those kernels on random blocks. Encoder seeds (embedding models, pooled into a vector instead of logits):
  *   synth_gguf.py --donor ../shared/models/stories260K.gguf --arch A --dims 16,1,2,2,32,32 --type f32
  *   -o tiny-A-f32.gguf for A = bert and nomic-bert.
