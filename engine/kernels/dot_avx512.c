@@ -122,6 +122,81 @@ void kern__rowdot_q4_0_avx512(const void *w, size_t rb, int64_t nr, const void *
     A512__ROWDOT_BODY(kern__blk_q4_0, 8, a512__q4_0_load1, a512__scales8_b18)
 }
 
+/* ---- a few activation rows sharing each weight load (small batches) ------------------------------------- */
+
+/*
+ * NX (1-4, a constant after inlining) consecutive q8a rows against the nr Q8_0 rows at w: the row dot above, with
+ * each weight block loaded and offset, and each group's 8 weight scales read, once for all NX activation rows
+ * (two accumulators per activation row). Y[a * ldy + r] = dot(row r, activation row a). For batches of 2-8: the
+ * row dots would redo the weight work per activation row, and the multi-row kernel would fill few of its 16 lanes.
+ */
+static inline __attribute__((always_inline)) void a512__q8_0_nx(const int NX, const uint8_t *w, size_t rb, int64_t nr,
+                                                                const kern__q8a_t *x, float *Y, int64_t ldy) {
+    const int64_t K = x->K, nb = K / 32, nb8 = nb & ~(int64_t)7;
+    _Alignas(32) float scale[4][8];
+    const __m256i z = _mm256_setzero_si256();
+    for (int64_t r = 0; r < nr; r++) {
+        const kern__blk_q8_0 *b = (const kern__blk_q8_0 *)(w + (size_t)r * rb);
+        __m256 acc[4][2], cacc[4];
+        float tail[4];
+#pragma GCC unroll 4
+        for (int a = 0; a < NX; a++) {
+            acc[a][0] = acc[a][1] = cacc[a] = _mm256_setzero_ps();
+            tail[a] = 0.0f;
+        }
+        for (int64_t i = 0; i < nb8; i += 8) {
+            const __m256 sw = a512__scales8_b34((const uint8_t *)&b[i].d);
+#pragma GCC unroll 4
+            for (int a = 0; a < NX; a++) {
+                const __m256 sc = _mm256_mul_ps(sw, _mm256_loadu_ps(x->d + a * nb + i));
+                _mm256_store_ps(scale[a], sc);
+                cacc[a] = _mm256_fmadd_ps(
+                    sc, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(x->s + a * nb + i))), cacc[a]);
+            }
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                const __m256i wv = a512__q8_0_load1(b + i + k);
+#pragma GCC unroll 4
+                for (int a = 0; a < NX; a++) {
+                    const __m256i p =
+                        _mm256_dpbusd_epi32(z, wv, _mm256_loadu_si256((const __m256i *)(x->qs + a * K + (i + k) * 32)));
+                    acc[a][k & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale[a][k]), acc[a][k & 1]);
+                }
+            }
+        }
+        for (int64_t i = nb8; i < nb; i++) {
+            const __m256i wv = a512__q8_0_load1(b + i);
+            const float dw = a512__fp16(b[i].d);
+#pragma GCC unroll 4
+            for (int a = 0; a < NX; a++) {
+                const __m256i p =
+                    _mm256_dpbusd_epi32(z, wv, _mm256_loadu_si256((const __m256i *)(x->qs + a * K + i * 32)));
+                const float sc = dw * x->d[a * nb + i];
+                acc[a][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(sc), acc[a][0]);
+                tail[a] += sc * (float)x->s[a * nb + i];
+            }
+        }
+#pragma GCC unroll 4
+        for (int a = 0; a < NX; a++)
+            Y[a * ldy + r] =
+                a512__hsum256(_mm256_add_ps(acc[a][0], acc[a][1])) - 128.0f * (a512__hsum256(cacc[a]) + tail[a]);
+    }
+}
+
+void kern__rowdot_nx_q8_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y,
+                                 int64_t ldy) {
+    const int64_t nb = x->K / 32;
+    for (int64_t j = 0; j < nx; j += 4) {
+        const kern__q8a_t xj = {x->qs + j * x->K, x->d + j * nb, x->s + j * nb, x->K, NULL, NULL, NULL};
+        switch (nx - j < 4 ? nx - j : 4) {
+        case 1: a512__q8_0_nx(1, w, rb, nr, &xj, Y + j * ldy, ldy); break;
+        case 2: a512__q8_0_nx(2, w, rb, nr, &xj, Y + j * ldy, ldy); break;
+        case 3: a512__q8_0_nx(3, w, rb, nr, &xj, Y + j * ldy, ldy); break;
+        default: a512__q8_0_nx(4, w, rb, nr, &xj, Y + j * ldy, ldy); break;
+        }
+    }
+}
+
 /* ---- IQ4_NL row dots ------------------------------------------------------------------------------------- */
 
 /*

@@ -208,6 +208,14 @@ typedef struct {
 typedef void (*kern__rowdot_multi_fn)(const void *w, size_t row_bytes, int64_t nr, const kern__q8t_t *x, int64_t nx,
                                       float *Y, int64_t ldy);
 
+/*
+ * A few activation rows sharing each weight load (small batches; Q8_0 at AVX2 and AVX-512 VNNI): Y[j * ldy + i] = dot(row i of
+ * W, q8a row j of x) for i < nr, j < nx, the x rows consecutive (qs + j * K, d and s + j * K / 32). W is read in
+ * place, each weight block once per group of up to 4 activation rows.
+ */
+typedef void (*kern__rowdot_nx_fn)(const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t nx,
+                                   float *Y, int64_t ldy);
+
 /* n values of a type (whole blocks) to F32. */
 typedef void (*kern__dequant_fn)(const void *src, float *dst, int64_t n);
 
@@ -224,6 +232,7 @@ typedef struct {
     const char *name;
     kern__rowdot_fn rowdot[DT_COUNT];             /* NULL for unsupported types */
     kern__rowdot_multi_fn rowdot_multi[DT_COUNT]; /* NULL where there is none */
+    kern__rowdot_nx_fn rowdot_nx[DT_COUNT];       /* NULL where there is none */
     int level;                                    /* KERN__ISA_* of this table */
     kern__dequant_fn dequant[DT_COUNT];
     /* x (K,) -> q8a; also writes xu = qs ^ 0x80 (the GEMM's unsigned copy) unless xu is NULL */
@@ -410,6 +419,10 @@ void kern__rowdot_multi_bf16_avx2(const void *w, size_t rb, int64_t nr, const ke
 
 /* dot_avx512.c, gemm_avx512.c (AVX-512 F/BW/VL/DQ + VNNI) */
 void kern__rowdot_q8_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_nx_q8_0_avx2(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y,
+                               int64_t ldy);
+void kern__rowdot_nx_q8_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y,
+                                 int64_t ldy);
 void kern__rowdot_q4_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_q4_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_q6_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);

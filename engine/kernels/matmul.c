@@ -5,7 +5,8 @@
  * Paths, per weight (thresholds measured on a 2-core Zen 4 with tests/bench/bench_kernels.c, at AVX2 capped there):
  *  - ROWDOT (small n): each row of W is read in place and dotted with every activation row; the 32-value block
  *    types use 8-bit activations (q8a), the K-quants q8k, floats use F32 activations. Rows are handed out in
- *    chunks of 16.. through an atomic counter so that a descheduled thread cannot hold everyone up.
+ *    chunks of 16.. through an atomic counter so that a descheduled thread cannot hold everyone up. Q8_0 at
+ *    2 <= n <= KERN__NX_MAX_N* takes rowdot_nx, which loads each weight block once for up to 4 activation rows.
  *  - MULTI (moderate n, the decode steps of continuous batching): like ROWDOT, rows of W are read in place, but
  *    the q8a activations are transposed once per call (16 rows per 64 bytes) so that each 4-byte piece of a weight
  *    row meets 16 activation rows in one vpdpbusd (AVX-512 VNNI: the 32-value block types Q8_0, Q4_0, Q4_1, Q5_0,
@@ -57,6 +58,17 @@
 #endif
 #ifndef KERN__MULTI_MAX_N_Q4_0
 #define KERN__MULTI_MAX_N_Q4_0 16
+#endif
+/* Up to these batch sizes the row dots that share each weight load among up to 4 activation rows (rowdot_nx, Q8_0)
+ * run instead of MULTI. `cinder bench -B n` on SmolLM-135M Q8_0 (2 threads, Zen 4, best of 3 alternated runs):
+ * with VNNI 1.4-1.55x the tokens/s of the row dots at n = 2-3 and 1.35x MULTI's at n = 4, but 0.8-0.87x MULTI's at
+ * n = 6-8 (groups of 4 re-read each weight row, where MULTI's 16 lanes take all rows at once); at AVX2 1.4-1.5x
+ * the row dots at n = 2-8, 1.17x at 11, 1.1x the signed MULTI at 12 and 0.9x at 16. */
+#ifndef KERN__NX_MAX_N
+#define KERN__NX_MAX_N 4
+#endif
+#ifndef KERN__NX_MAX_N_AVX2
+#define KERN__NX_MAX_N_AVX2 13
 #endif
 /* The same on AVX2 without VNNI (multi_avx2.c, every quantized type). Measured with tests/bench/bench_kernels.c
  * -i avx2 (the SmolLM-135M shapes, 2 threads, matmul.c built with each path forced by -D) on a Zen 4 capped at
@@ -273,10 +285,16 @@ static void mm__rowdot(mm__job_t *job, int i, int64_t r0, int64_t r1) {
     const kern_weight_t *W = job->W[i];
     const kern_ctx_t *k = job->k;
     const kern__rowdot_fn dot = job->isa->rowdot[W->type];
+    const kern__rowdot_nx_fn nx = job->isa->rowdot_nx[W->type];
     const int64_t K = job->K, nb = K / 32, nbk = K / QK_K;
     for (int64_t r = r0; r < r1; r += MM__ROWDOT_SUB) {
         const int64_t m = r1 - r < MM__ROWDOT_SUB ? r1 - r : MM__ROWDOT_SUB;
         const uint8_t *w = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
+        if (nx && job->n > 1) { /* each weight block once for up to 4 activation rows */
+            const kern__q8a_t xa = {k->xq, k->xd, k->xs, K, NULL, NULL, NULL};
+            nx(w, W->row_bytes, m, &xa, job->n, job->Y[i] + r, W->rows);
+            continue;
+        }
         for (int64_t j = 0; j < job->n; j++) {
             float *y = job->Y[i] + j * W->rows + r;
             switch (kern__act_format(W->type)) {
@@ -414,6 +432,8 @@ static void mm__multi_range(const kern__isa_t *isa, dtype_t t, int64_t *lo, int6
 
 static mm__mode_t mm__choose(const kern__isa_t *isa, dtype_t t, int64_t n) {
     if (isa->rowdot_multi[t] && atomic_load_explicit(&mm__force_multi, memory_order_relaxed)) return MM__MULTI;
+    if (isa->rowdot_nx[t] && n <= (isa->level == KERN__ISA_AVX2 ? KERN__NX_MAX_N_AVX2 : KERN__NX_MAX_N))
+        return MM__ROWDOT;
     int64_t lo, hi;
     mm__multi_range(isa, t, &lo, &hi);
     if (n >= lo && n <= hi) return MM__MULTI;
