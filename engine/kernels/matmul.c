@@ -108,6 +108,11 @@
 #define KERN__BLAS_MIN_N 4
 #endif
 
+/* One thread's share of a call's chunks: the next one to hand out (its own thread, or another that ran out). */
+typedef struct {
+    _Alignas(64) _Atomic int64_t next;
+} mm__share_t;
+
 struct kern_ctx {
     kern_pool_t *pool;
     int n_threads;
@@ -122,6 +127,7 @@ struct kern_ctx {
     kern__q8k_t *xk; /* (max_batch, max_cols/256) q8k blocks */
     float *tiles;    /* (n_threads, MM__TILE_ROWS, max_cols) dequantized W tiles */
     uint8_t *packs;  /* (n_threads, pack_bytes) int8 GEMM panels, 64-byte aligned */
+    mm__share_t *shares; /* (n_threads) where each thread's run of chunks has got to */
     int8_t *xt;      /* (max_batch rounded up to 16, max_cols) q8a values transposed for MULTI (kern__q8t_t) */
     float *xtd;      /* (max_batch rounded up to 16, max_cols/32) their scales */
     int32_t *xts;    /* (max_batch rounded up to 16, max_cols/32) their block sums */
@@ -145,7 +151,7 @@ typedef struct {
     int64_t n_tok_groups[MM__MAX_W];    /* ceil(n / chunk_toks) */
     int64_t first_chunk[MM__MAX_W + 1]; /* chunk c belongs to weight i when first[i] <= c < first[i+1] */
     bool need_q8a, need_q8k, need_xu, need_x16, need_q8t, need_xh;
-    _Atomic int64_t next; /* next chunk to hand out */
+    int n_runs; /* runs the chunks are cut into: one per thread (row dots), or 1 that all share (products) */
 } mm__job_t;
 
 static void *mm__alloc(size_t n_elems, size_t elem_size) {
@@ -182,12 +188,13 @@ int kern_ctx_create(kern_pool_t *pool, int64_t max_cols, int64_t max_rows, int64
     k->xk = mm__alloc((size_t)(max_batch * nbk), sizeof(kern__q8k_t));
     k->tiles = mm__alloc((size_t)k->n_threads * MM__TILE_ROWS * (size_t)max_cols, sizeof(float));
     k->packs = mm__alloc((size_t)k->n_threads, k->pack_bytes);
+    k->shares = mm__alloc((size_t)k->n_threads, sizeof(mm__share_t));
     const int64_t bt = (max_batch + 15) / 16 * 16;
     k->xt = mm__alloc((size_t)(bt * nb32 * 32), 1);
     k->xtd = mm__alloc((size_t)(bt * nb32), sizeof(float));
     k->xts = mm__alloc((size_t)(bt * nb32), sizeof(int32_t));
     k->xth = mm__alloc((size_t)(bt * nb32), sizeof(int32_t));
-    if (!k->xq || !k->xd || !k->xs || !k->xu || (widen && !k->x16) || !k->xh || !k->xk || !k->tiles || !k->packs ||
+    if (!k->xq || !k->xd || !k->xs || !k->xu || (widen && !k->x16) || !k->xh || !k->xk || !k->tiles || !k->packs || !k->shares ||
         !k->xt || !k->xtd || !k->xts || !k->xth) {
         kern_ctx_free(k);
         return ERR_NOMEM;
@@ -205,6 +212,7 @@ void kern_ctx_free(kern_ctx_t *k) {
     free(k->xs);
     free(k->xu);
     free(k->x16);
+    free(k->shares);
     free(k->xh);
     free(k->xk);
     free(k->tiles);
@@ -368,25 +376,36 @@ static void mm__sgemm(mm__job_t *job, int i, int64_t r0, int64_t r1, int ith) {
                 0.0f, job->Y[i] + r0, (int)W->rows);
 }
 
+/* Thread body. For the row dots (ROWDOT, MULTI: W streamed from memory) the chunks, weight by weight and rows in
+ * order, are cut into one contiguous run per thread, so that each thread streams its own part of W; a thread that
+ * finishes its run takes the next chunks of the others' runs (the shares' counters), so that one slowed down or
+ * descheduled does not hold the call up. The products (GEMM, SGEMM: compute-bound) hand out all chunks from one
+ * counter in order, which measured ~2.5% faster for them. */
 static void mm__worker(void *arg, int ith, int nth) {
     mm__job_t *job = arg;
     const int64_t total = job->first_chunk[job->n_w];
-    int i = 0;
-    for (;;) {
-        const int64_t c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
-        if (c >= total) break;
-        while (c >= job->first_chunk[i + 1])
-            i++; /* chunks are handed out in increasing order */
-        const int64_t rows = job->W[i]->rows, local = c - job->first_chunk[i];
-        const int64_t r0 = local / job->n_tok_groups[i] * job->chunk_rows[i];
-        const int64_t r1 = r0 + job->chunk_rows[i] < rows ? r0 + job->chunk_rows[i] : rows;
-        const int64_t j0 = local % job->n_tok_groups[i] * job->chunk_toks[i];
-        const int64_t j1 = j0 + job->chunk_toks[i] < job->n ? j0 + job->chunk_toks[i] : job->n;
-        switch (job->mode[i]) {
-        case MM__GEMM: mm__gemm(job, i, r0, r1, j0, j1, ith); break;
-        case MM__SGEMM: mm__sgemm(job, i, r0, r1, ith); break;
-        case MM__MULTI: mm__multi(job, i, r0, r1); break;
-        default: mm__rowdot(job, i, r0, r1); break;
+    const int runs = job->n_runs;
+    for (int v = 0; v < runs; v++) {
+        const int u = (ith + v) % runs;
+        const int64_t end = total * (u + 1) / runs;
+        mm__share_t *sh = &job->k->shares[u];
+        for (;;) {
+            const int64_t c = atomic_fetch_add_explicit(&sh->next, 1, memory_order_relaxed);
+            if (c >= end) break;
+            int i = 0;
+            while (c >= job->first_chunk[i + 1])
+                i++;
+            const int64_t rows = job->W[i]->rows, local = c - job->first_chunk[i];
+            const int64_t r0 = local / job->n_tok_groups[i] * job->chunk_rows[i];
+            const int64_t r1 = r0 + job->chunk_rows[i] < rows ? r0 + job->chunk_rows[i] : rows;
+            const int64_t j0 = local % job->n_tok_groups[i] * job->chunk_toks[i];
+            const int64_t j1 = j0 + job->chunk_toks[i] < job->n ? j0 + job->chunk_toks[i] : job->n;
+            switch (job->mode[i]) {
+            case MM__GEMM: mm__gemm(job, i, r0, r1, j0, j1, ith); break;
+            case MM__SGEMM: mm__sgemm(job, i, r0, r1, ith); break;
+            case MM__MULTI: mm__multi(job, i, r0, r1); break;
+            default: mm__rowdot(job, i, r0, r1); break;
+            }
         }
     }
 }
@@ -484,12 +503,13 @@ int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, co
             rows_per = rows_per < 16 ? 16 : (rows_per + 7) / 8 * 8;
             break;
         }
-        default: /* ROWDOT, MULTI: about one contiguous chunk per thread over the whole call, at least 16 rows.
-                    Each thread then streams one run of W, which the prefetchers follow: `cinder bench -B` on
-                    SmolLM-135M Q8_0 (Zen 4, 2 threads, best of 3) gave 1.17-1.25x the tokens/s of 4 chunks per
-                    thread at 1 row, 1.08-1.22x at 4, 1.05x at 16, at both levels (8 chunks: 0.9x); with a busy
-                    process on the other core both split the same. */
-            rows_per = (total_rows + nth - 1) / nth;
+        default: /* ROWDOT, MULTI: about 8 chunks per thread over the whole call, at least 16 rows, in one
+                    contiguous run per thread (mm__worker). Streaming one run of W per thread, which the prefetchers
+                    follow, gave 1.17-1.25x the tokens/s of 4 chunks per thread handed out in turn (`cinder bench -B`
+                    on SmolLM-135M Q8_0, Zen 4, 2 threads, best of 3) at 1 row, 1.08-1.22x at 4, 1.05x at 16, at both
+                    levels; the chunks within a run let a thread that is done take over from a slow one (with a busy
+                    process on the other core: 1.0-1.13x one chunk per thread). */
+            rows_per = (total_rows + 8 * nth - 1) / (8 * nth);
             rows_per = rows_per < MM__ROWDOT_SUB ? MM__ROWDOT_SUB : (rows_per + 15) / 16 * 16;
             break;
         }
@@ -521,7 +541,11 @@ int kern_matmul_multi(kern_ctx_t *k, const kern_weight_t *const *Ws, int n_w, co
         }
     }
     job.first_chunk[n_w] = chunks;
-    atomic_init(&job.next, 0);
+    job.n_runs = nth;
+    for (int i = 0; i < n_w; i++)
+        if (job.mode[i] == MM__GEMM || job.mode[i] == MM__SGEMM) job.n_runs = 1;
+    for (int t = 0; t < job.n_runs; t++) /* published to the pool threads by kern_pool_run */
+        atomic_store_explicit(&k->shares[t].next, chunks * t / job.n_runs, memory_order_relaxed);
 
     if (job.need_q8a || job.need_q8k) {
         if (n <= MM__QUANT_ON_CALLER || nth == 1)
