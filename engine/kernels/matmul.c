@@ -117,21 +117,21 @@ struct kern_ctx {
     kern_pool_t *pool;
     int n_threads;
     int64_t max_cols, max_rows, max_batch;
-    int8_t *xq;      /* (max_batch, max_cols) q8a values */
-    float *xd;       /* (max_batch, max_cols/32) q8a scales */
-    int32_t *xs;     /* (max_batch, max_cols/32) q8a block sums */
-    uint8_t *xu;     /* (max_batch, max_cols) q8a values + 128, for the GEMM */
-    int16_t *x16;    /* (max_batch, max_cols) q8a values widened to int16 for the AVX2 GEMM; NULL unless the
-                        level in use at kern_ctx_create has a GEMM that reads them (gemm_widen) */
-    int32_t *xh;     /* (max_batch, max_cols/32) sums of the first 16 q8a values of each block (Q2_K GEMM) */
-    kern__q8k_t *xk; /* (max_batch, max_cols/256) q8k blocks */
-    float *tiles;    /* (n_threads, MM__TILE_ROWS, max_cols) dequantized W tiles */
-    uint8_t *packs;  /* (n_threads, pack_bytes) int8 GEMM panels, 64-byte aligned */
+    int8_t *xq;          /* (max_batch, max_cols) q8a values */
+    float *xd;           /* (max_batch, max_cols/32) q8a scales */
+    int32_t *xs;         /* (max_batch, max_cols/32) q8a block sums */
+    uint8_t *xu;         /* (max_batch, max_cols) q8a values + 128, for the GEMM */
+    int16_t *x16;        /* (max_batch, max_cols) q8a values widened to int16 for the AVX2 GEMM; NULL unless the
+                            level in use at kern_ctx_create has a GEMM that reads them (gemm_widen) */
+    int32_t *xh;         /* (max_batch, max_cols/32) sums of the first 16 q8a values of each block (Q2_K GEMM) */
+    kern__q8k_t *xk;     /* (max_batch, max_cols/256) q8k blocks */
+    float *tiles;        /* (n_threads, MM__TILE_ROWS, max_cols) dequantized W tiles */
+    uint8_t *packs;      /* (n_threads, pack_bytes) int8 GEMM panels, 64-byte aligned */
     mm__share_t *shares; /* (n_threads) where each thread's run of chunks has got to */
-    int8_t *xt;      /* (max_batch rounded up to 16, max_cols) q8a values transposed for MULTI (kern__q8t_t) */
-    float *xtd;      /* (max_batch rounded up to 16, max_cols/32) their scales */
-    int32_t *xts;    /* (max_batch rounded up to 16, max_cols/32) their block sums */
-    int32_t *xth;    /* (max_batch rounded up to 16, max_cols/32) their sums of the first 16 values (xh) */
+    int8_t *xt;          /* (max_batch rounded up to 16, max_cols) q8a values transposed for MULTI (kern__q8t_t) */
+    float *xtd;          /* (max_batch rounded up to 16, max_cols/32) their scales */
+    int32_t *xts;        /* (max_batch rounded up to 16, max_cols/32) their block sums */
+    int32_t *xth;        /* (max_batch rounded up to 16, max_cols/32) their sums of the first 16 values (xh) */
     size_t pack_bytes;
 };
 
