@@ -4,9 +4,10 @@
  *
  * Paths, per weight (thresholds measured on a 2-core Zen 4 with tests/bench/bench_kernels.c, at AVX2 capped there):
  *  - ROWDOT (small n): each row of W is read in place and dotted with every activation row; the 32-value block
- *    types use 8-bit activations (q8a), the K-quants q8k, floats use F32 activations. Rows are handed out
- *    through an atomic counter in contiguous chunks of about one per thread (a thread that comes late finds its
- *    share taken; one that is descheduled mid-chunk holds the step up by that chunk). Q8_0 at
+ *    types use 8-bit activations (q8a), the K-quants q8k, floats use F32 activations. Rows go in chunks of 16..,
+ *    one contiguous run of chunks per thread so that each streams its part of W; a thread done with its run takes
+ *    the others' remaining chunks through their atomic counters, so that a descheduled thread cannot hold
+ *    everyone up (mm__worker). Q8_0 at
  *    2 <= n <= KERN__NX_MAX_N* takes rowdot_nx, which loads each weight block once for up to 4 activation rows.
  *  - MULTI (moderate n, the decode steps of continuous batching): like ROWDOT, rows of W are read in place, but
  *    the q8a activations are transposed once per call (16 rows per 64 bytes) so that each 4-byte piece of a weight
@@ -194,8 +195,8 @@ int kern_ctx_create(kern_pool_t *pool, int64_t max_cols, int64_t max_rows, int64
     k->xtd = mm__alloc((size_t)(bt * nb32), sizeof(float));
     k->xts = mm__alloc((size_t)(bt * nb32), sizeof(int32_t));
     k->xth = mm__alloc((size_t)(bt * nb32), sizeof(int32_t));
-    if (!k->xq || !k->xd || !k->xs || !k->xu || (widen && !k->x16) || !k->xh || !k->xk || !k->tiles || !k->packs || !k->shares ||
-        !k->xt || !k->xtd || !k->xts || !k->xth) {
+    if (!k->xq || !k->xd || !k->xs || !k->xu || (widen && !k->x16) || !k->xh || !k->xk || !k->tiles || !k->packs ||
+        !k->shares || !k->xt || !k->xtd || !k->xts || !k->xth) {
         kern_ctx_free(k);
         return ERR_NOMEM;
     }
@@ -300,7 +301,7 @@ static void mm__rowdot(mm__job_t *job, int i, int64_t r0, int64_t r1) {
         const int64_t m = r1 - r < MM__ROWDOT_SUB ? r1 - r : MM__ROWDOT_SUB;
         const uint8_t *w = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
         if (nx && job->n > 1) { /* each weight block once for up to 4 activation rows */
-            const kern__q8a_t xa = {k->xq, k->xd, k->xs, K, NULL, NULL, NULL};
+            const kern__q8a_t xa = {.qs = k->xq, .d = k->xd, .s = k->xs, .K = K};
             nx(w, W->row_bytes, m, &xa, job->n, job->Y[i] + r, W->rows);
             continue;
         }
