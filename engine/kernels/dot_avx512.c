@@ -125,18 +125,21 @@ void kern__rowdot_q4_0_avx512(const void *w, size_t rb, int64_t nr, const void *
 /* ---- a few activation rows sharing each weight load (small batches) ------------------------------------- */
 
 /*
- * NX (1-4, a constant after inlining) consecutive q8a rows against the nr Q8_0 rows at w: the row dot above, with
- * each weight block loaded and offset, and each group's 8 weight scales read, once for all NX activation rows
- * (two accumulators per activation row). Y[a * ldy + r] = dot(row r, activation row a). For batches of 2-8: the
- * row dots would redo the weight work per activation row, and the multi-row kernel would fill few of its 16 lanes.
+ * NX (1-4) consecutive q8a rows against the nr rows at w of Q8_0 (Q4 = 0) or Q4_0 (Q4 = 1), both constants after
+ * inlining: the row dot above, with each weight block loaded and made unsigned, and each group's 8 weight scales
+ * read, once for all NX activation rows (two accumulators per activation row). Y[a * ldy + r] = dot(row r,
+ * activation row a). For batches of 2-4: the row dots would redo the weight work per activation row, and the
+ * multi-row kernel would fill few of its 16 lanes.
  */
-static inline __attribute__((always_inline)) void a512__q8_0_nx(const int NX, const uint8_t *w, size_t rb, int64_t nr,
-                                                                const kern__q8a_t *x, float *Y, int64_t ldy) {
+static inline __attribute__((always_inline)) void a512__nx(const int Q4, const int NX, const uint8_t *w, size_t rb,
+                                                           int64_t nr, const kern__q8a_t *x, float *Y, int64_t ldy) {
     const int64_t K = x->K, nb = K / 32, nb8 = nb & ~(int64_t)7;
+    const size_t stride = Q4 ? sizeof(kern__blk_q4_0) : sizeof(kern__blk_q8_0);
+    const float off = Q4 ? 8.0f : 128.0f;
     _Alignas(32) float scale[4][8];
     const __m256i z = _mm256_setzero_si256();
     for (int64_t r = 0; r < nr; r++) {
-        const kern__blk_q8_0 *b = (const kern__blk_q8_0 *)(w + (size_t)r * rb);
+        const uint8_t *row = w + (size_t)r * rb;
         __m256 acc[4][2], cacc[4];
         float tail[4];
 #pragma GCC unroll 4
@@ -145,7 +148,8 @@ static inline __attribute__((always_inline)) void a512__q8_0_nx(const int NX, co
             tail[a] = 0.0f;
         }
         for (int64_t i = 0; i < nb8; i += 8) {
-            const __m256 sw = a512__scales8_b34((const uint8_t *)&b[i].d);
+            const uint8_t *blk = row + (size_t)i * stride;
+            const __m256 sw = Q4 ? a512__scales8_b18(blk) : a512__scales8_b34(blk);
 #pragma GCC unroll 4
             for (int a = 0; a < NX; a++) {
                 const __m256 sc = _mm256_mul_ps(sw, _mm256_loadu_ps(x->d + a * nb + i));
@@ -155,18 +159,24 @@ static inline __attribute__((always_inline)) void a512__q8_0_nx(const int NX, co
             }
 #pragma GCC unroll 8
             for (int k = 0; k < 8; k++) {
-                const __m256i wv = a512__q8_0_load1(b + i + k);
+                const uint8_t *bk = blk + (size_t)k * stride;
+                const __m256i wv = Q4 ? a512__q4_0_load1((const kern__blk_q4_0 *)bk)
+                                      : a512__q8_0_load1((const kern__blk_q8_0 *)bk);
 #pragma GCC unroll 4
                 for (int a = 0; a < NX; a++) {
-                    const __m256i p =
-                        _mm256_dpbusd_epi32(z, wv, _mm256_loadu_si256((const __m256i *)(x->qs + a * K + (i + k) * 32)));
+                    const __m256i p = _mm256_dpbusd_epi32(
+                        z, wv, _mm256_loadu_si256((const __m256i *)(x->qs + a * K + (i + k) * 32)));
                     acc[a][k & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale[a][k]), acc[a][k & 1]);
                 }
             }
         }
         for (int64_t i = nb8; i < nb; i++) {
-            const __m256i wv = a512__q8_0_load1(b + i);
-            const float dw = a512__fp16(b[i].d);
+            const uint8_t *bk = row + (size_t)i * stride;
+            const __m256i wv =
+                Q4 ? a512__q4_0_load1((const kern__blk_q4_0 *)bk) : a512__q8_0_load1((const kern__blk_q8_0 *)bk);
+            uint16_t dh;
+            memcpy(&dh, bk, 2);
+            const float dw = a512__fp16(dh);
 #pragma GCC unroll 4
             for (int a = 0; a < NX; a++) {
                 const __m256i p =
@@ -179,23 +189,26 @@ static inline __attribute__((always_inline)) void a512__q8_0_nx(const int NX, co
 #pragma GCC unroll 4
         for (int a = 0; a < NX; a++)
             Y[a * ldy + r] =
-                a512__hsum256(_mm256_add_ps(acc[a][0], acc[a][1])) - 128.0f * (a512__hsum256(cacc[a]) + tail[a]);
+                a512__hsum256(_mm256_add_ps(acc[a][0], acc[a][1])) - off * (a512__hsum256(cacc[a]) + tail[a]);
     }
 }
 
-void kern__rowdot_nx_q8_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y,
-                                 int64_t ldy) {
-    const int64_t nb = x->K / 32;
-    for (int64_t j = 0; j < nx; j += 4) {
-        const kern__q8a_t xj = {x->qs + j * x->K, x->d + j * nb, x->s + j * nb, x->K, NULL, NULL, NULL};
-        switch (nx - j < 4 ? nx - j : 4) {
-        case 1: a512__q8_0_nx(1, w, rb, nr, &xj, Y + j * ldy, ldy); break;
-        case 2: a512__q8_0_nx(2, w, rb, nr, &xj, Y + j * ldy, ldy); break;
-        case 3: a512__q8_0_nx(3, w, rb, nr, &xj, Y + j * ldy, ldy); break;
-        default: a512__q8_0_nx(4, w, rb, nr, &xj, Y + j * ldy, ldy); break;
-        }
+/* Groups of up to 4 activation rows. */
+#define A512__NX_FN(NAME, Q4)                                                                                          \
+    void NAME(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y, int64_t ldy) {         \
+        const int64_t nb = x->K / 32;                                                                                  \
+        for (int64_t j = 0; j < nx; j += 4) {                                                                          \
+            const kern__q8a_t xj = {.qs = x->qs + j * x->K, .d = x->d + j * nb, .s = x->s + j * nb, .K = x->K};        \
+            switch (nx - j < 4 ? nx - j : 4) {                                                                         \
+            case 1: a512__nx(Q4, 1, w, rb, nr, &xj, Y + j * ldy, ldy); break;                                          \
+            case 2: a512__nx(Q4, 2, w, rb, nr, &xj, Y + j * ldy, ldy); break;                                          \
+            case 3: a512__nx(Q4, 3, w, rb, nr, &xj, Y + j * ldy, ldy); break;                                          \
+            default: a512__nx(Q4, 4, w, rb, nr, &xj, Y + j * ldy, ldy); break;                                         \
+            }                                                                                                          \
+        }                                                                                                              \
     }
-}
+A512__NX_FN(kern__rowdot_nx_q8_0_avx512, 0)
+A512__NX_FN(kern__rowdot_nx_q4_0_avx512, 1)
 
 /* ---- IQ4_NL row dots ------------------------------------------------------------------------------------- */
 

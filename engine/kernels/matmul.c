@@ -7,8 +7,8 @@
  *    types use 8-bit activations (q8a), the K-quants q8k, floats use F32 activations. Rows go in chunks of 16..,
  *    one contiguous run of chunks per thread so that each streams its part of W; a thread done with its run takes
  *    the others' remaining chunks through their atomic counters, so that a descheduled thread cannot hold
- *    everyone up (mm__worker). Q8_0 at
- *    2 <= n <= KERN__NX_MAX_N* takes rowdot_nx, which loads each weight block once for up to 4 activation rows.
+ *    everyone up (mm__worker). Q8_0 (and Q4_0 with VNNI) at 2 <= n <= KERN__NX_MAX_N* take rowdot_nx, which
+ *    loads each weight block once for up to 4 activation rows.
  *  - MULTI (moderate n, the decode steps of continuous batching): like ROWDOT, rows of W are read in place, but
  *    the q8a activations are transposed once per call (16 rows per 64 bytes) so that each 4-byte piece of a weight
  *    row meets 16 activation rows in one vpdpbusd (AVX-512 VNNI: the 32-value block types Q8_0, Q4_0, Q4_1, Q5_0,
@@ -61,11 +61,12 @@
 #ifndef KERN__MULTI_MAX_N_Q4_0
 #define KERN__MULTI_MAX_N_Q4_0 16
 #endif
-/* Up to these batch sizes the row dots that share each weight load among up to 4 activation rows (rowdot_nx, Q8_0)
- * run instead of MULTI. `cinder bench -B n` on SmolLM-135M Q8_0 (2 threads, Zen 4, best of 3 alternated runs):
+/* Up to these batch sizes the row dots that share each weight load among up to 4 activation rows (rowdot_nx: Q8_0,
+ * and Q4_0 with VNNI) run instead of MULTI. `cinder bench -B n` on SmolLM-135M Q8_0 (2 threads, Zen 4, best of 3 alternated runs):
  * with VNNI 1.4-1.55x the tokens/s of the row dots at n = 2-3 and 1.35x MULTI's at n = 4, but 0.8-0.87x MULTI's at
  * n = 6-8 (groups of 4 re-read each weight row, where MULTI's 16 lanes take all rows at once); at AVX2 1.4-1.5x
- * the row dots at n = 2-8, 1.17x at 11, 1.1x the signed MULTI at 12 and 0.9x at 16. */
+ * the row dots at n = 2-8, 1.17x at 11, 1.1x the signed MULTI at 12 and 0.9x at 16. Q4_0 with VNNI (SmolLM-135M
+ * Q4_0, measured while other work loaded the machine): 1.3x / 1.8x the row dots at n = 2 / 3, 1.35x MULTI at 4. */
 #ifndef KERN__NX_MAX_N
 #define KERN__NX_MAX_N 4
 #endif

@@ -678,16 +678,17 @@ static void test_rowdot_b18(void **state) {
 }
 
 /*
- * The row dots that share each weight load among activation rows (rowdot_nx, Q8_0) at every ISA that has one: 1-9
- * activation rows (groups of 4 and the rest), 1-5 weight rows, block counts around the 8-block groups, against a
- * double-precision reference of the same quantized activations, and each output against the ISA's plain row dot
- * of that activation row (within rounding: the float sums run in another order). Rows and columns past nr / nx are
- * not written.
+ * The row dots that share each weight load among activation rows (rowdot_nx: Q8_0, Q4_0) at every ISA that has
+ * one: 1-9 activation rows (groups of 4 and the rest), 1-5 weight rows, block counts around the 8-block groups,
+ * against a double-precision reference of the same quantized activations, and each output against the ISA's plain
+ * row dot of that activation row (within rounding: the float sums run in another order). Rows and columns past
+ * nr / nx are not written.
  */
 static void test_rowdot_nx(void **state) {
     (void)state;
     const uint64_t saved_rng = rng_state;
     rng_state = 0x94D049BB133111EBull;
+    static const dtype_t types[] = {DT_Q8_0, DT_Q4_0};
     static const int64_t nb_list[] = {1, 7, 8, 9, 17, 27};
     enum { MAX_NB = 27, MAX_R = 5, MAX_X = 9, LDY = 8 };
     static uint8_t wq[MAX_R * MAX_NB * 34];
@@ -695,60 +696,68 @@ static void test_rowdot_nx(void **state) {
     static int8_t qs[MAX_X * MAX_NB * 32];
     static int32_t xs[MAX_X * MAX_NB];
     const int best = kern__cpu_isa();
-    int tested = 0;
-    for (size_t ki = 0; ki < sizeof nb_list / sizeof nb_list[0]; ki++) {
-        const int64_t nb = nb_list[ki], K = 32 * nb;
-        const size_t rb = (size_t)dtype_row_bytes(DT_Q8_0, K);
-        for (int64_t r = 0; r < MAX_R; r++)
-            fill_random(DT_Q8_0, wq + r * rb, K);
-        assert_int_equal(kern_dequant(DT_Q8_0, wq, wd, MAX_R * K), 0);
-        for (int64_t i = 0; i < MAX_X * K; i++)
-            x[i] = rnd_normalish() * (i % 29 == 0 ? 6.0f : 1.0f);
-        for (int64_t j = 0; j < MAX_X; j++)
-            kern__quant_q8a_scalar(x + j * K, K, qs + j * K, xd + j * nb, xs + j * nb, NULL);
-        const kern__q8a_t xa = {.qs = qs, .d = xd, .s = xs, .K = K};
-        for (int level = 0; level <= best; level++) {
-            assert_int_equal(kern__force_isa(level), level);
-            const kern__rowdot_nx_fn nx = kern__isa()->rowdot_nx[DT_Q8_0];
-            if (!nx) continue;
-            tested++;
-            for (int64_t n = 1; n <= MAX_X; n++)
-                for (int64_t nr = 1; nr <= MAX_R; nr++) {
-                    for (int64_t i = 0; i < (MAX_X + 1) * LDY; i++)
-                        Y[i] = NAN;
-                    nx(wq, rb, nr, &xa, n, Y, LDY);
-                    for (int64_t j = 0; j <= MAX_X; j++) {
-                        if (j < n) {
-                            const kern__q8a_t xj = {.qs = qs + j * K, .d = xd + j * nb, .s = xs + j * nb, .K = K};
-                            kern__isa()->rowdot[DT_Q8_0](wq, rb, nr, &xj, K, y1);
-                        }
-                        for (int64_t r = 0; r < LDY; r++) {
-                            const float got = Y[j * LDY + r];
-                            if (j >= n || r >= nr) {
-                                assert_true(isnan(got));
-                                continue;
+    int tested[2] = {0, 0};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (size_t ki = 0; ki < sizeof nb_list / sizeof nb_list[0]; ki++) {
+            const dtype_t t = types[ti];
+            const int64_t nb = nb_list[ki], K = 32 * nb;
+            const size_t rb = (size_t)dtype_row_bytes(t, K), bb = rb / (size_t)nb;
+            for (int64_t r = 0; r < MAX_R; r++)
+                fill_random(t, wq + r * rb, K);
+            assert_int_equal(kern_dequant(t, wq, wd, MAX_R * K), 0);
+            for (int64_t i = 0; i < MAX_X * K; i++)
+                x[i] = rnd_normalish() * (i % 29 == 0 ? 6.0f : 1.0f);
+            for (int64_t j = 0; j < MAX_X; j++)
+                kern__quant_q8a_scalar(x + j * K, K, qs + j * K, xd + j * nb, xs + j * nb, NULL);
+            const kern__q8a_t xa = {.qs = qs, .d = xd, .s = xs, .K = K};
+            for (int level = 0; level <= best; level++) {
+                assert_int_equal(kern__force_isa(level), level);
+                const kern__rowdot_nx_fn nx = kern__isa()->rowdot_nx[t];
+                if (!nx) continue;
+                tested[ti]++;
+                for (int64_t n = 1; n <= MAX_X; n++)
+                    for (int64_t nr = 1; nr <= MAX_R; nr++) {
+                        for (int64_t i = 0; i < (MAX_X + 1) * LDY; i++)
+                            Y[i] = NAN;
+                        nx(wq, rb, nr, &xa, n, Y, LDY);
+                        for (int64_t j = 0; j <= MAX_X; j++) {
+                            if (j < n) {
+                                const kern__q8a_t xj = {.qs = qs + j * K, .d = xd + j * nb, .s = xs + j * nb, .K = K};
+                                kern__isa()->rowdot[t](wq, rb, nr, &xj, K, y1);
                             }
-                            double ref = 0, mag = 0;
-                            for (int64_t i = 0; i < K; i++) {
-                                const double xi = (double)xd[j * nb + i / 32] * qs[j * K + i];
-                                ref += (double)wd[r * K + i] * xi;
-                                mag += fabs((double)wd[r * K + i]) * 256.0 * fabs(xi); /* offsets up to 128 */
-                            }
-                            if (!(fabs((double)got - ref) <= 1e-5 * mag + 1e-12) ||
-                                !(fabs((double)got - y1[r]) <= 1e-5 * mag + 1e-12)) {
-                                print_error("rowdot_nx isa %s K %lld n %lld nr %lld [%lld][%lld]: %.9g, want %.9g, "
-                                            "row dot %.9g\n",
-                                            kern_isa_name(), (long long)K, (long long)n, (long long)nr, (long long)j,
-                                            (long long)r, got, ref, y1[r]);
-                                fail();
+                            for (int64_t r = 0; r < LDY; r++) {
+                                const float got = Y[j * LDY + r];
+                                if (j >= n || r >= nr) {
+                                    assert_true(isnan(got));
+                                    continue;
+                                }
+                                double ref = 0, mag = 0;
+                                for (int64_t b = 0; b < nb; b++) {
+                                    uint16_t dh;
+                                    memcpy(&dh, wq + r * rb + bb * (size_t)b, 2);
+                                    const double dw = fabs((double)kern_fp16_to_fp32(dh));
+                                    for (int64_t i = 32 * b; i < 32 * b + 32; i++) {
+                                        const double xi = (double)xd[j * nb + b] * qs[j * K + i];
+                                        ref += (double)wd[r * K + i] * xi;
+                                        mag += (fabs((double)wd[r * K + i]) + 256.0 * dw) * fabs(xi); /* offsets */
+                                    }
+                                }
+                                if (!(fabs((double)got - ref) <= 1e-5 * mag + 1e-12) ||
+                                    !(fabs((double)got - y1[r]) <= 1e-5 * mag + 1e-12)) {
+                                    print_error("rowdot_nx %s isa %s K %lld n %lld nr %lld [%lld][%lld]: %.9g, want "
+                                                "%.9g, row dot %.9g\n",
+                                                dtype_name(t), kern_isa_name(), (long long)K, (long long)n,
+                                                (long long)nr, (long long)j, (long long)r, got, ref, y1[r]);
+                                    fail();
+                                }
                             }
                         }
                     }
-                }
+            }
+            kern__force_isa(best);
         }
-        kern__force_isa(best);
-    }
-    if (best >= KERN__ISA_AVX2) assert_true(tested > 0);
+    if (best >= KERN__ISA_AVX2) assert_true(tested[0] > 0);
+    if (best >= KERN__ISA_AVX512) assert_true(tested[1] > 0);
     rng_state = saved_rng;
 }
 
