@@ -236,54 +236,6 @@ void kern__rowdot_q8_0_avx2(const void *w, size_t rb, int64_t nr, const void *x,
     }
 }
 
-/*
- * NX (1-4, a constant after inlining) consecutive q8a rows against the nr Q8_0 rows at w, each weight block loaded,
- * its absolute value and its scale made once for all NX activation rows; one accumulator per activation row (the
- * NX chains are independent). Y[a * ldy + r] = dot(row r, activation row a). For batches below the multi-row
- * kernel's range (KERN__MULTI_MIN_N_AVX2_SIGNED), where the row dots would redo the weight work per row.
- */
-static inline __attribute__((always_inline)) void avx2__q8_0_nx(const int NX, const uint8_t *w, size_t rb, int64_t nr,
-                                                                const kern__q8a_t *x, float *Y, int64_t ldy) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    const int64_t K = x->K, nb = K / QK8_0;
-    for (int64_t r = 0; r < nr; r++) {
-        const kern__blk_q8_0 *b = (const kern__blk_q8_0 *)(w + (size_t)r * rb);
-        __m256 acc[4];
-#pragma GCC unroll 4
-        for (int a = 0; a < NX; a++)
-            acc[a] = _mm256_setzero_ps();
-        for (int64_t i = 0; i < nb; i++) {
-            const __m256i w0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
-            const __m256i aw = _mm256_sign_epi8(w0, w0);
-            const __m256 dw = _mm256_set1_ps(avx2__fp16(b[i].d));
-#pragma GCC unroll 4
-            for (int a = 0; a < NX; a++) {
-                const __m256i x0 = _mm256_loadu_si256((const __m256i *)(x->qs + a * K + i * 32));
-                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x0, w0)), ones);
-                acc[a] =
-                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_set1_ps(x->d[a * nb + i])), acc[a]);
-            }
-        }
-#pragma GCC unroll 4
-        for (int a = 0; a < NX; a++)
-            Y[a * ldy + r] = avx2__hsum(acc[a]);
-    }
-}
-
-void kern__rowdot_nx_q8_0_avx2(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y,
-                               int64_t ldy) {
-    const int64_t nb = x->K / 32;
-    for (int64_t j = 0; j < nx; j += 4) {
-        const kern__q8a_t xj = {x->qs + j * x->K, x->d + j * nb, x->s + j * nb, x->K, NULL, NULL, NULL};
-        switch (nx - j < 4 ? nx - j : 4) {
-        case 1: avx2__q8_0_nx(1, w, rb, nr, &xj, Y + j * ldy, ldy); break;
-        case 2: avx2__q8_0_nx(2, w, rb, nr, &xj, Y + j * ldy, ldy); break;
-        case 3: avx2__q8_0_nx(3, w, rb, nr, &xj, Y + j * ldy, ldy); break;
-        default: avx2__q8_0_nx(4, w, rb, nr, &xj, Y + j * ldy, ldy); break;
-        }
-    }
-}
-
 /* The 32 nibbles of a Q4_0 block as unsigned bytes in value order (low nibbles first). */
 static inline __m256i avx2__q4_0_bytes(const uint8_t *qs) {
     const __m128i q = _mm_loadu_si128((const __m128i *)qs);
@@ -310,6 +262,66 @@ void kern__rowdot_q4_0_avx2(const void *w, size_t rb, int64_t nr, const void *x,
         y[r] = avx2__hsum(acc) - 8.0f * corr;
     }
 }
+
+/*
+ * NX (1-4) consecutive q8a rows against the nr rows at w of Q8_0 (Q4 = 0) or Q4_0 (Q4 = 1), both constants after
+ * inlining: the row dots above with each weight block loaded and made ready (Q8_0: its absolute value; Q4_0: its
+ * nibbles as unsigned bytes) and its scale read once for all NX activation rows; one accumulator per activation
+ * row (the NX chains are independent). Y[a * ldy + r] = dot(row r, activation row a). For batches below the
+ * multi-row kernels' range (KERN__MULTI_MIN_N_AVX2*), where the row dots would redo the weight work per row.
+ */
+static inline __attribute__((always_inline)) void avx2__nx(const int Q4, const int NX, const uint8_t *w, size_t rb,
+                                                           int64_t nr, const kern__q8a_t *x, float *Y, int64_t ldy) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int64_t K = x->K, nb = K / 32;
+    const size_t stride = Q4 ? sizeof(kern__blk_q4_0) : sizeof(kern__blk_q8_0);
+    for (int64_t r = 0; r < nr; r++) {
+        const uint8_t *row = w + (size_t)r * rb;
+        __m256 acc[4];
+        float corr[4]; /* Q4_0: sum of scale * sum(x), for the -8 offset of every nibble */
+#pragma GCC unroll 4
+        for (int a = 0; a < NX; a++) {
+            acc[a] = _mm256_setzero_ps();
+            corr[a] = 0.0f;
+        }
+        for (int64_t i = 0; i < nb; i++) {
+            const uint8_t *bk = row + (size_t)i * stride;
+            uint16_t dh;
+            memcpy(&dh, bk, 2);
+            const __m256i w0 = Q4 ? avx2__q4_0_bytes(bk + 2) : _mm256_loadu_si256((const __m256i *)(bk + 2));
+            const __m256i aw = Q4 ? w0 : _mm256_sign_epi8(w0, w0);
+            const float dw = avx2__fp16(dh);
+#pragma GCC unroll 4
+            for (int a = 0; a < NX; a++) {
+                const __m256i x0 = _mm256_loadu_si256((const __m256i *)(x->qs + a * K + i * 32));
+                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, Q4 ? x0 : _mm256_sign_epi8(x0, w0)), ones);
+                const float sc = dw * x->d[a * nb + i];
+                acc[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(sc), acc[a]);
+                if (Q4) corr[a] += sc * (float)x->s[a * nb + i];
+            }
+        }
+#pragma GCC unroll 4
+        for (int a = 0; a < NX; a++)
+            Y[a * ldy + r] = avx2__hsum(acc[a]) - (Q4 ? 8.0f * corr[a] : 0.0f);
+    }
+}
+
+/* Groups of up to 4 activation rows. */
+#define AVX2__NX_FN(NAME, Q4)                                                                                          \
+    void NAME(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y, int64_t ldy) {         \
+        const int64_t nb = x->K / 32;                                                                                  \
+        for (int64_t j = 0; j < nx; j += 4) {                                                                          \
+            const kern__q8a_t xj = {.qs = x->qs + j * x->K, .d = x->d + j * nb, .s = x->s + j * nb, .K = x->K};        \
+            switch (nx - j < 4 ? nx - j : 4) {                                                                         \
+            case 1: avx2__nx(Q4, 1, w, rb, nr, &xj, Y + j * ldy, ldy); break;                                          \
+            case 2: avx2__nx(Q4, 2, w, rb, nr, &xj, Y + j * ldy, ldy); break;                                          \
+            case 3: avx2__nx(Q4, 3, w, rb, nr, &xj, Y + j * ldy, ldy); break;                                          \
+            default: avx2__nx(Q4, 4, w, rb, nr, &xj, Y + j * ldy, ldy); break;                                         \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+AVX2__NX_FN(kern__rowdot_nx_q8_0_avx2, 0)
+AVX2__NX_FN(kern__rowdot_nx_q4_0_avx2, 1)
 
 /* ---- K-quants (Q2_K..Q6_K) against q8k ------------------------------------------------------------------ */
 

@@ -160,12 +160,12 @@ static inline __attribute__((always_inline)) void a512__nx(const int Q4, const i
 #pragma GCC unroll 8
             for (int k = 0; k < 8; k++) {
                 const uint8_t *bk = blk + (size_t)k * stride;
-                const __m256i wv = Q4 ? a512__q4_0_load1((const kern__blk_q4_0 *)bk)
-                                      : a512__q8_0_load1((const kern__blk_q8_0 *)bk);
+                const __m256i wv =
+                    Q4 ? a512__q4_0_load1((const kern__blk_q4_0 *)bk) : a512__q8_0_load1((const kern__blk_q8_0 *)bk);
 #pragma GCC unroll 4
                 for (int a = 0; a < NX; a++) {
-                    const __m256i p = _mm256_dpbusd_epi32(
-                        z, wv, _mm256_loadu_si256((const __m256i *)(x->qs + a * K + (i + k) * 32)));
+                    const __m256i p =
+                        _mm256_dpbusd_epi32(z, wv, _mm256_loadu_si256((const __m256i *)(x->qs + a * K + (i + k) * 32)));
                     acc[a][k & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale[a][k]), acc[a][k & 1]);
                 }
             }

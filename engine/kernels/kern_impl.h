@@ -209,7 +209,7 @@ typedef void (*kern__rowdot_multi_fn)(const void *w, size_t row_bytes, int64_t n
                                       float *Y, int64_t ldy);
 
 /*
- * A few activation rows sharing each weight load (small batches; Q8_0 at AVX2 and AVX-512 VNNI, Q4_0 with VNNI): Y[j * ldy + i] = dot(row i of
+ * A few activation rows sharing each weight load (small batches; Q8_0 and Q4_0, AVX2 and AVX-512 VNNI): Y[j * ldy + i] = dot(row i of
  * W, q8a row j of x) for i < nr, j < nx, the x rows consecutive (qs + j * K, d and s + j * K / 32). W is read in
  * place, each weight block once per group of up to 4 activation rows.
  */
@@ -420,6 +420,8 @@ void kern__rowdot_multi_bf16_avx2(const void *w, size_t rb, int64_t nr, const ke
 /* dot_avx512.c, gemm_avx512.c (AVX-512 F/BW/VL/DQ + VNNI) */
 void kern__rowdot_q8_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_nx_q8_0_avx2(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y,
+                               int64_t ldy);
+void kern__rowdot_nx_q4_0_avx2(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y,
                                int64_t ldy);
 void kern__rowdot_nx_q8_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y,
                                  int64_t ldy);

@@ -7,8 +7,8 @@
  *    types use 8-bit activations (q8a), the K-quants q8k, floats use F32 activations. Rows go in chunks of 16..,
  *    one contiguous run of chunks per thread so that each streams its part of W; a thread done with its run takes
  *    the others' remaining chunks through their atomic counters, so that a descheduled thread cannot hold
- *    everyone up (mm__worker). Q8_0 (and Q4_0 with VNNI) at 2 <= n <= KERN__NX_MAX_N* take rowdot_nx, which
- *    loads each weight block once for up to 4 activation rows.
+ *    everyone up (mm__worker). Q8_0 and Q4_0 at 2 <= n <= KERN__NX_MAX_N* (at AVX2 Q4_0 below its MULTI range)
+ *    take rowdot_nx, which loads each weight block once for up to 4 activation rows.
  *  - MULTI (moderate n, the decode steps of continuous batching): like ROWDOT, rows of W are read in place, but
  *    the q8a activations are transposed once per call (16 rows per 64 bytes) so that each 4-byte piece of a weight
  *    row meets 16 activation rows in one vpdpbusd (AVX-512 VNNI: the 32-value block types Q8_0, Q4_0, Q4_1, Q5_0,
@@ -62,11 +62,13 @@
 #define KERN__MULTI_MAX_N_Q4_0 16
 #endif
 /* Up to these batch sizes the row dots that share each weight load among up to 4 activation rows (rowdot_nx: Q8_0,
- * and Q4_0 with VNNI) run instead of MULTI. `cinder bench -B n` on SmolLM-135M Q8_0 (2 threads, Zen 4, best of 3 alternated runs):
+ * Q4_0; at AVX2 Q4_0 only below its MULTI range) run instead of MULTI. `cinder bench -B n` on SmolLM-135M Q8_0 (2
+ * threads, Zen 4, best of 3 alternated runs):
  * with VNNI 1.4-1.55x the tokens/s of the row dots at n = 2-3 and 1.35x MULTI's at n = 4, but 0.8-0.87x MULTI's at
  * n = 6-8 (groups of 4 re-read each weight row, where MULTI's 16 lanes take all rows at once); at AVX2 1.4-1.5x
  * the row dots at n = 2-8, 1.17x at 11, 1.1x the signed MULTI at 12 and 0.9x at 16. Q4_0 with VNNI (SmolLM-135M
- * Q4_0, measured while other work loaded the machine): 1.3x / 1.8x the row dots at n = 2 / 3, 1.35x MULTI at 4. */
+ * Q4_0, measured while other work loaded the machine): 1.3x / 1.8x the row dots at n = 2 / 3, 1.35x MULTI at 4;
+ * at AVX2 1.3x / 1.5x the row dots at 2 / 3, and its byte-path MULTI from 4 as before. */
 #ifndef KERN__NX_MAX_N
 #define KERN__NX_MAX_N 4
 #endif
@@ -454,10 +456,11 @@ static void mm__multi_range(const kern__isa_t *isa, dtype_t t, int64_t *lo, int6
 
 static mm__mode_t mm__choose(const kern__isa_t *isa, dtype_t t, int64_t n) {
     if (isa->rowdot_multi[t] && atomic_load_explicit(&mm__force_multi, memory_order_relaxed)) return MM__MULTI;
-    if (isa->rowdot_nx[t] && n <= (isa->level == KERN__ISA_AVX2 ? KERN__NX_MAX_N_AVX2 : KERN__NX_MAX_N))
-        return MM__ROWDOT;
     int64_t lo, hi;
     mm__multi_range(isa, t, &lo, &hi);
+    /* at AVX2 Q4_0's byte-path MULTI wins from its own threshold; Q8_0's signed one only past KERN__NX_MAX_N_AVX2 */
+    const int64_t nx_max = isa->level != KERN__ISA_AVX2 ? KERN__NX_MAX_N : t == DT_Q8_0 ? KERN__NX_MAX_N_AVX2 : lo - 1;
+    if (isa->rowdot_nx[t] && n <= nx_max) return MM__ROWDOT;
     if (n >= lo && n <= hi) return MM__MULTI;
     if (hi > 0 && n < lo && isa->level == KERN__ISA_AVX2) return MM__ROWDOT; /* see KERN__MULTI_MIN_N_AVX2 */
     if (kern__gemm_type(t) && isa->gemm_q8 && n >= KERN__GEMM_MIN_N) return MM__GEMM;
