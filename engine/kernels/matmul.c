@@ -67,8 +67,15 @@
  * with VNNI 1.4-1.55x the tokens/s of the row dots at n = 2-3 and 1.35x MULTI's at n = 4, but 0.8-0.87x MULTI's at
  * n = 6-8 (groups of 4 re-read each weight row, where MULTI's 16 lanes take all rows at once); at AVX2 1.4-1.5x
  * the row dots at n = 2-8, 1.17x at 11, 1.1x the signed MULTI at 12 and 0.9x at 16. Q4_0 with VNNI (SmolLM-135M
- * Q4_0, measured while other work loaded the machine): 1.3x / 1.8x the row dots at n = 2 / 3, 1.35x MULTI at 4;
+ * Q4_0, idle): 1.39x / 1.66x the row dots at n = 2 / 3, 1.58x MULTI at 4;
  * at AVX2 1.3x / 1.5x the row dots at 2 / 3, and its byte-path MULTI from 4 as before. */
+/* With VNNI the K-quants have no multi-row dots: the row dots run up to this batch size, the packed GEMM above.
+ * `cinder bench -B n` on a 1024-wide llama Q4_K_M (Q6_K head), 2 threads, Zen 4, best of 2 alternated runs: the
+ * row dots 1.5-1.8x the GEMM's tokens/s at n = 4 (where the GEMM was a cliff: 172 against 285 at n = 2) and
+ * 1.25-1.4x at 6, even at 8, 0.7-0.8x at 12-16 (the GEMM repacks W per call, which pays from about 8 rows). */
+#ifndef KERN__GEMM_MIN_N_NO_MULTI
+#define KERN__GEMM_MIN_N_NO_MULTI 8
+#endif
 #ifndef KERN__NX_MAX_N
 #define KERN__NX_MAX_N 4
 #endif
@@ -463,6 +470,8 @@ static mm__mode_t mm__choose(const kern__isa_t *isa, dtype_t t, int64_t n) {
     if (isa->rowdot_nx[t] && n <= nx_max) return MM__ROWDOT;
     if (n >= lo && n <= hi) return MM__MULTI;
     if (hi > 0 && n < lo && isa->level == KERN__ISA_AVX2) return MM__ROWDOT; /* see KERN__MULTI_MIN_N_AVX2 */
+    if (hi == 0 && kern__gemm_type(t) && isa->gemm_q8 && n < KERN__GEMM_MIN_N_NO_MULTI)
+        return MM__ROWDOT; /* the K-quants with VNNI */
     if (kern__gemm_type(t) && isa->gemm_q8 && n >= KERN__GEMM_MIN_N) return MM__GEMM;
     if (n >= KERN__BLAS_MIN_N) return MM__SGEMM;
     return MM__ROWDOT;
