@@ -306,22 +306,8 @@ static inline __attribute__((always_inline)) void avx2__nx(const int Q4, const i
     }
 }
 
-/* Groups of up to 4 activation rows. */
-#define AVX2__NX_FN(NAME, Q4)                                                                                          \
-    void NAME(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y, int64_t ldy) {         \
-        const int64_t nb = x->K / 32;                                                                                  \
-        for (int64_t j = 0; j < nx; j += 4) {                                                                          \
-            const kern__q8a_t xj = {.qs = x->qs + j * x->K, .d = x->d + j * nb, .s = x->s + j * nb, .K = x->K};        \
-            switch (nx - j < 4 ? nx - j : 4) {                                                                         \
-            case 1: avx2__nx(Q4, 1, w, rb, nr, &xj, Y + j * ldy, ldy); break;                                          \
-            case 2: avx2__nx(Q4, 2, w, rb, nr, &xj, Y + j * ldy, ldy); break;                                          \
-            case 3: avx2__nx(Q4, 3, w, rb, nr, &xj, Y + j * ldy, ldy); break;                                          \
-            default: avx2__nx(Q4, 4, w, rb, nr, &xj, Y + j * ldy, ldy); break;                                         \
-            }                                                                                                          \
-        }                                                                                                              \
-    }
-AVX2__NX_FN(kern__rowdot_nx_q8_0_avx2, 0)
-AVX2__NX_FN(kern__rowdot_nx_q4_0_avx2, 1)
+KERN__NX_FN(kern__rowdot_nx_q8_0_avx2, avx2__nx, 0)
+KERN__NX_FN(kern__rowdot_nx_q4_0_avx2, avx2__nx, 1)
 
 /* ---- K-quants (Q2_K..Q6_K) against q8k ------------------------------------------------------------------ */
 
