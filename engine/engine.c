@@ -28,9 +28,9 @@
 
 engine_params_t engine_default_params(void) {
     engine_params_t p = {0};
-    p.n_parallel = 0; /* 16, or ENGINE_EMBED_PARALLEL for an embedding model */
+    p.n_parallel = 0; /* ENGINE_GEN_PARALLEL, or ENGINE_EMBED_PARALLEL for an embedding model */
     p.max_queue = 64;
-    p.n_batch = 0; /* 512, or ENGINE_EMBED_BATCH */
+    p.n_batch = 0; /* ENGINE_GEN_BATCH, or ENGINE_EMBED_BATCH */
     return p;
 }
 
@@ -418,8 +418,8 @@ int engine_create(const engine_params_t *p, engine_t **out, char *err, size_t er
     if (p->prefault) model_prefault(e->model, p->on_load, p->load_user);
     const model_hparams_t *hp = model_hparams(e->model);
     const bool embeds = hp->pooling != MODEL_POOL_NONE;
-    if (e->p.n_parallel == 0) e->p.n_parallel = embeds ? ENGINE_EMBED_PARALLEL : 16;
-    if (e->p.n_batch == 0) e->p.n_batch = embeds ? ENGINE_EMBED_BATCH : 512;
+    if (e->p.n_parallel == 0) e->p.n_parallel = embeds ? ENGINE_EMBED_PARALLEL : ENGINE_GEN_PARALLEL;
+    if (e->p.n_batch == 0) e->p.n_batch = embeds ? ENGINE_EMBED_BATCH : ENGINE_GEN_BATCH;
     if (e->p.n_batch < e->p.n_parallel) e->p.n_batch = e->p.n_parallel; /* one decode token each fits */
     int64_t tokens = 0;
     uint64_t pool_bytes = 0;

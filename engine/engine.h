@@ -46,9 +46,10 @@ typedef struct {
     const char *model_path;
     int n_threads;      /* compute threads; 0 = the number of online CPUs */
     int32_t n_ctx;      /* most tokens (prompt + generated) of one sequence; 0 = the model's training context */
-    int32_t n_parallel; /* sequences at once; 0 = 16, or ENGINE_EMBED_PARALLEL for an embedding model */
+    int32_t n_parallel; /* sequences at once; 0 = ENGINE_GEN_PARALLEL, or ENGINE_EMBED_PARALLEL for an embedding
+                           model */
     int32_t max_queue;  /* requests waiting to start before engine_submit answers ERR_FULL */
-    int32_t n_batch;    /* most tokens per forward pass (decode tokens + prefill chunks); 0 = 512, or
+    int32_t n_batch;    /* most tokens per forward pass (decode tokens + prefill chunks); 0 = ENGINE_GEN_BATCH, or
                            ENGINE_EMBED_BATCH for an embedding model */
     int64_t kv_tokens;  /* KV cache pool size in tokens, shared by all sequences; 0 = default (see below) */
     int64_t kv_bytes;   /* alternatively its size in bytes (used when kv_tokens is 0); 0 = default */
@@ -66,6 +67,8 @@ typedef struct {
  * only for their one pass, so it runs ENGINE_EMBED_PARALLEL of them at once in passes of up to ENGINE_EMBED_BATCH
  * tokens: a request of 64 short inputs is one pass, not four.
  */
+#define ENGINE_GEN_PARALLEL   16
+#define ENGINE_GEN_BATCH      512
 #define ENGINE_EMBED_PARALLEL 64
 #define ENGINE_EMBED_BATCH    2048
 engine_params_t engine_default_params(void);
