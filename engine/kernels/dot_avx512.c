@@ -369,8 +369,8 @@ static inline __attribute__((always_inline)) void a512__multi_blk(const int T, c
 
 static inline __attribute__((always_inline)) void a512__multi_rows(const int T, const int R, const int NV,
                                                                    const void *w, size_t rb, int64_t r0,
-                                                                   const kern__q8t_t *x, int64_t nx, float *Y,
-                                                                   int64_t ldy) {
+                                                                   size_t ahead, const kern__q8t_t *x, int64_t nx,
+                                                                   float *Y, int64_t ldy) {
     const int64_t nb = x->K / 32, nb8 = nb & ~(int64_t)7;
     const int stride = a512__t_stride(T);
     _Alignas(32) float dws[4][8], mws[4][8];
@@ -379,6 +379,7 @@ static inline __attribute__((always_inline)) void a512__multi_rows(const int T, 
 #pragma GCC unroll 4
     for (int q = 0; q < R; q++) {
         rows[q] = (const uint8_t *)w + (r0 + q) * rb;
+        kern__prefetch(rows[q] + ahead, rb); /* the row one sub-block ahead (mm__multi) */
         acc[q][0] = acc[q][1] = _mm512_setzero_ps();
     }
     for (int64_t i = 0; i < nb8; i += 8) {
@@ -425,9 +426,9 @@ static inline __attribute__((always_inline)) void a512__multi_nv(const int T, co
                                                                  int64_t ldy) {
     int64_t r = 0;
     for (; r + 4 <= nr; r += 4)
-        a512__multi_rows(T, 4, NV, w, rb, r, x, nx, Y, ldy);
+        a512__multi_rows(T, 4, NV, w, rb, r, nr * rb, x, nx, Y, ldy);
     for (; r < nr; r++)
-        a512__multi_rows(T, 1, NV, w, rb, r, x, nx, Y, ldy);
+        a512__multi_rows(T, 1, NV, w, rb, r, nr * rb, x, nx, Y, ldy);
 }
 
 /* Up to 32 activation rows per pass over the nr weight rows (the caller sizes nr to stay in L1). */

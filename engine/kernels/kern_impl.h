@@ -161,6 +161,16 @@ static inline void kern__q3k_scales(const uint8_t *s, int8_t out[16]) {
 
 /* Which activation format a weight type's integer dot products take (KERN__ACT_F32: float dots). */
 enum { KERN__ACT_F32 = 0, KERN__ACT_Q8A = 1, KERN__ACT_Q8K = 2 };
+/*
+ * Asks for the bytes [p, p + n) to be brought into the cache, one prefetch per 64-byte line; a prefetch never
+ * faults, so p may lie past the end of W. The multi-row kernels ask for the W rows one sub-block ahead of those
+ * they multiply (mm__multi), so that memory is read while the core computes.
+ */
+static inline void kern__prefetch(const void *p, size_t n) {
+    for (size_t o = 0; o < n; o += 64)
+        __builtin_prefetch((const char *)p + o, 0, 3);
+}
+
 static inline int kern__act_format(dtype_t t) {
     switch (t) {
     case DT_Q8_0: case DT_Q4_0: case DT_Q4_1: case DT_Q5_0: case DT_Q5_1: case DT_IQ4_NL: return KERN__ACT_Q8A;

@@ -342,14 +342,16 @@ static void mm__multi(mm__job_t *job, int i, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r += sub) {
         const int64_t m = r1 - r < sub ? r1 - r : sub;
         const uint8_t *w = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
-        /* Touch the sub-block's lines in address order first (as the GEMM's packing does): independent loads the
-         * core overlaps, where the kernel's 4 interleaved row streams would wait for memory when W is not cached
-         * (every weight of a decode step). Worth ~10% of a 16-stream decode; prefetching the next sub-block
-         * instead measured no better. */
-        uint8_t touch = 0;
-        for (size_t o = 0; o < (size_t)m * W->row_bytes; o += 64)
-            touch ^= *(const volatile uint8_t *)(w + o);
-        (void)touch;
+        /* The kernels prefetch the rows one sub-block ahead of those they multiply (kern__prefetch), so memory is
+         * read while they compute; the first sub-block of a run is touched here, its lines in address order:
+         * independent loads the core overlaps, where the kernel would wait for each row of W (every weight of a
+         * decode step comes from memory). */
+        if (r == r0) {
+            uint8_t touch = 0;
+            for (size_t o = 0; o < (size_t)m * W->row_bytes; o += 64)
+                touch ^= *(const volatile uint8_t *)(w + o);
+            (void)touch;
+        }
         dot(w, W->row_bytes, m, &xt, job->n, job->Y[i] + r, W->rows);
     }
 }

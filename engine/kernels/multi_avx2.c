@@ -131,6 +131,7 @@ static inline __attribute__((always_inline)) void m2__group(const dtype_t T, con
     const int64_t nb = x->K / 32;
     for (int64_t r = 0; r < nr; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * rb;
+        kern__prefetch(row + (size_t)nr * rb, rb); /* the row one sub-block ahead (mm__multi) */
         __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
         for (int64_t b = 0; b < nb; b++)
             m2__blk(T, NV, row, x, b, acc);

@@ -96,8 +96,10 @@ static inline __attribute__((always_inline)) void m2f__rows(const int BF, const 
 static inline __attribute__((always_inline)) void m2f__multi(const int BF, const void *w, size_t rb, int64_t nr,
                                                              const kern__q8t_t *x, int64_t nx, float *Y, int64_t ldy) {
     int64_t r = 0;
-    for (; r + 2 <= nr; r += 2)
+    for (; r + 2 <= nr; r += 2) {
+        kern__prefetch((const uint8_t *)w + (size_t)(nr + r) * rb, 2 * rb); /* one sub-block ahead (mm__multi) */
         m2f__rows(BF, 2, (const uint16_t *)((const uint8_t *)w + (size_t)r * rb), rb, x->xf, nx, x->K, Y + r, ldy);
+    }
     if (r < nr)
         m2f__rows(BF, 1, (const uint16_t *)((const uint8_t *)w + (size_t)r * rb), rb, x->xf, nx, x->K, Y + r, ldy);
 }
