@@ -313,6 +313,8 @@ KERN__NX_FN(kern__rowdot_nx_q4_0_avx2, avx2__nx, 1)
 
 #define KQ_NAME_Q4K          kern__rowdot_q4_k_avx2
 #define KQ_NAME_Q6K          kern__rowdot_q6_k_avx2
+#define KQ_NAME_Q4K_NX       kern__rowdot_nx_q4_k_avx2
+#define KQ_NAME_Q6K_NX       kern__rowdot_nx_q6_k_avx2
 #define KQ_NAME_Q2K          kern__rowdot_q2_k_avx2
 #define KQ_NAME_Q3K          kern__rowdot_q3_k_avx2
 #define KQ_NAME_Q5K          kern__rowdot_q5_k_avx2

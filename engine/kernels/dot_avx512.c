@@ -456,6 +456,8 @@ A512__MULTI_FN(kern__rowdot_multi_iq4_nl_avx512, A512__T_IQ4_NL)
 
 #define KQ_NAME_Q4K          kern__rowdot_q4_k_avx512
 #define KQ_NAME_Q6K          kern__rowdot_q6_k_avx512
+#define KQ_NAME_Q4K_NX       kern__rowdot_nx_q4_k_avx512
+#define KQ_NAME_Q6K_NX       kern__rowdot_nx_q6_k_avx512
 #define KQ_NAME_Q2K          kern__rowdot_q2_k_avx512
 #define KQ_NAME_Q3K          kern__rowdot_q3_k_avx512
 #define KQ_NAME_Q5K          kern__rowdot_q5_k_avx512

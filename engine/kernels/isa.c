@@ -126,7 +126,13 @@ static const kern__isa_t isa__avx2 = {
             [DT_F16] = kern__rowdot_multi_f16_avx2,
             [DT_BF16] = kern__rowdot_multi_bf16_avx2,
         },
-    .rowdot_nx = {[DT_Q8_0] = kern__rowdot_nx_q8_0_avx2, [DT_Q4_0] = kern__rowdot_nx_q4_0_avx2},
+    .rowdot_nx =
+        {
+            [DT_Q8_0] = kern__rowdot_nx_q8_0_avx2,
+            [DT_Q4_0] = kern__rowdot_nx_q4_0_avx2,
+            [DT_Q4_K] = kern__rowdot_nx_q4_k_avx2,
+            [DT_Q6_K] = kern__rowdot_nx_q6_k_avx2,
+        },
     .gemm_q8 = kern__gemm_q8_avx2,
     .gemm_widen = kern__widen_i8_avx2,
     ISA__AVX2_COMMON,
@@ -157,7 +163,13 @@ static const kern__isa_t isa__avx512 = {
             [DT_F16] = kern__rowdot_multi_f16_avx2,
             [DT_BF16] = kern__rowdot_multi_bf16_avx2,
         },
-    .rowdot_nx = {[DT_Q8_0] = kern__rowdot_nx_q8_0_avx512, [DT_Q4_0] = kern__rowdot_nx_q4_0_avx512},
+    .rowdot_nx =
+        {
+            [DT_Q8_0] = kern__rowdot_nx_q8_0_avx512,
+            [DT_Q4_0] = kern__rowdot_nx_q4_0_avx512,
+            [DT_Q4_K] = kern__rowdot_nx_q4_k_avx512,
+            [DT_Q6_K] = kern__rowdot_nx_q6_k_avx512,
+        },
     .gemm_q8 = kern__gemm_q8_avx512,
     .gemm_xu = true,
     ISA__AVX2_COMMON,

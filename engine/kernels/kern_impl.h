@@ -219,12 +219,14 @@ typedef void (*kern__rowdot_multi_fn)(const void *w, size_t row_bytes, int64_t n
                                       float *Y, int64_t ldy);
 
 /*
- * A few activation rows sharing each weight load (small batches; Q8_0 and Q4_0, AVX2 and AVX-512 VNNI):
- * Y[j * ldy + i] = dot(row i of W, q8a row j of x) for i < nr, j < nx, the x rows consecutive (qs + j * K, d and
- * s + j * K / 32). W is read in place, each weight block once per group of up to 4 activation rows.
+ * A few activation rows sharing each weight load (small batches; Q8_0, Q4_0, Q4_K and Q6_K, AVX2 and AVX-512
+ * VNNI): Y[j * ldy + i] = dot(row i of W, activation row j of x) for i < nr, j < nx. x is `const kern__q8a_t *`
+ * with the rows consecutive (qs + j * K, d and s + j * K / 32) for Q8_0 and Q4_0, and `const kern__q8k_t *`, nx
+ * rows of K / 256 blocks one after the other, for the K-quants (kern__act_format). W is read in place, each weight
+ * block unpacked once per group of up to 4 activation rows.
  */
-typedef void (*kern__rowdot_nx_fn)(const void *w, size_t row_bytes, int64_t nr, const kern__q8a_t *x, int64_t nx,
-                                   float *Y, int64_t ldy);
+typedef void (*kern__rowdot_nx_fn)(const void *w, size_t row_bytes, int64_t nr, const void *x, int64_t nx, float *Y,
+                                   int64_t ldy);
 
 /*
  * Defines NAME, a kern__rowdot_nx_fn, from BODY(Q4, NX, w, rb, nr, x, Y, ldy), an always-inline kernel for NX (1-4)
@@ -232,7 +234,8 @@ typedef void (*kern__rowdot_nx_fn)(const void *w, size_t row_bytes, int64_t nr, 
  * with its NX a constant. Each SIMD file instantiates it with its own BODY.
  */
 #define KERN__NX_FN(NAME, BODY, Q4)                                                                                    \
-    void NAME(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y, int64_t ldy) {         \
+    void NAME(const void *w, size_t rb, int64_t nr, const void *xv, int64_t nx, float *Y, int64_t ldy) {               \
+        const kern__q8a_t *x = xv;                                                                                     \
         const int64_t nb = x->K / 32;                                                                                  \
         for (int64_t j = 0; j < nx; j += 4) {                                                                          \
             const kern__q8a_t xj = {.qs = x->qs + j * x->K, .d = x->d + j * nb, .s = x->s + j * nb, .K = x->K};        \
@@ -386,12 +389,14 @@ void kern__rowdot_f16_avx2(const void *w, size_t rb, int64_t nr, const void *x, 
 void kern__rowdot_bf16_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_q8_0_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_q4_0_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
-void kern__rowdot_nx_q8_0_avx2(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y,
+void kern__rowdot_nx_q8_0_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y,
                                int64_t ldy);
-void kern__rowdot_nx_q4_0_avx2(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y,
+void kern__rowdot_nx_q4_0_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y,
                                int64_t ldy);
 void kern__rowdot_q4_k_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_q6_k_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_nx_q4_k_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y, int64_t ldy);
+void kern__rowdot_nx_q6_k_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y, int64_t ldy);
 
 /* dot_more_avx2.c, dot_more_avx512.c: the other types' row dots (bodies in q32_body.h and kq_body.h) */
 #define KERN__DECL_ROWDOTS(SFX)                                                                                        \
@@ -452,13 +457,15 @@ void kern__rowdot_multi_bf16_avx2(const void *w, size_t rb, int64_t nr, const ke
 
 /* dot_avx512.c, gemm_avx512.c (AVX-512 F/BW/VL/DQ + VNNI) */
 void kern__rowdot_q8_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
-void kern__rowdot_nx_q8_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y,
+void kern__rowdot_nx_q8_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y,
                                  int64_t ldy);
-void kern__rowdot_nx_q4_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8a_t *x, int64_t nx, float *Y,
+void kern__rowdot_nx_q4_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y,
                                  int64_t ldy);
 void kern__rowdot_q4_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_q4_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_q6_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
+void kern__rowdot_nx_q4_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y, int64_t ldy);
+void kern__rowdot_nx_q6_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y, int64_t ldy);
 void kern__rowdot_multi_q8_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
                                     int64_t ldy);
 void kern__rowdot_multi_q4_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,

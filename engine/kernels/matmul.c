@@ -312,7 +312,8 @@ static void mm__rowdot(mm__job_t *job, int i, int64_t r0, int64_t r1) {
         const uint8_t *w = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
         if (nx && job->n > 1) { /* each weight block once for up to 4 activation rows */
             const kern__q8a_t xa = {.qs = k->xq, .d = k->xd, .s = k->xs, .K = K};
-            nx(w, W->row_bytes, m, &xa, job->n, job->Y[i] + r, W->rows);
+            const void *x = kern__act_format(W->type) == KERN__ACT_Q8K ? (const void *)k->xk : (const void *)&xa;
+            nx(w, W->row_bytes, m, x, job->n, job->Y[i] + r, W->rows);
             continue;
         }
         for (int64_t j = 0; j < job->n; j++) {
@@ -468,7 +469,10 @@ static mm__mode_t mm__choose(const kern__isa_t *isa, dtype_t t, int64_t n) {
     int64_t lo, hi;
     mm__multi_range(isa, t, &lo, &hi);
     /* at AVX2 Q4_0's byte-path MULTI wins from its own threshold; Q8_0's signed one only past KERN__NX_MAX_N_AVX2 */
-    const int64_t nx_max = isa->level != KERN__ISA_AVX2 ? KERN__NX_MAX_N : t == DT_Q8_0 ? KERN__NX_MAX_N_AVX2 : lo - 1;
+    const bool kq = kern__act_format(t) == KERN__ACT_Q8K;
+    const int64_t nx_max = isa->level != KERN__ISA_AVX2 ? (kq ? KERN__GEMM_MIN_N_NO_MULTI - 1 : KERN__NX_MAX_N)
+                           : t == DT_Q8_0 ? KERN__NX_MAX_N_AVX2
+                                          : lo - 1;
     if (isa->rowdot_nx[t] && n <= nx_max) return MM__ROWDOT;
     if (n >= lo && n <= hi) return MM__MULTI;
     if (hi > 0 && n < lo && isa->level == KERN__ISA_AVX2) return MM__ROWDOT; /* see KERN__MULTI_MIN_N_AVX2 */

@@ -761,6 +761,69 @@ static void test_rowdot_nx(void **state) {
     rng_state = saved_rng;
 }
 
+/*
+ * The K-quants' shared-load row dots (rowdot_nx: Q4_K, Q6_K) at every ISA that has them: for 1-9 q8k activation
+ * rows (groups of 4 and the rest), 1-5 weight rows and 1-3 super-blocks, each output is bit for bit the row dot's
+ * on that activation row alone (each row's operations are the row dot's, in the same order: what keeps a sequence's
+ * logits independent of the batch it decodes in), and nothing outside Y's n x nr block is written.
+ */
+static void test_rowdot_nx_kquants(void **state) {
+    (void)state;
+    const uint64_t saved_rng = rng_state;
+    rng_state = 0x2545F4914F6CDD1Dull;
+    static const dtype_t types[] = {DT_Q4_K, DT_Q6_K};
+    enum { MAX_NBK = 3, MAX_R = 5, MAX_X = 9, LDY = 8 };
+    static uint8_t wq[MAX_R * MAX_NBK * 256];
+    static float x[MAX_X * MAX_NBK * QK_K], Y[(MAX_X + 1) * LDY], y1[MAX_R];
+    static kern__q8k_t xk[MAX_X * MAX_NBK];
+    const int best = kern__cpu_isa();
+    int tested[2] = {0, 0};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (int64_t nbk = 1; nbk <= MAX_NBK; nbk++) {
+            const dtype_t t = types[ti];
+            const int64_t K = QK_K * nbk;
+            const size_t rb = (size_t)dtype_row_bytes(t, K);
+            for (int64_t r = 0; r < MAX_R; r++)
+                fill_random(t, wq + r * rb, K);
+            for (int64_t i = 0; i < MAX_X * K; i++)
+                x[i] = rnd_normalish() * (i % 29 == 0 ? 6.0f : 1.0f);
+            for (int64_t j = 0; j < MAX_X; j++)
+                kern__quant_q8k_scalar(x + j * K, K, xk + j * nbk);
+            for (int level = 0; level <= best; level++) {
+                assert_int_equal(kern__force_isa(level), level);
+                const kern__rowdot_nx_fn nx = kern__isa()->rowdot_nx[t];
+                if (!nx) continue;
+                tested[ti]++;
+                for (int64_t n = 1; n <= MAX_X; n++)
+                    for (int64_t nr = 1; nr <= MAX_R; nr++) {
+                        for (int64_t i = 0; i < (MAX_X + 1) * LDY; i++)
+                            Y[i] = NAN;
+                        nx(wq, rb, nr, xk, n, Y, LDY);
+                        for (int64_t j = 0; j <= MAX_X; j++) {
+                            if (j < n) kern__isa()->rowdot[t](wq, rb, nr, xk + j * nbk, K, y1);
+                            for (int64_t r = 0; r < LDY; r++) {
+                                const float got = Y[j * LDY + r];
+                                if (j >= n || r >= nr) {
+                                    assert_true(isnan(got));
+                                    continue;
+                                }
+                                if (bits_from_f(got) != bits_from_f(y1[r]) || !isfinite(got)) {
+                                    print_error("rowdot_nx %s isa %s K %lld n %lld nr %lld [%lld][%lld]: %.9g, row "
+                                                "dot %.9g\n",
+                                                dtype_name(t), kern_isa_name(), (long long)K, (long long)n,
+                                                (long long)nr, (long long)j, (long long)r, got, y1[r]);
+                                    fail();
+                                }
+                            }
+                        }
+                    }
+            }
+            kern__force_isa(best);
+        }
+    if (best >= KERN__ISA_AVX2) assert_true(tested[0] > 0 && tested[1] > 0);
+    rng_state = saved_rng;
+}
+
 static void test_matmul_invalid(void **state) {
     (void)state;
     kern_pool_t *pool = NULL;
@@ -852,6 +915,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_ctx_level),
         cmocka_unit_test(test_rowdot_b18),
         cmocka_unit_test(test_rowdot_nx),
+        cmocka_unit_test(test_rowdot_nx_kquants),
         cmocka_unit_test(test_matmul_invalid),
         cmocka_unit_test(test_sgemm_wrappers),
     };
