@@ -7,8 +7,8 @@
  *    types use 8-bit activations (q8a), the K-quants q8k, floats use F32 activations. Rows go in chunks of 16..,
  *    one contiguous run of chunks per thread so that each streams its part of W; a thread done with its run takes
  *    the others' remaining chunks through their atomic counters, so that a descheduled thread cannot hold
- *    everyone up (mm__worker). Q8_0 and Q4_0 at 2 <= n <= KERN__NX_MAX_N* (at AVX2 Q4_0 below its MULTI range)
- *    take rowdot_nx, which loads each weight block once for up to 4 activation rows.
+ *    everyone up (mm__worker). Q8_0, Q4_0, Q4_K and Q6_K at 2 <= n <= KERN__NX_MAX_N* (at AVX2 the last three
+ *    below their MULTI range) take rowdot_nx, which unpacks each weight block once for up to 4 activation rows.
  *  - MULTI (moderate n, the decode steps of continuous batching): like ROWDOT, rows of W are read in place, but
  *    the q8a activations are transposed once per call (16 rows per 64 bytes) so that each 4-byte piece of a weight
  *    row meets 16 activation rows in one vpdpbusd (AVX-512 VNNI: the 32-value block types Q8_0, Q4_0, Q4_1, Q5_0,
@@ -75,6 +75,11 @@
  * 1.25-1.4x at 6, even at 8, 0.7-0.8x at 12-16 (the GEMM repacks W per call, which pays from about 8 rows). */
 #ifndef KERN__GEMM_MIN_N_NO_MULTI
 #define KERN__GEMM_MIN_N_NO_MULTI 8
+#endif
+/* ... and those with shared-load row dots (Q4_K, Q6_K) take them up to this batch size: the same file and runs,
+ * 1.9x the GEMM's tokens/s at n = 8, 1.4x at 10, 1.25x at 12, 0.97x at 16. */
+#ifndef KERN__NX_MAX_N_KQ
+#define KERN__NX_MAX_N_KQ 15
 #endif
 #ifndef KERN__NX_MAX_N
 #define KERN__NX_MAX_N 4
@@ -468,9 +473,10 @@ static mm__mode_t mm__choose(const kern__isa_t *isa, dtype_t t, int64_t n) {
     if (isa->rowdot_multi[t] && atomic_load_explicit(&mm__force_multi, memory_order_relaxed)) return MM__MULTI;
     int64_t lo, hi;
     mm__multi_range(isa, t, &lo, &hi);
-    /* at AVX2 Q4_0's byte-path MULTI wins from its own threshold; Q8_0's signed one only past KERN__NX_MAX_N_AVX2 */
+    /* at AVX2 MULTI wins from its own threshold (Q4_0's byte path, the K-quants'), Q8_0's signed one only past
+     * KERN__NX_MAX_N_AVX2; with VNNI the K-quants' nx runs to KERN__NX_MAX_N_KQ */
     const bool kq = kern__act_format(t) == KERN__ACT_Q8K;
-    const int64_t nx_max = isa->level != KERN__ISA_AVX2 ? (kq ? KERN__GEMM_MIN_N_NO_MULTI - 1 : KERN__NX_MAX_N)
+    const int64_t nx_max = isa->level != KERN__ISA_AVX2 ? (kq ? KERN__NX_MAX_N_KQ : KERN__NX_MAX_N)
                            : t == DT_Q8_0 ? KERN__NX_MAX_N_AVX2
                                           : lo - 1;
     if (isa->rowdot_nx[t] && n <= nx_max) return MM__ROWDOT;
