@@ -678,37 +678,50 @@ static void test_rowdot_b18(void **state) {
 }
 
 /*
- * The row dots that share each weight load among activation rows (rowdot_nx: Q8_0, Q4_0) at every ISA that has
- * one: 1-9 activation rows (groups of 4 and the rest), 1-5 weight rows, block counts around the 8-block groups,
- * against a double-precision reference of the same quantized activations, and each output against the ISA's plain
- * row dot of that activation row (within rounding: the float sums run in another order). Rows and columns past
- * nr / nx are not written.
+ * The row dots that share each weight load among activation rows (rowdot_nx: Q8_0 and Q4_0 on q8a activations,
+ * Q4_K and Q6_K on q8k) at every ISA that has one: 1-9 activation rows (groups of 4 and the rest), 1-5 weight rows,
+ * block counts around the 8-block groups (1-3 super-blocks for the K-quants), against a double-precision reference
+ * of the same quantized activations, and each output against the ISA's plain row dot of that activation row: within
+ * rounding for Q8_0 / Q4_0 (their float sums run in another order), bit for bit for the K-quants (each row's
+ * operations are the row dot's, which keeps a sequence's logits independent of the batch it decodes in). Rows and
+ * columns past nr / nx are not written.
  */
 static void test_rowdot_nx(void **state) {
     (void)state;
     const uint64_t saved_rng = rng_state;
     rng_state = 0x94D049BB133111EBull;
-    static const dtype_t types[] = {DT_Q8_0, DT_Q4_0};
-    static const int64_t nb_list[] = {1, 7, 8, 9, 17, 27};
-    enum { MAX_NB = 27, MAX_R = 5, MAX_X = 9, LDY = 8 };
+    static const dtype_t types[] = {DT_Q8_0, DT_Q4_0, DT_Q4_K, DT_Q6_K};
+    static const int64_t nb_list[] = {1, 7, 8, 9, 17, 27}, nbk_list[] = {1, 2, 3};
+    enum { MAX_NB = 27, MAX_R = 5, MAX_X = 9, LDY = 8, NT = sizeof types / sizeof types[0] };
     static uint8_t wq[MAX_R * MAX_NB * 34];
-    static float wd[MAX_R * MAX_NB * 32], x[MAX_X * MAX_NB * 32], xd[MAX_X * MAX_NB], Y[(MAX_X + 1) * LDY], y1[MAX_R];
+    static float wd[MAX_R * MAX_NB * 32], x[MAX_X * MAX_NB * 32], xv[MAX_X * MAX_NB * 32], xd[MAX_X * MAX_NB];
+    static float Y[(MAX_X + 1) * LDY], y1[MAX_R];
     static int8_t qs[MAX_X * MAX_NB * 32];
     static int32_t xs[MAX_X * MAX_NB];
+    static kern__q8k_t xk[MAX_X * MAX_NB * 32 / QK_K];
     const int best = kern__cpu_isa();
-    int tested[2] = {0, 0};
-    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
-        for (size_t ki = 0; ki < sizeof nb_list / sizeof nb_list[0]; ki++) {
-            const dtype_t t = types[ti];
-            const int64_t nb = nb_list[ki], K = 32 * nb;
-            const size_t rb = (size_t)dtype_row_bytes(t, K), bb = rb / (size_t)nb;
+    int tested[NT] = {0};
+    for (size_t ti = 0; ti < NT; ti++) {
+        const dtype_t t = types[ti];
+        const bool kq = kern__act_format(t) == KERN__ACT_Q8K;
+        for (size_t ki = 0; ki < (kq ? 3 : sizeof nb_list / sizeof nb_list[0]); ki++) {
+            const int64_t K = kq ? QK_K * nbk_list[ki] : 32 * nb_list[ki], nb = K / 32, nbk = K / QK_K;
+            const size_t rb = (size_t)dtype_row_bytes(t, K);
             for (int64_t r = 0; r < MAX_R; r++)
                 fill_random(t, wq + r * rb, K);
             assert_int_equal(kern_dequant(t, wq, wd, MAX_R * K), 0);
             for (int64_t i = 0; i < MAX_X * K; i++)
                 x[i] = rnd_normalish() * (i % 29 == 0 ? 6.0f : 1.0f);
-            for (int64_t j = 0; j < MAX_X; j++)
-                kern__quant_q8a_scalar(x + j * K, K, qs + j * K, xd + j * nb, xs + j * nb, NULL);
+            for (int64_t j = 0; j < MAX_X; j++) /* the quantized activations, and xv: the values they stand for */
+                if (kq) {
+                    kern__quant_q8k_scalar(x + j * K, K, xk + j * nbk);
+                    for (int64_t i = 0; i < K; i++)
+                        xv[j * K + i] = xk[j * nbk + i / QK_K].d * xk[j * nbk + i / QK_K].qs[i % QK_K];
+                } else {
+                    kern__quant_q8a_scalar(x + j * K, K, qs + j * K, xd + j * nb, xs + j * nb, NULL);
+                    for (int64_t i = 0; i < K; i++)
+                        xv[j * K + i] = xd[j * nb + i / 32] * qs[j * K + i];
+                }
             const kern__q8a_t xa = {.qs = qs, .d = xd, .s = xs, .K = K};
             for (int level = 0; level <= best; level++) {
                 assert_int_equal(kern__force_isa(level), level);
@@ -719,31 +732,30 @@ static void test_rowdot_nx(void **state) {
                     for (int64_t nr = 1; nr <= MAX_R; nr++) {
                         for (int64_t i = 0; i < (MAX_X + 1) * LDY; i++)
                             Y[i] = NAN;
-                        nx(wq, rb, nr, &xa, n, Y, LDY);
+                        nx(wq, rb, nr, kq ? (const void *)xk : (const void *)&xa, n, Y, LDY);
                         for (int64_t j = 0; j <= MAX_X; j++) {
-                            if (j < n) {
-                                const kern__q8a_t xj = {.qs = qs + j * K, .d = xd + j * nb, .s = xs + j * nb, .K = K};
-                                kern__isa()->rowdot[t](wq, rb, nr, &xj, K, y1);
-                            }
+                            const kern__q8a_t xj = {.qs = qs + j * K, .d = xd + j * nb, .s = xs + j * nb, .K = K};
+                            if (j < n)
+                                kern__isa()->rowdot[t](wq, rb, nr, kq ? (const void *)(xk + j * nbk) : &xj, K, y1);
                             for (int64_t r = 0; r < LDY; r++) {
                                 const float got = Y[j * LDY + r];
                                 if (j >= n || r >= nr) {
                                     assert_true(isnan(got));
                                     continue;
                                 }
-                                double ref = 0, mag = 0;
-                                for (int64_t b = 0; b < nb; b++) {
-                                    uint16_t dh;
-                                    memcpy(&dh, wq + r * rb + bb * (size_t)b, 2);
-                                    const double dw = fabs((double)kern_fp16_to_fp32(dh));
-                                    for (int64_t i = 32 * b; i < 32 * b + 32; i++) {
-                                        const double xi = (double)xd[j * nb + b] * qs[j * K + i];
-                                        ref += (double)wd[r * K + i] * xi;
-                                        mag += (fabs((double)wd[r * K + i]) + 256.0 * dw) * fabs(xi); /* offsets */
-                                    }
+                                /* mag: what rounding scales with; the unsigned quants and offsets (Q4_0's -8,
+                                 * the K-quants' mins) reach about twice the largest |w| of the row */
+                                double ref = 0, mag = 0, wmax = 0;
+                                for (int64_t i = 0; i < K; i++)
+                                    wmax = fmax(wmax, fabs((double)wd[r * K + i]));
+                                for (int64_t i = 0; i < K; i++) {
+                                    ref += (double)wd[r * K + i] * xv[j * K + i];
+                                    mag += (fabs((double)wd[r * K + i]) + 2 * wmax) * fabs((double)xv[j * K + i]);
                                 }
-                                if (!(fabs((double)got - ref) <= 1e-5 * mag + 1e-12) ||
-                                    !(fabs((double)got - y1[r]) <= 1e-5 * mag + 1e-12)) {
+                                const bool near = fabs((double)got - ref) <= 1e-5 * mag + 1e-12;
+                                const bool same = kq ? bits_from_f(got) == bits_from_f(y1[r])
+                                                     : fabs((double)got - y1[r]) <= 1e-5 * mag + 1e-12;
+                                if (!near || !same) {
                                     print_error("rowdot_nx %s isa %s K %lld n %lld nr %lld [%lld][%lld]: %.9g, want "
                                                 "%.9g, row dot %.9g\n",
                                                 dtype_name(t), kern_isa_name(), (long long)K, (long long)n,
@@ -756,71 +768,10 @@ static void test_rowdot_nx(void **state) {
             }
             kern__force_isa(best);
         }
-    if (best >= KERN__ISA_AVX2) assert_true(tested[0] > 0);
-    if (best >= KERN__ISA_AVX2) assert_true(tested[1] > 0);
-    rng_state = saved_rng;
-}
-
-/*
- * The K-quants' shared-load row dots (rowdot_nx: Q4_K, Q6_K) at every ISA that has them: for 1-9 q8k activation
- * rows (groups of 4 and the rest), 1-5 weight rows and 1-3 super-blocks, each output is bit for bit the row dot's
- * on that activation row alone (each row's operations are the row dot's, in the same order: what keeps a sequence's
- * logits independent of the batch it decodes in), and nothing outside Y's n x nr block is written.
- */
-static void test_rowdot_nx_kquants(void **state) {
-    (void)state;
-    const uint64_t saved_rng = rng_state;
-    rng_state = 0x2545F4914F6CDD1Dull;
-    static const dtype_t types[] = {DT_Q4_K, DT_Q6_K};
-    enum { MAX_NBK = 3, MAX_R = 5, MAX_X = 9, LDY = 8 };
-    static uint8_t wq[MAX_R * MAX_NBK * 256];
-    static float x[MAX_X * MAX_NBK * QK_K], Y[(MAX_X + 1) * LDY], y1[MAX_R];
-    static kern__q8k_t xk[MAX_X * MAX_NBK];
-    const int best = kern__cpu_isa();
-    int tested[2] = {0, 0};
-    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
-        for (int64_t nbk = 1; nbk <= MAX_NBK; nbk++) {
-            const dtype_t t = types[ti];
-            const int64_t K = QK_K * nbk;
-            const size_t rb = (size_t)dtype_row_bytes(t, K);
-            for (int64_t r = 0; r < MAX_R; r++)
-                fill_random(t, wq + r * rb, K);
-            for (int64_t i = 0; i < MAX_X * K; i++)
-                x[i] = rnd_normalish() * (i % 29 == 0 ? 6.0f : 1.0f);
-            for (int64_t j = 0; j < MAX_X; j++)
-                kern__quant_q8k_scalar(x + j * K, K, xk + j * nbk);
-            for (int level = 0; level <= best; level++) {
-                assert_int_equal(kern__force_isa(level), level);
-                const kern__rowdot_nx_fn nx = kern__isa()->rowdot_nx[t];
-                if (!nx) continue;
-                tested[ti]++;
-                for (int64_t n = 1; n <= MAX_X; n++)
-                    for (int64_t nr = 1; nr <= MAX_R; nr++) {
-                        for (int64_t i = 0; i < (MAX_X + 1) * LDY; i++)
-                            Y[i] = NAN;
-                        nx(wq, rb, nr, xk, n, Y, LDY);
-                        for (int64_t j = 0; j <= MAX_X; j++) {
-                            if (j < n) kern__isa()->rowdot[t](wq, rb, nr, xk + j * nbk, K, y1);
-                            for (int64_t r = 0; r < LDY; r++) {
-                                const float got = Y[j * LDY + r];
-                                if (j >= n || r >= nr) {
-                                    assert_true(isnan(got));
-                                    continue;
-                                }
-                                if (bits_from_f(got) != bits_from_f(y1[r]) || !isfinite(got)) {
-                                    print_error("rowdot_nx %s isa %s K %lld n %lld nr %lld [%lld][%lld]: %.9g, row "
-                                                "dot %.9g\n",
-                                                dtype_name(t), kern_isa_name(), (long long)K, (long long)n,
-                                                (long long)nr, (long long)j, (long long)r, got, y1[r]);
-                                    fail();
-                                }
-                            }
-                        }
-                    }
-            }
-            kern__force_isa(best);
-        }
-    if (best >= KERN__ISA_AVX2) assert_true(tested[0] > 0 && tested[1] > 0);
+    }
+    if (best >= KERN__ISA_AVX2)
+        for (size_t ti = 0; ti < NT; ti++)
+            assert_true(tested[ti] > 0);
     rng_state = saved_rng;
 }
 
@@ -915,7 +866,6 @@ int main(void) {
         cmocka_unit_test(test_matmul_ctx_level),
         cmocka_unit_test(test_rowdot_b18),
         cmocka_unit_test(test_rowdot_nx),
-        cmocka_unit_test(test_rowdot_nx_kquants),
         cmocka_unit_test(test_matmul_invalid),
         cmocka_unit_test(test_sgemm_wrappers),
     };
