@@ -161,16 +161,6 @@ static inline void kern__q3k_scales(const uint8_t *s, int8_t out[16]) {
 
 /* Which activation format a weight type's integer dot products take (KERN__ACT_F32: float dots). */
 enum { KERN__ACT_F32 = 0, KERN__ACT_Q8A = 1, KERN__ACT_Q8K = 2 };
-/*
- * Asks for the bytes [p, p + n) to be brought into the cache, one prefetch per 64-byte line; a prefetch never
- * faults, so p may lie past the end of W. The multi-row kernels ask for the W rows one sub-block ahead of those
- * they multiply (mm__multi), so that memory is read while the core computes.
- */
-static inline void kern__prefetch(const void *p, size_t n) {
-    for (size_t o = 0; o < n; o += 64)
-        __builtin_prefetch((const char *)p + o, 0, 3);
-}
-
 static inline int kern__act_format(dtype_t t) {
     switch (t) {
     case DT_Q8_0: case DT_Q4_0: case DT_Q4_1: case DT_Q5_0: case DT_Q5_1: case DT_IQ4_NL: return KERN__ACT_Q8A;
@@ -181,6 +171,16 @@ static inline int kern__act_format(dtype_t t) {
 
 /* Types the int8 GEMMs (kern__gemm_fn) take: every quantized type. */
 static inline bool kern__gemm_type(dtype_t t) { return kern__act_format(t) != KERN__ACT_F32; }
+
+/*
+ * Asks for the bytes [p, p + n) to be brought into the cache, one prefetch per 64-byte line; a prefetch never
+ * faults, so p may lie past the end of W. The multi-row kernels ask for the W rows one sub-block ahead of those
+ * they multiply (mm__multi), so that memory is read while the core computes.
+ */
+static inline void kern__prefetch(const void *p, size_t n) {
+    for (size_t o = 0; o < n; o += 64)
+        __builtin_prefetch((const char *)p + o, 0, 3);
+}
 
 /* ---- function tables ------------------------------------------------------------------------------------ */
 
@@ -395,8 +395,10 @@ void kern__rowdot_nx_q4_0_avx2(const void *w, size_t rb, int64_t nr, const void 
                                int64_t ldy);
 void kern__rowdot_q4_k_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_q6_k_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
-void kern__rowdot_nx_q4_k_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y, int64_t ldy);
-void kern__rowdot_nx_q6_k_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y, int64_t ldy);
+void kern__rowdot_nx_q4_k_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y,
+                               int64_t ldy);
+void kern__rowdot_nx_q6_k_avx2(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y,
+                               int64_t ldy);
 
 /* dot_more_avx2.c, dot_more_avx512.c: the other types' row dots (bodies in q32_body.h and kq_body.h) */
 #define KERN__DECL_ROWDOTS(SFX)                                                                                        \
@@ -464,8 +466,10 @@ void kern__rowdot_nx_q4_0_avx512(const void *w, size_t rb, int64_t nr, const voi
 void kern__rowdot_q4_0_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_q4_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
 void kern__rowdot_q6_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t K, float *y);
-void kern__rowdot_nx_q4_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y, int64_t ldy);
-void kern__rowdot_nx_q6_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y, int64_t ldy);
+void kern__rowdot_nx_q4_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y,
+                                 int64_t ldy);
+void kern__rowdot_nx_q6_k_avx512(const void *w, size_t rb, int64_t nr, const void *x, int64_t nx, float *Y,
+                                 int64_t ldy);
 void kern__rowdot_multi_q8_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
                                     int64_t ldy);
 void kern__rowdot_multi_q4_0_avx512(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,

@@ -155,8 +155,7 @@ static inline __attribute__((always_inline)) void kq__q6k(const int NX, const ui
 #pragma GCC unroll 4
                 for (int a = 0; a < NX; a++) {
                     const int8_t *xq = xk[a * nbk + i].qs + 128 * c;
-                    isum[a] = KQ_DPWSSD(isum[a], _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)(xq + 0))),
-                                        s0);
+                    isum[a] = KQ_DPWSSD(isum[a], _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)xq)), s0);
                     isum[a] = KQ_DPWSSD(isum[a],
                                         _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)(xq + 32))), s1);
                     isum[a] = KQ_DPWSSD(isum[a],
