@@ -270,7 +270,7 @@ void kern__rowdot_q4_0_avx2(const void *w, size_t rb, int64_t nr, const void *x,
  * row (the NX chains are independent). Y[a * ldy + r] = dot(row r, activation row a). For batches below the
  * multi-row kernels' range (KERN__MULTI_MIN_N_AVX2*), where the row dots would redo the weight work per row.
  */
-static inline __attribute__((always_inline)) void avx2__nx(const int Q4, const int NX, const uint8_t *w, size_t rb,
+static inline __attribute__((always_inline)) void avx2__nx(const int NX, const int Q4, const uint8_t *w, size_t rb,
                                                            int64_t nr, const kern__q8a_t *x, float *Y, int64_t ldy) {
     const __m256i ones = _mm256_set1_epi16(1);
     const int64_t K = x->K, nb = K / 32;

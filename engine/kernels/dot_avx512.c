@@ -131,7 +131,7 @@ void kern__rowdot_q4_0_avx512(const void *w, size_t rb, int64_t nr, const void *
  * activation row a). For batches of 2-4: the row dots would redo the weight work per activation row, and the
  * multi-row kernel would fill few of its 16 lanes.
  */
-static inline __attribute__((always_inline)) void a512__nx(const int Q4, const int NX, const uint8_t *w, size_t rb,
+static inline __attribute__((always_inline)) void a512__nx(const int NX, const int Q4, const uint8_t *w, size_t rb,
                                                            int64_t nr, const kern__q8a_t *x, float *Y, int64_t ldy) {
     const int64_t K = x->K, nb = K / 32, nb8 = nb & ~(int64_t)7;
     const size_t stride = Q4 ? sizeof(kern__blk_q4_0) : sizeof(kern__blk_q8_0);

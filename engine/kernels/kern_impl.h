@@ -229,9 +229,22 @@ typedef void (*kern__rowdot_nx_fn)(const void *w, size_t row_bytes, int64_t nr, 
                                    int64_t ldy);
 
 /*
- * Defines NAME, a kern__rowdot_nx_fn, from BODY(Q4, NX, w, rb, nr, x, Y, ldy), an always-inline kernel for NX (1-4)
- * activation rows of Q8_0 (Q4 = 0) or Q4_0 (Q4 = 1): the activation rows in groups of 4 and the rest, each group
- * with its NX a constant. Each SIMD file instantiates it with its own BODY.
+ * BODY(NXC, ...) with NXC = n (1-4) made a constant, one case each, so that an always-inline nx kernel gets its
+ * activation row count as a constant: the dispatch of every rowdot_nx entry point, which takes the activation rows
+ * in groups of 4 and the rest.
+ */
+#define KERN__NX_SWITCH(n, BODY, ...)                                                                                  \
+    switch (n) {                                                                                                       \
+    case 1: BODY(1, __VA_ARGS__); break;                                                                               \
+    case 2: BODY(2, __VA_ARGS__); break;                                                                               \
+    case 3: BODY(3, __VA_ARGS__); break;                                                                               \
+    default: BODY(4, __VA_ARGS__); break;                                                                              \
+    }
+
+/*
+ * Defines NAME, a kern__rowdot_nx_fn of the q8a types, from BODY(NX, Q4, w, rb, nr, x, Y, ldy), an always-inline
+ * kernel for NX (1-4) activation rows of Q8_0 (Q4 = 0) or Q4_0 (Q4 = 1). Each SIMD file instantiates it with its
+ * own BODY (the K-quants' entry points are in kq_body.h).
  */
 #define KERN__NX_FN(NAME, BODY, Q4)                                                                                    \
     void NAME(const void *w, size_t rb, int64_t nr, const void *xv, int64_t nx, float *Y, int64_t ldy) {               \
@@ -239,12 +252,7 @@ typedef void (*kern__rowdot_nx_fn)(const void *w, size_t row_bytes, int64_t nr, 
         const int64_t nb = x->K / 32;                                                                                  \
         for (int64_t j = 0; j < nx; j += 4) {                                                                          \
             const kern__q8a_t xj = {.qs = x->qs + j * x->K, .d = x->d + j * nb, .s = x->s + j * nb, .K = x->K};        \
-            switch (nx - j < 4 ? nx - j : 4) {                                                                         \
-            case 1: BODY(Q4, 1, (const uint8_t *)w, rb, nr, &xj, Y + j * ldy, ldy); break;                             \
-            case 2: BODY(Q4, 2, (const uint8_t *)w, rb, nr, &xj, Y + j * ldy, ldy); break;                             \
-            case 3: BODY(Q4, 3, (const uint8_t *)w, rb, nr, &xj, Y + j * ldy, ldy); break;                             \
-            default: BODY(Q4, 4, (const uint8_t *)w, rb, nr, &xj, Y + j * ldy, ldy); break;                            \
-            }                                                                                                          \
+            KERN__NX_SWITCH(nx - j < 4 ? nx - j : 4, BODY, Q4, (const uint8_t *)w, rb, nr, &xj, Y + j * ldy, ldy)      \
         }                                                                                                              \
     }
 

@@ -186,12 +186,7 @@ void KQ_NAME_Q6K(const void *w, size_t rb, int64_t nr, const void *x, int64_t K,
         const int64_t nbk = (int64_t)(rb / sizeof(BLK));                                                               \
         for (int64_t j = 0; j < nx; j += 4) {                                                                          \
             const kern__q8k_t *xj = (const kern__q8k_t *)x + j * nbk;                                                  \
-            switch (nx - j < 4 ? nx - j : 4) {                                                                         \
-            case 1: BODY(1, w, rb, nr, xj, nbk, Y + j * ldy, ldy); break;                                              \
-            case 2: BODY(2, w, rb, nr, xj, nbk, Y + j * ldy, ldy); break;                                              \
-            case 3: BODY(3, w, rb, nr, xj, nbk, Y + j * ldy, ldy); break;                                              \
-            default: BODY(4, w, rb, nr, xj, nbk, Y + j * ldy, ldy); break;                                             \
-            }                                                                                                          \
+            KERN__NX_SWITCH(nx - j < 4 ? nx - j : 4, BODY, w, rb, nr, xj, nbk, Y + j * ldy, ldy)                       \
         }                                                                                                              \
     }
 KQ__NX_FN(KQ_NAME_Q4K_NX, kq__q4k, kern__blk_q4_k)
