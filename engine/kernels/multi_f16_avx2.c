@@ -100,8 +100,10 @@ static inline __attribute__((always_inline)) void m2f__multi(const int BF, const
         kern__prefetch((const uint8_t *)w + (size_t)(nr + r) * rb, 2 * rb); /* one sub-block ahead (mm__multi) */
         m2f__rows(BF, 2, (const uint16_t *)((const uint8_t *)w + (size_t)r * rb), rb, x->xf, nx, x->K, Y + r, ldy);
     }
-    if (r < nr)
+    if (r < nr) {
+        kern__prefetch((const uint8_t *)w + (size_t)(nr + r) * rb, rb);
         m2f__rows(BF, 1, (const uint16_t *)((const uint8_t *)w + (size_t)r * rb), rb, x->xf, nx, x->K, Y + r, ldy);
+    }
 }
 
 void kern__rowdot_multi_f16_avx2(const void *w, size_t rb, int64_t nr, const kern__q8t_t *x, int64_t nx, float *Y,
